@@ -1,0 +1,31 @@
+//! Herald's database schema as sea-orm migrations.
+//!
+//! One change per file, named `m<date>_<n>_<verb_noun>.rs`, each with `up` and `down`.
+//! Column types are the portable ones sea-orm maps on every backend it supports
+//! (JSON for arrays, text for enums), so the embedded SQLite mode can reuse them.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_social_posts;
+mod m20261128_000002_create_social_connections;
+mod m20261128_000003_create_post_targets;
+mod m20261128_000004_create_social_account_tokens;
+mod m20261128_000005_create_publish_attempts;
+mod m20261128_000006_create_post_metrics;
+
+/// The ordered list of Herald's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_social_posts::Migration),
+            Box::new(m20261128_000002_create_social_connections::Migration),
+            Box::new(m20261128_000003_create_post_targets::Migration),
+            Box::new(m20261128_000004_create_social_account_tokens::Migration),
+            Box::new(m20261128_000005_create_publish_attempts::Migration),
+            Box::new(m20261128_000006_create_post_metrics::Migration),
+        ]
+    }
+}

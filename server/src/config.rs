@@ -1,0 +1,270 @@
+//! The only place that reads configuration: clap flags with environment fallbacks.
+//! Every error names the setting at fault, as its environment variable and its flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    /// The environment variable and flag, e.g. `DATABASE_URL (--database-url)`.
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `key`.
+    pub fn new(key: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// Herald: self-hosted social-media publishing engine.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log output format.
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands of `herald`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve the GraphQL API.
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print the GraphQL schema (SDL) to standard output.
+    PrintSchema,
+    /// Mint an HS256 token with HERALD_JWT_SECRET (for development and scripts).
+    Token(TokenArgs),
+}
+
+/// Where the database is.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Postgres URL, e.g. postgres://herald@127.0.0.1:5432/herald.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The validated database URL.
+    pub fn url(&self) -> Result<String, ConfigError> {
+        const KEY: &str = "DATABASE_URL (--database-url)";
+        let url = self
+            .database_url
+            .as_deref()
+            .ok_or_else(|| ConfigError::new(KEY, "not set"))?;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::new(
+                KEY,
+                "must be a postgres:// or postgresql:// URL",
+            ));
+        }
+        Ok(url.to_owned())
+    }
+}
+
+/// Settings of `herald serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "HERALD_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// Redis URL for the publishing queue, e.g. redis://127.0.0.1:6379.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "HERALD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Token settings.
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Do not apply pending migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// How bearer tokens are verified.
+#[derive(Debug, Args)]
+pub struct JwtArgs {
+    /// HS256 shared secret (at least 32 bytes).
+    #[arg(long, env = "HERALD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256 or EdDSA public key: PEM text, or a path to a PEM file.
+    #[arg(long, env = "HERALD_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "HERALD_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "HERALD_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+/// Settings of `herald token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user (`sub` claim).
+    #[arg(long)]
+    pub sub: String,
+    /// The tenant (`org` claim); the user itself when absent.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Roles, comma separated (approver, admin).
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// Lifetime in hours.
+    #[arg(long, default_value_t = 24)]
+    pub ttl_hours: i64,
+    /// Token settings (only the secret, issuer and audience are used).
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+}
+
+/// The key material tokens are verified with.
+#[derive(Debug, Clone)]
+pub enum JwtKey {
+    /// HS256 shared secret.
+    Secret(Vec<u8>),
+    /// PEM-encoded RSA or Ed25519 public key.
+    PublicKeyPem(String),
+}
+
+/// Validated token settings.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// Verification key.
+    pub key: JwtKey,
+    /// Required issuer.
+    pub issuer: Option<String>,
+    /// Required audience.
+    pub audience: Option<String>,
+}
+
+/// Shortest HS256 secret accepted: a shorter one can be brute-forced.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl JwtArgs {
+    /// Validates the token settings: exactly one of secret and public key.
+    pub fn config(&self) -> Result<JwtConfig, ConfigError> {
+        const SECRET: &str = "HERALD_JWT_SECRET (--jwt-secret)";
+        const PUBLIC: &str = "HERALD_JWT_PUBLIC_KEY (--jwt-public-key)";
+        let key = match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    SECRET,
+                    "set either HERALD_JWT_SECRET or HERALD_JWT_PUBLIC_KEY, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    SECRET,
+                    "not set (or set HERALD_JWT_PUBLIC_KEY for RS256/EdDSA)",
+                ));
+            }
+            (Some(secret), None) => {
+                if secret.len() < MIN_SECRET_BYTES {
+                    return Err(ConfigError::new(
+                        SECRET,
+                        format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                    ));
+                }
+                JwtKey::Secret(secret.as_bytes().to_vec())
+            }
+            (None, Some(value)) => {
+                let pem = if value.trim_start().starts_with("-----BEGIN") {
+                    value.clone()
+                } else {
+                    std::fs::read_to_string(PathBuf::from(value)).map_err(|e| {
+                        ConfigError::new(PUBLIC, format!("cannot read PEM file `{value}`: {e}"))
+                    })?
+                };
+                JwtKey::PublicKeyPem(pem)
+            }
+        };
+        Ok(JwtConfig {
+            key,
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        })
+    }
+}
+
+/// Validated settings of `herald serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Postgres URL.
+    pub database_url: String,
+    /// Pool size.
+    pub db_max_connections: u32,
+    /// Redis URL, when configured.
+    pub redis_url: Option<String>,
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Token verification.
+    pub jwt: JwtConfig,
+    /// Whether to apply migrations at start.
+    pub migrate: bool,
+}
+
+impl ServeArgs {
+    /// Validates every setting of `herald serve`.
+    pub fn config(&self) -> Result<ServeConfig, ConfigError> {
+        let bind = self.bind.parse().map_err(|e| {
+            ConfigError::new(
+                "HERALD_BIND (--bind)",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:8080: {e}",
+                    self.bind
+                ),
+            )
+        })?;
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "REDIS_URL (--redis-url)",
+                "must be a redis:// or rediss:// URL",
+            ));
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::new(
+                "HERALD_DB_MAX_CONNECTIONS (--db-max-connections)",
+                "must be at least 1",
+            ));
+        }
+        Ok(ServeConfig {
+            database_url: self.database.url()?,
+            db_max_connections: self.db_max_connections,
+            redis_url: self.redis_url.clone(),
+            bind,
+            jwt: self.jwt.config()?,
+            migrate: !self.no_migrate,
+        })
+    }
+}

@@ -1,0 +1,57 @@
+//! `post_targets`.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `post_targets`: one post on one platform.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "post_targets")]
+pub struct Model {
+    /// Target id.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// The post.
+    pub post_id: Uuid,
+    /// Platform id.
+    pub platform: String,
+    /// The connected account to publish with, once connections exist.
+    pub connection_id: Option<Uuid>,
+    /// Status (see `domain::status::TargetStatus`).
+    pub status: String,
+    /// Publish attempts made so far.
+    pub attempts: i32,
+    /// The platform's id of the published post.
+    pub platform_post_id: Option<String>,
+    /// Public URL of the published post.
+    pub platform_url: Option<String>,
+    /// Last error, phrased for the user.
+    pub last_error: Option<String>,
+    /// Last HTTP status the platform answered.
+    pub last_response_code: Option<i32>,
+    /// When the platform accepted the post.
+    pub published_at: Option<DateTimeUtc>,
+    /// Creation time.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+}
+
+/// Relations of `post_targets`.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    /// The post this target belongs to.
+    #[sea_orm(
+        belongs_to = "super::post::Entity",
+        from = "Column::PostId",
+        to = "super::post::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Post,
+}
+
+impl Related<super::post::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Post.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

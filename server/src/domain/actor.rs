@@ -1,0 +1,61 @@
+//! The authenticated caller of an operation and the roles it holds.
+
+use crate::error::AppError;
+
+/// A role granted by the `roles` claim of the caller's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// May approve or reject the posts of its tenant.
+    Approver,
+    /// May operate the publishing queue.
+    Admin,
+}
+
+impl Role {
+    /// Parses a role name as it appears in a token; unknown names are ignored by callers.
+    pub fn from_claim(name: &str) -> Option<Self> {
+        match name {
+            "approver" => Some(Self::Approver),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    /// The role's name in tokens and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approver => "approver",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// Who is acting: the user (`sub`) and the tenant (`org`, or the user itself) it acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The acting user, recorded as `created_by`.
+    pub user_id: String,
+    /// The tenant that owns what the user creates, recorded as `owner_id`.
+    pub tenant_id: String,
+    /// Roles granted to the user within its tenant.
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    /// Whether the caller holds `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// `FORBIDDEN` unless the caller holds `role`.
+    pub fn require(&self, role: Role) -> Result<(), AppError> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "this operation needs the `{}` role",
+                role.as_str()
+            )))
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Herald's rules, free of HTTP, GraphQL and SQL: who the caller is, how a requested time
+//! becomes an instant, what a post's status is, and what a valid post looks like.
+
+pub mod actor;
+pub mod post;
+pub mod schedule;
+pub mod status;

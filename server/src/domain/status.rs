@@ -1,0 +1,203 @@
+//! Statuses of a post's per-platform targets, and the post status derived from them.
+
+/// Where one post × platform target stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetStatus {
+    /// Not scheduled.
+    Draft,
+    /// Waiting for its due time.
+    Scheduled,
+    /// Due and handed to the publishing queue.
+    Queued,
+    /// A worker is calling the platform.
+    Publishing,
+    /// A previous attempt failed and another is planned.
+    Retrying,
+    /// The platform accepted it.
+    Published,
+    /// Gave up; `lastError` says why.
+    Failed,
+    /// A publish may or may not have reached the platform; a person must decide.
+    NeedsReview,
+}
+
+impl TargetStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Self; 8] = [
+        Self::Draft,
+        Self::Scheduled,
+        Self::Queued,
+        Self::Publishing,
+        Self::Retrying,
+        Self::Published,
+        Self::Failed,
+        Self::NeedsReview,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Scheduled => "scheduled",
+            Self::Queued => "queued",
+            Self::Publishing => "publishing",
+            Self::Retrying => "retrying",
+            Self::Published => "published",
+            Self::Failed => "failed",
+            Self::NeedsReview => "needs_review",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether the target has reached, or may be reaching, the platform: such a post can no
+    /// longer be edited, rescheduled or deleted.
+    pub fn is_locked(self) -> bool {
+        matches!(self, Self::Publishing | Self::Published | Self::NeedsReview)
+    }
+
+    /// Whether the target still waits to be published.
+    fn is_pending(self) -> bool {
+        matches!(self, Self::Scheduled | Self::Queued | Self::Retrying)
+    }
+}
+
+/// A post's overall status, derived from its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PostStatus {
+    /// Not scheduled.
+    Draft,
+    /// Waiting for its due time.
+    Scheduled,
+    /// Due; handed to the queue.
+    Queued,
+    /// At least one target is being published, or some are done and others still pending.
+    Publishing,
+    /// Every target was published.
+    Published,
+    /// Some targets were published, the others failed for good.
+    PartiallyPublished,
+    /// Every target failed.
+    Failed,
+    /// A target needs a person to decide whether it was published.
+    NeedsReview,
+}
+
+impl PostStatus {
+    /// Every status.
+    pub const ALL: [Self; 8] = [
+        Self::Draft,
+        Self::Scheduled,
+        Self::Queued,
+        Self::Publishing,
+        Self::Published,
+        Self::PartiallyPublished,
+        Self::Failed,
+        Self::NeedsReview,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Scheduled => "scheduled",
+            Self::Queued => "queued",
+            Self::Publishing => "publishing",
+            Self::Published => "published",
+            Self::PartiallyPublished => "partially_published",
+            Self::Failed => "failed",
+            Self::NeedsReview => "needs_review",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Derives a post's status from its targets' statuses. A post without targets is a
+    /// draft, or scheduled when it has a time (`scheduled`).
+    pub fn derive(targets: &[TargetStatus], scheduled: bool) -> Self {
+        let any = |wanted: TargetStatus| targets.contains(&wanted);
+        let published = targets
+            .iter()
+            .filter(|s| **s == TargetStatus::Published)
+            .count();
+        let pending = targets.iter().filter(|s| s.is_pending()).count();
+        if targets.is_empty() {
+            return if scheduled {
+                Self::Scheduled
+            } else {
+                Self::Draft
+            };
+        }
+        if any(TargetStatus::Publishing) {
+            return Self::Publishing;
+        }
+        if any(TargetStatus::NeedsReview) {
+            return Self::NeedsReview;
+        }
+        if published == targets.len() {
+            return Self::Published;
+        }
+        if pending > 0 {
+            return if published > 0 {
+                Self::Publishing
+            } else if any(TargetStatus::Queued) || any(TargetStatus::Retrying) {
+                Self::Queued
+            } else {
+                Self::Scheduled
+            };
+        }
+        if published > 0 {
+            return Self::PartiallyPublished;
+        }
+        if targets.iter().all(|s| *s == TargetStatus::Failed) {
+            return Self::Failed;
+        }
+        // Only drafts and failures remain: nothing is due to go out.
+        Self::Draft
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PostStatus as P, TargetStatus as T};
+
+    #[test]
+    fn derivation() {
+        let cases: &[(&[T], bool, P)] = &[
+            (&[], false, P::Draft),
+            (&[], true, P::Scheduled),
+            (&[T::Draft, T::Draft], false, P::Draft),
+            (&[T::Scheduled, T::Scheduled], true, P::Scheduled),
+            (&[T::Scheduled, T::Queued], true, P::Queued),
+            (&[T::Published, T::Publishing], true, P::Publishing),
+            (&[T::Published, T::Retrying], true, P::Publishing),
+            (&[T::Published, T::Published], true, P::Published),
+            (
+                &[T::Published, T::Published, T::Failed],
+                true,
+                P::PartiallyPublished,
+            ),
+            (&[T::Failed, T::Failed], true, P::Failed),
+            (&[T::Published, T::NeedsReview], true, P::NeedsReview),
+        ];
+        for (targets, scheduled, expected) in cases {
+            assert_eq!(P::derive(targets, *scheduled), *expected, "{targets:?}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in T::ALL {
+            assert_eq!(T::parse(s.as_str()), Some(s));
+        }
+        for s in P::ALL {
+            assert_eq!(P::parse(s.as_str()), Some(s));
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Write operations on posts.
+
+use async_graphql::{Context, ErrorExtensions, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::types::{AmbiguousTime, CreatePostInput, Post, UpdatePostInput};
+use super::{actor, parse_id};
+use crate::domain::schedule::ScheduleRequest;
+use crate::posts::PostService;
+
+/// Root mutation type.
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Creates a post: a draft without `scheduledAt`, scheduled with it.
+    async fn create_post(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePostInput,
+    ) -> async_graphql::Result<Post> {
+        let actor = actor(ctx)?;
+        let post = ctx
+            .data::<PostService>()?
+            .create(actor, input.into())
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Post(post))
+    }
+
+    /// Edits a post; CONFLICT once it is publishing or published, or when
+    /// `expectedVersion` is stale.
+    async fn update_post(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdatePostInput,
+    ) -> async_graphql::Result<Post> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let post = ctx
+            .data::<PostService>()?
+            .update(actor, id, input.into())
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Post(post))
+    }
+
+    /// Deletes an unpublished post and its targets; returns its id.
+    async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        let actor = actor(ctx)?;
+        let uuid = parse_id(&id, "id")?;
+        ctx.data::<PostService>()?
+            .delete(actor, uuid)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(id)
+    }
+
+    /// Schedules (or reschedules) a post. `scheduledAt` is RFC 3339 with offset, or a
+    /// local date-time without offset read in `timeZone` (default: the post's zone).
+    async fn schedule_post(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        scheduled_at: String,
+        time_zone: Option<String>,
+        ambiguous_time: Option<AmbiguousTime>,
+        expected_version: Option<i32>,
+    ) -> async_graphql::Result<Post> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let request = ScheduleRequest {
+            scheduled_at: &scheduled_at,
+            time_zone: time_zone.as_deref(),
+            ambiguous_time: ambiguous_time.map(Into::into),
+        };
+        let post = ctx
+            .data::<PostService>()?
+            .schedule(actor, id, request, expected_version)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Post(post))
+    }
+
+    /// Takes a post off the schedule, back to draft.
+    async fn unschedule_post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Post> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let post = ctx
+            .data::<PostService>()?
+            .unschedule(actor, id)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Post(post))
+    }
+
+    /// Approves a post that requires approval (approver role).
+    async fn approve_post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Post> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let post = ctx
+            .data::<PostService>()?
+            .approve(actor, id)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Post(post))
+    }
+
+    /// Rejects a post that requires approval, with a reason (approver role).
+    async fn reject_post(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> async_graphql::Result<Post> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let post = ctx
+            .data::<PostService>()?
+            .reject(actor, id, &reason)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Post(post))
+    }
+
+    /// Archives the caller's settled posts (draft, published, partially published,
+    /// failed) created before `olderThan`; returns how many.
+    async fn archive_posts(
+        &self,
+        ctx: &Context<'_>,
+        older_than: DateTime<Utc>,
+    ) -> async_graphql::Result<i32> {
+        let actor = actor(ctx)?;
+        let count = ctx
+            .data::<PostService>()?
+            .archive_older_than(actor, older_than)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+}

@@ -1,0 +1,116 @@
+//! Read operations.
+
+use async_graphql::{Context, ErrorExtensions, ID, Object};
+
+use super::types::{
+    Me, OrderDirection, PageInfo, Post, PostConnection, PostEdge, PostFilter, PostOrder,
+    PostOrderField,
+};
+use super::{actor, cursor, parse_id};
+use crate::error::AppError;
+use crate::posts::{Keyset, PageRequest, PostService, SortKey, sort_value};
+
+/// Default page size of `posts`.
+const DEFAULT_PAGE_SIZE: i32 = 20;
+/// Largest page size of `posts`.
+const MAX_PAGE_SIZE: i32 = 100;
+
+/// Root query type.
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The authenticated caller.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
+        let actor = actor(ctx)?;
+        Ok(Me {
+            user_id: actor.user_id.clone(),
+            tenant_id: actor.tenant_id.clone(),
+            roles: actor.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        })
+    }
+
+    /// One of the caller's posts; null when it does not exist or is not the caller's.
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Post>> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let post = ctx
+            .data::<PostService>()?
+            .get(actor, id)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(post.map(Post))
+    }
+
+    /// The caller's posts, filtered, sorted and paged with cursors.
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PostFilter>,
+        order_by: Option<PostOrder>,
+        #[graphql(desc = "Page size (1 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the edge to continue after.")] after: Option<String>,
+    ) -> async_graphql::Result<PostConnection> {
+        let actor = actor(ctx)?;
+        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&first) {
+            return Err(AppError::bad_input(
+                "first",
+                format!("first must be between 1 and {MAX_PAGE_SIZE}"),
+            )
+            .extend());
+        }
+        let (key, ascending) = match order_by {
+            Some(order) => (
+                match order.field {
+                    PostOrderField::CreatedAt => SortKey::CreatedAt,
+                    PostOrderField::ScheduledAt => SortKey::ScheduledAt,
+                },
+                order.direction == OrderDirection::Asc,
+            ),
+            None => (SortKey::CreatedAt, false),
+        };
+        let after = after
+            .as_deref()
+            .map(|c| cursor::decode(key, c))
+            .transpose()
+            .map_err(|e| e.extend())?;
+        let page = ctx
+            .data::<PostService>()?
+            .list(
+                actor,
+                &filter.unwrap_or_default().into(),
+                PageRequest {
+                    key,
+                    ascending,
+                    first: first.unsigned_abs().into(),
+                    after,
+                },
+            )
+            .await
+            .map_err(|e| e.extend())?;
+        let edges: Vec<PostEdge> = page
+            .posts
+            .into_iter()
+            .map(|post| PostEdge {
+                cursor: cursor::encode(
+                    key,
+                    Keyset {
+                        value: sort_value(&post, key),
+                        id: post.id,
+                    },
+                ),
+                node: Post(post),
+            })
+            .collect();
+        Ok(PostConnection {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                has_previous_page: after.is_some(),
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+        })
+    }
+}

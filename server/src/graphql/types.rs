@@ -1,0 +1,444 @@
+//! GraphQL object, input and enum types. Enums mirror the domain enums (`remote`), objects
+//! wrap storage rows and resolve related data through the batching loader.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{
+    Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+};
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::loader::TargetLoader;
+use crate::db::entities::{post, target};
+use crate::domain;
+use crate::error::AppError;
+use crate::posts::{self, json_strings};
+
+/// A post's overall status, derived from its targets.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "PostStatus", remote = "domain::status::PostStatus")]
+pub enum PostStatus {
+    /// Not scheduled.
+    Draft,
+    /// Waiting for its due time.
+    Scheduled,
+    /// Due; handed to the publishing queue.
+    Queued,
+    /// Being published, or published on some platforms with others still pending.
+    Publishing,
+    /// Published on every platform.
+    Published,
+    /// Published on some platforms; the others failed for good.
+    PartiallyPublished,
+    /// Failed on every platform.
+    Failed,
+    /// A target needs a person to decide whether it was published.
+    NeedsReview,
+}
+
+/// Where one post × platform target stands.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "TargetStatus", remote = "domain::status::TargetStatus")]
+pub enum TargetStatus {
+    /// Not scheduled.
+    Draft,
+    /// Waiting for its due time.
+    Scheduled,
+    /// Due; handed to the publishing queue.
+    Queued,
+    /// A worker is calling the platform.
+    Publishing,
+    /// A previous attempt failed; another is planned.
+    Retrying,
+    /// The platform accepted it.
+    Published,
+    /// Gave up; see lastError.
+    Failed,
+    /// May or may not have reached the platform; a person must decide.
+    NeedsReview,
+}
+
+/// Where a post stands in the approval workflow.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "ApprovalStatus", remote = "domain::post::ApprovalStatus")]
+pub enum ApprovalStatus {
+    /// No approval needed.
+    NotRequired,
+    /// Waiting for an approver.
+    Pending,
+    /// Approved.
+    Approved,
+    /// Rejected; see rejectionReason.
+    Rejected,
+}
+
+/// Which instant to take for a local time that occurs twice (DST fall-back).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "AmbiguousTime", remote = "domain::schedule::AmbiguousTime")]
+pub enum AmbiguousTime {
+    /// The first occurrence (still daylight time).
+    Earlier,
+    /// The second occurrence (after the clocks went back).
+    Later,
+}
+
+/// A post: text and media to publish on one or more platforms.
+pub struct Post(pub post::Model);
+
+fn stored<T>(value: Option<T>, what: &str, raw: &str) -> async_graphql::Result<T> {
+    value
+        .ok_or_else(|| AppError::Internal(format!("unknown stored {what} `{raw}`").into()).extend())
+}
+
+#[Object]
+impl Post {
+    /// Post id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Text.
+    async fn content(&self) -> &str {
+        &self.0.content
+    }
+    /// Platform ids, in the order given.
+    async fn platforms(&self) -> Vec<String> {
+        json_strings(&self.0.platforms)
+    }
+    /// Overall status, derived from the targets.
+    async fn status(&self) -> async_graphql::Result<PostStatus> {
+        stored(
+            domain::status::PostStatus::parse(&self.0.status),
+            "post status",
+            &self.0.status,
+        )
+        .map(Into::into)
+    }
+    /// When the post is due (UTC).
+    async fn scheduled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.scheduled_at
+    }
+    /// The wall-clock time the author chose, in `timeZone`.
+    async fn local_scheduled_at(&self) -> Option<NaiveDateTime> {
+        self.0.local_scheduled_at
+    }
+    /// The author's IANA time zone.
+    async fn time_zone(&self) -> &str {
+        &self.0.timezone
+    }
+    /// When the first platform published it.
+    async fn posted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.posted_at
+    }
+    /// Media URLs.
+    async fn media_urls(&self) -> Vec<String> {
+        json_strings(&self.0.media_urls)
+    }
+    /// Campaign label.
+    async fn campaign(&self) -> Option<&str> {
+        self.0.campaign.as_deref()
+    }
+    /// Internal notes.
+    async fn notes(&self) -> Option<&str> {
+        self.0.notes.as_deref()
+    }
+    /// Whether an approver must approve it before it is published.
+    async fn approval_required(&self) -> bool {
+        self.0.approval_required
+    }
+    /// Approval state.
+    async fn approval_status(&self) -> async_graphql::Result<ApprovalStatus> {
+        stored(
+            domain::post::ApprovalStatus::parse(&self.0.approval_status),
+            "approval status",
+            &self.0.approval_status,
+        )
+        .map(Into::into)
+    }
+    /// Why an approver rejected it.
+    async fn rejection_reason(&self) -> Option<&str> {
+        self.0.rejection_reason.as_deref()
+    }
+    /// Why publishing failed, in short.
+    async fn failure_reason(&self) -> Option<&str> {
+        self.0.failure_reason.as_deref()
+    }
+    /// The tenant that owns it.
+    async fn owner_id(&self) -> &str {
+        &self.0.owner_id
+    }
+    /// The user who created it.
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    /// Creation time.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// When it was archived.
+    async fn archived_at(&self) -> Option<DateTime<Utc>> {
+        self.0.archived_at
+    }
+    /// Version for optimistic concurrency: pass it as `expectedVersion`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// One target per platform, with its own status.
+    async fn targets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Target>> {
+        let loader = ctx.data::<DataLoader<TargetLoader>>()?;
+        let targets = loader
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| e.as_ref().extend())?;
+        Ok(targets
+            .unwrap_or_default()
+            .into_iter()
+            .map(Target)
+            .collect())
+    }
+}
+
+/// A post on one platform.
+pub struct Target(pub target::Model);
+
+#[Object]
+impl Target {
+    /// Target id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Platform id.
+    async fn platform(&self) -> &str {
+        &self.0.platform
+    }
+    /// Status on this platform.
+    async fn status(&self) -> async_graphql::Result<TargetStatus> {
+        stored(
+            domain::status::TargetStatus::parse(&self.0.status),
+            "target status",
+            &self.0.status,
+        )
+        .map(Into::into)
+    }
+    /// Publish attempts so far.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    /// The platform's id for the published post.
+    async fn platform_post_id(&self) -> Option<&str> {
+        self.0.platform_post_id.as_deref()
+    }
+    /// Public URL of the published post.
+    async fn platform_url(&self) -> Option<&str> {
+        self.0.platform_url.as_deref()
+    }
+    /// Last error.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    /// Last HTTP status from the platform.
+    async fn last_response_code(&self) -> Option<i32> {
+        self.0.last_response_code
+    }
+    /// When the platform accepted it.
+    async fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.0.published_at
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// The authenticated caller.
+#[derive(SimpleObject)]
+pub struct Me {
+    /// The user (`sub`).
+    pub user_id: String,
+    /// The tenant (`org`, or the user).
+    pub tenant_id: String,
+    /// Granted roles.
+    pub roles: Vec<String>,
+}
+
+/// One post in a list, with its cursor.
+#[derive(SimpleObject)]
+pub struct PostEdge {
+    /// Opaque cursor: pass as `after` to continue after this post.
+    pub cursor: String,
+    /// The post.
+    pub node: Post,
+}
+
+/// Paging state of a connection.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// Whether more items follow.
+    pub has_next_page: bool,
+    /// Whether items precede (true when `after` was given).
+    pub has_previous_page: bool,
+    /// Cursor of the first edge.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last edge.
+    pub end_cursor: Option<String>,
+}
+
+/// A page of posts (Relay connection).
+#[derive(SimpleObject)]
+pub struct PostConnection {
+    /// The posts with their cursors.
+    pub edges: Vec<PostEdge>,
+    /// Paging state.
+    pub page_info: PageInfo,
+}
+
+/// Fields of a new post.
+#[derive(InputObject)]
+pub struct CreatePostInput {
+    /// Text.
+    pub content: String,
+    /// Media URLs (absolute http/https).
+    #[graphql(default)]
+    pub media_urls: Vec<String>,
+    /// Platform ids, e.g. ["bluesky", "mastodon"].
+    #[graphql(default)]
+    pub platforms: Vec<String>,
+    /// When to publish: RFC 3339 with offset, or a local date-time without offset read in
+    /// `timeZone`. A draft when absent.
+    pub scheduled_at: Option<String>,
+    /// IANA time zone of the author, e.g. "Europe/Paris" (default UTC).
+    pub time_zone: Option<String>,
+    /// For a local time inside a DST overlap: which occurrence.
+    pub ambiguous_time: Option<AmbiguousTime>,
+    /// Campaign label.
+    pub campaign: Option<String>,
+    /// Internal notes.
+    pub notes: Option<String>,
+    /// Whether an approver must approve it before publishing.
+    #[graphql(default)]
+    pub approval_required: bool,
+}
+
+impl From<CreatePostInput> for posts::NewPost {
+    fn from(input: CreatePostInput) -> Self {
+        Self {
+            content: input.content,
+            media_urls: input.media_urls,
+            platforms: input.platforms,
+            scheduled_at: input.scheduled_at,
+            time_zone: input.time_zone,
+            ambiguous_time: input.ambiguous_time.map(Into::into),
+            campaign: input.campaign,
+            notes: input.notes,
+            approval_required: input.approval_required,
+        }
+    }
+}
+
+/// Changes to a post; omitted fields stay as they are. Use `schedulePost` and
+/// `unschedulePost` to change its time.
+#[derive(InputObject)]
+pub struct UpdatePostInput {
+    /// New text.
+    pub content: Option<String>,
+    /// New media URLs.
+    pub media_urls: Option<Vec<String>>,
+    /// New platform ids.
+    pub platforms: Option<Vec<String>>,
+    /// New campaign label; null clears it.
+    pub campaign: MaybeUndefined<String>,
+    /// New notes; null clears them.
+    pub notes: MaybeUndefined<String>,
+    /// New approval requirement.
+    pub approval_required: Option<bool>,
+    /// Refuse the change (CONFLICT) unless the post is still at this version.
+    pub expected_version: Option<i32>,
+}
+
+fn maybe(value: MaybeUndefined<String>) -> Option<Option<String>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+impl From<UpdatePostInput> for posts::PostChanges {
+    fn from(input: UpdatePostInput) -> Self {
+        Self {
+            content: input.content,
+            media_urls: input.media_urls,
+            platforms: input.platforms,
+            campaign: maybe(input.campaign),
+            notes: maybe(input.notes),
+            approval_required: input.approval_required,
+            expected_version: input.expected_version,
+        }
+    }
+}
+
+/// Which posts to list. Archived posts are listed only with `archived: true`.
+#[derive(InputObject, Default)]
+pub struct PostFilter {
+    /// Only these statuses.
+    pub status: Option<Vec<PostStatus>>,
+    /// Only posts with a target on this platform.
+    pub platform: Option<String>,
+    /// Only this campaign.
+    pub campaign: Option<String>,
+    /// Only posts due at or after this instant.
+    pub scheduled_from: Option<DateTime<Utc>>,
+    /// Only posts due before this instant.
+    pub scheduled_before: Option<DateTime<Utc>>,
+    /// Archived posts instead of live ones.
+    #[graphql(default)]
+    pub archived: bool,
+}
+
+impl From<PostFilter> for posts::PostFilter {
+    fn from(filter: PostFilter) -> Self {
+        Self {
+            statuses: filter
+                .status
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            platform: filter.platform,
+            campaign: filter.campaign,
+            scheduled_from: filter.scheduled_from,
+            scheduled_before: filter.scheduled_before,
+            archived: filter.archived,
+        }
+    }
+}
+
+/// The field posts are sorted by.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PostOrderField {
+    /// Creation time.
+    CreatedAt,
+    /// Due time; unscheduled posts last.
+    ScheduledAt,
+}
+
+/// Sort direction.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrderDirection {
+    /// Oldest first.
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+/// How to sort posts (default: newest created first).
+#[derive(InputObject)]
+pub struct PostOrder {
+    /// Sort field.
+    pub field: PostOrderField,
+    /// Direction.
+    #[graphql(default_with = "OrderDirection::Desc")]
+    pub direction: OrderDirection,
+}

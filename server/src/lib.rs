@@ -1,0 +1,15 @@
+//! Herald's server: the GraphQL API over Postgres, and (as they land) the publishing
+//! queue, its workers and the plugin host.
+//!
+//! The binary in `main.rs` only parses the command line; everything it runs lives here so
+//! integration tests can build the same application without a process.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod posts;

@@ -1,0 +1,49 @@
+//! The `herald` binary: parses the command line and runs the chosen subcommand.
+
+use anyhow::Context;
+use clap::Parser;
+use herald_server::config::{Cli, Command, LogFormat};
+use herald_server::{app, auth, db, graphql};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            app::serve(config).await?;
+        }
+        Command::Migrate(args) => {
+            let url = args.url()?;
+            db::migrate(&url).await.context("applying migrations")?;
+            tracing::info!("migrations applied");
+        }
+        Command::PrintSchema => print!("{}", graphql::sdl()),
+        Command::Token(args) => {
+            let config = args.jwt.config()?;
+            let token = auth::mint(
+                &config,
+                &args.sub,
+                args.org.as_deref(),
+                &args.roles,
+                args.ttl_hours,
+            )?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

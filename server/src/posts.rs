@@ -1,0 +1,719 @@
+//! Post operations: every read and write of posts and their targets, scoped to the
+//! caller's tenant, in transactions, applying the rules of [`crate::domain`].
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::db::entities::{post, target};
+use crate::domain::actor::{Actor, Role};
+use crate::domain::post::{
+    self as rules, ApprovalStatus, MAX_CAMPAIGN_CHARS, MAX_NOTES_CHARS, normalize_platforms,
+};
+use crate::domain::schedule::{self, Schedule, ScheduleRequest};
+use crate::domain::status::{PostStatus, TargetStatus};
+use crate::error::AppError;
+use crate::events::{EventBus, PostEvent};
+
+/// Fields of a new post.
+#[derive(Debug, Clone, Default)]
+pub struct NewPost {
+    /// Text.
+    pub content: String,
+    /// Media URLs.
+    pub media_urls: Vec<String>,
+    /// Platform ids.
+    pub platforms: Vec<String>,
+    /// When to publish (see [`ScheduleRequest`]); a draft when absent.
+    pub scheduled_at: Option<String>,
+    /// The author's IANA time zone.
+    pub time_zone: Option<String>,
+    /// Choice for a local time inside a DST overlap.
+    pub ambiguous_time: Option<schedule::AmbiguousTime>,
+    /// Campaign label.
+    pub campaign: Option<String>,
+    /// Internal notes.
+    pub notes: Option<String>,
+    /// Whether an approver must approve it.
+    pub approval_required: bool,
+}
+
+/// Changes to a post; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct PostChanges {
+    /// New text.
+    pub content: Option<String>,
+    /// New media URLs.
+    pub media_urls: Option<Vec<String>>,
+    /// New platform ids.
+    pub platforms: Option<Vec<String>>,
+    /// New campaign label or none.
+    pub campaign: Option<Option<String>>,
+    /// New notes or none.
+    pub notes: Option<Option<String>>,
+    /// New approval requirement.
+    pub approval_required: Option<bool>,
+    /// Refuse the change unless the post is still at this version.
+    pub expected_version: Option<i32>,
+}
+
+/// Which posts to list.
+#[derive(Debug, Clone, Default)]
+pub struct PostFilter {
+    /// Only posts in one of these statuses (all when empty).
+    pub statuses: Vec<PostStatus>,
+    /// Only posts with a target on this platform.
+    pub platform: Option<String>,
+    /// Only posts of this campaign.
+    pub campaign: Option<String>,
+    /// Only posts due at or after this instant.
+    pub scheduled_from: Option<DateTime<Utc>>,
+    /// Only posts due before this instant.
+    pub scheduled_before: Option<DateTime<Utc>>,
+    /// Archived posts instead of live ones.
+    pub archived: bool,
+}
+
+/// The key a list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Creation time.
+    CreatedAt,
+    /// Due time; unscheduled posts come last in both directions.
+    ScheduledAt,
+}
+
+/// A position in a sorted list: the sort value and id of the last item seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyset {
+    /// The sort key's value (`None` for an unscheduled post under `ScheduledAt`).
+    pub value: Option<DateTime<Utc>>,
+    /// The post id, breaking ties.
+    pub id: Uuid,
+}
+
+/// How to sort and page a list.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// Sort key.
+    pub key: SortKey,
+    /// Ascending when true.
+    pub ascending: bool,
+    /// Page size.
+    pub first: u64,
+    /// Start after this position.
+    pub after: Option<Keyset>,
+}
+
+/// One page of posts.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The posts, in order.
+    pub posts: Vec<post::Model>,
+    /// Whether more posts follow.
+    pub has_next_page: bool,
+}
+
+/// The sort value of `post` under `key`.
+pub fn sort_value(post: &post::Model, key: SortKey) -> Option<DateTime<Utc>> {
+    match key {
+        SortKey::CreatedAt => Some(post.created_at),
+        SortKey::ScheduledAt => post.scheduled_at,
+    }
+}
+
+/// Reads and changes posts on behalf of an [`Actor`].
+#[derive(Debug, Clone)]
+pub struct PostService {
+    db: DatabaseConnection,
+    events: EventBus,
+}
+
+impl PostService {
+    /// A service over `db` that announces changes on `events`.
+    pub fn new(db: DatabaseConnection, events: EventBus) -> Self {
+        Self { db, events }
+    }
+
+    /// The caller's post `id`, or `None` when it does not exist or is another tenant's.
+    pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Option<post::Model>, AppError> {
+        Ok(post::Entity::find_by_id(id)
+            .filter(post::Column::OwnerId.eq(&actor.tenant_id))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// A page of the caller's posts.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: &PostFilter,
+        page: PageRequest,
+    ) -> Result<Page, AppError> {
+        let mut query = post::Entity::find().filter(post::Column::OwnerId.eq(&actor.tenant_id));
+        query = query.filter(if filter.archived {
+            post::Column::ArchivedAt.is_not_null()
+        } else {
+            post::Column::ArchivedAt.is_null()
+        });
+        if !filter.statuses.is_empty() {
+            query = query
+                .filter(post::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+        }
+        if let Some(platform) = &filter.platform {
+            query = query.filter(
+                post::Column::Id.in_subquery(
+                    Query::select()
+                        .column(target::Column::PostId)
+                        .from(target::Entity)
+                        .and_where(target::Column::Platform.eq(platform.to_ascii_lowercase()))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(campaign) = &filter.campaign {
+            query = query.filter(post::Column::Campaign.eq(campaign));
+        }
+        if let Some(from) = filter.scheduled_from {
+            query = query.filter(post::Column::ScheduledAt.gte(from));
+        }
+        if let Some(before) = filter.scheduled_before {
+            query = query.filter(post::Column::ScheduledAt.lt(before));
+        }
+
+        let order = if page.ascending {
+            Order::Asc
+        } else {
+            Order::Desc
+        };
+        let column = sort_column(page.key);
+        if let Some(after) = page.after {
+            query = query.filter(keyset_condition(page.key, page.ascending, after));
+        }
+        if page.key == SortKey::ScheduledAt {
+            query = query.order_by(Expr::col(column).is_null(), Order::Asc);
+        }
+        let mut posts = query
+            .order_by(column, order.clone())
+            .order_by(post::Column::Id, order)
+            .limit(page.first + 1)
+            .all(&self.db)
+            .await?;
+        let has_next_page = posts.len() as u64 > page.first;
+        posts.truncate(page.first as usize);
+        Ok(Page {
+            posts,
+            has_next_page,
+        })
+    }
+
+    /// The targets of each of `post_ids`, in platform order (one query).
+    pub async fn targets_of(
+        &self,
+        post_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<target::Model>>, AppError> {
+        let rows = target::Entity::find()
+            .filter(target::Column::PostId.is_in(post_ids.iter().copied()))
+            .order_by_asc(target::Column::CreatedAt)
+            .order_by_asc(target::Column::Platform)
+            .all(&self.db)
+            .await?;
+        let mut by_post: HashMap<Uuid, Vec<target::Model>> = HashMap::new();
+        for row in rows {
+            by_post.entry(row.post_id).or_default().push(row);
+        }
+        Ok(by_post)
+    }
+
+    /// Creates a post: a draft without a time, scheduled with one.
+    pub async fn create(&self, actor: &Actor, input: NewPost) -> Result<post::Model, AppError> {
+        rules::validate_content(&input.content)?;
+        rules::validate_media_urls(&input.media_urls)?;
+        rules::validate_label("campaign", input.campaign.as_deref(), MAX_CAMPAIGN_CHARS)?;
+        rules::validate_label("notes", input.notes.as_deref(), MAX_NOTES_CHARS)?;
+        let platforms = normalize_platforms(&input.platforms)?;
+        let now = Utc::now();
+        let zone = match &input.time_zone {
+            Some(name) => schedule::parse_zone(name, "timeZone")?,
+            None => chrono_tz::Tz::UTC,
+        };
+        let schedule = match &input.scheduled_at {
+            Some(at) => {
+                rules::require_publishable(&input.content, &input.media_urls, &platforms)?;
+                Some(schedule::resolve(
+                    ScheduleRequest {
+                        scheduled_at: at,
+                        time_zone: input.time_zone.as_deref(),
+                        ambiguous_time: input.ambiguous_time,
+                    },
+                    now,
+                )?)
+            }
+            None => None,
+        };
+        let target_status = if schedule.is_some() {
+            TargetStatus::Scheduled
+        } else {
+            TargetStatus::Draft
+        };
+        let statuses = vec![target_status; platforms.len()];
+        let model = post::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            content: Set(input.content),
+            platforms: Set(serde_json::json!(platforms)),
+            status: Set(PostStatus::derive(&statuses, schedule.is_some())
+                .as_str()
+                .to_owned()),
+            scheduled_at: Set(schedule.map(|s| s.at)),
+            local_scheduled_at: Set(schedule.map(|s| s.local)),
+            posted_at: Set(None),
+            timezone: Set(zone.name().to_owned()),
+            media_urls: Set(serde_json::json!(input.media_urls)),
+            campaign: Set(input.campaign),
+            notes: Set(input.notes),
+            approval_required: Set(input.approval_required),
+            approval_status: Set(ApprovalStatus::initial(input.approval_required)
+                .as_str()
+                .to_owned()),
+            rejection_reason: Set(None),
+            failure_reason: Set(None),
+            owner_id: Set(actor.tenant_id.clone()),
+            created_by: Set(actor.user_id.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            archived_at: Set(None),
+            version: Set(1),
+        };
+        let txn = self.db.begin().await?;
+        let created = model.insert(&txn).await?;
+        insert_targets(&txn, created.id, &platforms, target_status, now).await?;
+        txn.commit().await?;
+        self.announce(&created);
+        Ok(created)
+    }
+
+    /// Edits a post that has not started publishing.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        changes: PostChanges,
+    ) -> Result<post::Model, AppError> {
+        let txn = self.db.begin().await?;
+        let (current, targets) = lock_post(&txn, actor, id).await?;
+        check_version(&current, changes.expected_version)?;
+        refuse_if_locked(&targets, "edited")?;
+
+        let content = changes.content.unwrap_or_else(|| current.content.clone());
+        rules::validate_content(&content)?;
+        let media = match changes.media_urls {
+            Some(urls) => {
+                rules::validate_media_urls(&urls)?;
+                urls
+            }
+            None => json_strings(&current.media_urls),
+        };
+        let platforms = match changes.platforms {
+            Some(list) => normalize_platforms(&list)?,
+            None => json_strings(&current.platforms),
+        };
+        let campaign = changes.campaign.unwrap_or_else(|| current.campaign.clone());
+        let notes = changes.notes.unwrap_or_else(|| current.notes.clone());
+        rules::validate_label("campaign", campaign.as_deref(), MAX_CAMPAIGN_CHARS)?;
+        rules::validate_label("notes", notes.as_deref(), MAX_NOTES_CHARS)?;
+        if current.scheduled_at.is_some() {
+            rules::require_publishable(&content, &media, &platforms)?;
+        }
+
+        let approval_required = changes
+            .approval_required
+            .unwrap_or(current.approval_required);
+        let substance_changed = content != current.content
+            || media != json_strings(&current.media_urls)
+            || platforms != json_strings(&current.platforms);
+        let approval = if !approval_required {
+            ApprovalStatus::NotRequired
+        } else if substance_changed || !current.approval_required {
+            ApprovalStatus::Pending
+        } else {
+            approval_of(&current)?
+        };
+
+        let now = Utc::now();
+        sync_targets(&txn, &current, &targets, &platforms, now).await?;
+        let mut model = current.clone().into_active_model();
+        model.content = Set(content);
+        model.media_urls = Set(serde_json::json!(media));
+        model.platforms = Set(serde_json::json!(platforms));
+        model.campaign = Set(campaign);
+        model.notes = Set(notes);
+        model.approval_required = Set(approval_required);
+        model.approval_status = Set(approval.as_str().to_owned());
+        if approval != ApprovalStatus::Rejected {
+            model.rejection_reason = Set(None);
+        }
+        let updated = save(&txn, &current, model, now).await?;
+        txn.commit().await?;
+        self.announce(&updated);
+        Ok(updated)
+    }
+
+    /// Deletes a post that has not started publishing, with its targets.
+    pub async fn delete(&self, actor: &Actor, id: Uuid) -> Result<Uuid, AppError> {
+        let txn = self.db.begin().await?;
+        let (_, targets) = lock_post(&txn, actor, id).await?;
+        refuse_if_locked(&targets, "deleted")?;
+        post::Entity::delete_by_id(id).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
+    /// Sets (or moves) a post's publication time.
+    pub async fn schedule(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        request: ScheduleRequest<'_>,
+        expected_version: Option<i32>,
+    ) -> Result<post::Model, AppError> {
+        let txn = self.db.begin().await?;
+        let (current, targets) = lock_post(&txn, actor, id).await?;
+        check_version(&current, expected_version)?;
+        refuse_if_locked(&targets, "rescheduled")?;
+        let platforms = json_strings(&current.platforms);
+        rules::require_publishable(
+            &current.content,
+            &json_strings(&current.media_urls),
+            &platforms,
+        )?;
+        let request = ScheduleRequest {
+            time_zone: request.time_zone.or(Some(current.timezone.as_str())),
+            ..request
+        };
+        let Schedule { at, local, zone } = schedule::resolve(request, Utc::now())?;
+        let now = Utc::now();
+        set_target_status(&txn, &targets, TargetStatus::Scheduled, now).await?;
+        let mut model = current.clone().into_active_model();
+        model.scheduled_at = Set(Some(at));
+        model.local_scheduled_at = Set(Some(local));
+        model.timezone = Set(zone.name().to_owned());
+        model.failure_reason = Set(None);
+        let updated = save(&txn, &current, model, now).await?;
+        txn.commit().await?;
+        self.announce(&updated);
+        Ok(updated)
+    }
+
+    /// Takes a post off the schedule, back to draft.
+    pub async fn unschedule(&self, actor: &Actor, id: Uuid) -> Result<post::Model, AppError> {
+        let txn = self.db.begin().await?;
+        let (current, targets) = lock_post(&txn, actor, id).await?;
+        refuse_if_locked(&targets, "unscheduled")?;
+        let now = Utc::now();
+        set_target_status(&txn, &targets, TargetStatus::Draft, now).await?;
+        let mut model = current.clone().into_active_model();
+        model.scheduled_at = Set(None);
+        model.local_scheduled_at = Set(None);
+        let updated = save(&txn, &current, model, now).await?;
+        txn.commit().await?;
+        self.announce(&updated);
+        Ok(updated)
+    }
+
+    /// Approves a post awaiting approval (approver role).
+    pub async fn approve(&self, actor: &Actor, id: Uuid) -> Result<post::Model, AppError> {
+        self.decide(actor, id, ApprovalStatus::Approved, None).await
+    }
+
+    /// Rejects a post awaiting approval with a reason (approver role).
+    pub async fn reject(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<post::Model, AppError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(AppError::bad_input("reason", "a rejection needs a reason"));
+        }
+        rules::validate_label("reason", Some(reason), MAX_NOTES_CHARS)?;
+        self.decide(actor, id, ApprovalStatus::Rejected, Some(reason.to_owned()))
+            .await
+    }
+
+    async fn decide(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        decision: ApprovalStatus,
+        reason: Option<String>,
+    ) -> Result<post::Model, AppError> {
+        actor.require(Role::Approver)?;
+        let txn = self.db.begin().await?;
+        let (current, targets) = lock_post(&txn, actor, id).await?;
+        if !current.approval_required {
+            return Err(AppError::Conflict(
+                "this post does not require approval".into(),
+            ));
+        }
+        refuse_if_locked(&targets, "approved or rejected")?;
+        let mut model = current.clone().into_active_model();
+        model.approval_status = Set(decision.as_str().to_owned());
+        model.rejection_reason = Set(reason);
+        let updated = save(&txn, &current, model, Utc::now()).await?;
+        txn.commit().await?;
+        self.announce(&updated);
+        Ok(updated)
+    }
+
+    /// Archives the caller's settled posts (drafts, published, partially published,
+    /// failed) created before `older_than`; returns how many were archived.
+    pub async fn archive_older_than(
+        &self,
+        actor: &Actor,
+        older_than: DateTime<Utc>,
+    ) -> Result<u64, AppError> {
+        let settled = [
+            PostStatus::Draft,
+            PostStatus::Published,
+            PostStatus::PartiallyPublished,
+            PostStatus::Failed,
+        ];
+        let now = Utc::now();
+        let result = post::Entity::update_many()
+            .col_expr(post::Column::ArchivedAt, Expr::value(now))
+            .col_expr(post::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                post::Column::Version,
+                Expr::col(post::Column::Version).add(1),
+            )
+            .filter(post::Column::OwnerId.eq(&actor.tenant_id))
+            .filter(post::Column::ArchivedAt.is_null())
+            .filter(post::Column::CreatedAt.lt(older_than))
+            .filter(post::Column::Status.is_in(settled.iter().map(|s| s.as_str())))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    fn announce(&self, post: &post::Model) {
+        self.events.publish(PostEvent { post: post.clone() });
+    }
+}
+
+/// Loads the caller's post `id` and its targets, locking the post row until the end of
+/// `txn`. Another tenant's post is `NOT_FOUND`.
+async fn lock_post(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(post::Model, Vec<target::Model>), AppError> {
+    let post = post::Entity::find_by_id(id)
+        .filter(post::Column::OwnerId.eq(&actor.tenant_id))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(AppError::NotFound("post"))?;
+    let targets = target::Entity::find()
+        .filter(target::Column::PostId.eq(id))
+        .all(txn)
+        .await?;
+    Ok((post, targets))
+}
+
+fn check_version(post: &post::Model, expected: Option<i32>) -> Result<(), AppError> {
+    match expected {
+        Some(v) if v != post.version => Err(AppError::Conflict(format!(
+            "the post changed since version {v}; it is now at version {}",
+            post.version
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn refuse_if_locked(targets: &[target::Model], action: &str) -> Result<(), AppError> {
+    for t in targets {
+        if status_of(t)?.is_locked() {
+            return Err(AppError::Conflict(format!(
+                "the post is publishing or published on {}, so it can no longer be {action}",
+                t.platform
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn status_of(target: &target::Model) -> Result<TargetStatus, AppError> {
+    TargetStatus::parse(&target.status).ok_or_else(|| {
+        AppError::Internal(
+            format!("target {} has unknown status {}", target.id, target.status).into(),
+        )
+    })
+}
+
+fn approval_of(post: &post::Model) -> Result<ApprovalStatus, AppError> {
+    ApprovalStatus::parse(&post.approval_status).ok_or_else(|| {
+        AppError::Internal(
+            format!(
+                "post {} has unknown approval status {}",
+                post.id, post.approval_status
+            )
+            .into(),
+        )
+    })
+}
+
+/// Reads a JSON array of strings as stored by this module; other values are skipped.
+pub fn json_strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn keyset_condition(key: SortKey, ascending: bool, after: Keyset) -> Condition {
+    let column = sort_column(key);
+    let past = |c: post::Column, v: sea_orm::Value| if ascending { c.gt(v) } else { c.lt(v) };
+    match after.value {
+        Some(value) => {
+            let mut cond = Condition::any().add(past(column, value.into())).add(
+                Condition::all()
+                    .add(column.eq(value))
+                    .add(past(post::Column::Id, after.id.into())),
+            );
+            if key == SortKey::ScheduledAt {
+                // Unscheduled posts sort last in both directions.
+                cond = cond.add(column.is_null());
+            }
+            cond
+        }
+        None => Condition::all()
+            .add(column.is_null())
+            .add(past(post::Column::Id, after.id.into())),
+    }
+}
+
+fn sort_column(key: SortKey) -> post::Column {
+    match key {
+        SortKey::CreatedAt => post::Column::CreatedAt,
+        SortKey::ScheduledAt => post::Column::ScheduledAt,
+    }
+}
+
+async fn insert_targets(
+    txn: &DatabaseTransaction,
+    post_id: Uuid,
+    platforms: &[String],
+    status: TargetStatus,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if platforms.is_empty() {
+        return Ok(());
+    }
+    let rows = platforms.iter().map(|platform| target::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        post_id: Set(post_id),
+        platform: Set(platform.clone()),
+        connection_id: Set(None),
+        status: Set(status.as_str().to_owned()),
+        attempts: Set(0),
+        platform_post_id: Set(None),
+        platform_url: Set(None),
+        last_error: Set(None),
+        last_response_code: Set(None),
+        published_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    });
+    target::Entity::insert_many(rows).exec(txn).await?;
+    Ok(())
+}
+
+/// Makes the post's targets match `platforms`: removes the dropped ones, adds new ones in
+/// the state the post is in (scheduled or draft).
+async fn sync_targets(
+    txn: &DatabaseTransaction,
+    post: &post::Model,
+    targets: &[target::Model],
+    platforms: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let dropped: Vec<Uuid> = targets
+        .iter()
+        .filter(|t| !platforms.contains(&t.platform))
+        .map(|t| t.id)
+        .collect();
+    if !dropped.is_empty() {
+        target::Entity::delete_many()
+            .filter(target::Column::Id.is_in(dropped))
+            .exec(txn)
+            .await?;
+    }
+    let added: Vec<String> = platforms
+        .iter()
+        .filter(|p| !targets.iter().any(|t| &t.platform == *p))
+        .cloned()
+        .collect();
+    let status = if post.scheduled_at.is_some() {
+        TargetStatus::Scheduled
+    } else {
+        TargetStatus::Draft
+    };
+    insert_targets(txn, post.id, &added, status, now).await
+}
+
+async fn set_target_status(
+    txn: &DatabaseTransaction,
+    targets: &[target::Model],
+    status: TargetStatus,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    target::Entity::update_many()
+        .col_expr(target::Column::Status, Expr::value(status.as_str()))
+        .col_expr(target::Column::UpdatedAt, Expr::value(now))
+        .filter(target::Column::Id.is_in(targets.iter().map(|t| t.id)))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Writes `model`, re-deriving the post status from the targets as they now are and
+/// bumping the version.
+async fn save(
+    txn: &DatabaseTransaction,
+    current: &post::Model,
+    mut model: post::ActiveModel,
+    now: DateTime<Utc>,
+) -> Result<post::Model, AppError> {
+    let targets = target::Entity::find()
+        .filter(target::Column::PostId.eq(current.id))
+        .all(txn)
+        .await?;
+    let statuses = targets
+        .iter()
+        .map(status_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let scheduled = match &model.scheduled_at {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => v.is_some(),
+        sea_orm::ActiveValue::NotSet => current.scheduled_at.is_some(),
+    };
+    model.status = Set(PostStatus::derive(&statuses, scheduled).as_str().to_owned());
+    model.updated_at = Set(now);
+    model.version = Set(current.version + 1);
+    Ok(model.update(txn).await?)
+}
