@@ -143,7 +143,7 @@ mod tests {
         "2026-01-01T00:00:00Z".parse().expect("valid instant")
     }
 
-    fn request(at: &str, zone: Option<&str>) -> ScheduleRequest<'_> {
+    fn request<'a>(at: &'a str, zone: Option<&'a str>) -> ScheduleRequest<'a> {
         ScheduleRequest {
             scheduled_at: at,
             time_zone: zone,

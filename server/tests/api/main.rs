@@ -1,0 +1,13 @@
+//! Herald's API tests: the real server (router, GraphQL, services) on a fresh Postgres
+//! database per test, exercised over HTTP and WebSocket. Run through `scripts/test`, which
+//! provides `DATABASE_URL` and `REDIS_URL`.
+
+mod harness;
+
+mod approval;
+mod auth;
+mod posts;
+mod schedule;
+mod schema;
+mod subscriptions;
+mod tenancy;
