@@ -268,3 +268,77 @@ impl ServeArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings as clap would build them, without reading the environment.
+    fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
+        ServeArgs {
+            database: DatabaseArgs {
+                database_url: database_url.map(str::to_owned),
+            },
+            db_max_connections: 20,
+            redis_url: None,
+            bind: "127.0.0.1:8080".into(),
+            jwt: JwtArgs {
+                jwt_secret: secret.map(str::to_owned),
+                jwt_public_key: None,
+                jwt_issuer: None,
+                jwt_audience: None,
+            },
+            no_migrate: false,
+        }
+    }
+
+    const DB: Option<&str> = Some("postgres://h@127.0.0.1/h");
+    const SECRET: Option<&str> = Some("0123456789abcdef0123456789abcdef");
+
+    #[test]
+    fn errors_name_the_setting() {
+        let mut cases: Vec<(ServeArgs, &str)> = vec![
+            (args(None, SECRET), "DATABASE_URL"),
+            (args(Some("mysql://x"), SECRET), "DATABASE_URL"),
+            (args(DB, None), "HERALD_JWT_SECRET"),
+            (args(DB, Some("short")), "HERALD_JWT_SECRET"),
+        ];
+        let mut both = args(DB, SECRET);
+        both.jwt.jwt_public_key = Some("/nonexistent.pem".into());
+        cases.push((both, "HERALD_JWT_SECRET"));
+        let mut missing_pem = args(DB, None);
+        missing_pem.jwt.jwt_public_key = Some("/nonexistent.pem".into());
+        cases.push((missing_pem, "HERALD_JWT_PUBLIC_KEY"));
+        let mut bind = args(DB, SECRET);
+        bind.bind = "localhost".into();
+        cases.push((bind, "HERALD_BIND"));
+        let mut redis = args(DB, SECRET);
+        redis.redis_url = Some("http://x".into());
+        cases.push((redis, "REDIS_URL"));
+        let mut pool = args(DB, SECRET);
+        pool.db_max_connections = 0;
+        cases.push((pool, "HERALD_DB_MAX_CONNECTIONS"));
+        for (args, key) in cases {
+            let err = args.config().expect_err("invalid");
+            assert!(err.key.starts_with(key), "{args:?}: {err}");
+            assert!(err.to_string().contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn valid_settings_and_flags_parse() {
+        let mut valid = args(DB, SECRET);
+        valid.no_migrate = true;
+        let config = valid.config().expect("valid");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert!(!config.migrate);
+        assert!(matches!(config.jwt.key, JwtKey::Secret(_)));
+        let cli = Cli::try_parse_from(["herald", "serve", "--no-migrate", "--bind", "0.0.0.0:9"])
+            .expect("parses");
+        let Command::Serve(serve) = cli.command else {
+            panic!("expected serve");
+        };
+        assert!(serve.no_migrate);
+        assert_eq!(serve.bind, "0.0.0.0:9");
+    }
+}
