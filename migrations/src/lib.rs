@@ -12,6 +12,7 @@ mod m20261128_000003_create_post_targets;
 mod m20261128_000004_create_social_account_tokens;
 mod m20261128_000005_create_publish_attempts;
 mod m20261128_000006_create_post_metrics;
+mod m20261128_000007_add_target_queue_columns;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_create_social_account_tokens::Migration),
             Box::new(m20261128_000005_create_publish_attempts::Migration),
             Box::new(m20261128_000006_create_post_metrics::Migration),
+            Box::new(m20261128_000007_add_target_queue_columns::Migration),
         ]
     }
 }

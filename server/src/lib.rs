@@ -13,3 +13,4 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod posts;
+pub mod queue;

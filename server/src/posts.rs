@@ -636,6 +636,9 @@ async fn insert_targets(
         published_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        queue_version: Set(0),
+        attempt_id: Set(None),
+        next_attempt_at: Set(None),
     });
     target::Entity::insert_many(rows).exec(txn).await?;
     Ok(())

@@ -33,6 +33,12 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change.
     pub updated_at: DateTimeUtc,
+    /// The post version the queued job was made for; a job of another version is stale.
+    pub queue_version: i32,
+    /// The publish attempt that holds the target while `publishing`.
+    pub attempt_id: Option<Uuid>,
+    /// When the next retry is due, while `retrying`.
+    pub next_attempt_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `post_targets`.
