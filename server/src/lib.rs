@@ -7,10 +7,13 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dispatch;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod posts;
+pub mod publish;
 pub mod queue;
+pub mod worker;

@@ -1,0 +1,146 @@
+//! Reconciliation: Postgres is the source of truth, Redis only schedules. On start and
+//! then periodically, one process (the holder of a transaction-scoped advisory lock)
+//! re-enqueues every publishable target due soon and every target stuck `publishing`;
+//! enqueue is idempotent, so what Redis already has is unchanged and what it lost (a
+//! FLUSHALL, a failover) comes back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::queue::{EnqueueOutcome, JobQueue, JobSpec};
+
+/// Advisory-lock key of the reconciler ("herald-r").
+const LEADER_LOCK_KEY: i64 = 0x6865_7261_6c64_2d72;
+/// Jobs enqueued per call.
+const CHUNK: usize = 500;
+
+/// Reconciler settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconcileConfig {
+    /// Time between rounds.
+    pub interval: Duration,
+    /// How far ahead of now targets are enqueued.
+    pub horizon: Duration,
+    /// A target `publishing` for longer than this without a job is recovered.
+    pub stuck_after: Duration,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Whether this process led the round (another may hold the lock).
+    pub led: bool,
+    /// Targets examined.
+    pub examined: usize,
+    /// Jobs Redis lacked and got back.
+    pub restored: usize,
+}
+
+/// Runs one round now.
+pub async fn round(
+    db: &DatabaseConnection,
+    queue: &Arc<dyn JobQueue>,
+    config: &ReconcileConfig,
+) -> Result<RoundReport, AppError> {
+    let txn = db.begin().await?;
+    let led = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_try_advisory_xact_lock($1) AS led",
+            [LEADER_LOCK_KEY.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<bool>("", "led"))
+        .transpose()?
+        .unwrap_or(false);
+    if !led {
+        txn.commit().await?;
+        return Ok(RoundReport::default());
+    }
+    let horizon_ms = i64::try_from(config.horizon.as_millis()).unwrap_or(i64::MAX);
+    let stuck_ms = i64::try_from(config.stuck_after.as_millis()).unwrap_or(i64::MAX);
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT t.id, t.post_id, t.platform, t.queue_version, t.status,
+                    GREATEST(p.scheduled_at, COALESCE(t.next_attempt_at, p.scheduled_at)) AS due
+               FROM post_targets t JOIN social_posts p ON p.id = t.post_id
+              WHERE (t.status IN ('scheduled', 'queued', 'retrying')
+                     AND p.archived_at IS NULL
+                     AND p.approval_status IN ('not_required', 'approved')
+                     AND p.scheduled_at IS NOT NULL
+                     AND GREATEST(p.scheduled_at, COALESCE(t.next_attempt_at, p.scheduled_at))
+                         <= now() + $1 * interval '1 millisecond')
+                 OR (t.status = 'publishing'
+                     AND t.updated_at < now() - $2 * interval '1 millisecond')",
+            [horizon_ms.into(), stuck_ms.into()],
+        ))
+        .await?;
+    let now = Utc::now();
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let status: String = row.try_get("", "status")?;
+        let due: Option<DateTime<Utc>> = row.try_get("", "due")?;
+        let due = if status == "publishing" {
+            now
+        } else {
+            due.unwrap_or(now)
+        };
+        jobs.push(JobSpec {
+            target_id: row.try_get::<Uuid>("", "id")?,
+            post_id: row.try_get::<Uuid>("", "post_id")?,
+            platform: row.try_get("", "platform")?,
+            version: i64::from(row.try_get::<i32>("", "queue_version")?),
+            due_ms: due.timestamp_millis(),
+        });
+    }
+    let mut restored = 0;
+    for chunk in jobs.chunks(CHUNK) {
+        let outcomes = queue
+            .enqueue(chunk)
+            .await
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        restored += outcomes
+            .iter()
+            .filter(|o| **o != EnqueueOutcome::Unchanged)
+            .count();
+    }
+    // Holding the lock until every enqueue is done keeps rounds from overlapping.
+    txn.commit().await?;
+    Ok(RoundReport {
+        led: true,
+        examined: jobs.len(),
+        restored,
+    })
+}
+
+/// Runs a round now and then every `config.interval` until `stop`.
+pub fn spawn(
+    db: DatabaseConnection,
+    queue: Arc<dyn JobQueue>,
+    config: ReconcileConfig,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match round(&db, &queue, &config).await {
+                Ok(report) if report.restored > 0 => {
+                    tracing::info!(restored = report.restored, examined = report.examined, "reconciled jobs the queue was missing");
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "reconciliation round failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(config.interval) => {},
+                () = stop.cancelled() => break,
+            }
+        }
+    })
+}

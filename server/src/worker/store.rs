@@ -1,0 +1,407 @@
+//! The worker's Postgres statements. Each takes a whole batch in one round trip, and each
+//! is fenced: a target moves to `publishing` only from a publishable state at the job's
+//! version (compare-and-set), and an attempt's outcome is recorded only while that attempt
+//! still holds the target.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement, TransactionTrait,
+    Value,
+};
+use uuid::Uuid;
+
+use crate::db::entities::post;
+use crate::domain::status::{PostStatus, TargetStatus};
+use crate::error::AppError;
+use crate::posts::json_strings;
+
+/// A target won by this worker: it is now `publishing` under `attempt_id`.
+#[derive(Debug, Clone)]
+pub struct WonTarget {
+    /// The target.
+    pub target_id: Uuid,
+    /// Its post.
+    pub post_id: Uuid,
+    /// Platform id.
+    pub platform: String,
+    /// The attempt now holding the target.
+    pub attempt_id: Uuid,
+    /// The post's text.
+    pub content: String,
+    /// Media URLs.
+    pub media_urls: Vec<String>,
+}
+
+/// A target as the recovery path sees it.
+#[derive(Debug, Clone)]
+pub struct TargetSnapshot {
+    /// Current status.
+    pub status: TargetStatus,
+    /// Version of the queued work it accepts.
+    pub queue_version: i32,
+    /// The attempt holding it, if any.
+    pub attempt_id: Option<Uuid>,
+    /// Whether its post may be published (approved or approval not required, not archived).
+    pub publishable: bool,
+}
+
+/// How one attempt ended, as recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    /// The target.
+    pub target_id: Uuid,
+    /// The attempt.
+    pub attempt_id: Uuid,
+    /// The target's new status: published, retrying or failed.
+    pub status: TargetStatus,
+    /// The platform's post id, on success.
+    pub platform_post_id: Option<String>,
+    /// The post's URL, on success.
+    pub url: Option<String>,
+    /// The error, on failure.
+    pub error: Option<String>,
+    /// The platform's HTTP status.
+    pub response_code: Option<i32>,
+    /// When the retry is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Outcome name for `publish_attempts`.
+    pub outcome: &'static str,
+}
+
+/// A publishable job a worker asks to start.
+#[derive(Debug, Clone, Copy)]
+pub struct StartRequest {
+    /// The target.
+    pub target_id: Uuid,
+    /// The job's version.
+    pub version: i32,
+    /// A fresh attempt id.
+    pub attempt_id: Uuid,
+}
+
+fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// `($1, $2, …), (…)` placeholders for `rows` rows of `casts`.
+fn values_list(rows: usize, casts: &[&str]) -> String {
+    let mut out = String::new();
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for (col, cast) in casts.iter().enumerate() {
+            if col > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}::{cast}", row * casts.len() + col + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// The worker's view of Postgres.
+#[derive(Debug, Clone)]
+pub struct PublishStore {
+    db: DatabaseConnection,
+}
+
+impl PublishStore {
+    /// A store over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Compare-and-set for a batch: each target still `scheduled`/`queued`/`retrying` at the
+    /// job's version, whose post is publishable, becomes `publishing` under the given
+    /// attempt, and the attempt is recorded. Returns the winners and the posts whose status
+    /// changed.
+    pub async fn start(
+        &self,
+        requests: &[StartRequest],
+    ) -> Result<(Vec<WonTarget>, Vec<post::Model>), AppError> {
+        if requests.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut values = Vec::with_capacity(requests.len() * 3);
+        for r in requests {
+            values.extend([r.target_id.into(), r.version.into(), r.attempt_id.into()]);
+        }
+        let sql = format!(
+            "WITH claimed(target_id, version, attempt_id) AS (VALUES {}),
+             won AS (
+               UPDATE post_targets t
+                  SET status = 'publishing', attempt_id = c.attempt_id,
+                      attempts = t.attempts + 1, next_attempt_at = NULL, updated_at = now()
+                 FROM claimed c, social_posts p
+                WHERE t.id = c.target_id AND t.queue_version = c.version
+                  AND t.status IN ('scheduled', 'queued', 'retrying')
+                  AND p.id = t.post_id AND p.archived_at IS NULL
+                  AND p.approval_status IN ('not_required', 'approved')
+            RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts,
+                      p.content, p.media_urls),
+             attempts AS (
+               INSERT INTO publish_attempts (id, target_id, attempt_number, started_at)
+               SELECT attempt_id, id, attempts, now() FROM won)
+             SELECT id, post_id, platform, attempt_id, content, media_urls FROM won",
+            values_list(requests.len(), &["uuid", "int", "uuid"])
+        );
+        let txn = self.db.begin().await?;
+        let rows = txn.query_all(stmt(&sql, values)).await?;
+        let mut won = Vec::with_capacity(rows.len());
+        for row in rows {
+            won.push(WonTarget {
+                target_id: row.try_get("", "id")?,
+                post_id: row.try_get("", "post_id")?,
+                platform: row.try_get("", "platform")?,
+                attempt_id: row.try_get("", "attempt_id")?,
+                content: row.try_get("", "content")?,
+                media_urls: json_strings(&row.try_get::<serde_json::Value>("", "media_urls")?),
+            });
+        }
+        let mut post_ids: Vec<Uuid> = won.iter().map(|w| w.post_id).collect();
+        post_ids.sort();
+        post_ids.dedup();
+        let posts = refresh_post_statuses(&txn, &post_ids).await?;
+        txn.commit().await?;
+        Ok((won, posts))
+    }
+
+    /// Records outcomes for a batch of attempts; an attempt that no longer holds its target
+    /// (another worker took over) changes nothing. Returns the posts whose state changed.
+    pub async fn finish(&self, results: &[AttemptResult]) -> Result<Vec<post::Model>, AppError> {
+        if results.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut values = Vec::with_capacity(results.len() * 9);
+        for r in results {
+            values.extend([
+                r.target_id.into(),
+                r.attempt_id.into(),
+                r.status.as_str().into(),
+                r.platform_post_id.clone().into(),
+                r.url.clone().into(),
+                r.error.clone().into(),
+                r.response_code.into(),
+                r.next_attempt_at.into(),
+                r.outcome.into(),
+            ]);
+        }
+        let sql = format!(
+            "WITH r(target_id, attempt_id, status, post_ref, url, err, code, next_at, outcome)
+               AS (VALUES {}),
+             done AS (
+               UPDATE post_targets t
+                  SET status = r.status,
+                      platform_post_id = COALESCE(r.post_ref, t.platform_post_id),
+                      platform_url = COALESCE(r.url, t.platform_url),
+                      last_error = r.err, last_response_code = r.code,
+                      next_attempt_at = r.next_at,
+                      published_at = CASE WHEN r.status = 'published' THEN now()
+                                          ELSE t.published_at END,
+                      updated_at = now()
+                 FROM r
+                WHERE t.id = r.target_id AND t.attempt_id = r.attempt_id
+                  AND t.status IN ('publishing', 'needs_review')
+            RETURNING t.post_id),
+             attempts AS (
+               UPDATE publish_attempts a
+                  SET finished_at = now(), outcome = r.outcome, response_code = r.code,
+                      error = r.err
+                 FROM r WHERE a.id = r.attempt_id)
+             SELECT DISTINCT post_id FROM done",
+            values_list(
+                results.len(),
+                &["uuid", "uuid", "text", "text", "text", "text", "int", "timestamptz", "text"]
+            )
+        );
+        let txn = self.db.begin().await?;
+        let rows = txn.query_all(stmt(&sql, values)).await?;
+        let post_ids = rows
+            .iter()
+            .map(|row| row.try_get::<Uuid>("", "post_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let posts = refresh_post_statuses(&txn, &post_ids).await?;
+        txn.commit().await?;
+        Ok(posts)
+    }
+
+    /// The state of one target, for a job whose compare-and-set failed.
+    pub async fn snapshot(&self, target_id: Uuid) -> Result<Option<TargetSnapshot>, AppError> {
+        let row = self
+            .db
+            .query_one(stmt(
+                "SELECT t.status, t.queue_version, t.attempt_id,
+                        (p.archived_at IS NULL
+                         AND p.approval_status IN ('not_required', 'approved')) AS publishable
+                   FROM post_targets t JOIN social_posts p ON p.id = t.post_id
+                  WHERE t.id = $1",
+                vec![target_id.into()],
+            ))
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.try_get("", "status")?;
+        Ok(Some(TargetSnapshot {
+            status: TargetStatus::parse(&status).ok_or_else(|| {
+                AppError::Internal(format!("unknown target status {status}").into())
+            })?,
+            queue_version: row.try_get("", "queue_version")?,
+            attempt_id: row.try_get("", "attempt_id")?,
+            publishable: row.try_get("", "publishable")?,
+        }))
+    }
+
+    /// Takes over a target left `publishing` by a worker that died: the new attempt holds it
+    /// from now on (the old one can no longer record an outcome). For idempotent platforms,
+    /// where retrying with the same key cannot post twice.
+    pub async fn take_over(
+        &self,
+        target_id: Uuid,
+        previous: Uuid,
+        attempt_id: Uuid,
+    ) -> Result<Option<WonTarget>, AppError> {
+        let row = self
+            .db
+            .query_one(stmt(
+                "WITH won AS (
+                   UPDATE post_targets t
+                      SET attempt_id = $3, attempts = t.attempts + 1, updated_at = now()
+                     FROM social_posts p
+                    WHERE t.id = $1 AND t.attempt_id = $2 AND t.status = 'publishing'
+                      AND p.id = t.post_id
+                RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts,
+                          p.content, p.media_urls),
+                 attempts AS (
+                   INSERT INTO publish_attempts (id, target_id, attempt_number, started_at)
+                   SELECT attempt_id, id, attempts, now() FROM won)
+                 SELECT id, post_id, platform, attempt_id, content, media_urls FROM won",
+                vec![target_id.into(), previous.into(), attempt_id.into()],
+            ))
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(WonTarget {
+            target_id: row.try_get("", "id")?,
+            post_id: row.try_get("", "post_id")?,
+            platform: row.try_get("", "platform")?,
+            attempt_id: row.try_get("", "attempt_id")?,
+            content: row.try_get("", "content")?,
+            media_urls: json_strings(&row.try_get::<serde_json::Value>("", "media_urls")?),
+        }))
+    }
+
+    /// Marks a target left `publishing` by a dead worker as `needs_review`: it may or may not
+    /// have reached a platform that cannot deduplicate, so a person decides. The dead
+    /// attempt keeps its hold, so if its worker was only slow, its outcome still counts.
+    pub async fn mark_needs_review(
+        &self,
+        target_id: Uuid,
+        previous: Uuid,
+        reason: &str,
+    ) -> Result<Vec<post::Model>, AppError> {
+        let txn = self.db.begin().await?;
+        let rows = txn
+            .query_all(stmt(
+                "UPDATE post_targets SET status = 'needs_review', last_error = $3,
+                        updated_at = now()
+                  WHERE id = $1 AND attempt_id = $2 AND status = 'publishing'
+              RETURNING post_id",
+                vec![target_id.into(), previous.into(), reason.into()],
+            ))
+            .await?;
+        let post_ids = rows
+            .iter()
+            .map(|row| row.try_get::<Uuid>("", "post_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let posts = refresh_post_statuses(&txn, &post_ids).await?;
+        txn.commit().await?;
+        Ok(posts)
+    }
+}
+
+/// Re-derives the status (and `posted_at`, `failure_reason`) of `post_ids` from their
+/// targets, writes what changed and returns the changed posts.
+pub async fn refresh_post_statuses<C: ConnectionTrait>(
+    db: &C,
+    post_ids: &[Uuid],
+) -> Result<Vec<post::Model>, AppError> {
+    if post_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders = (1..=post_ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = db
+        .query_all(stmt(
+            &format!(
+                "SELECT t.post_id, t.status, t.platform, t.last_error, t.published_at,
+                        p.scheduled_at IS NOT NULL AS scheduled
+                   FROM post_targets t JOIN social_posts p ON p.id = t.post_id
+                  WHERE t.post_id IN ({placeholders})"
+            ),
+            post_ids.iter().map(|id| (*id).into()).collect(),
+        ))
+        .await?;
+    struct Acc {
+        statuses: Vec<TargetStatus>,
+        scheduled: bool,
+        first_published: Option<DateTime<Utc>>,
+        errors: Vec<String>,
+    }
+    let mut by_post: HashMap<Uuid, Acc> = HashMap::new();
+    for row in rows {
+        let post_id: Uuid = row.try_get("", "post_id")?;
+        let status: String = row.try_get("", "status")?;
+        let status = TargetStatus::parse(&status)
+            .ok_or_else(|| AppError::Internal(format!("unknown target status {status}").into()))?;
+        let acc = by_post.entry(post_id).or_insert(Acc {
+            statuses: Vec::new(),
+            scheduled: false,
+            first_published: None,
+            errors: Vec::new(),
+        });
+        acc.scheduled = row.try_get("", "scheduled")?;
+        acc.statuses.push(status);
+        if let Some(at) = row.try_get::<Option<DateTime<Utc>>>("", "published_at")? {
+            acc.first_published = Some(acc.first_published.map_or(at, |f| f.min(at)));
+        }
+        if status == TargetStatus::Failed
+            && let Some(err) = row.try_get::<Option<String>>("", "last_error")?
+        {
+            let platform: String = row.try_get("", "platform")?;
+            acc.errors.push(format!("{platform}: {err}"));
+        }
+    }
+    let mut values: Vec<Value> = Vec::new();
+    for (id, acc) in &by_post {
+        let status = PostStatus::derive(&acc.statuses, acc.scheduled);
+        let reason = matches!(status, PostStatus::Failed | PostStatus::PartiallyPublished)
+            .then(|| acc.errors.join("; "));
+        values.extend([
+            (*id).into(),
+            status.as_str().into(),
+            acc.first_published.into(),
+            reason.into(),
+        ]);
+    }
+    let sql = format!(
+        "UPDATE social_posts p
+            SET status = v.status, posted_at = COALESCE(p.posted_at, v.posted_at),
+                failure_reason = v.reason, updated_at = now()
+           FROM (VALUES {}) AS v(id, status, posted_at, reason)
+          WHERE p.id = v.id
+            AND (p.status IS DISTINCT FROM v.status
+                 OR p.posted_at IS DISTINCT FROM COALESCE(p.posted_at, v.posted_at)
+                 OR p.failure_reason IS DISTINCT FROM v.reason)
+      RETURNING p.*",
+        values_list(by_post.len(), &["uuid", "text", "timestamptz", "text"])
+    );
+    Ok(post::Entity::find()
+        .from_raw_sql(stmt(&sql, values))
+        .all(db)
+        .await?)
+}
