@@ -14,12 +14,22 @@ use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::auth::JwtVerifier;
-use crate::config::{ConfigError, ServeConfig};
+use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
 use crate::db;
 use crate::events::EventBus;
 use crate::graphql::{self, Auth, HeraldSchema};
 use crate::posts::PostService;
+use crate::publish::PublisherRegistry;
+use crate::publish::webhook::WebhookPublisher;
+use crate::queue::redis::RedisQueue;
+use crate::queue::{JobQueue, QueueError};
+use crate::worker::lateness::LatenessRecorder;
+use crate::worker::reconcile::{self, ReconcileConfig};
+use crate::worker::store::PublishStore;
+use crate::worker::{self, WorkerConfig, WorkerDeps, WorkerHandle};
 
 /// Events buffered per subscriber before a slow one starts skipping.
 const EVENT_BUFFER: usize = 1_024;
@@ -33,6 +43,12 @@ pub enum StartupError {
     /// The database could not be reached or migrated.
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// The queue could not be reached.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    /// A built-in publisher could not be set up.
+    #[error("publisher: {0}")]
+    Publisher(String),
     /// The listen address could not be bound, or serving failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -41,6 +57,94 @@ pub enum StartupError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// The long-lived parts of a Herald process, shared by the API and the workers.
+#[derive(Clone)]
+pub struct Services {
+    /// Postgres.
+    pub db: DatabaseConnection,
+    /// The publishing queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Post change announcements.
+    pub events: EventBus,
+    /// Post operations.
+    pub posts: PostService,
+    /// Lateness of this process's claims.
+    pub lateness: Arc<LatenessRecorder>,
+}
+
+impl Services {
+    /// Assembles the services over a database and a queue.
+    pub fn new(db: DatabaseConnection, queue: Arc<dyn JobQueue>) -> Self {
+        let events = EventBus::new(EVENT_BUFFER);
+        Self {
+            posts: PostService::new(db.clone(), events.clone(), queue.clone()),
+            db,
+            queue,
+            events,
+            lateness: Arc::new(LatenessRecorder::default()),
+        }
+    }
+}
+
+/// Running workers and reconciler of a process.
+pub struct Background {
+    worker: WorkerHandle,
+    reconciler: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl Background {
+    /// Stops claiming, records in-flight publishes, stops reconciling.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        self.worker.shutdown().await;
+        let _ = self.reconciler.await;
+    }
+}
+
+/// Starts a worker and the reconciler over `services`.
+pub fn start_background(
+    services: &Services,
+    publishers: PublisherRegistry,
+    worker: WorkerConfig,
+    reconcile: ReconcileConfig,
+) -> Background {
+    let stop = CancellationToken::new();
+    let handle = worker::spawn(
+        WorkerDeps {
+            queue: services.queue.clone(),
+            store: PublishStore::new(services.db.clone()),
+            publishers: Arc::new(publishers),
+            events: services.events.clone(),
+            lateness: services.lateness.clone(),
+        },
+        worker,
+    );
+    let reconciler = reconcile::spawn(
+        services.db.clone(),
+        services.queue.clone(),
+        reconcile,
+        stop.clone(),
+    );
+    Background {
+        worker: handle,
+        reconciler,
+        stop,
+    }
+}
+
+/// The built-in publishers enabled by configuration.
+pub fn publishers(config: &QueueConfig) -> Result<PublisherRegistry, StartupError> {
+    let mut registry = PublisherRegistry::new();
+    if let Some((url, idempotent)) = &config.webhook {
+        let publisher =
+            WebhookPublisher::new(url.clone(), *idempotent, config.worker.publish_timeout)
+                .map_err(|e| StartupError::Publisher(e.to_string()))?;
+        registry.register("webhook", Arc::new(publisher));
+    }
+    Ok(registry)
 }
 
 /// What request handlers share.
@@ -53,13 +157,11 @@ struct AppState {
 
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
 /// `/graphql/ws`, liveness on `/healthz`.
-pub fn router(db: DatabaseConnection, verifier: JwtVerifier) -> Router {
-    let events = EventBus::new(EVENT_BUFFER);
-    let posts = PostService::new(db.clone(), events.clone());
+pub fn router(services: &Services, verifier: JwtVerifier) -> Router {
     let state = AppState {
-        schema: graphql::build_schema(posts, events),
+        schema: graphql::build_schema(services),
         verifier: Arc::new(verifier),
-        db,
+        db: services.db.clone(),
     };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -68,15 +170,50 @@ pub fn router(db: DatabaseConnection, verifier: JwtVerifier) -> Router {
         .with_state(state)
 }
 
-/// Runs `herald serve`: migrates (unless disabled), then serves until SIGINT/SIGTERM.
+async fn connect_services(
+    database_url: &str,
+    max_connections: u32,
+    queue: &QueueConfig,
+) -> Result<Services, StartupError> {
+    let database = db::connect(database_url, max_connections).await?;
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(RedisQueue::connect(&queue.redis_url, &queue.namespace).await?);
+    match queue.health().await {
+        Ok(health) => {
+            for warning in health.warnings {
+                tracing::warn!("queue: {warning}");
+            }
+        }
+        Err(err) => tracing::warn!(%err, "queue health check failed"),
+    }
+    Ok(Services::new(database, queue))
+}
+
+/// Runs `herald serve`: migrates (unless disabled), then serves the API (and runs workers
+/// unless disabled) until SIGINT/SIGTERM.
 pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let verifier = JwtVerifier::new(&config.jwt)?;
     if config.migrate {
         db::migrate(&config.database_url).await?;
         tracing::info!("migrations applied");
     }
-    let database = db::connect(&config.database_url, config.db_max_connections).await?;
-    let app = router(database, verifier);
+    let services = connect_services(
+        &config.database_url,
+        config.db_max_connections,
+        &config.queue,
+    )
+    .await?;
+    let background = if config.workers {
+        Some(start_background(
+            &services,
+            publishers(&config.queue)?,
+            config.queue.worker.clone(),
+            config.queue.reconcile,
+        ))
+    } else {
+        None
+    };
+    let app = router(&services, verifier);
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartupError::Listen {
@@ -84,13 +221,38 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
             source,
         })?;
     tracing::info!(addr = %config.bind, "serving GraphQL on http://{}/graphql", config.bind);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|source| StartupError::Listen {
             addr: config.bind,
             source,
-        })
+        });
+    if let Some(background) = background {
+        background.shutdown().await;
+    }
+    served
+}
+
+/// Runs `herald worker`: publishing workers and the reconciler, no API, until
+/// SIGINT/SIGTERM.
+pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError> {
+    let services = connect_services(
+        &config.database_url,
+        config.db_max_connections,
+        &config.queue,
+    )
+    .await?;
+    let background = start_background(
+        &services,
+        publishers(&config.queue)?,
+        config.queue.worker.clone(),
+        config.queue.reconcile,
+    );
+    tracing::info!("worker started");
+    shutdown_signal().await;
+    background.shutdown().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -3,8 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::queue::retry::RetryPolicy;
+use crate::worker::WorkerConfig;
+use crate::worker::reconcile::ReconcileConfig;
 
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +55,10 @@ pub enum LogFormat {
 /// Subcommands of `herald`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending migrations, then serve the GraphQL API.
+    /// Apply pending migrations, then serve the GraphQL API and run publishing workers.
     Serve(ServeArgs),
+    /// Run publishing workers only (no API), e.g. as separate worker replicas.
+    Worker(WorkerArgs),
     /// Apply pending migrations and exit.
     Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL) to standard output.
@@ -95,9 +102,12 @@ pub struct ServeArgs {
     /// Largest number of pooled database connections.
     #[arg(long, env = "HERALD_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
-    /// Redis URL for the publishing queue, e.g. redis://127.0.0.1:6379.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
+    /// Queue and worker settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Serve the API only; run no publishing workers in this process.
+    #[arg(long)]
+    pub no_worker: bool,
     /// Address the HTTP server listens on.
     #[arg(long, env = "HERALD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -107,6 +117,169 @@ pub struct ServeArgs {
     /// Do not apply pending migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
+}
+
+/// Settings of `herald worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "HERALD_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// Queue and worker settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+}
+
+/// The publishing queue, its workers and the built-in publishers.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Redis URL of the publishing queue, e.g. redis://127.0.0.1:6379.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Hash tag that prefixes every queue key (several Heralds can share one Redis).
+    #[arg(long, env = "HERALD_QUEUE_NAMESPACE", default_value = "herald")]
+    pub queue_namespace: String,
+    /// Lease of a claimed job in ms: a crashed worker's job is recovered after this long.
+    #[arg(long, env = "HERALD_QUEUE_LEASE_MS", default_value_t = 30_000)]
+    pub queue_lease_ms: u64,
+    /// Attempts before a failing publish is dead-lettered.
+    #[arg(long, env = "HERALD_QUEUE_MAX_ATTEMPTS", default_value_t = 3)]
+    pub queue_max_attempts: u32,
+    /// Backoff of the first retry in ms (doubles per attempt, full jitter).
+    #[arg(long, env = "HERALD_QUEUE_RETRY_BASE_MS", default_value_t = 5_000)]
+    pub queue_retry_base_ms: u64,
+    /// Longest backoff in ms.
+    #[arg(long, env = "HERALD_QUEUE_RETRY_CAP_MS", default_value_t = 900_000)]
+    pub queue_retry_cap_ms: u64,
+    /// Publishes in flight per process.
+    #[arg(long, env = "HERALD_WORKER_CONCURRENCY", default_value_t = 64)]
+    pub worker_concurrency: usize,
+    /// Publishes in flight per platform per process.
+    #[arg(long, env = "HERALD_WORKER_PLATFORM_CONCURRENCY", default_value_t = 16)]
+    pub worker_platform_concurrency: usize,
+    /// Longest a publish call may take, in seconds.
+    #[arg(long, env = "HERALD_PUBLISH_TIMEOUT_SECS", default_value_t = 120)]
+    pub publish_timeout_secs: u64,
+    /// Time between reconciliation rounds (Postgres → queue), in ms.
+    #[arg(long, env = "HERALD_RECONCILE_INTERVAL_MS", default_value_t = 30_000)]
+    pub reconcile_interval_ms: u64,
+    /// How far ahead reconciliation enqueues due targets, in seconds.
+    #[arg(long, env = "HERALD_RECONCILE_HORIZON_SECS", default_value_t = 3_600)]
+    pub reconcile_horizon_secs: u64,
+    /// Enables the `webhook` platform: each post is POSTed as JSON to this URL.
+    #[arg(long, env = "HERALD_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Whether the webhook receiver honours `Idempotency-Key` (decides crash recovery).
+    #[arg(long, env = "HERALD_WEBHOOK_IDEMPOTENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_idempotent: bool,
+}
+
+/// Validated queue settings.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Redis URL.
+    pub redis_url: String,
+    /// Key hash tag.
+    pub namespace: String,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+    /// Reconciler settings.
+    pub reconcile: ReconcileConfig,
+    /// The webhook platform's URL and whether it is idempotent.
+    pub webhook: Option<(String, bool)>,
+}
+
+impl QueueArgs {
+    /// Validates the queue settings.
+    pub fn config(&self) -> Result<QueueConfig, ConfigError> {
+        const REDIS: &str = "REDIS_URL (--redis-url)";
+        let redis_url = self
+            .redis_url
+            .clone()
+            .ok_or_else(|| ConfigError::new(REDIS, "not set"))?;
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(ConfigError::new(
+                REDIS,
+                "must be a redis:// or rediss:// URL",
+            ));
+        }
+        if self.queue_namespace.is_empty()
+            || self
+                .queue_namespace
+                .contains(|c: char| c == '{' || c == '}' || c.is_whitespace())
+        {
+            return Err(ConfigError::new(
+                "HERALD_QUEUE_NAMESPACE (--queue-namespace)",
+                "must be non-empty, without braces or spaces",
+            ));
+        }
+        let positive = |value: u64, key: &'static str| {
+            if value == 0 {
+                Err(ConfigError::new(key, "must be at least 1"))
+            } else {
+                Ok(value)
+            }
+        };
+        let lease = positive(
+            self.queue_lease_ms,
+            "HERALD_QUEUE_LEASE_MS (--queue-lease-ms)",
+        )?;
+        positive(
+            u64::from(self.queue_max_attempts),
+            "HERALD_QUEUE_MAX_ATTEMPTS (--queue-max-attempts)",
+        )?;
+        positive(
+            self.worker_concurrency as u64,
+            "HERALD_WORKER_CONCURRENCY (--worker-concurrency)",
+        )?;
+        positive(
+            self.worker_platform_concurrency as u64,
+            "HERALD_WORKER_PLATFORM_CONCURRENCY (--worker-platform-concurrency)",
+        )?;
+        let interval = positive(
+            self.reconcile_interval_ms,
+            "HERALD_RECONCILE_INTERVAL_MS (--reconcile-interval-ms)",
+        )?;
+        if let Some(url) = &self.webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "HERALD_WEBHOOK_URL (--webhook-url)",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        let lease = Duration::from_millis(lease);
+        Ok(QueueConfig {
+            redis_url,
+            namespace: self.queue_namespace.clone(),
+            worker: WorkerConfig {
+                concurrency: self.worker_concurrency,
+                platform_concurrency: self.worker_platform_concurrency,
+                lease,
+                publish_timeout: Duration::from_secs(self.publish_timeout_secs.max(1)),
+                retry: RetryPolicy {
+                    max_attempts: self.queue_max_attempts,
+                    base: Duration::from_millis(self.queue_retry_base_ms),
+                    cap: Duration::from_millis(
+                        self.queue_retry_cap_ms.max(self.queue_retry_base_ms),
+                    ),
+                },
+                ..WorkerConfig::default()
+            },
+            reconcile: ReconcileConfig {
+                interval: Duration::from_millis(interval),
+                horizon: Duration::from_secs(self.reconcile_horizon_secs),
+                stuck_after: lease * 2,
+            },
+            webhook: self
+                .webhook_url
+                .clone()
+                .map(|url| (url, self.webhook_idempotent)),
+        })
+    }
 }
 
 /// How bearer tokens are verified.
@@ -215,6 +388,28 @@ impl JwtArgs {
     }
 }
 
+/// Validated settings of `herald worker`.
+#[derive(Debug, Clone)]
+pub struct WorkerProcessConfig {
+    /// Postgres URL.
+    pub database_url: String,
+    /// Pool size.
+    pub db_max_connections: u32,
+    /// Queue settings.
+    pub queue: QueueConfig,
+}
+
+impl WorkerArgs {
+    /// Validates every setting of `herald worker`.
+    pub fn config(&self) -> Result<WorkerProcessConfig, ConfigError> {
+        Ok(WorkerProcessConfig {
+            database_url: self.database.url()?,
+            db_max_connections: self.db_max_connections.max(1),
+            queue: self.queue.config()?,
+        })
+    }
+}
+
 /// Validated settings of `herald serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -222,8 +417,10 @@ pub struct ServeConfig {
     pub database_url: String,
     /// Pool size.
     pub db_max_connections: u32,
-    /// Redis URL, when configured.
-    pub redis_url: Option<String>,
+    /// Queue settings.
+    pub queue: QueueConfig,
+    /// Whether this process runs publishing workers.
+    pub workers: bool,
     /// Listen address.
     pub bind: SocketAddr,
     /// Token verification.
@@ -244,14 +441,6 @@ impl ServeArgs {
                 ),
             )
         })?;
-        if let Some(url) = &self.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::new(
-                "REDIS_URL (--redis-url)",
-                "must be a redis:// or rediss:// URL",
-            ));
-        }
         if self.db_max_connections == 0 {
             return Err(ConfigError::new(
                 "HERALD_DB_MAX_CONNECTIONS (--db-max-connections)",
@@ -261,7 +450,8 @@ impl ServeArgs {
         Ok(ServeConfig {
             database_url: self.database.url()?,
             db_max_connections: self.db_max_connections,
-            redis_url: self.redis_url.clone(),
+            queue: self.queue.config()?,
+            workers: !self.no_worker,
             bind,
             jwt: self.jwt.config()?,
             migrate: !self.no_migrate,
@@ -280,7 +470,22 @@ mod tests {
                 database_url: database_url.map(str::to_owned),
             },
             db_max_connections: 20,
-            redis_url: None,
+            queue: QueueArgs {
+                redis_url: Some("redis://127.0.0.1:6379".into()),
+                queue_namespace: "herald".into(),
+                queue_lease_ms: 30_000,
+                queue_max_attempts: 3,
+                queue_retry_base_ms: 5_000,
+                queue_retry_cap_ms: 900_000,
+                worker_concurrency: 64,
+                worker_platform_concurrency: 16,
+                publish_timeout_secs: 120,
+                reconcile_interval_ms: 30_000,
+                reconcile_horizon_secs: 3_600,
+                webhook_url: None,
+                webhook_idempotent: true,
+            },
+            no_worker: false,
             bind: "127.0.0.1:8080".into(),
             jwt: JwtArgs {
                 jwt_secret: secret.map(str::to_owned),
@@ -313,8 +518,20 @@ mod tests {
         bind.bind = "localhost".into();
         cases.push((bind, "HERALD_BIND"));
         let mut redis = args(DB, SECRET);
-        redis.redis_url = Some("http://x".into());
+        redis.queue.redis_url = Some("http://x".into());
         cases.push((redis, "REDIS_URL"));
+        let mut no_redis = args(DB, SECRET);
+        no_redis.queue.redis_url = None;
+        cases.push((no_redis, "REDIS_URL"));
+        let mut namespace = args(DB, SECRET);
+        namespace.queue.queue_namespace = "a{b}".into();
+        cases.push((namespace, "HERALD_QUEUE_NAMESPACE"));
+        let mut lease = args(DB, SECRET);
+        lease.queue.queue_lease_ms = 0;
+        cases.push((lease, "HERALD_QUEUE_LEASE_MS"));
+        let mut webhook = args(DB, SECRET);
+        webhook.queue.webhook_url = Some("ftp://x".into());
+        cases.push((webhook, "HERALD_WEBHOOK_URL"));
         let mut pool = args(DB, SECRET);
         pool.db_max_connections = 0;
         cases.push((pool, "HERALD_DB_MAX_CONNECTIONS"));

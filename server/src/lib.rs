@@ -7,8 +7,8 @@
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod dispatch;
 pub mod db;
+pub mod dispatch;
 pub mod domain;
 pub mod error;
 pub mod events;

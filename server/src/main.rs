@@ -15,6 +15,10 @@ async fn main() -> anyhow::Result<()> {
             let config = args.config()?;
             app::serve(config).await?;
         }
+        Command::Worker(args) => {
+            let config = args.config()?;
+            app::run_worker(config).await?;
+        }
         Command::Migrate(args) => {
             let url = args.url()?;
             db::migrate(&url).await.context("applying migrations")?;

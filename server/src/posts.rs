@@ -1,7 +1,8 @@
 //! Post operations: every read and write of posts and their targets, scoped to the
 //! caller's tenant, in transactions, applying the rules of [`crate::domain`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
@@ -13,6 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::entities::{post, target};
+use crate::dispatch;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::post::{
     self as rules, ApprovalStatus, MAX_CAMPAIGN_CHARS, MAX_NOTES_CHARS, normalize_platforms,
@@ -21,6 +23,7 @@ use crate::domain::schedule::{self, Schedule, ScheduleRequest};
 use crate::domain::status::{PostStatus, TargetStatus};
 use crate::error::AppError;
 use crate::events::{EventBus, PostEvent};
+use crate::queue::JobQueue;
 
 /// Fields of a new post.
 #[derive(Debug, Clone, Default)]
@@ -129,17 +132,40 @@ pub fn sort_value(post: &post::Model, key: SortKey) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Reads and changes posts on behalf of an [`Actor`].
-#[derive(Debug, Clone)]
+/// Reads and changes posts on behalf of an [`Actor`], keeping the publishing queue in step.
+#[derive(Clone)]
 pub struct PostService {
     db: DatabaseConnection,
     events: EventBus,
+    queue: Arc<dyn JobQueue>,
+}
+
+impl std::fmt::Debug for PostService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostService").finish_non_exhaustive()
+    }
 }
 
 impl PostService {
-    /// A service over `db` that announces changes on `events`.
-    pub fn new(db: DatabaseConnection, events: EventBus) -> Self {
-        Self { db, events }
+    /// A service over `db` that announces changes on `events` and schedules on `queue`.
+    pub fn new(db: DatabaseConnection, events: EventBus, queue: Arc<dyn JobQueue>) -> Self {
+        Self { db, events, queue }
+    }
+
+    /// Which of `post_ids` belong to the caller's tenant.
+    pub async fn owned(&self, actor: &Actor, post_ids: &[Uuid]) -> Result<HashSet<Uuid>, AppError> {
+        if post_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let rows = post::Entity::find()
+            .select_only()
+            .column(post::Column::Id)
+            .filter(post::Column::Id.is_in(post_ids.iter().copied()))
+            .filter(post::Column::OwnerId.eq(&actor.tenant_id))
+            .into_tuple::<Uuid>()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// The caller's post `id`, or `None` when it does not exist or is another tenant's.
@@ -293,9 +319,10 @@ impl PostService {
         };
         let txn = self.db.begin().await?;
         let created = model.insert(&txn).await?;
-        insert_targets(&txn, created.id, &platforms, target_status, now).await?;
+        insert_targets(&txn, created.id, &platforms, target_status, 1, now).await?;
+        let targets = targets_of_post(&txn, created.id).await?;
         txn.commit().await?;
-        self.announce(&created);
+        self.changed(&created, &targets).await;
         Ok(created)
     }
 
@@ -359,9 +386,9 @@ impl PostService {
         if approval != ApprovalStatus::Rejected {
             model.rejection_reason = Set(None);
         }
-        let updated = save(&txn, &current, model, now).await?;
+        let (updated, targets) = save(&txn, &current, model, now).await?;
         txn.commit().await?;
-        self.announce(&updated);
+        self.changed(&updated, &targets).await;
         Ok(updated)
     }
 
@@ -372,6 +399,8 @@ impl PostService {
         refuse_if_locked(&targets, "deleted")?;
         post::Entity::delete_by_id(id).exec(&txn).await?;
         txn.commit().await?;
+        let ids: Vec<Uuid> = targets.iter().map(|t| t.id).collect();
+        dispatch::cancel_all(&self.queue, &ids).await;
         Ok(id)
     }
 
@@ -405,9 +434,9 @@ impl PostService {
         model.local_scheduled_at = Set(Some(local));
         model.timezone = Set(zone.name().to_owned());
         model.failure_reason = Set(None);
-        let updated = save(&txn, &current, model, now).await?;
+        let (updated, targets) = save(&txn, &current, model, now).await?;
         txn.commit().await?;
-        self.announce(&updated);
+        self.changed(&updated, &targets).await;
         Ok(updated)
     }
 
@@ -421,9 +450,9 @@ impl PostService {
         let mut model = current.clone().into_active_model();
         model.scheduled_at = Set(None);
         model.local_scheduled_at = Set(None);
-        let updated = save(&txn, &current, model, now).await?;
+        let (updated, targets) = save(&txn, &current, model, now).await?;
         txn.commit().await?;
-        self.announce(&updated);
+        self.changed(&updated, &targets).await;
         Ok(updated)
     }
 
@@ -467,9 +496,9 @@ impl PostService {
         let mut model = current.clone().into_active_model();
         model.approval_status = Set(decision.as_str().to_owned());
         model.rejection_reason = Set(reason);
-        let updated = save(&txn, &current, model, Utc::now()).await?;
+        let (updated, targets) = save(&txn, &current, model, Utc::now()).await?;
         txn.commit().await?;
-        self.announce(&updated);
+        self.changed(&updated, &targets).await;
         Ok(updated)
     }
 
@@ -503,8 +532,97 @@ impl PostService {
         Ok(result.rows_affected)
     }
 
-    fn announce(&self, post: &post::Model) {
+    /// Tries the failed (or needs-review) targets of a post again, now.
+    pub async fn retry(&self, actor: &Actor, id: Uuid) -> Result<post::Model, AppError> {
+        let txn = self.db.begin().await?;
+        let (current, targets) = lock_post(&txn, actor, id).await?;
+        let retryable: Vec<&target::Model> = targets
+            .iter()
+            .filter(|t| {
+                matches!(
+                    TargetStatus::parse(&t.status),
+                    Some(TargetStatus::Failed | TargetStatus::NeedsReview)
+                )
+            })
+            .collect();
+        if retryable.is_empty() || current.scheduled_at.is_none() {
+            return Err(AppError::Conflict(
+                "the post has no failed or needs-review target to retry".into(),
+            ));
+        }
+        let now = Utc::now();
+        target::Entity::update_many()
+            .col_expr(
+                target::Column::Status,
+                Expr::value(TargetStatus::Retrying.as_str()),
+            )
+            .col_expr(target::Column::NextAttemptAt, Expr::value(now))
+            .col_expr(target::Column::UpdatedAt, Expr::value(now))
+            .filter(target::Column::Id.is_in(retryable.iter().map(|t| t.id)))
+            .exec(&txn)
+            .await?;
+        let mut model = current.clone().into_active_model();
+        model.failure_reason = Set(None);
+        let (updated, targets) = save(&txn, &current, model, now).await?;
+        txn.commit().await?;
+        self.changed(&updated, &targets).await;
+        Ok(updated)
+    }
+
+    /// Records that a failed or needs-review target is in fact on the platform at `url`.
+    pub async fn mark_published(
+        &self,
+        actor: &Actor,
+        target_id: Uuid,
+        url: &str,
+    ) -> Result<post::Model, AppError> {
+        rules::validate_url("url", url)?;
+        let txn = self.db.begin().await?;
+        let owned = target::Entity::find_by_id(target_id)
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("target"))?;
+        let (current, targets) =
+            lock_post(&txn, actor, owned.post_id)
+                .await
+                .map_err(|e| match e {
+                    AppError::NotFound(_) => AppError::NotFound("target"),
+                    other => other,
+                })?;
+        let target = targets
+            .iter()
+            .find(|t| t.id == target_id)
+            .ok_or(AppError::NotFound("target"))?;
+        if !matches!(
+            status_of(target)?,
+            TargetStatus::Failed | TargetStatus::NeedsReview
+        ) {
+            return Err(AppError::Conflict(format!(
+                "only a failed or needs-review target can be marked published; this one is {}",
+                target.status
+            )));
+        }
+        let now = Utc::now();
+        let mut row = target.clone().into_active_model();
+        row.status = Set(TargetStatus::Published.as_str().to_owned());
+        row.platform_url = Set(Some(url.to_owned()));
+        row.published_at = Set(Some(now));
+        row.last_error = Set(None);
+        row.updated_at = Set(now);
+        row.update(&txn).await?;
+        let mut model = current.clone().into_active_model();
+        model.posted_at = Set(Some(current.posted_at.unwrap_or(now)));
+        let (updated, targets) = save(&txn, &current, model, now).await?;
+        txn.commit().await?;
+        dispatch::cancel_all(&self.queue, &[target_id]).await;
+        self.changed(&updated, &targets).await;
+        Ok(updated)
+    }
+
+    /// After a commit: announce the change and bring the queue in step.
+    async fn changed(&self, post: &post::Model, targets: &[target::Model]) {
         self.events.publish(PostEvent { post: post.clone() });
+        dispatch::sync(&self.queue, post, targets).await;
     }
 }
 
@@ -617,6 +735,7 @@ async fn insert_targets(
     post_id: Uuid,
     platforms: &[String],
     status: TargetStatus,
+    version: i32,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     if platforms.is_empty() {
@@ -636,7 +755,7 @@ async fn insert_targets(
         published_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-        queue_version: Set(0),
+        queue_version: Set(version),
         attempt_id: Set(None),
         next_attempt_at: Set(None),
     });
@@ -674,7 +793,7 @@ async fn sync_targets(
     } else {
         TargetStatus::Draft
     };
-    insert_targets(txn, post.id, &added, status, now).await
+    insert_targets(txn, post.id, &added, status, post.version, now).await
 }
 
 async fn set_target_status(
@@ -695,18 +814,26 @@ async fn set_target_status(
     Ok(())
 }
 
-/// Writes `model`, re-deriving the post status from the targets as they now are and
-/// bumping the version.
+/// Writes `model`, bumping the version, re-versioning the pending targets' queue jobs and
+/// re-deriving the post status from the targets as they now are.
 async fn save(
     txn: &DatabaseTransaction,
     current: &post::Model,
     mut model: post::ActiveModel,
     now: DateTime<Utc>,
-) -> Result<post::Model, AppError> {
-    let targets = target::Entity::find()
+) -> Result<(post::Model, Vec<target::Model>), AppError> {
+    let version = current.version + 1;
+    target::Entity::update_many()
+        .col_expr(target::Column::QueueVersion, Expr::value(version))
         .filter(target::Column::PostId.eq(current.id))
-        .all(txn)
+        .filter(target::Column::Status.is_in([
+            TargetStatus::Scheduled.as_str(),
+            TargetStatus::Queued.as_str(),
+            TargetStatus::Retrying.as_str(),
+        ]))
+        .exec(txn)
         .await?;
+    let targets = targets_of_post(txn, current.id).await?;
     let statuses = targets
         .iter()
         .map(status_of)
@@ -717,6 +844,18 @@ async fn save(
     };
     model.status = Set(PostStatus::derive(&statuses, scheduled).as_str().to_owned());
     model.updated_at = Set(now);
-    model.version = Set(current.version + 1);
-    Ok(model.update(txn).await?)
+    model.version = Set(version);
+    Ok((model.update(txn).await?, targets))
+}
+
+async fn targets_of_post(
+    txn: &DatabaseTransaction,
+    post_id: Uuid,
+) -> Result<Vec<target::Model>, AppError> {
+    Ok(target::Entity::find()
+        .filter(target::Column::PostId.eq(post_id))
+        .order_by_asc(target::Column::CreatedAt)
+        .order_by_asc(target::Column::Platform)
+        .all(txn)
+        .await?)
 }

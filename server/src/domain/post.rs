@@ -122,20 +122,24 @@ pub fn validate_media_urls(urls: &[String]) -> Result<(), AppError> {
             ),
         ));
     }
-    for url in urls {
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        let host_ok = rest.is_some_and(|r| {
-            let host = r.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && !host.contains(char::is_whitespace)
-        });
-        if !host_ok || url.len() > MAX_URL_LEN || url.contains(char::is_whitespace) {
-            return Err(AppError::bad_input(
-                "mediaUrls",
-                format!("`{url}` is not an absolute http(s) URL"),
-            ));
-        }
+    urls.iter()
+        .try_for_each(|url| validate_url("mediaUrls", url))
+}
+
+/// Validates one absolute http(s) URL of bounded length, naming `field` when it is not.
+pub fn validate_url(field: &str, url: &str) -> Result<(), AppError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host_ok = rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or_default();
+        !host.is_empty()
+    });
+    if !host_ok || url.len() > MAX_URL_LEN || url.contains(char::is_whitespace) {
+        return Err(AppError::bad_input(
+            field,
+            format!("`{url}` is not an absolute http(s) URL"),
+        ));
     }
     Ok(())
 }

@@ -7,20 +7,30 @@ mod error;
 mod loader;
 mod mutation;
 mod query;
+mod queue;
 mod subscription;
 mod types;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, ErrorExtensions, Schema, SchemaBuilder};
+use async_graphql::{
+    Context, ErrorExtensions, MergedObject, MergedSubscription, Schema, SchemaBuilder,
+};
 
+use crate::app::Services;
 use crate::domain::actor::Actor;
 use crate::error::AppError;
-use crate::events::EventBus;
-use crate::posts::PostService;
 
-pub use mutation::Mutation;
-pub use query::Query;
-pub use subscription::Subscription;
+/// Root query type.
+#[derive(MergedObject, Default)]
+pub struct Query(query::PostQuery, queue::QueueQuery);
+
+/// Root mutation type.
+#[derive(MergedObject, Default)]
+pub struct Mutation(mutation::PostMutation, queue::QueueMutation);
+
+/// Root subscription type.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(subscription::PostSubscription, queue::QueueSubscription);
 
 /// Herald's executable schema.
 pub type HeraldSchema = Schema<Query, Mutation, Subscription>;
@@ -36,20 +46,26 @@ const MAX_DEPTH: usize = 16;
 const MAX_COMPLEXITY: usize = 2_000;
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query, Mutation, Subscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// Builds the schema with the services its resolvers use.
-pub fn build_schema(posts: PostService, events: EventBus) -> HeraldSchema {
+pub fn build_schema(services: &Services) -> HeraldSchema {
     builder()
         .data(DataLoader::new(
-            loader::TargetLoader::new(posts.clone()),
+            loader::TargetLoader::new(services.posts.clone()),
             tokio::spawn,
         ))
-        .data(posts)
-        .data(events)
+        .data(services.posts.clone())
+        .data(services.events.clone())
+        .data(services.queue.clone())
+        .data(services.lateness.clone())
         .finish()
 }
 

@@ -8,11 +8,12 @@ use super::{actor, parse_id};
 use crate::domain::schedule::ScheduleRequest;
 use crate::posts::PostService;
 
-/// Root mutation type.
-pub struct Mutation;
+/// Mutations on posts.
+#[derive(Default)]
+pub struct PostMutation;
 
 #[Object]
-impl Mutation {
+impl PostMutation {
     /// Creates a post: a draft without `scheduledAt`, scheduled with it.
     async fn create_post(
         &self,

@@ -15,11 +15,12 @@ const DEFAULT_PAGE_SIZE: i32 = 20;
 /// Largest page size of `posts`.
 const MAX_PAGE_SIZE: i32 = 100;
 
-/// Root query type.
-pub struct Query;
+/// Queries on posts.
+#[derive(Default)]
+pub struct PostQuery;
 
 #[Object]
-impl Query {
+impl PostQuery {
     /// The authenticated caller.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
         let actor = actor(ctx)?;

@@ -8,11 +8,12 @@ use super::types::Post;
 use super::{actor, parse_id};
 use crate::events::EventBus;
 
-/// Root subscription type.
-pub struct Subscription;
+/// Live post updates.
+#[derive(Default)]
+pub struct PostSubscription;
 
 #[SubscriptionObject]
-impl Subscription {
+impl PostSubscription {
     /// Every change to one of the caller's posts (`id`), or to any of them when `id` is
     /// omitted. Only the caller's tenant's posts are ever delivered.
     async fn post_updated(

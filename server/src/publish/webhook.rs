@@ -94,10 +94,12 @@ impl Publisher for WebhookPublisher {
         let status = response.status();
         let code = Some(status.as_u16());
         let after = retry_after(response.headers());
-        let bytes = read_capped(response).await.map_err(|e| PublishFailure::Retryable {
-            message: format!("webhook answer cut short: {}", e.without_url()),
-            response_code: code,
-        })?;
+        let bytes = read_capped(response)
+            .await
+            .map_err(|e| PublishFailure::Retryable {
+                message: format!("webhook answer cut short: {}", e.without_url()),
+                response_code: code,
+            })?;
         let text = String::from_utf8_lossy(&bytes);
         if status.is_success() {
             let answer: Answer =

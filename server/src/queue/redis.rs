@@ -295,7 +295,13 @@ impl JobQueue for RedisQueue {
         let reply = self
             .run(
                 &self.scripts.enqueue,
-                vec![&k.scheduled, &k.active, &k.paused_platforms, &k.paused_jobs, &k.dead],
+                vec![
+                    &k.scheduled,
+                    &k.active,
+                    &k.paused_platforms,
+                    &k.paused_jobs,
+                    &k.dead,
+                ],
                 args,
             )
             .await?;
@@ -353,8 +359,7 @@ impl JobQueue for RedisQueue {
             )
             .await?;
         let mut parts = array(reply).into_iter();
-        let (Some(now), Some(next), Some(jobs)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(now), Some(next), Some(jobs)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(protocol("claim"));
         };
         let next = int(&next)?;
@@ -568,7 +573,11 @@ impl JobQueue for RedisQueue {
 }
 
 impl RedisQueue {
-    async fn pause_or_resume(&self, action: &str, platform: Option<&str>) -> Result<(), QueueError> {
+    async fn pause_or_resume(
+        &self,
+        action: &str,
+        platform: Option<&str>,
+    ) -> Result<(), QueueError> {
         let k = &self.keys;
         self.run(
             &self.scripts.pause,

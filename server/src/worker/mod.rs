@@ -175,7 +175,10 @@ async fn claim_loop(
                 deps.lateness.record(batch.now_ms - job.spec.due_ms);
             }
         }
-        let permits = match slots.clone().try_acquire_many_owned(batch.jobs.len() as u32) {
+        let permits = match slots
+            .clone()
+            .try_acquire_many_owned(batch.jobs.len() as u32)
+        {
             Ok(p) => p,
             Err(_) => {
                 // Cannot happen: only this loop takes slots, and it asked for at most `free`.
@@ -289,7 +292,10 @@ async fn publish(
                 }
             }
             None => Err(PublishFailure::Permanent {
-                message: format!("no publisher is installed for platform `{}`", request.platform),
+                message: format!(
+                    "no publisher is installed for platform `{}`",
+                    request.platform
+                ),
                 response_code: None,
             }),
         }
@@ -318,7 +324,9 @@ async fn publish(
         .await
         .is_err()
     {
-        tracing::error!("finisher stopped; an outcome was not recorded (the lease will expire and recovery decides)");
+        tracing::error!(
+            "finisher stopped; an outcome was not recorded (the lease will expire and recovery decides)"
+        );
     }
 }
 
@@ -359,11 +367,7 @@ async fn record(deps: &WorkerDeps, config: &WorkerConfig, batch: Vec<Outcome>) {
             }
         }
     }
-    let pairs: Vec<_> = batch
-        .iter()
-        .map(|o| &o.job)
-        .zip(settlements)
-        .collect();
+    let pairs: Vec<_> = batch.iter().map(|o| &o.job).zip(settlements).collect();
     if let Err(err) = deps.queue.settle(&pairs).await {
         // Postgres has the outcome; a job left leased is claimed again later and dropped by
         // the compare-and-set.
@@ -404,8 +408,8 @@ fn decide(
             match failure.retry_hint() {
                 Some(retry_after) if config.retry.may_retry(outcome.job.attempts) => {
                     let delay = config.retry.delay(outcome.job.attempts, retry_after);
-                    let next = now
-                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                    let next =
+                        now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
                     (
                         AttemptResult {
                             status: TargetStatus::Retrying,
@@ -423,7 +427,10 @@ fn decide(
                 }
                 _ => {
                     let message = if failure.retry_hint().is_some() {
-                        format!("{message} (gave up after {} attempts)", outcome.job.attempts)
+                        format!(
+                            "{message} (gave up after {} attempts)",
+                            outcome.job.attempts
+                        )
                     } else {
                         message
                     };

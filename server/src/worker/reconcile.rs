@@ -132,7 +132,11 @@ pub fn spawn(
         loop {
             match round(&db, &queue, &config).await {
                 Ok(report) if report.restored > 0 => {
-                    tracing::info!(restored = report.restored, examined = report.examined, "reconciled jobs the queue was missing");
+                    tracing::info!(
+                        restored = report.restored,
+                        examined = report.examined,
+                        "reconciled jobs the queue was missing"
+                    );
                 }
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "reconciliation round failed"),

@@ -43,7 +43,11 @@ pub(super) async fn handle_lost(
                 .get(&job.spec.platform)
                 .is_some_and(|p| p.is_idempotent(&job.spec.platform));
             if idempotent {
-                match deps.store.take_over(target_id, previous, Uuid::now_v7()).await {
+                match deps
+                    .store
+                    .take_over(target_id, previous, Uuid::now_v7())
+                    .await
+                {
                     Ok(Some(target)) => {
                         tracing::info!(target = %target_id, "resuming an interrupted publish with the same idempotency key");
                         publish(

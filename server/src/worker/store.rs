@@ -7,8 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement, TransactionTrait,
-    Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -216,7 +215,17 @@ impl PublishStore {
              SELECT DISTINCT post_id FROM done",
             values_list(
                 results.len(),
-                &["uuid", "uuid", "text", "text", "text", "text", "int", "timestamptz", "text"]
+                &[
+                    "uuid",
+                    "uuid",
+                    "text",
+                    "text",
+                    "text",
+                    "text",
+                    "int",
+                    "timestamptz",
+                    "text"
+                ]
             )
         );
         let txn = self.db.begin().await?;

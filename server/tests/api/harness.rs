@@ -1,8 +1,18 @@
 //! One shared harness: a fresh database, the real router on a loopback port, token
 //! minting and GraphQL helpers.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_server::app::{self, Background, Services};
 use herald_server::auth::JwtVerifier;
 use herald_server::config::{JwtConfig, JwtKey};
+use herald_server::publish::PublisherRegistry;
+use herald_server::queue::JobQueue;
+use herald_server::queue::redis::RedisQueue;
+use herald_server::queue::retry::RetryPolicy;
+use herald_server::worker::WorkerConfig;
+use herald_server::worker::reconcile::ReconcileConfig;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -10,27 +20,75 @@ use tokio::net::TcpListener;
 /// HS256 secret of the test server.
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 
-/// A running Herald on its own database.
+/// A running Herald on its own database and its own queue namespace.
 pub struct TestApp {
     pub base: String,
     pub db: DatabaseConnection,
+    pub database_url: String,
+    pub redis_url: String,
+    pub namespace: String,
     pub jwt: JwtConfig,
+    pub services: Services,
+    background: Option<Background>,
     client: reqwest::Client,
 }
 
+/// The default HS256 settings of test servers.
+pub fn hs256() -> JwtConfig {
+    JwtConfig {
+        key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
+        issuer: None,
+        audience: None,
+    }
+}
+
+/// Worker settings for tests: short lease, fast retries, fast reconciliation.
+pub fn fast_worker() -> WorkerConfig {
+    WorkerConfig {
+        lease: Duration::from_millis(1_500),
+        max_idle: Duration::from_millis(500),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(400),
+        },
+        ..WorkerConfig::default()
+    }
+}
+
+/// Reconciler settings for tests.
+pub fn fast_reconcile() -> ReconcileConfig {
+    ReconcileConfig {
+        interval: Duration::from_millis(300),
+        horizon: Duration::from_secs(3_600),
+        stuck_after: Duration::from_secs(3),
+    }
+}
+
 impl TestApp {
-    /// Herald with the default HS256 settings.
+    /// Herald (API only, no workers) with the default HS256 settings.
     pub async fn spawn() -> Self {
-        Self::spawn_with(JwtConfig {
-            key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
-            issuer: None,
-            audience: None,
-        })
-        .await
+        Self::spawn_with(hs256()).await
     }
 
-    /// Herald with the given token settings.
+    /// Herald (API only) with the given token settings.
     pub async fn spawn_with(jwt: JwtConfig) -> Self {
+        Self::start(jwt, None).await
+    }
+
+    /// Herald with in-process workers publishing through `publishers`.
+    pub async fn spawn_with_worker(publishers: PublisherRegistry, worker: WorkerConfig) -> Self {
+        Self::start(hs256(), Some((publishers, worker))).await
+    }
+
+    /// Stops the in-process workers (as a graceful shutdown would).
+    pub async fn stop_worker(&mut self) {
+        if let Some(background) = self.background.take() {
+            background.shutdown().await;
+        }
+    }
+
+    async fn start(jwt: JwtConfig, worker: Option<(PublisherRegistry, WorkerConfig)>) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
@@ -46,9 +104,21 @@ impl TestApp {
         let url = format!("{server}/{name}");
 
         herald_server::db::migrate(&url).await.expect("migrate");
-        let db = herald_server::db::connect(&url, 5).await.expect("connect");
+        let db = herald_server::db::connect(&url, 10).await.expect("connect");
+        let redis_url = std::env::var("REDIS_URL")
+            .expect("REDIS_URL is not set: run the tests with scripts/test");
+        let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let queue: Arc<dyn JobQueue> = Arc::new(
+            RedisQueue::connect(&redis_url, &namespace)
+                .await
+                .expect("redis queue"),
+        );
+        let services = Services::new(db.clone(), queue);
+        let background = worker.map(|(publishers, config)| {
+            app::start_background(&services, publishers, config, fast_reconcile())
+        });
         let verifier = JwtVerifier::new(&jwt).expect("verifier");
-        let router = herald_server::app::router(db.clone(), verifier);
+        let router = app::router(&services, verifier);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {
@@ -57,8 +127,42 @@ impl TestApp {
         Self {
             base: format!("127.0.0.1:{}", addr.port()),
             db,
+            database_url: url,
+            redis_url,
+            namespace,
             jwt,
+            services,
+            background,
             client: reqwest::Client::new(),
+        }
+    }
+
+    /// Polls `post(id)` until `done` holds for it (at most `within`); returns the post.
+    pub async fn wait_for_post(
+        &self,
+        token: &str,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let data = self
+                .ok(
+                    token,
+                    &format!("query($id: ID!) {{ post(id: $id) {{ {POST_FIELDS} }} }}"),
+                    json!({"id": id}),
+                )
+                .await;
+            if done(&data["post"]) {
+                return data["post"].clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "post {id} did not reach the expected state within {within:?}: {}",
+                data["post"]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -114,8 +218,9 @@ impl TestApp {
 
 /// The post fields most tests read.
 pub const POST_FIELDS: &str = "id content platforms status scheduledAt localScheduledAt timeZone \
-     mediaUrls campaign notes approvalRequired approvalStatus rejectionReason ownerId createdBy \
-     createdAt archivedAt version targets { id platform status attempts platformUrl lastError }";
+     mediaUrls campaign notes approvalRequired approvalStatus rejectionReason failureReason \
+     postedAt ownerId createdBy createdAt archivedAt version \
+     targets { id platform status attempts platformUrl lastError }";
 
 /// The `extensions.code` of the first error, if any.
 pub fn error_code(body: &Value) -> Option<&str> {

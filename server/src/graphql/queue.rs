@@ -1,0 +1,424 @@
+//! The publishing queue in GraphQL: stats, jobs and per-post queue status; pause, resume,
+//! retry, mark published, clear failed jobs; live stats. Queue-wide operations need the
+//! `admin` role; job listings only ever show the caller's tenant's jobs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{
+    Context, Enum, ErrorExtensions, ID, Object, SimpleObject, Subscription as SubscriptionObject,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeZone, Utc};
+use futures_util::Stream;
+
+use super::types::{PageInfo, Post, TargetStatus};
+use super::{actor, parse_id};
+use crate::domain::actor::Role;
+use crate::error::AppError;
+use crate::posts::PostService;
+use crate::queue::{self, JobInfo, JobQueue};
+use crate::worker::lateness::LatenessRecorder;
+
+/// How often `queueStatsUpdated` looks for changes.
+const STATS_POLL: Duration = Duration::from_secs(1);
+/// Largest page of `queueJobs`.
+const MAX_JOBS_PAGE: i32 = 200;
+
+fn queue_error(err: queue::QueueError) -> async_graphql::Error {
+    AppError::Internal(Box::new(err)).extend()
+}
+
+fn ms_to_time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// A set of jobs in the queue.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::queue::JobState")]
+pub enum QueueJobState {
+    /// Waiting for their due time (retries included).
+    Scheduled,
+    /// Being published (leased by a worker).
+    Active,
+    /// Parked because their platform is paused.
+    Paused,
+    /// Gave up after the last attempt.
+    Dead,
+}
+
+/// Lateness of claims (claim time minus due time) observed by this server since it started.
+#[derive(SimpleObject, Clone, PartialEq)]
+pub struct Lateness {
+    /// Claims measured.
+    pub count: u64,
+    /// Median, ms.
+    pub p50_ms: i64,
+    /// 90th percentile, ms.
+    pub p90_ms: i64,
+    /// 99th percentile, ms.
+    pub p99_ms: i64,
+    /// Worst, ms.
+    pub max_ms: i64,
+}
+
+/// Counts by state and health of the publishing queue.
+#[derive(SimpleObject, Clone, PartialEq)]
+pub struct QueueStats {
+    /// Waiting jobs (retries included).
+    pub scheduled: u64,
+    /// Waiting jobs already due.
+    pub due: u64,
+    /// Jobs being published.
+    pub active: u64,
+    /// Jobs whose worker stopped; they are claimed again.
+    pub expired_leases: u64,
+    /// Jobs parked by a platform pause.
+    pub paused: u64,
+    /// Dead-lettered jobs.
+    pub dead: u64,
+    /// How late the oldest due job is, ms.
+    pub oldest_overdue_ms: Option<i64>,
+    /// Whether the whole queue is paused.
+    pub globally_paused: bool,
+    /// Paused platforms.
+    pub paused_platforms: Vec<String>,
+    /// Lateness percentiles of this server's claims since it started.
+    pub lateness: Lateness,
+}
+
+impl QueueStats {
+    fn new(s: queue::QueueStats, l: crate::worker::lateness::LatenessSummary) -> Self {
+        Self {
+            scheduled: s.scheduled,
+            due: s.due,
+            active: s.active,
+            expired_leases: s.expired_leases,
+            paused: s.paused,
+            dead: s.dead,
+            oldest_overdue_ms: s.oldest_overdue_ms,
+            globally_paused: s.globally_paused,
+            paused_platforms: s.paused_platforms,
+            lateness: Lateness {
+                count: l.count,
+                p50_ms: l.p50,
+                p90_ms: l.p90,
+                p99_ms: l.p99,
+                max_ms: l.max,
+            },
+        }
+    }
+}
+
+/// One job in the queue.
+#[derive(SimpleObject)]
+pub struct QueueJob {
+    /// The target it publishes.
+    pub target_id: ID,
+    /// The target's post.
+    pub post_id: ID,
+    /// Platform.
+    pub platform: String,
+    /// Set it is in.
+    pub state: QueueJobState,
+    /// Finer state: scheduled, retrying, active, paused, dead.
+    pub detail: String,
+    /// Claims so far.
+    pub attempts: u32,
+    /// When it is (or was) due.
+    pub due_at: DateTime<Utc>,
+    /// Last error.
+    pub error: Option<String>,
+    /// Post version it was made for.
+    pub version: i64,
+}
+
+impl From<JobInfo> for QueueJob {
+    fn from(info: JobInfo) -> Self {
+        Self {
+            target_id: ID(info.spec.target_id.to_string()),
+            post_id: ID(info.spec.post_id.to_string()),
+            platform: info.spec.platform,
+            state: info.state.into(),
+            detail: info.detail,
+            attempts: info.attempts,
+            due_at: ms_to_time(info.spec.due_ms),
+            error: info.error,
+            version: info.spec.version,
+        }
+    }
+}
+
+/// A page of queue jobs.
+#[derive(SimpleObject)]
+pub struct QueueJobConnection {
+    /// The jobs, in due order.
+    pub nodes: Vec<QueueJob>,
+    /// Paging state; `endCursor` continues after this page.
+    pub page_info: PageInfo,
+}
+
+/// Where each target of a post stands in the queue.
+#[derive(SimpleObject)]
+pub struct TargetQueueStatus {
+    /// The target.
+    pub target_id: ID,
+    /// Platform.
+    pub platform: String,
+    /// The target's status.
+    pub status: TargetStatus,
+    /// Its queue job, when one exists.
+    pub job: Option<QueueJob>,
+}
+
+async fn stats(ctx: &Context<'_>) -> async_graphql::Result<QueueStats> {
+    let queue = ctx.data::<Arc<dyn JobQueue>>()?;
+    let s = queue.stats().await.map_err(queue_error)?;
+    let l = ctx.data::<Arc<LatenessRecorder>>()?.summary();
+    Ok(QueueStats::new(s, l))
+}
+
+fn require_admin(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    actor(ctx)?.require(Role::Admin).map_err(|e| e.extend())
+}
+
+fn decode_offset(after: Option<&str>) -> async_graphql::Result<u64> {
+    let Some(cursor) = after else { return Ok(0) };
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("q:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| AppError::bad_input("after", "invalid cursor").extend())
+}
+
+fn encode_offset(offset: u64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("q:{offset}"))
+}
+
+/// Queue queries.
+#[derive(Default)]
+pub struct QueueQuery;
+
+#[Object]
+impl QueueQuery {
+    /// Counts by state, pause state and lateness (admin role).
+    async fn queue_stats(&self, ctx: &Context<'_>) -> async_graphql::Result<QueueStats> {
+        require_admin(ctx)?;
+        stats(ctx).await
+    }
+
+    /// The caller's tenant's jobs in one state, in due order (admin role).
+    async fn queue_jobs(
+        &self,
+        ctx: &Context<'_>,
+        state: QueueJobState,
+        #[graphql(desc = "Page size (1 to 200, default 50).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<QueueJobConnection> {
+        require_admin(ctx)?;
+        let actor = actor(ctx)?;
+        let first = first.unwrap_or(50);
+        if !(1..=MAX_JOBS_PAGE).contains(&first) {
+            return Err(AppError::bad_input(
+                "first",
+                format!("first must be between 1 and {MAX_JOBS_PAGE}"),
+            )
+            .extend());
+        }
+        let offset = decode_offset(after.as_deref())?;
+        let limit = u64::from(first.unsigned_abs());
+        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
+        let jobs = queue
+            .jobs(state.into(), offset, limit + 1)
+            .await
+            .map_err(queue_error)?;
+        let has_next_page = jobs.len() as u64 > limit;
+        let page: Vec<JobInfo> = jobs.into_iter().take(limit as usize).collect();
+        let post_ids: Vec<_> = page.iter().map(|j| j.spec.post_id).collect();
+        let owned = ctx
+            .data::<PostService>()?
+            .owned(actor, &post_ids)
+            .await
+            .map_err(|e| e.extend())?;
+        let next = offset + page.len() as u64;
+        Ok(QueueJobConnection {
+            nodes: page
+                .into_iter()
+                .filter(|j| owned.contains(&j.spec.post_id))
+                .map(QueueJob::from)
+                .collect(),
+            page_info: PageInfo {
+                has_next_page,
+                has_previous_page: offset > 0,
+                start_cursor: Some(encode_offset(offset)),
+                end_cursor: Some(encode_offset(next)),
+            },
+        })
+    }
+
+    /// Where each target of one of the caller's posts stands in the queue.
+    async fn post_queue_status(
+        &self,
+        ctx: &Context<'_>,
+        post_id: ID,
+    ) -> async_graphql::Result<Vec<TargetQueueStatus>> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&post_id, "postId")?;
+        let posts = ctx.data::<PostService>()?;
+        if posts
+            .get(actor, id)
+            .await
+            .map_err(|e| e.extend())?
+            .is_none()
+        {
+            return Err(AppError::NotFound("post").extend());
+        }
+        let targets = posts
+            .targets_of(&[id])
+            .await
+            .map_err(|e| e.extend())?
+            .remove(&id)
+            .unwrap_or_default();
+        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
+        let mut out = Vec::with_capacity(targets.len());
+        for target in targets {
+            let job = queue.job(target.id).await.map_err(queue_error)?;
+            let status =
+                crate::domain::status::TargetStatus::parse(&target.status).ok_or_else(|| {
+                    AppError::Internal(format!("unknown target status {}", target.status).into())
+                        .extend()
+                })?;
+            out.push(TargetQueueStatus {
+                target_id: ID(target.id.to_string()),
+                platform: target.platform,
+                status: status.into(),
+                job: job.map(QueueJob::from),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Queue mutations.
+#[derive(Default)]
+pub struct QueueMutation;
+
+#[Object]
+impl QueueMutation {
+    /// Pauses publishing, for every platform or one (admin role). Due jobs wait; nothing is
+    /// lost.
+    async fn pause_queue(
+        &self,
+        ctx: &Context<'_>,
+        platform: Option<String>,
+    ) -> async_graphql::Result<QueueStats> {
+        require_admin(ctx)?;
+        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
+        queue
+            .pause(platform.as_deref())
+            .await
+            .map_err(queue_error)?;
+        stats(ctx).await
+    }
+
+    /// Resumes publishing, for every platform or one (admin role); overdue jobs go out now.
+    async fn resume_queue(
+        &self,
+        ctx: &Context<'_>,
+        platform: Option<String>,
+    ) -> async_graphql::Result<QueueStats> {
+        require_admin(ctx)?;
+        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
+        queue
+            .resume(platform.as_deref())
+            .await
+            .map_err(queue_error)?;
+        stats(ctx).await
+    }
+
+    /// Publishes the failed or needs-review targets of a post again, now.
+    async fn retry_post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Post> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let post = ctx
+            .data::<PostService>()?
+            .retry(actor, id)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Post(post))
+    }
+
+    /// Records that a failed or needs-review target is on the platform at `url` (after a
+    /// person checked), so it is never published again.
+    async fn mark_published(
+        &self,
+        ctx: &Context<'_>,
+        target_id: ID,
+        url: String,
+    ) -> async_graphql::Result<Post> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&target_id, "targetId")?;
+        let post = ctx
+            .data::<PostService>()?
+            .mark_published(actor, id, &url)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Post(post))
+    }
+
+    /// Deletes every dead-lettered job (admin role); the targets stay failed. Returns how
+    /// many.
+    async fn clear_failed_jobs(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        require_admin(ctx)?;
+        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
+        queue.clear_dead().await.map_err(queue_error)
+    }
+}
+
+/// Live queue statistics.
+#[derive(Default)]
+pub struct QueueSubscription;
+
+#[SubscriptionObject]
+impl QueueSubscription {
+    /// The queue's stats now and whenever they change (checked every second; admin role).
+    async fn queue_stats_updated(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<QueueStats>>> {
+        require_admin(ctx)?;
+        let queue = ctx.data::<Arc<dyn JobQueue>>()?.clone();
+        let lateness = ctx.data::<Arc<LatenessRecorder>>()?.clone();
+        Ok(async_stream_stats(queue, lateness))
+    }
+}
+
+fn async_stream_stats(
+    queue: Arc<dyn JobQueue>,
+    lateness: Arc<LatenessRecorder>,
+) -> impl Stream<Item = async_graphql::Result<QueueStats>> {
+    futures_util::stream::unfold(
+        (queue, lateness, None::<QueueStats>, true),
+        |(queue, lateness, last, first)| async move {
+            let mut first = first;
+            loop {
+                if !first {
+                    tokio::time::sleep(STATS_POLL).await;
+                }
+                first = false;
+                let s = match queue.stats().await {
+                    Ok(s) => s,
+                    Err(err) => {
+                        return Some((Err(queue_error(err)), (queue, lateness, last, false)));
+                    }
+                };
+                let current = QueueStats::new(s, lateness.summary());
+                if last.as_ref() != Some(&current) {
+                    return Some((Ok(current.clone()), (queue, lateness, Some(current), false)));
+                }
+            }
+        },
+    )
+}
