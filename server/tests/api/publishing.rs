@@ -1,0 +1,551 @@
+//! Publishing end to end in one process: GraphQL → Postgres → Redis queue → worker →
+//! recording publisher → outcome back in GraphQL.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::{SecondsFormat, Utc};
+use herald_server::publish::recording::RecordingPublisher;
+use herald_server::publish::{PublishFailure, PublisherRegistry};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, assert_error, fast_worker};
+
+const PLATFORMS: [&str; 3] = ["x", "bluesky", "mastodon"];
+
+async fn app_with(publisher: Arc<RecordingPublisher>) -> TestApp {
+    let mut registry = PublisherRegistry::new();
+    for platform in PLATFORMS {
+        registry.register(platform, publisher.clone());
+    }
+    TestApp::spawn_with_worker(registry, fast_worker()).await
+}
+
+fn in_ms(ms: i64) -> String {
+    (Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn status_is(status: &'static str) -> impl Fn(&Value) -> bool {
+    move |post| post["status"] == status
+}
+
+async fn schedule(
+    app: &TestApp,
+    token: &str,
+    platforms: &[&str],
+    at: &str,
+    extra: Value,
+) -> String {
+    let mut input = json!({"content": "going out", "platforms": platforms, "scheduledAt": at});
+    if let Value::Object(fields) = extra {
+        for (k, v) in fields {
+            input[k] = v;
+        }
+    }
+    app.create_post(token, input).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+async fn attempts_outcomes(app: &TestApp, post_id: &str) -> Vec<String> {
+    app.db
+        .query_all(Statement::from_string(
+            app.db.get_database_backend(),
+            format!(
+                "SELECT a.outcome FROM publish_attempts a JOIN post_targets t ON t.id = a.target_id
+                  WHERE t.post_id = '{post_id}' ORDER BY a.started_at"
+            ),
+        ))
+        .await
+        .expect("attempts")
+        .iter()
+        .map(|row| {
+            row.try_get::<Option<String>>("", "outcome")
+                .expect("outcome")
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn scheduled_post_is_published_once_never_early() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    let app = app_with(publisher.clone()).await;
+    let token = app.token("alice", None, &["admin"]);
+    let at = in_ms(1_200);
+    let id = schedule(&app, &token, &["x", "bluesky"], &at, json!({})).await;
+
+    let post = app
+        .wait_for_post(&token, &id, Duration::from_secs(15), status_is("PUBLISHED"))
+        .await;
+    let due: SystemTime = chrono::DateTime::parse_from_rfc3339(&at)
+        .expect("at")
+        .into();
+    let calls = publisher.calls();
+    assert_eq!(calls.len(), 2, "one call per target");
+    for call in &calls {
+        assert!(call.started_at >= due, "published before its due time");
+        assert_eq!(call.request.content, "going out");
+    }
+    assert_ne!(
+        calls[0].request.idempotency_key,
+        calls[1].request.idempotency_key
+    );
+    for target in post["targets"].as_array().expect("targets") {
+        assert_eq!(target["status"], "PUBLISHED");
+        assert_eq!(target["attempts"], 1);
+        assert!(
+            target["platformUrl"]
+                .as_str()
+                .expect("url")
+                .starts_with("https://")
+        );
+    }
+    assert!(post["postedAt"].is_string());
+    assert_eq!(
+        attempts_outcomes(&app, &id).await,
+        ["published", "published"]
+    );
+
+    let stats = app
+        .ok(
+            &token,
+            "{ queueStats { scheduled active dead lateness { count p50Ms p99Ms maxMs } } }",
+            json!({}),
+        )
+        .await;
+    let stats = &stats["queueStats"];
+    assert_eq!(
+        (stats["scheduled"].as_u64(), stats["active"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(stats["lateness"]["count"], 2);
+}
+
+#[tokio::test]
+async fn rate_limit_retries_after_the_platforms_delay() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    publisher.script(
+        "x",
+        vec![Err(PublishFailure::RateLimited {
+            retry_after: Some(Duration::from_millis(1_000)),
+            message: "429 Too Many Requests".into(),
+            response_code: Some(429),
+        })],
+    );
+    let app = app_with(publisher.clone()).await;
+    let token = app.token("alice", None, &[]);
+    let id = schedule(&app, &token, &["x"], &in_ms(200), json!({})).await;
+    let retrying = app
+        .wait_for_post(&token, &id, Duration::from_secs(10), |p| {
+            p["targets"][0]["status"] == "RETRYING"
+        })
+        .await;
+    assert!(
+        retrying["targets"][0]["lastError"]
+            .as_str()
+            .expect("error")
+            .contains("429")
+    );
+    let post = app
+        .wait_for_post(&token, &id, Duration::from_secs(10), status_is("PUBLISHED"))
+        .await;
+    assert_eq!(post["targets"][0]["attempts"], 2);
+    let calls = publisher.calls();
+    assert_eq!(calls.len(), 2);
+    let gap = calls[1]
+        .started_at
+        .duration_since(calls[0].started_at)
+        .expect("ordered");
+    assert!(
+        gap >= Duration::from_millis(1_000),
+        "Retry-After honoured: {gap:?}"
+    );
+    assert_eq!(
+        calls[0].request.idempotency_key,
+        calls[1].request.idempotency_key
+    );
+    assert_eq!(
+        attempts_outcomes(&app, &id).await,
+        ["rate_limited", "published"]
+    );
+}
+
+#[tokio::test]
+async fn exhausted_retries_dead_letter_and_retry_post_recovers() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    let failure = || {
+        Err(PublishFailure::Retryable {
+            message: "503 Service Unavailable".into(),
+            response_code: Some(503),
+        })
+    };
+    publisher.script("x", vec![failure(), failure(), failure()]);
+    let app = app_with(publisher.clone()).await;
+    let admin = app.token("alice", None, &["admin"]);
+    let id = schedule(&app, &admin, &["x"], &in_ms(100), json!({})).await;
+
+    let post = app
+        .wait_for_post(&admin, &id, Duration::from_secs(15), status_is("FAILED"))
+        .await;
+    let error = post["targets"][0]["lastError"].as_str().expect("error");
+    assert!(error.contains("gave up after 3 attempts"), "{error}");
+    assert_eq!(post["targets"][0]["attempts"], 3);
+    assert!(
+        post["failureReason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("x: ")
+    );
+    assert_eq!(publisher.call_count(), 3);
+
+    let dead = app
+        .ok(
+            &admin,
+            "{ queueJobs(state: DEAD) { nodes { postId platform attempts error state } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = dead["queueJobs"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0]["postId"], id.as_str());
+    assert_eq!(nodes[0]["state"], "DEAD");
+    let other = app.token("mallory", None, &["admin"]);
+    let hidden = app
+        .ok(
+            &other,
+            "{ queueJobs(state: DEAD) { nodes { postId } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        hidden["queueJobs"]["nodes"],
+        json!([]),
+        "another tenant's jobs are not listed"
+    );
+
+    let retried = app
+        .ok(
+            &admin,
+            "mutation($id: ID!) { retryPost(id: $id) { status targets { status } } }",
+            json!({"id": id}),
+        )
+        .await;
+    // The worker may already be on it by the time the targets are read.
+    let status = &retried["retryPost"]["targets"][0]["status"];
+    assert!(
+        ["RETRYING", "PUBLISHING", "PUBLISHED"].contains(&status.as_str().unwrap_or_default()),
+        "{status}"
+    );
+    app.wait_for_post(&admin, &id, Duration::from_secs(10), status_is("PUBLISHED"))
+        .await;
+    assert_eq!(publisher.call_count(), 4);
+    let stats = app.ok(&admin, "{ queueStats { dead } }", json!({})).await;
+    assert_eq!(
+        stats["queueStats"]["dead"], 0,
+        "the retried job left the dead set"
+    );
+    let again = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { retryPost(id: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_error(&again, "CONFLICT", None);
+}
+
+#[tokio::test]
+async fn clear_failed_jobs_needs_admin() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    publisher.script(
+        "x",
+        vec![Err(PublishFailure::Permanent {
+            message: "400 status is a duplicate".into(),
+            response_code: Some(400),
+        })],
+    );
+    let app = app_with(publisher).await;
+    let admin = app.token("alice", None, &["admin"]);
+    let member = app.token("bob", Some("alice"), &[]);
+    let id = schedule(&app, &admin, &["x"], &in_ms(100), json!({})).await;
+    app.wait_for_post(&admin, &id, Duration::from_secs(10), status_is("FAILED"))
+        .await;
+    let denied = app
+        .gql(Some(&member), "mutation { clearFailedJobs }", json!({}))
+        .await;
+    assert_error(&denied, "FORBIDDEN", None);
+    let cleared = app
+        .ok(&admin, "mutation { clearFailedJobs }", json!({}))
+        .await;
+    assert_eq!(cleared["clearFailedJobs"], 1);
+}
+
+#[tokio::test]
+async fn partial_failure_is_partially_published_not_failed() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    publisher.script(
+        "x",
+        vec![Err(PublishFailure::AuthExpired {
+            message: "401 token revoked".into(),
+            response_code: Some(401),
+        })],
+    );
+    let app = app_with(publisher).await;
+    let token = app.token("alice", None, &[]);
+    let id = schedule(&app, &token, &["x", "bluesky"], &in_ms(100), json!({})).await;
+    let post = app
+        .wait_for_post(
+            &token,
+            &id,
+            Duration::from_secs(10),
+            status_is("PARTIALLY_PUBLISHED"),
+        )
+        .await;
+    let targets = post["targets"].as_array().expect("targets");
+    let x = targets.iter().find(|t| t["platform"] == "x").expect("x");
+    assert_eq!(x["status"], "FAILED");
+    assert!(
+        x["lastError"]
+            .as_str()
+            .expect("error")
+            .contains("reconnect"),
+        "{x}"
+    );
+    assert_eq!(x["attempts"], 1, "auth failures are not retried blindly");
+    assert!(
+        post["failureReason"]
+            .as_str()
+            .expect("reason")
+            .contains("x: reconnect")
+    );
+}
+
+#[tokio::test]
+async fn approval_gates_publishing() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    let app = app_with(publisher.clone()).await;
+    let author = app.token("ann", Some("acme"), &[]);
+    let approver = app.token("ada", Some("acme"), &["approver"]);
+    let id = schedule(
+        &app,
+        &author,
+        &["x"],
+        &in_ms(100),
+        json!({"approvalRequired": true}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(publisher.call_count(), 0, "not published before approval");
+    app.ok(
+        &approver,
+        "mutation($id: ID!) { approvePost(id: $id) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+    app.wait_for_post(
+        &author,
+        &id,
+        Duration::from_secs(10),
+        status_is("PUBLISHED"),
+    )
+    .await;
+    assert_eq!(publisher.call_count(), 1);
+}
+
+#[tokio::test]
+async fn unscheduled_and_edited_posts_follow_the_latest_state() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    let app = app_with(publisher.clone()).await;
+    let token = app.token("alice", None, &[]);
+    let dropped = schedule(&app, &token, &["x"], &in_ms(600), json!({})).await;
+    app.ok(
+        &token,
+        "mutation($id: ID!) { unschedulePost(id: $id) { id } }",
+        json!({"id": dropped}),
+    )
+    .await;
+    let edited = schedule(&app, &token, &["bluesky"], &in_ms(600), json!({})).await;
+    app.ok(
+        &token,
+        "mutation($id: ID!) { updatePost(id: $id, input: {content: \"edited copy\"}) { id } }",
+        json!({"id": edited}),
+    )
+    .await;
+    let moved = schedule(&app, &token, &["mastodon"], &in_ms(600), json!({})).await;
+    let later = in_ms(1_800);
+    app.ok(
+        &token,
+        "mutation($id: ID!, $at: String!) { schedulePost(id: $id, scheduledAt: $at) { id } }",
+        json!({"id": moved, "at": later}),
+    )
+    .await;
+
+    app.wait_for_post(
+        &token,
+        &edited,
+        Duration::from_secs(10),
+        status_is("PUBLISHED"),
+    )
+    .await;
+    app.wait_for_post(
+        &token,
+        &moved,
+        Duration::from_secs(10),
+        status_is("PUBLISHED"),
+    )
+    .await;
+    let calls = publisher.calls();
+    assert_eq!(calls.len(), 2, "the unscheduled post never went out");
+    let edited_call = calls
+        .iter()
+        .find(|c| c.request.platform == "bluesky")
+        .expect("bluesky");
+    assert_eq!(edited_call.request.content, "edited copy");
+    let moved_call = calls
+        .iter()
+        .find(|c| c.request.platform == "mastodon")
+        .expect("mastodon");
+    let later: SystemTime = chrono::DateTime::parse_from_rfc3339(&later)
+        .expect("later")
+        .into();
+    assert!(
+        moved_call.started_at >= later,
+        "rescheduled later: not published at the old time"
+    );
+    let post = app
+        .ok(
+            &token,
+            "query($id: ID!) { post(id: $id) { status } }",
+            json!({"id": dropped}),
+        )
+        .await;
+    assert_eq!(post["post"]["status"], "DRAFT");
+}
+
+#[tokio::test]
+async fn pause_and_resume_through_graphql() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    let app = app_with(publisher.clone()).await;
+    let admin = app.token("alice", None, &["admin"]);
+    let member = app.token("bob", Some("alice"), &[]);
+    let denied = app
+        .gql(
+            Some(&member),
+            "mutation { pauseQueue { globallyPaused } }",
+            json!({}),
+        )
+        .await;
+    assert_error(&denied, "FORBIDDEN", None);
+
+    let paused = app
+        .ok(
+            &admin,
+            "mutation { pauseQueue(platform: \"x\") { pausedPlatforms globallyPaused } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        paused["pauseQueue"],
+        json!({"pausedPlatforms": ["x"], "globallyPaused": false})
+    );
+    let id = schedule(&app, &admin, &["x"], &in_ms(100), json!({})).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(publisher.call_count(), 0);
+    let stats = app.ok(&admin, "{ queueStats { paused } }", json!({})).await;
+    assert_eq!(stats["queueStats"]["paused"], 1);
+    let status = app
+        .ok(&admin, "query($id: ID!) { postQueueStatus(postId: $id) { platform status job { state detail } } }", json!({"id": id}))
+        .await;
+    assert_eq!(
+        status["postQueueStatus"],
+        json!([{"platform": "x", "status": "SCHEDULED", "job": {"state": "PAUSED", "detail": "paused"}}])
+    );
+
+    app.ok(
+        &admin,
+        "mutation { resumeQueue(platform: \"x\") { pausedPlatforms } }",
+        json!({}),
+    )
+    .await;
+    app.wait_for_post(&admin, &id, Duration::from_secs(10), status_is("PUBLISHED"))
+        .await;
+    let status = app
+        .ok(
+            &admin,
+            "query($id: ID!) { postQueueStatus(postId: $id) { job { state } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(
+        status["postQueueStatus"],
+        json!([{"job": null}]),
+        "acked jobs leave the queue"
+    );
+}
+
+#[tokio::test]
+async fn subscription_sees_publishing_transitions_in_order() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    let app = app_with(publisher).await;
+    let token = app.token("alice", None, &[]);
+    let draft = app
+        .create_post(&token, json!({"content": "live", "platforms": ["x"]}))
+        .await;
+    let id = draft["id"].as_str().expect("id");
+
+    let mut request = format!("ws://{}/graphql/ws", app.base)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    socket
+        .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})))
+        .await
+        .expect("init");
+    socket
+        .send(send(json!({"id": "s", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID) { postUpdated(id: $id) { status targets { status } } }",
+            "variables": {"id": id}}})))
+        .await
+        .expect("subscribe");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.ok(
+        &token,
+        "mutation($id: ID!, $at: String!) { schedulePost(id: $id, scheduledAt: $at) { id } }",
+        json!({"id": id, "at": in_ms(300)}),
+    )
+    .await;
+
+    let mut statuses = Vec::new();
+    while statuses.last().map(String::as_str) != Some("PUBLISHED") {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("open")
+            .expect("frame");
+        let Message::Text(text) = frame else { continue };
+        let message: Value = serde_json::from_str(&text).expect("json");
+        if message["type"] == "next" {
+            statuses.push(
+                message["payload"]["data"]["postUpdated"]["status"]
+                    .as_str()
+                    .expect("status")
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(statuses, ["SCHEDULED", "PUBLISHING", "PUBLISHED"]);
+}
