@@ -14,6 +14,7 @@ pub const KNOWN_PLATFORMS: &[&str] = &[
     "matrix",
     "telegram",
     "threads",
+    "webhook",
     "x",
 ];
 

@@ -28,8 +28,8 @@ pub struct TestApp {
     pub redis_url: String,
     pub namespace: String,
     pub jwt: JwtConfig,
-    pub services: Services,
-    background: Option<Background>,
+    /// In-process workers, kept running for the test's lifetime.
+    _background: Option<Background>,
     client: reqwest::Client,
 }
 
@@ -76,19 +76,27 @@ impl TestApp {
         Self::start(jwt, None).await
     }
 
+    /// Herald (API only) whose queue lives on the Redis at `redis_url`.
+    pub async fn spawn_on_redis(redis_url: &str) -> Self {
+        Self::start_on(hs256(), None, redis_url.to_owned()).await
+    }
+
     /// Herald with in-process workers publishing through `publishers`.
     pub async fn spawn_with_worker(publishers: PublisherRegistry, worker: WorkerConfig) -> Self {
         Self::start(hs256(), Some((publishers, worker))).await
     }
 
-    /// Stops the in-process workers (as a graceful shutdown would).
-    pub async fn stop_worker(&mut self) {
-        if let Some(background) = self.background.take() {
-            background.shutdown().await;
-        }
+    async fn start(jwt: JwtConfig, worker: Option<(PublisherRegistry, WorkerConfig)>) -> Self {
+        let redis_url = std::env::var("REDIS_URL")
+            .expect("REDIS_URL is not set: run the tests with scripts/test");
+        Self::start_on(jwt, worker, redis_url).await
     }
 
-    async fn start(jwt: JwtConfig, worker: Option<(PublisherRegistry, WorkerConfig)>) -> Self {
+    async fn start_on(
+        jwt: JwtConfig,
+        worker: Option<(PublisherRegistry, WorkerConfig)>,
+        redis_url: String,
+    ) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
@@ -105,8 +113,6 @@ impl TestApp {
 
         herald_server::db::migrate(&url).await.expect("migrate");
         let db = herald_server::db::connect(&url, 10).await.expect("connect");
-        let redis_url = std::env::var("REDIS_URL")
-            .expect("REDIS_URL is not set: run the tests with scripts/test");
         let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
         let queue: Arc<dyn JobQueue> = Arc::new(
             RedisQueue::connect(&redis_url, &namespace)
@@ -131,8 +137,7 @@ impl TestApp {
             redis_url,
             namespace,
             jwt,
-            services,
-            background,
+            _background: background,
             client: reqwest::Client::new(),
         }
     }

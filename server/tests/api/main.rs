@@ -7,6 +7,7 @@ mod harness;
 mod approval;
 mod auth;
 mod posts;
+mod processes;
 mod publishing;
 mod queue;
 mod schedule;

@@ -1,0 +1,376 @@
+//! Workers as separate `herald worker` processes sharing one queue: a worker SIGKILLed
+//! mid-publish, two workers racing, Redis wiped mid-run. The platform is the `webhook`
+//! publisher pointed at a fake receiver that records every call.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+
+use crate::harness::TestApp;
+
+/// Lease of the worker processes.
+const LEASE_MS: u64 = 1_000;
+
+#[derive(Default)]
+struct Received {
+    /// Every call: (idempotency key, target id).
+    calls: Vec<(String, String)>,
+    /// Posts the "platform" created, by idempotency key.
+    created: HashMap<String, String>,
+}
+
+/// A fake webhook platform.
+#[derive(Clone)]
+struct Receiver {
+    state: Arc<Mutex<Received>>,
+    /// Honour Idempotency-Key (answer a repeated key with the first post).
+    dedupe: bool,
+    /// Accept the first post, then never answer (the worker is killed meanwhile).
+    hang_first: bool,
+    hung: Arc<Notify>,
+    addr: SocketAddr,
+}
+
+async fn receive(
+    State(rx): State<Receiver>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let target = body["target_id"].as_str().unwrap_or_default().to_owned();
+    let (id, hang) = {
+        let mut state = rx.state.lock().expect("lock");
+        state.calls.push((key.clone(), target));
+        let first = state.calls.len() == 1;
+        let id = match state.created.get(&key) {
+            Some(id) if rx.dedupe => id.clone(),
+            _ => {
+                let id = format!("post-{}", state.created.len() + 1);
+                // Without dedupe, a repeated key is a second post: count it separately.
+                let slot = if state.created.contains_key(&key) {
+                    format!("{key}#{id}")
+                } else {
+                    key.clone()
+                };
+                state.created.insert(slot, id.clone());
+                id
+            }
+        };
+        (id, first && rx.hang_first)
+    };
+    if hang {
+        rx.hung.notify_one();
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+    }
+    Json(json!({"id": id, "url": format!("https://hooks.example/{id}")}))
+}
+
+impl Receiver {
+    async fn start(dedupe: bool, hang_first: bool) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let rx = Self {
+            state: Arc::default(),
+            dedupe,
+            hang_first,
+            hung: Arc::new(Notify::new()),
+            addr: listener.local_addr().expect("addr"),
+        };
+        let app = axum::Router::new()
+            .route("/publish", axum::routing::post(receive))
+            .with_state(rx.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        rx
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/publish", self.addr)
+    }
+
+    fn calls(&self) -> Vec<(String, String)> {
+        self.state.lock().expect("lock").calls.clone()
+    }
+
+    fn created(&self) -> usize {
+        self.state.lock().expect("lock").created.len()
+    }
+}
+
+fn spawn_worker(app: &TestApp, redis_url: &str, receiver: &Receiver, idempotent: bool) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("worker")
+        .env("DATABASE_URL", &app.database_url)
+        .env("REDIS_URL", redis_url)
+        .env("HERALD_QUEUE_NAMESPACE", &app.namespace)
+        .env("HERALD_QUEUE_LEASE_MS", LEASE_MS.to_string())
+        .env("HERALD_QUEUE_RETRY_BASE_MS", "100")
+        .env("HERALD_RECONCILE_INTERVAL_MS", "300")
+        .env("HERALD_WEBHOOK_URL", receiver.url())
+        .env("HERALD_WEBHOOK_IDEMPOTENT", idempotent.to_string())
+        .env("HERALD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn herald worker")
+}
+
+fn in_ms(ms: i64) -> String {
+    (Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+async fn webhook_post(app: &TestApp, token: &str, content: &str, at: &str) -> String {
+    app.create_post(
+        token,
+        json!({"content": content, "platforms": ["webhook"], "scheduledAt": at}),
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn killed_worker_on_idempotent_platform_publishes_exactly_once() {
+    let receiver = Receiver::start(true, true).await;
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    let mut first = spawn_worker(&app, &app.redis_url, &receiver, true);
+    let id = webhook_post(&app, &token, "survive a crash", &in_ms(300)).await;
+
+    tokio::time::timeout(Duration::from_secs(15), receiver.hung.notified())
+        .await
+        .expect("the first worker reached the platform");
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    let killed = Instant::now();
+    let _second = spawn_worker(&app, &app.redis_url, &receiver, true);
+
+    let post = app
+        .wait_for_post(&token, &id, Duration::from_secs(20), |p| {
+            p["status"] == "PUBLISHED"
+        })
+        .await;
+    let recovered_after = killed.elapsed();
+    println!("recovered {recovered_after:?} after SIGKILL (lease {LEASE_MS} ms)");
+    assert!(
+        recovered_after < Duration::from_millis(LEASE_MS * 5),
+        "recovery waits for the lease, not for a periodic checker: {recovered_after:?}"
+    );
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 2, "retried once after the crash");
+    assert_eq!(calls[0].0, calls[1].0, "with the same idempotency key");
+    assert_eq!(receiver.created(), 1, "exactly one post on the platform");
+    assert_eq!(post["targets"][0]["attempts"], 2);
+    assert_eq!(
+        post["targets"][0]["platformUrl"],
+        "https://hooks.example/post-1"
+    );
+}
+
+#[tokio::test]
+async fn killed_worker_on_non_idempotent_platform_needs_review() {
+    let receiver = Receiver::start(false, true).await;
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    let mut first = spawn_worker(&app, &app.redis_url, &receiver, false);
+    let id = webhook_post(&app, &token, "maybe out", &in_ms(300)).await;
+
+    tokio::time::timeout(Duration::from_secs(15), receiver.hung.notified())
+        .await
+        .expect("the first worker reached the platform");
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    let _second = spawn_worker(&app, &app.redis_url, &receiver, false);
+
+    let post = app
+        .wait_for_post(&token, &id, Duration::from_secs(20), |p| {
+            p["status"] == "NEEDS_REVIEW"
+        })
+        .await;
+    let target = &post["targets"][0];
+    assert_eq!(target["status"], "NEEDS_REVIEW");
+    assert!(
+        target["lastError"]
+            .as_str()
+            .expect("error")
+            .contains("markPublished")
+    );
+    tokio::time::sleep(Duration::from_millis(LEASE_MS * 2)).await;
+    assert_eq!(receiver.calls().len(), 1, "never republished blindly");
+
+    let marked = app
+        .ok(
+            &token,
+            "mutation($t: ID!, $url: String!) { markPublished(targetId: $t, url: $url) { status targets { status platformUrl } } }",
+            json!({"t": target["id"], "url": "https://hooks.example/post-1"}),
+        )
+        .await;
+    assert_eq!(
+        marked["markPublished"],
+        json!({"status": "PUBLISHED", "targets": [{"status": "PUBLISHED", "platformUrl": "https://hooks.example/post-1"}]})
+    );
+    tokio::time::sleep(Duration::from_millis(LEASE_MS)).await;
+    assert_eq!(receiver.calls().len(), 1);
+}
+
+async fn wait_for_created(receiver: &Receiver, n: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while receiver.created() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} published",
+            receiver.created()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn published_targets(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    app.db
+        .query_one(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT count(*) AS n FROM post_targets WHERE status = 'published'",
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get::<i64>("", "n")
+        .expect("count")
+}
+
+#[tokio::test]
+async fn two_workers_never_publish_a_target_twice() {
+    const POSTS: usize = 120;
+    let receiver = Receiver::start(false, false).await;
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    let _a = spawn_worker(&app, &app.redis_url, &receiver, false);
+    let _b = spawn_worker(&app, &app.redis_url, &receiver, false);
+    for i in 0..POSTS {
+        webhook_post(
+            &app,
+            &token,
+            &format!("post {i}"),
+            &in_ms(1_500 + (i as i64 % 20) * 10),
+        )
+        .await;
+    }
+    wait_for_created(&receiver, POSTS, Duration::from_secs(30)).await;
+    // Give a would-be duplicate time to show up.
+    tokio::time::sleep(Duration::from_millis(LEASE_MS * 2)).await;
+    let calls = receiver.calls();
+    let targets: HashSet<&String> = calls.iter().map(|(_, t)| t).collect();
+    assert_eq!(calls.len(), POSTS, "one call per target");
+    assert_eq!(targets.len(), POSTS);
+    assert_eq!(published_targets(&app).await, POSTS as i64);
+}
+
+/// A private Redis, so FLUSHALL cannot disturb the other tests.
+struct PrivateRedis {
+    child: Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let port = {
+            let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            socket.local_addr().expect("addr").port()
+        };
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server (installed by scripts/test)");
+        let url = format!("redis://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { child, url }
+    }
+
+    async fn flushall(&self) {
+        let client = fred::prelude::Builder::from_config(
+            fred::prelude::Config::from_url(&self.url).expect("url"),
+        )
+        .build()
+        .expect("client");
+        fred::prelude::ClientLike::init(&client)
+            .await
+            .expect("connect");
+        let _: () = fred::prelude::ClientLike::flushall(&client, false)
+            .await
+            .expect("flushall");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+#[tokio::test]
+async fn flushall_mid_run_loses_nothing() {
+    const POSTS: usize = 60;
+    let redis = PrivateRedis::start().await;
+    let receiver = Receiver::start(true, false).await;
+    let app = TestApp::spawn_on_redis(&redis.url).await;
+    let token = app.token("alice", None, &[]);
+    let _worker = spawn_worker(&app, &redis.url, &receiver, true);
+    // Due over three seconds from now; Redis is wiped while some are out and most are not.
+    for i in 0..POSTS {
+        webhook_post(
+            &app,
+            &token,
+            &format!("post {i}"),
+            &in_ms(1_000 + (i as i64) * 50),
+        )
+        .await;
+    }
+    while receiver.created() < POSTS / 4 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.flushall().await;
+    wait_for_created(&receiver, POSTS, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(LEASE_MS * 2)).await;
+    assert_eq!(
+        receiver.created(),
+        POSTS,
+        "every post published exactly once"
+    );
+    assert_eq!(published_targets(&app).await, POSTS as i64);
+}
