@@ -186,8 +186,17 @@ async fn claim_loop(
                 continue;
             }
         };
-        // Claim again at once: more may be due, and the next claim reports the next due time.
-        start_batch(&deps, &config, batch.jobs, permits, &platforms, &outcomes).await;
+        // Start this batch in the background and claim again at once: more may be due, and
+        // the next claim reports the next due time. Slots bound what is in flight.
+        let (deps, config, platforms, outcomes) = (
+            deps.clone(),
+            config.clone(),
+            platforms.clone(),
+            outcomes.clone(),
+        );
+        tokio::spawn(async move {
+            start_batch(&deps, &config, batch.jobs, permits, &platforms, &outcomes).await;
+        });
     }
 }
 
@@ -205,6 +214,7 @@ async fn start_batch(
         .iter()
         .map(|job| StartRequest {
             target_id: job.spec.target_id,
+            post_id: job.spec.post_id,
             version: i32::try_from(job.spec.version).unwrap_or(i32::MAX),
             attempt_id: Uuid::now_v7(),
         })
@@ -330,13 +340,26 @@ async fn publish(
     }
 }
 
-/// Records outcomes in batches: one Postgres transaction and one queue call per batch.
+/// Records outcomes in batches: one Postgres transaction and one queue call per batch,
+/// with a few batches in flight at once.
 async fn finisher(deps: WorkerDeps, config: WorkerConfig, mut outcomes: mpsc::Receiver<Outcome>) {
     const MAX_BATCH: usize = 512;
+    const IN_FLIGHT: usize = 3;
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while outcomes.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        record(&deps, &config, std::mem::take(&mut batch)).await;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (deps, config) = (deps.clone(), config.clone());
+        let batch = std::mem::take(&mut batch);
+        tokio::spawn(async move {
+            record(&deps, &config, batch).await;
+            drop(permit);
+        });
     }
+    // Wait for the batches still being recorded.
+    let _ = in_flight.acquire_many(IN_FLIGHT as u32).await;
 }
 
 async fn record(deps: &WorkerDeps, config: &WorkerConfig, batch: Vec<Outcome>) {
@@ -383,6 +406,7 @@ fn decide(
 ) -> (AttemptResult, Settlement) {
     let base = AttemptResult {
         target_id: outcome.target.target_id,
+        post_id: outcome.target.post_id,
         attempt_id: outcome.target.attempt_id,
         status: TargetStatus::Published,
         platform_post_id: None,

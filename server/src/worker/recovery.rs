@@ -45,7 +45,7 @@ pub(super) async fn handle_lost(
             if idempotent {
                 match deps
                     .store
-                    .take_over(target_id, previous, Uuid::now_v7())
+                    .take_over(s.post_id, target_id, previous, Uuid::now_v7())
                     .await
                 {
                     Ok(Some(target)) => {
@@ -71,7 +71,7 @@ pub(super) async fn handle_lost(
             } else {
                 match deps
                     .store
-                    .mark_needs_review(target_id, previous, NEEDS_REVIEW_REASON)
+                    .mark_needs_review(s.post_id, target_id, previous, NEEDS_REVIEW_REASON)
                     .await
                 {
                     Ok(posts) => {

@@ -36,6 +36,8 @@ pub struct WonTarget {
 /// A target as the recovery path sees it.
 #[derive(Debug, Clone)]
 pub struct TargetSnapshot {
+    /// Its post.
+    pub post_id: Uuid,
     /// Current status.
     pub status: TargetStatus,
     /// Version of the queued work it accepts.
@@ -51,6 +53,8 @@ pub struct TargetSnapshot {
 pub struct AttemptResult {
     /// The target.
     pub target_id: Uuid,
+    /// Its post.
+    pub post_id: Uuid,
     /// The attempt.
     pub attempt_id: Uuid,
     /// The target's new status: published, retrying or failed.
@@ -74,6 +78,8 @@ pub struct AttemptResult {
 pub struct StartRequest {
     /// The target.
     pub target_id: Uuid,
+    /// Its post.
+    pub post_id: Uuid,
     /// The job's version.
     pub version: i32,
     /// A fresh attempt id.
@@ -82,6 +88,35 @@ pub struct StartRequest {
 
 fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Locks the rows of `post_ids` in id order until the end of the transaction. Every writer
+/// of a post's targets takes its post's lock first (the API does too), so writers never
+/// deadlock and a post's derived status is computed from its targets' latest state.
+async fn lock_posts<C: ConnectionTrait>(db: &C, post_ids: &[Uuid]) -> Result<(), AppError> {
+    let mut ids = post_ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    db.query_all(stmt(
+        &format!(
+            "SELECT id FROM social_posts WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            placeholders(ids.len())
+        ),
+        ids.into_iter().map(Into::into).collect(),
+    ))
+    .await?;
+    Ok(())
 }
 
 /// `($1, $2, …), (…)` placeholders for `rows` rows of `casts`.
@@ -123,6 +158,7 @@ impl PublishStore {
         &self,
         requests: &[StartRequest],
     ) -> Result<(Vec<WonTarget>, Vec<post::Model>), AppError> {
+        // (See `lock_posts` for why posts are locked first.)
         if requests.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
@@ -150,6 +186,11 @@ impl PublishStore {
             values_list(requests.len(), &["uuid", "int", "uuid"])
         );
         let txn = self.db.begin().await?;
+        lock_posts(
+            &txn,
+            &requests.iter().map(|r| r.post_id).collect::<Vec<_>>(),
+        )
+        .await?;
         let rows = txn.query_all(stmt(&sql, values)).await?;
         let mut won = Vec::with_capacity(rows.len());
         for row in rows {
@@ -165,7 +206,22 @@ impl PublishStore {
         let mut post_ids: Vec<Uuid> = won.iter().map(|w| w.post_id).collect();
         post_ids.sort();
         post_ids.dedup();
-        let posts = refresh_post_statuses(&txn, &post_ids).await?;
+        // A post with a target being published is `publishing`, whatever its other targets.
+        let posts = if post_ids.is_empty() {
+            Vec::new()
+        } else {
+            post::Entity::find()
+                .from_raw_sql(stmt(
+                    &format!(
+                        "UPDATE social_posts SET status = 'publishing', updated_at = now()
+                          WHERE id IN ({}) AND status <> 'publishing' RETURNING *",
+                        placeholders(post_ids.len())
+                    ),
+                    post_ids.into_iter().map(Into::into).collect(),
+                ))
+                .all(&txn)
+                .await?
+        };
         txn.commit().await?;
         Ok((won, posts))
     }
@@ -229,6 +285,7 @@ impl PublishStore {
             )
         );
         let txn = self.db.begin().await?;
+        lock_posts(&txn, &results.iter().map(|r| r.post_id).collect::<Vec<_>>()).await?;
         let rows = txn.query_all(stmt(&sql, values)).await?;
         let post_ids = rows
             .iter()
@@ -244,7 +301,7 @@ impl PublishStore {
         let row = self
             .db
             .query_one(stmt(
-                "SELECT t.status, t.queue_version, t.attempt_id,
+                "SELECT t.post_id, t.status, t.queue_version, t.attempt_id,
                         (p.archived_at IS NULL
                          AND p.approval_status IN ('not_required', 'approved')) AS publishable
                    FROM post_targets t JOIN social_posts p ON p.id = t.post_id
@@ -255,6 +312,7 @@ impl PublishStore {
         let Some(row) = row else { return Ok(None) };
         let status: String = row.try_get("", "status")?;
         Ok(Some(TargetSnapshot {
+            post_id: row.try_get("", "post_id")?,
             status: TargetStatus::parse(&status).ok_or_else(|| {
                 AppError::Internal(format!("unknown target status {status}").into())
             })?,
@@ -269,12 +327,14 @@ impl PublishStore {
     /// where retrying with the same key cannot post twice.
     pub async fn take_over(
         &self,
+        post_id: Uuid,
         target_id: Uuid,
         previous: Uuid,
         attempt_id: Uuid,
     ) -> Result<Option<WonTarget>, AppError> {
-        let row = self
-            .db
+        let txn = self.db.begin().await?;
+        lock_posts(&txn, &[post_id]).await?;
+        let row = txn
             .query_one(stmt(
                 "WITH won AS (
                    UPDATE post_targets t
@@ -291,15 +351,19 @@ impl PublishStore {
                 vec![target_id.into(), previous.into(), attempt_id.into()],
             ))
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(WonTarget {
-            target_id: row.try_get("", "id")?,
-            post_id: row.try_get("", "post_id")?,
-            platform: row.try_get("", "platform")?,
-            attempt_id: row.try_get("", "attempt_id")?,
-            content: row.try_get("", "content")?,
-            media_urls: json_strings(&row.try_get::<serde_json::Value>("", "media_urls")?),
-        }))
+        let won = match row {
+            Some(row) => Some(WonTarget {
+                target_id: row.try_get("", "id")?,
+                post_id: row.try_get("", "post_id")?,
+                platform: row.try_get("", "platform")?,
+                attempt_id: row.try_get("", "attempt_id")?,
+                content: row.try_get("", "content")?,
+                media_urls: json_strings(&row.try_get::<serde_json::Value>("", "media_urls")?),
+            }),
+            None => None,
+        };
+        txn.commit().await?;
+        Ok(won)
     }
 
     /// Marks a target left `publishing` by a dead worker as `needs_review`: it may or may not
@@ -307,11 +371,13 @@ impl PublishStore {
     /// attempt keeps its hold, so if its worker was only slow, its outcome still counts.
     pub async fn mark_needs_review(
         &self,
+        post_id: Uuid,
         target_id: Uuid,
         previous: Uuid,
         reason: &str,
     ) -> Result<Vec<post::Model>, AppError> {
         let txn = self.db.begin().await?;
+        lock_posts(&txn, &[post_id]).await?;
         let rows = txn
             .query_all(stmt(
                 "UPDATE post_targets SET status = 'needs_review', last_error = $3,
@@ -340,10 +406,7 @@ pub async fn refresh_post_statuses<C: ConnectionTrait>(
     if post_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders = (1..=post_ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let placeholders = placeholders(post_ids.len());
     let rows = db
         .query_all(stmt(
             &format!(
