@@ -549,3 +549,64 @@ async fn subscription_sees_publishing_transitions_in_order() {
     }
     assert_eq!(statuses, ["SCHEDULED", "PUBLISHING", "PUBLISHED"]);
 }
+
+#[tokio::test]
+async fn queue_stats_subscription_follows_the_queue() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    publisher.delay("x", Duration::from_millis(2_500));
+    let app = app_with(publisher).await;
+    let admin = app.token("alice", None, &["admin"]);
+    let mut request = format!("ws://{}/graphql/ws", app.base)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    socket
+        .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {admin}")}})))
+        .await
+        .expect("init");
+    socket
+        .send(send(json!({"id": "q", "type": "subscribe", "payload": {
+            "query": "subscription { queueStatsUpdated { scheduled active dead } }"}})))
+        .await
+        .expect("subscribe");
+    let mut next = async || loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("stats within 10 s")
+            .expect("open")
+            .expect("frame");
+        let Message::Text(text) = frame else { continue };
+        let message: Value = serde_json::from_str(&text).expect("json");
+        if message["type"] == "next" {
+            return message["payload"]["data"]["queueStatsUpdated"].clone();
+        }
+    };
+    assert_eq!(
+        next().await,
+        json!({"scheduled": 0, "active": 0, "dead": 0})
+    );
+    schedule(&app, &admin, &["x"], &in_ms(1_500), json!({})).await;
+    assert_eq!(
+        next().await,
+        json!({"scheduled": 1, "active": 0, "dead": 0})
+    );
+    assert_eq!(
+        next().await,
+        json!({"scheduled": 0, "active": 1, "dead": 0})
+    );
+    assert_eq!(
+        next().await,
+        json!({"scheduled": 0, "active": 0, "dead": 0})
+    );
+}
