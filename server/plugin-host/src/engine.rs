@@ -107,14 +107,16 @@ pub(crate) fn cache_name(engine: &Engine, bytes: &[u8]) -> String {
     format!("{wasm}-{:016x}.cwasm", hasher.finish())
 }
 
-// SAFETY: `Component::deserialize_file` trusts its input to be wasmtime's own output. The
+// SAFETY: `Component::deserialize` trusts its input to be wasmtime's own output. The
 // cache directory is Herald's (the operator must not let others write to it), files are
 // only ever written by `store` below from `Component::serialize`, named after the engine's
 // compatibility hash, and written atomically (temporary file, then rename), so a reader
-// never sees a partial file.
+// never sees a partial file. The file is read into memory rather than mapped
+// (`deserialize_file`), so truncating it later cannot fault a running host.
 #[allow(unsafe_code)]
 fn load_cached(engine: &Engine, path: &Path) -> Result<Component, String> {
-    unsafe { Component::deserialize_file(engine, path) }.map_err(|error| format!("{error:?}"))
+    let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
+    unsafe { Component::deserialize(engine, &bytes) }.map_err(|error| format!("{error:?}"))
 }
 
 fn store(component: &Component, dir: &Path, path: &PathBuf) -> Result<(), String> {
