@@ -270,11 +270,9 @@ impl Multipart {
     /// An empty form with a boundary derived from `seed` (e.g. the idempotency key), so
     /// the same request is built on every retry.
     pub fn new(seed: &str) -> Self {
-        let digest = seed
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            });
+        let digest = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
         Self {
             boundary: format!("herald-{digest:016x}"),
             bytes: Vec::new(),
@@ -371,7 +369,10 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds_or_the_reset_time() {
-        assert_eq!(response(429, &[("retry-after", "5")]).retry_after(0), Some(5));
+        assert_eq!(
+            response(429, &[("retry-after", "5")]).retry_after(0),
+            Some(5)
+        );
         assert_eq!(
             response(429, &[("x-rate-limit-reset", "1000")]).retry_after(940),
             Some(60)

@@ -2,8 +2,8 @@
 //! limits) and hands it to the plugin in chunks, or streams it directly into a request body
 //! with [`Body::MediaRef`](crate::http::Body::MediaRef).
 
-use crate::PublishError;
 use crate::__bindings::herald::publisher::media as host;
+use crate::PublishError;
 
 pub use host::{MediaError, MediaInfo};
 

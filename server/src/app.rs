@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use herald_plugin_host::PluginHost;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
@@ -33,6 +34,9 @@ pub enum StartupError {
     /// The database could not be reached or migrated.
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// The plugin directory could not be read or the plugin sandbox set up.
+    #[error("plugins: {0}")]
+    Plugins(#[from] herald_plugin_host::PluginError),
     /// The listen address could not be bound, or serving failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -54,10 +58,20 @@ struct AppState {
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
 /// `/graphql/ws`, liveness on `/healthz`.
 pub fn router(db: DatabaseConnection, verifier: JwtVerifier) -> Router {
+    router_with_plugins(db, verifier, None)
+}
+
+/// [`router`], with the loaded publisher plugins (the `platforms` and `validatePost`
+/// queries use them).
+pub fn router_with_plugins(
+    db: DatabaseConnection,
+    verifier: JwtVerifier,
+    plugins: Option<PluginHost>,
+) -> Router {
     let events = EventBus::new(EVENT_BUFFER);
     let posts = PostService::new(db.clone(), events.clone());
     let state = AppState {
-        schema: graphql::build_schema(posts, events),
+        schema: graphql::build_schema_with_plugins(posts, events, plugins),
         verifier: Arc::new(verifier),
         db,
     };
@@ -76,7 +90,18 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         tracing::info!("migrations applied");
     }
     let database = db::connect(&config.database_url, config.db_max_connections).await?;
-    let app = router(database, verifier);
+    let plugins = match config.plugins {
+        Some(plugins) => {
+            let host = PluginHost::load(plugins).await?;
+            tracing::info!(
+                platforms = host.platforms().len(),
+                "publisher plugins loaded"
+            );
+            Some(host)
+        }
+        None => None,
+    };
+    let app = router_with_plugins(database, verifier, plugins);
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartupError::Listen {

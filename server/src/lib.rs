@@ -12,4 +12,5 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod plugins;
 pub mod posts;

@@ -7,8 +7,8 @@
 
 use herald_plugin_sdk::http::{Body, Request, form_encode};
 use herald_plugin_sdk::{
-    Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, PluginInfo,
-    PublishError, PublishRequest, Publisher, Receipt, log, register_publisher,
+    Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, PluginInfo, PublishError,
+    PublishRequest, Publisher, Receipt, log, register_publisher,
 };
 use serde::Deserialize;
 

@@ -185,11 +185,7 @@ macro_rules! glue {
                     credentials,
                 } => Outcome::Lookup(
                     guest
-                        .call_lookup(
-                            &mut *store,
-                            &idempotency_key,
-                            &to_credentials(&credentials),
-                        )
+                        .call_lookup(&mut *store, &idempotency_key, &to_credentials(&credentials))
                         .await?
                         .map(|found| found.map(receipt))
                         .map_err(failure),
@@ -291,9 +287,7 @@ macro_rules! glue {
                     retry_after: Duration::from_secs(u64::from(limit.retry_after_seconds)),
                     message: limit.message,
                 },
-                w::PublishError::AuthExpired(message) => {
-                    h::PublishFailure::AuthExpired { message }
-                }
+                w::PublishError::AuthExpired(message) => h::PublishFailure::AuthExpired { message },
                 w::PublishError::Validation(violations) => h::PublishFailure::Validation {
                     violations: violations.into_iter().map(violation).collect(),
                 },
@@ -351,9 +345,7 @@ macro_rules! glue {
                         net::FetchError::InvalidRequest(message) => {
                             whttp::HttpError::InvalidRequest(message)
                         }
-                        net::FetchError::Transport(message) => {
-                            whttp::HttpError::Transport(message)
-                        }
+                        net::FetchError::Transport(message) => whttp::HttpError::Transport(message),
                     }),
                 }
             }
@@ -393,8 +385,12 @@ macro_rules! glue {
                 max: u32,
             ) -> Result<Vec<u8>, wmedia::MediaError> {
                 let bytes = self.media(index).await.map_err(media_error)?;
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
-                let end = start.saturating_add(max.min(MAX_CHUNK) as usize).min(bytes.len());
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let end = start
+                    .saturating_add(max.min(MAX_CHUNK) as usize)
+                    .min(bytes.len());
                 Ok(bytes.get(start..end).unwrap_or_default().to_vec())
             }
         }

@@ -35,7 +35,7 @@ pub(crate) fn engine(config: &HostConfig) -> Result<Engine, PluginError> {
             .max_memory_size(config.memory_limit_bytes);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
-    Engine::new(&wasm).map_err(|error| PluginError::Engine(format!("{error:?}")))
+    Engine::new(&wasm).map_err(|error| PluginError::Engine(format!("{error:#}")))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
@@ -78,7 +78,7 @@ pub(crate) fn component(
     let compile = || {
         Component::new(engine, bytes).map_err(|error| PluginError::Invalid {
             path: wasm_path.to_owned(),
-            reason: format!("not a valid component: {error:?}"),
+            reason: format!("not a valid component: {error:#}"),
         })
     };
     let Some(dir) = cache_dir else {
@@ -88,7 +88,9 @@ pub(crate) fn component(
     if cached.exists() {
         match load_cached(engine, &cached) {
             Ok(component) => return Ok(component),
-            Err(error) => tracing::warn!(path = %cached.display(), %error, "unusable cached plugin, recompiling"),
+            Err(error) => {
+                tracing::warn!(path = %cached.display(), %error, "unusable cached plugin, recompiling")
+            }
         }
     }
     let component = compile()?;
@@ -116,12 +118,14 @@ pub(crate) fn cache_name(engine: &Engine, bytes: &[u8]) -> String {
 #[allow(unsafe_code)]
 fn load_cached(engine: &Engine, path: &Path) -> Result<Component, String> {
     let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
-    unsafe { Component::deserialize(engine, &bytes) }.map_err(|error| format!("{error:?}"))
+    unsafe { Component::deserialize(engine, &bytes) }.map_err(|error| format!("{error:#}"))
 }
 
 fn store(component: &Component, dir: &Path, path: &PathBuf) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|error| error.to_string())?;
-    let bytes = component.serialize().map_err(|error| format!("{error:?}"))?;
+    let bytes = component
+        .serialize()
+        .map_err(|error| format!("{error:#}"))?;
     let temporary = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&temporary, bytes).map_err(|error| error.to_string())?;
     std::fs::rename(&temporary, path).map_err(|error| error.to_string())

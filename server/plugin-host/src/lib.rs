@@ -114,7 +114,11 @@ impl PluginHost {
         Self::build(config, &[wasm.to_owned()], true).await
     }
 
-    async fn build(config: HostConfig, paths: &[PathBuf], strict: bool) -> Result<Self, PluginError> {
+    async fn build(
+        config: HostConfig,
+        paths: &[PathBuf],
+        strict: bool,
+    ) -> Result<Self, PluginError> {
         let engine = engine::engine(&config)?;
         let net = Net::new(
             config.http_timeout,
@@ -170,7 +174,11 @@ impl PluginHost {
 
     /// The loaded plugins, by platform id.
     pub fn platforms(&self) -> Vec<PluginInfo> {
-        self.inner.plugins.values().map(|p| p.info.clone()).collect()
+        self.inner
+            .plugins
+            .values()
+            .map(|p| p.info.clone())
+            .collect()
     }
 
     /// The plugin for `platform`, if loaded.
@@ -203,43 +211,80 @@ impl PluginHost {
     }
 
     /// Why `post` cannot be published on `platform` (empty when it can).
-    pub async fn validate(&self, platform: &str, post: &Post) -> Result<Vec<Violation>, PluginError> {
-        match self.inner.run(platform, Call::Validate(post.clone()), &[], Vec::new()).await? {
+    pub async fn validate(
+        &self,
+        platform: &str,
+        post: &Post,
+    ) -> Result<Vec<Violation>, PluginError> {
+        match self
+            .inner
+            .run(platform, Call::Validate(post.clone()), &[], Vec::new())
+            .await?
+        {
             Outcome::Validate(violations) => Ok(violations),
             other => Err(mismatch(platform, &other)),
         }
     }
 
     /// Publishes on `platform`.
-    pub async fn publish(&self, platform: &str, request: PublishRequest) -> Result<Receipt, PublishFailure> {
+    pub async fn publish(
+        &self,
+        platform: &str,
+        request: PublishRequest,
+    ) -> Result<Receipt, PublishFailure> {
         let media = request.post.media.clone();
         let secrets = request.credentials.secrets();
-        match self.inner.run(platform, Call::Publish(request), &media, secrets).await? {
+        match self
+            .inner
+            .run(platform, Call::Publish(request), &media, secrets)
+            .await?
+        {
             Outcome::Publish(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
     /// Checks credentials on `platform`.
-    pub async fn verify_credentials(&self, platform: &str, credentials: Credentials) -> Result<Account, PublishFailure> {
+    pub async fn verify_credentials(
+        &self,
+        platform: &str,
+        credentials: Credentials,
+    ) -> Result<Account, PublishFailure> {
         let secrets = credentials.secrets();
-        match self.inner.run(platform, Call::VerifyCredentials(credentials), &[], secrets).await? {
+        match self
+            .inner
+            .run(platform, Call::VerifyCredentials(credentials), &[], secrets)
+            .await?
+        {
             Outcome::VerifyCredentials(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
     /// Refreshes credentials on `platform`.
-    pub async fn refresh_token(&self, platform: &str, credentials: Credentials) -> Result<Credentials, PublishFailure> {
+    pub async fn refresh_token(
+        &self,
+        platform: &str,
+        credentials: Credentials,
+    ) -> Result<Credentials, PublishFailure> {
         let secrets = credentials.secrets();
-        match self.inner.run(platform, Call::RefreshToken(credentials), &[], secrets).await? {
+        match self
+            .inner
+            .run(platform, Call::RefreshToken(credentials), &[], secrets)
+            .await?
+        {
             Outcome::RefreshToken(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
     /// Finds a post published earlier with `idempotency_key` (crash recovery).
-    pub async fn lookup(&self, platform: &str, idempotency_key: &str, credentials: Credentials) -> Result<Option<Receipt>, PublishFailure> {
+    pub async fn lookup(
+        &self,
+        platform: &str,
+        idempotency_key: &str,
+        credentials: Credentials,
+    ) -> Result<Option<Receipt>, PublishFailure> {
         let secrets = credentials.secrets();
         let call = Call::Lookup {
             idempotency_key: idempotency_key.to_owned(),
@@ -252,7 +297,12 @@ impl PluginHost {
     }
 
     /// Engagement figures of a published post.
-    pub async fn fetch_metrics(&self, platform: &str, platform_post_id: &str, credentials: Credentials) -> Result<Vec<Metric>, PublishFailure> {
+    pub async fn fetch_metrics(
+        &self,
+        platform: &str,
+        platform_post_id: &str,
+        credentials: Credentials,
+    ) -> Result<Vec<Metric>, PublishFailure> {
         let secrets = credentials.secrets();
         let call = Call::FetchMetrics {
             platform_post_id: platform_post_id.to_owned(),
@@ -265,7 +315,13 @@ impl PluginHost {
     }
 
     /// The OAuth authorisation URL for `client` (PKCE S256 `pkce_challenge`).
-    pub async fn oauth_authorize_url(&self, platform: &str, client: OauthClient, state: &str, pkce_challenge: &str) -> Result<String, PublishFailure> {
+    pub async fn oauth_authorize_url(
+        &self,
+        platform: &str,
+        client: OauthClient,
+        state: &str,
+        pkce_challenge: &str,
+    ) -> Result<String, PublishFailure> {
         let secrets = client.client_secret.iter().cloned().collect();
         let call = Call::OauthAuthorizeUrl {
             client,
@@ -279,7 +335,13 @@ impl PluginHost {
     }
 
     /// Exchanges an OAuth authorisation code for credentials.
-    pub async fn oauth_exchange(&self, platform: &str, client: OauthClient, code: &str, verifier: &str) -> Result<Credentials, PublishFailure> {
+    pub async fn oauth_exchange(
+        &self,
+        platform: &str,
+        client: OauthClient,
+        code: &str,
+        verifier: &str,
+    ) -> Result<Credentials, PublishFailure> {
         let secrets = client
             .client_secret
             .iter()
@@ -310,7 +372,7 @@ fn linkers(engine: &Engine) -> Result<Linkers, PluginError> {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| add(&mut linker))
-            .map_err(|error| PluginError::Engine(format!("linking host functions: {error:?}")))?;
+            .map_err(|error| PluginError::Engine(format!("linking host functions: {error:#}")))?;
         Ok::<_, PluginError>(linker)
     };
     Ok(Linkers {
@@ -330,18 +392,23 @@ impl Inner {
             path: path.to_owned(),
             source,
         })?;
-        let component = engine::component(&self.engine, self.config.cache_dir.as_deref(), path, &bytes)?;
+        let component =
+            engine::component(&self.engine, self.config.cache_dir.as_deref(), path, &bytes)?;
         let exports: Vec<String> = component
             .component_type()
             .exports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         let pre = if exports.iter().any(|name| name == v0_1_0::EXPORT) {
-            let instance_pre = linkers.v0_1.instantiate_pre(&component).map_err(|e| invalid(format!("imports something the host does not grant: {e:?}")))?;
-            Pre::V0_1(v0_1_0::PluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:?}")))?)
+            let instance_pre = linkers.v0_1.instantiate_pre(&component).map_err(|e| {
+                invalid(format!("imports something the host does not grant: {e:#}"))
+            })?;
+            Pre::V0_1(v0_1_0::PluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:#}")))?)
         } else if exports.iter().any(|name| name == v0_2_0::EXPORT) {
-            let instance_pre = linkers.v0_2.instantiate_pre(&component).map_err(|e| invalid(format!("imports something the host does not grant: {e:?}")))?;
-            Pre::V0_2(v0_2_0::PluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:?}")))?)
+            let instance_pre = linkers.v0_2.instantiate_pre(&component).map_err(|e| {
+                invalid(format!("imports something the host does not grant: {e:#}"))
+            })?;
+            Pre::V0_2(v0_2_0::PluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:#}")))?)
         } else {
             return Err(invalid(format!(
                 "exports none of {} (it exports {exports:?}); supported WIT versions: {SUPPORTED_WIT_VERSIONS:?}",
@@ -369,7 +436,11 @@ impl Inner {
             consecutive_traps: AtomicU32::new(0),
             quarantined: AtomicBool::new(false),
         };
-        let info = match self.call(&plugin, Call::Info, &[], Vec::new()).await.map_err(|e| invalid(format!("info() failed: {e}")))? {
+        let info = match self
+            .call(&plugin, Call::Info, &[], Vec::new())
+            .await
+            .map_err(|e| invalid(format!("info() failed: {e}")))?
+        {
             (Outcome::Info(info), _) => info,
             (other, _) => return Err(invalid(format!("info() returned {other:?}"))),
         };
@@ -389,7 +460,13 @@ impl Inner {
         Ok(plugin)
     }
 
-    async fn run(&self, platform: &str, call: Call, media: &[Media], secrets: Vec<String>) -> Result<Outcome, PluginError> {
+    async fn run(
+        &self,
+        platform: &str,
+        call: Call,
+        media: &[Media],
+        secrets: Vec<String>,
+    ) -> Result<Outcome, PluginError> {
         let plugin = self
             .plugins
             .get(platform)
@@ -402,7 +479,13 @@ impl Inner {
     }
 
     /// Runs one call in a fresh store, and keeps the plugin's trap count.
-    async fn call(&self, plugin: &Plugin, call: Call, media: &[Media], secrets: Vec<String>) -> Result<(Outcome, HostState), PluginError> {
+    async fn call(
+        &self,
+        plugin: &Plugin,
+        call: Call,
+        media: &[Media],
+        secrets: Vec<String>,
+    ) -> Result<(Outcome, HostState), PluginError> {
         let _permit = self
             .permits
             .acquire()
@@ -432,7 +515,10 @@ impl Inner {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(error)) => {
                 if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-                    Err(PluginError::Timeout { platform: plugin.id.to_string(), limit })
+                    Err(PluginError::Timeout {
+                        platform: plugin.id.to_string(),
+                        limit,
+                    })
                 } else {
                     let reason = if store.data().limiter.exceeded {
                         format!(
@@ -442,10 +528,16 @@ impl Inner {
                     } else {
                         trap_reason(&error)
                     };
-                    Err(PluginError::Trap { platform: plugin.id.to_string(), reason })
+                    Err(PluginError::Trap {
+                        platform: plugin.id.to_string(),
+                        reason,
+                    })
                 }
             }
-            Err(_) => Err(PluginError::Timeout { platform: plugin.id.to_string(), limit }),
+            Err(_) => Err(PluginError::Timeout {
+                platform: plugin.id.to_string(),
+                limit,
+            }),
         };
         match verdict {
             Ok(outcome) => {
@@ -455,7 +547,9 @@ impl Inner {
             Err(error) => {
                 let traps = plugin.consecutive_traps.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(plugin = %plugin.id, %error, traps, "plugin call failed in the sandbox");
-                if traps >= self.config.quarantine_after && !plugin.quarantined.swap(true, Ordering::Relaxed) {
+                if traps >= self.config.quarantine_after
+                    && !plugin.quarantined.swap(true, Ordering::Relaxed)
+                {
                     tracing::error!(
                         plugin = %plugin.id,
                         path = %plugin.path.display(),
@@ -485,10 +579,22 @@ impl Outcome {
     /// Scrubs the call's secrets from messages that will be stored and logged.
     fn redacted(self, state: &HostState) -> Self {
         let scrub = |failure: PublishFailure| match failure {
-            PublishFailure::Retryable { message } => PublishFailure::Retryable { message: state.redact(&message) },
-            PublishFailure::Permanent { message } => PublishFailure::Permanent { message: state.redact(&message) },
-            PublishFailure::AuthExpired { message } => PublishFailure::AuthExpired { message: state.redact(&message) },
-            PublishFailure::RateLimited { retry_after, message } => PublishFailure::RateLimited { retry_after, message: state.redact(&message) },
+            PublishFailure::Retryable { message } => PublishFailure::Retryable {
+                message: state.redact(&message),
+            },
+            PublishFailure::Permanent { message } => PublishFailure::Permanent {
+                message: state.redact(&message),
+            },
+            PublishFailure::AuthExpired { message } => PublishFailure::AuthExpired {
+                message: state.redact(&message),
+            },
+            PublishFailure::RateLimited {
+                retry_after,
+                message,
+            } => PublishFailure::RateLimited {
+                retry_after,
+                message: state.redact(&message),
+            },
             other => other,
         };
         match self {

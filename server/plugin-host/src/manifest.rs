@@ -67,14 +67,19 @@ impl Manifest {
 /// `host` or `host:port`, lowercased, with the default port made explicit.
 fn normalize_host(entry: &str) -> Result<String, String> {
     let invalid = || {
-        format!("allowed_hosts entry {entry:?} must be a host name or host:port, without scheme or path")
+        format!(
+            "allowed_hosts entry {entry:?} must be a host name or host:port, without scheme or path"
+        )
     };
     if entry.contains("://") || entry.contains(['/', '@', '?', '#', '*']) || entry.is_empty() {
         return Err(invalid());
     }
     let url = url::Url::parse(&format!("https://{entry}/")).map_err(|_| invalid())?;
     let host = url.host_str().ok_or_else(invalid)?;
-    Ok(format!("{host}:{}", url.port_or_known_default().unwrap_or(443)))
+    Ok(format!(
+        "{host}:{}",
+        url.port_or_known_default().unwrap_or(443)
+    ))
 }
 
 #[cfg(test)]

@@ -324,9 +324,8 @@ fn check_allowed(plugin: &str, allowed: &[String], url: &Url) -> Result<String, 
             redact_url(url)
         )));
     }
-    let authority = authority(url).ok_or_else(|| {
-        FetchError::Denied(format!("{}: URL has no host", redact_url(url)))
-    })?;
+    let authority = authority(url)
+        .ok_or_else(|| FetchError::Denied(format!("{}: URL has no host", redact_url(url))))?;
     if allowed.iter().any(|entry| *entry == authority) {
         Ok(authority)
     } else {

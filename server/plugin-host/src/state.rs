@@ -74,12 +74,15 @@ impl HostState {
 
     /// `text` with every known secret replaced.
     pub(crate) fn redact(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "[redacted]"))
+        self.secrets.iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "[redacted]")
+        })
     }
 
-    pub(crate) async fn fetch(&mut self, request: net::Request) -> Result<net::Response, FetchError> {
+    pub(crate) async fn fetch(
+        &mut self,
+        request: net::Request,
+    ) -> Result<net::Response, FetchError> {
         self.net
             .fetch(&self.plugin, &self.allowed_hosts, request)
             .await

@@ -105,7 +105,10 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("access_token", &"[redacted]")
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("expires_at", &self.expires_at)
             .field("extra", &format_args!("[{} redacted]", self.extra.len()))
             .finish()
@@ -199,7 +202,8 @@ pub enum PublishFailure {
     /// The platform asked to wait.
     #[error("rate limited for {retry_after:?}: {message}")]
     RateLimited {
-        /// How long to wait.
+        /// How long to wait (serialised as `retry_after_secs`).
+        #[serde(rename = "retry_after_secs", serialize_with = "seconds")]
         retry_after: Duration,
         /// What the platform said.
         message: String,
@@ -231,7 +235,8 @@ pub enum PublishFailure {
     /// The plugin overran its deadline and was stopped: permanent.
     #[error("plugin exceeded its {limit:?} deadline")]
     Timeout {
-        /// The deadline.
+        /// The deadline (serialised as `limit_secs`).
+        #[serde(rename = "limit_secs", serialize_with = "seconds")]
         limit: Duration,
     },
     /// The plugin could not be called (unknown platform, quarantined, failed to start).
@@ -240,6 +245,10 @@ pub enum PublishFailure {
         /// Why.
         reason: String,
     },
+}
+
+fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64())
 }
 
 impl PublishFailure {

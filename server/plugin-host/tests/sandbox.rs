@@ -25,11 +25,17 @@ const TOKEN: &str = "secret-token-123";
 const RESPONSE_CAP: u64 = 64 * 1024;
 
 fn built_plugins() -> PathBuf {
-    let dir = std::env::var_os("HERALD_TEST_PLUGIN_DIR").map(PathBuf::from).expect(
-        "HERALD_TEST_PLUGIN_DIR is not set: run ./scripts/test, or ./scripts/build-plugins and \
+    let dir = std::env::var_os("HERALD_TEST_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .expect(
+            "HERALD_TEST_PLUGIN_DIR is not set: run ./scripts/test, or ./scripts/build-plugins and \
          export HERALD_TEST_PLUGIN_DIR=<the directory it prints>",
+        );
+    assert!(
+        dir.join("example.wasm").exists(),
+        "{} has no example.wasm",
+        dir.display()
     );
-    assert!(dir.join("example.wasm").exists(), "{} has no example.wasm", dir.display());
     dir
 }
 
@@ -102,12 +108,21 @@ async fn upload(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Re
 async fn create(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Response {
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if value["text"] == "rate" {
-        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "42")], "slow down").into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "42")],
+            "slow down",
+        )
+            .into_response();
     }
     if value["text"] == "leak" {
         return (StatusCode::BAD_REQUEST, format!("bad token {TOKEN}")).into_response();
     }
-    fake.seen.lock().expect("lock").posts.push((auth(&headers), value));
+    fake.seen
+        .lock()
+        .expect("lock")
+        .posts
+        .push((auth(&headers), value));
     axum::Json(json!({ "id": "p1", "url": "https://example.social/p/p1" })).into_response()
 }
 
@@ -116,7 +131,9 @@ async fn find(State(fake): State<Fake>, Query(query): Query<HashMap<String, Stri
     let found: Vec<Value> = seen
         .posts
         .iter()
-        .filter(|(_, post)| post["idempotency_key"].as_str() == query.get("idempotency_key").map(String::as_str))
+        .filter(|(_, post)| {
+            post["idempotency_key"].as_str() == query.get("idempotency_key").map(String::as_str)
+        })
         .map(|_| json!({ "id": "p1", "url": "https://example.social/p/p1" }))
         .collect();
     axum::Json(found).into_response()
@@ -138,19 +155,29 @@ async fn fake_platform() -> (String, Fake) {
         .route("/v1/me", get(me))
         .route(
             "/redirect",
-            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "https://evil.example.net/x")]) }),
+            get(|| async {
+                (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, "https://evil.example.net/x")],
+                )
+            }),
         )
         .route(
             "/redirect-relative",
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/v1/me")]) }),
         )
-        .route("/huge", get(|| async { vec![b'x'; RESPONSE_CAP as usize * 4] }))
+        .route(
+            "/huge",
+            get(|| async { vec![b'x'; RESPONSE_CAP as usize * 4] }),
+        )
         .route(
             "/media/cat.png",
             get(|| async { ([(header::CONTENT_TYPE, "image/png")], PNG) }),
         )
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
         axum::serve(listener, app).await.expect("serve");
@@ -175,7 +202,9 @@ fn config(dir: &Path, base: &str) -> HostConfig {
 
 async fn host(names: &[&str]) -> (PluginHost, Fake) {
     let (base, fake) = fake_platform().await;
-    let host = PluginHost::load(config(&plugin_dir(names), &base)).await.expect("load");
+    let host = PluginHost::load(config(&plugin_dir(names), &base))
+        .await
+        .expect("load");
     assert_eq!(host.rejected(), &[] as &[(PathBuf, String)]);
     (host, fake)
 }
@@ -237,8 +266,14 @@ async fn example_reports_limits_and_validates() {
     assert_eq!(info.limits.counting, LengthCounting::Graphemes);
     assert!(host.is_idempotent("example"));
     assert!(!host.is_idempotent("nowhere"));
-    let ok = Post { text: "é".repeat(500), ..Post::default() };
-    assert_eq!(host.validate("example", &ok).await.expect("validate"), vec![]);
+    let ok = Post {
+        text: "é".repeat(500),
+        ..Post::default()
+    };
+    assert_eq!(
+        host.validate("example", &ok).await.expect("validate"),
+        vec![]
+    );
     let long = Post {
         text: "é".repeat(501),
         media: vec![Media {
@@ -276,24 +311,40 @@ async fn example_maps_platform_errors_and_recovers_by_lookup() {
             message: "HTTP 429: slow down".into()
         })
     );
-    let expired = Credentials { access_token: "old-token-456".into(), ..Credentials::default() };
+    let expired = Credentials {
+        access_token: "old-token-456".into(),
+        ..Credentials::default()
+    };
     assert!(matches!(
         host.verify_credentials("example", expired).await,
         Err(PublishFailure::AuthExpired { .. })
     ));
-    let account = host.verify_credentials("example", credentials()).await.expect("account");
+    let account = host
+        .verify_credentials("example", credentials())
+        .await
+        .expect("account");
     assert_eq!(account.handle, "herald");
     // The platform echoes the token in an error: the host scrubs it.
     let leaked = host.publish("example", request("leak")).await;
     assert_eq!(
         leaked,
-        Err(PublishFailure::Permanent { message: "HTTP 400: bad token [redacted]".into() })
+        Err(PublishFailure::Permanent {
+            message: "HTTP 400: bad token [redacted]".into()
+        })
     );
-    assert_eq!(host.lookup("example", "key-hello", credentials()).await, Ok(None));
-    host.publish("example", request("hello")).await.expect("published");
     assert_eq!(
         host.lookup("example", "key-hello", credentials()).await,
-        Ok(Some(Receipt { platform_post_id: "p1".into(), url: "https://example.social/p/p1".into() }))
+        Ok(None)
+    );
+    host.publish("example", request("hello"))
+        .await
+        .expect("published");
+    assert_eq!(
+        host.lookup("example", "key-hello", credentials()).await,
+        Ok(Some(Receipt {
+            platform_post_id: "p1".into(),
+            url: "https://example.social/p/p1".into()
+        }))
     );
     assert!(matches!(
         host.publish("nowhere", request("x")).await,
@@ -303,7 +354,9 @@ async fn example_maps_platform_errors_and_recovers_by_lookup() {
 
 async fn assert_still_serves(host: &PluginHost) {
     assert_eq!(
-        host.publish("hostile", request("fine")).await.map(|r| r.platform_post_id),
+        host.publish("hostile", request("fine"))
+            .await
+            .map(|r| r.platform_post_id),
         Ok("ok".to_owned())
     );
 }
@@ -314,14 +367,25 @@ async fn hostile_plugins_fail_only_their_own_call() {
 
     let started = Instant::now();
     let looped = host.publish("hostile", request("loop")).await;
-    assert_eq!(looped, Err(PublishFailure::Timeout { limit: Duration::from_secs(2) }));
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(
+        looped,
+        Err(PublishFailure::Timeout {
+            limit: Duration::from_secs(2)
+        })
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_still_serves(&host).await;
 
     let bomb = host.publish("hostile", request("bomb")).await;
     assert_eq!(
         bomb,
-        Err(PublishFailure::Trap { reason: format!("memory limit of {} bytes exceeded", 32 << 20) })
+        Err(PublishFailure::Trap {
+            reason: format!("memory limit of {} bytes exceeded", 32 << 20)
+        })
     );
     assert_still_serves(&host).await;
 
@@ -366,10 +430,16 @@ async fn a_spinning_plugin_does_not_block_other_calls() {
     let started = Instant::now();
     let receipt = host.publish("example", request("meanwhile")).await;
     assert_eq!(receipt.map(|r| r.platform_post_id), Ok("p1".to_owned()));
-    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(
         spinning.await.expect("join"),
-        Err(PublishFailure::Timeout { limit: Duration::from_secs(2) })
+        Err(PublishFailure::Timeout {
+            limit: Duration::from_secs(2)
+        })
     );
 }
 
@@ -402,10 +472,15 @@ async fn a_v0_1_0_plugin_loads_beside_a_v0_2_0_plugin() {
         .collect();
     assert_eq!(
         versions,
-        vec![("example".into(), "0.1.0".into()), ("v2".into(), "0.2.0".into())]
+        vec![
+            ("example".into(), "0.1.0".into()),
+            ("v2".into(), "0.2.0".into())
+        ]
     );
     assert_eq!(
-        host.publish("v2", request("x")).await.map(|r| r.platform_post_id),
+        host.publish("v2", request("x"))
+            .await
+            .map(|r| r.platform_post_id),
         Ok("key-x".to_owned())
     );
     assert!(host.publish("example", request("y")).await.is_ok());
@@ -424,14 +499,23 @@ async fn compiled_plugins_are_cached_and_a_corrupt_cache_is_rebuilt() {
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].extension().is_some_and(|e| e == "cwasm"));
-    let written = std::fs::metadata(&cached[0]).and_then(|m| m.modified()).expect("mtime");
+    let written = std::fs::metadata(&cached[0])
+        .and_then(|m| m.modified())
+        .expect("mtime");
     let started = Instant::now();
     let host = PluginHost::load(config.clone()).await.expect("cached load");
     let warm = started.elapsed();
     assert_eq!(host.platforms().len(), 1);
-    assert_eq!(std::fs::metadata(&cached[0]).and_then(|m| m.modified()).expect("mtime"), written);
+    assert_eq!(
+        std::fs::metadata(&cached[0])
+            .and_then(|m| m.modified())
+            .expect("mtime"),
+        written
+    );
     std::fs::write(&cached[0], b"garbage").expect("corrupt");
-    let host = PluginHost::load(config).await.expect("load with corrupt cache");
+    let host = PluginHost::load(config)
+        .await
+        .expect("load with corrupt cache");
     assert_eq!(host.platforms().len(), 1);
     assert!(std::fs::read(&cached[0]).expect("rewritten").len() > 1000);
     eprintln!("load from cache: {warm:?}");
@@ -445,18 +529,39 @@ async fn bad_plugins_are_rejected_with_a_reason() {
     std::fs::copy(built.join("example.wasm"), dir.join("lonely.wasm")).expect("copy");
     // Manifest id differs from info().platform.
     std::fs::copy(built.join("example.wasm"), dir.join("liar.wasm")).expect("copy");
-    std::fs::write(dir.join("liar.toml"), "id = \"liar\"\nversion = \"0.1.0\"\n").expect("write");
+    std::fs::write(
+        dir.join("liar.toml"),
+        "id = \"liar\"\nversion = \"0.1.0\"\n",
+    )
+    .expect("write");
     // Not a component.
     std::fs::write(dir.join("junk.wasm"), b"\0asm junk").expect("write");
-    std::fs::write(dir.join("junk.toml"), "id = \"junk\"\nversion = \"0.1.0\"\n").expect("write");
-    let host = PluginHost::load(config(&dir, "http://127.0.0.1:9")).await.expect("load");
+    std::fs::write(
+        dir.join("junk.toml"),
+        "id = \"junk\"\nversion = \"0.1.0\"\n",
+    )
+    .expect("write");
+    let host = PluginHost::load(config(&dir, "http://127.0.0.1:9"))
+        .await
+        .expect("load");
     assert!(host.platforms().is_empty());
-    let reasons: Vec<String> = host.rejected().iter().map(|(_, reason)| reason.clone()).collect();
+    let reasons: Vec<String> = host
+        .rejected()
+        .iter()
+        .map(|(_, reason)| reason.clone())
+        .collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(reasons[0].contains("not a valid component"), "{reasons:?}");
-    assert!(reasons[1].contains("manifest's id is \"liar\""), "{reasons:?}");
-    assert!(reasons[2].contains("lonely.toml: cannot read it"), "{reasons:?}");
-    let strict = PluginHost::load_file(config(&dir, "http://127.0.0.1:9"), &dir.join("liar.wasm")).await;
+    assert!(
+        reasons[1].contains("manifest's id is \"liar\""),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].contains("lonely.toml: cannot read it"),
+        "{reasons:?}"
+    );
+    let strict =
+        PluginHost::load_file(config(&dir, "http://127.0.0.1:9"), &dir.join("liar.wasm")).await;
     assert!(strict.is_err());
 }
 

@@ -6,6 +6,7 @@ mod cursor;
 mod error;
 mod loader;
 mod mutation;
+mod platforms;
 mod query;
 mod subscription;
 mod types;
@@ -17,6 +18,7 @@ use crate::domain::actor::Actor;
 use crate::error::AppError;
 use crate::events::EventBus;
 use crate::posts::PostService;
+use herald_plugin_host::PluginHost;
 
 pub use mutation::Mutation;
 pub use query::Query;
@@ -43,7 +45,20 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// Builds the schema with the services its resolvers use.
 pub fn build_schema(posts: PostService, events: EventBus) -> HeraldSchema {
-    builder()
+    build_schema_with_plugins(posts, events, None)
+}
+
+/// [`build_schema`], with the loaded publisher plugins when there are any.
+pub fn build_schema_with_plugins(
+    posts: PostService,
+    events: EventBus,
+    plugins: Option<PluginHost>,
+) -> HeraldSchema {
+    let builder = match plugins {
+        Some(plugins) => builder().data(plugins),
+        None => builder(),
+    };
+    builder
         .data(DataLoader::new(
             loader::TargetLoader::new(posts.clone()),
             tokio::spawn,

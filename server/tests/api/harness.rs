@@ -31,6 +31,23 @@ impl TestApp {
 
     /// Herald with the given token settings.
     pub async fn spawn_with(jwt: JwtConfig) -> Self {
+        Self::spawn_full(jwt, None).await
+    }
+
+    /// Herald with the default token settings and these publisher plugins.
+    pub async fn spawn_with_plugins(plugins: herald_plugin_host::PluginHost) -> Self {
+        Self::spawn_full(
+            JwtConfig {
+                key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
+                issuer: None,
+                audience: None,
+            },
+            Some(plugins),
+        )
+        .await
+    }
+
+    async fn spawn_full(jwt: JwtConfig, plugins: Option<herald_plugin_host::PluginHost>) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
@@ -48,7 +65,7 @@ impl TestApp {
         herald_server::db::migrate(&url).await.expect("migrate");
         let db = herald_server::db::connect(&url, 5).await.expect("connect");
         let verifier = JwtVerifier::new(&jwt).expect("verifier");
-        let router = herald_server::app::router(db.clone(), verifier);
+        let router = herald_server::app::router_with_plugins(db.clone(), verifier, plugins);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {
