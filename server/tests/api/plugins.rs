@@ -2,11 +2,13 @@
 //! line (`herald plugin check|run`), with the real plugins built by `scripts/test`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use axum::Router;
 use axum::routing::post;
+use clap::Parser;
 use herald_plugin_host::{HostConfig, PluginHost};
+use herald_server::config::{Cli, Command, PluginCommand};
+use herald_server::plugins;
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, assert_error};
@@ -74,17 +76,35 @@ async fn platforms_and_validate_post_use_the_loaded_plugins() {
     assert_error(&body, "UNAUTHENTICATED", None);
 }
 
-fn herald(args: &[&str]) -> (bool, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .env_remove("HERALD_PLUGIN_DIR")
-        .output()
-        .expect("run herald");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let value = serde_json::from_str(&stdout).unwrap_or_else(
-        |_| json!({ "stdout": stdout, "stderr": String::from_utf8_lossy(&output.stderr) }),
-    );
-    (output.status.success(), value)
+/// Parses `herald <args>` as the binary does, and runs the `plugin` subcommand the way
+/// `main` does (the binary only prints the JSON and sets the exit code from `ok`).
+async fn herald(args: &[&str]) -> (bool, Value) {
+    let cli = Cli::try_parse_from(std::iter::once("herald").chain(args.iter().copied()))
+        .expect("valid command line");
+    let report = match cli.command {
+        Command::Plugin(PluginCommand::Check { file, sandbox }) => {
+            plugins::check(&file, &sandbox).await
+        }
+        Command::Plugin(PluginCommand::Run {
+            file,
+            post,
+            credentials,
+            idempotency_key,
+            sandbox,
+        }) => {
+            plugins::run(
+                &file,
+                &post,
+                credentials.as_deref(),
+                &idempotency_key,
+                &sandbox,
+            )
+            .await
+        }
+        other => panic!("not a plugin command: {other:?}"),
+    }
+    .expect("plugin command");
+    (report["ok"] == true, report)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +113,7 @@ async fn plugin_check_and_run_work_without_a_server() {
     let example = plugins.join("example.wasm");
     let example = example.to_str().expect("UTF-8 path");
 
-    let (ok, report) = herald(&["plugin", "check", example]);
+    let (ok, report) = herald(&["plugin", "check", example]).await;
     assert!(ok, "{report}");
     assert_eq!(report["plugin"]["platform"], "example");
     assert_eq!(report["allowed_hosts"], json!(["api.example.com:443"]));
@@ -117,7 +137,7 @@ async fn plugin_check_and_run_work_without_a_server() {
     let creds = dir.join("creds.json");
     std::fs::write(&creds, r#"{"access_token": "t0k3n-abc"}"#).expect("creds");
     let route = format!("api.example.com=http://{address}");
-    let run = |post: &PathBuf| {
+    let run = async |post: &PathBuf| {
         herald(&[
             "plugin",
             "run",
@@ -129,15 +149,16 @@ async fn plugin_check_and_run_work_without_a_server() {
             "--plugin-host-overrides",
             &route,
         ])
+        .await
     };
 
-    let (ok, report) = run(&post);
+    let (ok, report) = run(&post).await;
     assert!(ok, "{report}");
     assert_eq!(
         report["receipt"],
         json!({ "platform_post_id": "9", "url": "https://example.social/p/9" })
     );
-    let (ok, report) = run(&long);
+    let (ok, report) = run(&long).await;
     assert!(!ok);
     assert_eq!(report["violations"][0]["code"], "too_long", "{report}");
 }
