@@ -326,7 +326,7 @@ fn check_allowed(plugin: &str, allowed: &[String], url: &Url) -> Result<String, 
     }
     let authority = authority(url)
         .ok_or_else(|| FetchError::Denied(format!("{}: URL has no host", redact_url(url))))?;
-    if allowed.iter().any(|entry| *entry == authority) {
+    if allowed.contains(&authority) {
         Ok(authority)
     } else {
         tracing::warn!(plugin, host = %authority, "plugin request to an undeclared host denied");
