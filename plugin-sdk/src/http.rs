@@ -25,6 +25,8 @@ pub struct Request {
     url: String,
     headers: Vec<(String, String)>,
     body: Body,
+    /// Set when the request could not be built (e.g. a body that does not serialise).
+    invalid: Option<String>,
 }
 
 impl Request {
@@ -35,6 +37,7 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: Body::Empty,
+            invalid: None,
         }
     }
 
@@ -75,15 +78,17 @@ impl Request {
         self
     }
 
-    /// Sets a JSON body and its content type.
-    pub fn json<T: Serialize + ?Sized>(self, value: &T) -> Self {
+    /// Sets a JSON body and its content type. A value that does not serialise makes
+    /// [`send`](Self::send) fail with [`HttpError::InvalidRequest`].
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(bytes) => self
                 .header("content-type", "application/json")
                 .body(Body::Bytes(bytes)),
-            // A value that cannot be serialised is a plugin bug; the host refuses the
-            // request with this message rather than sending something else.
-            Err(error) => self.header("x-herald-invalid-body", error.to_string()),
+            Err(error) => {
+                self.invalid = Some(format!("JSON body: {error}"));
+                self
+            }
         }
     }
 
@@ -107,12 +112,8 @@ impl Request {
 
     /// Sends the request through the host.
     pub fn send(self) -> Result<Response, HttpError> {
-        if let Some((_, message)) = self
-            .headers
-            .iter()
-            .find(|(name, _)| name == "x-herald-invalid-body")
-        {
-            return Err(HttpError::InvalidRequest(message.clone()));
+        if let Some(message) = self.invalid {
+            return Err(HttpError::InvalidRequest(message));
         }
         let response = host::fetch(&host::Request {
             method: self.method,
