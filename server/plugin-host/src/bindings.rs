@@ -311,9 +311,19 @@ macro_rules! glue {
                                 "no media at index {index}"
                             )));
                         }
-                        Err(MediaError::Fetch(error)) => {
+                        Err(MediaError::Fetch(net::MediaFetchError::Transport(message))) => {
                             return Err(whttp::HttpError::Transport(format!(
-                                "media {index}: {error:?}"
+                                "media {index}: {message}"
+                            )));
+                        }
+                        Err(MediaError::Fetch(net::MediaFetchError::TooLarge(size))) => {
+                            return Err(whttp::HttpError::InvalidRequest(format!(
+                                "media {index} is larger than the host's cap ({size} bytes)"
+                            )));
+                        }
+                        Err(MediaError::Fetch(net::MediaFetchError::UnsupportedType(message))) => {
+                            return Err(whttp::HttpError::InvalidRequest(format!(
+                                "media {index}: {message}"
                             )));
                         }
                     },

@@ -224,12 +224,13 @@ impl Net {
     }
 
     /// Fetches a post's media file (no allow-list: the URL is Herald's, not the plugin's),
-    /// checking its type against `mime_type` and its size against the media cap.
+    /// checking its type against `mime_type` (when one is declared) and its size against
+    /// the media cap. Returns the bytes and the served type.
     pub(crate) async fn fetch_media(
         &self,
         url: &str,
         mime_type: &str,
-    ) -> Result<Vec<u8>, MediaFetchError> {
+    ) -> Result<(Vec<u8>, String), MediaFetchError> {
         let parsed = Url::parse(url)
             .map_err(|error| MediaFetchError::Transport(format!("media URL: {error}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -260,24 +261,35 @@ impl Net {
                     response.status()
                 )));
             }
-            if let Some(actual) = response
+            let served = response
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|value| value.to_str().ok())
-            {
-                let essence = actual.split(';').next().unwrap_or("").trim();
-                if !essence.eq_ignore_ascii_case(mime_type) {
+                .map(|value| {
+                    value
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                });
+            let mime = match (served, mime_type.is_empty()) {
+                (Some(served), false) if !served.eq_ignore_ascii_case(mime_type) => {
                     return Err(MediaFetchError::UnsupportedType(format!(
-                        "declared {mime_type}, served {essence}"
+                        "declared {mime_type}, served {served}"
                     )));
                 }
-            }
-            read_capped(response, self.max_media_bytes)
+                (Some(served), true) => served,
+                (None, true) => "application/octet-stream".to_owned(),
+                (_, false) => mime_type.to_owned(),
+            };
+            let bytes = read_capped(response, self.max_media_bytes)
                 .await
                 .map_err(|error| match error {
                     FetchError::TooLarge(size) => MediaFetchError::TooLarge(size),
                     other => MediaFetchError::Transport(format!("{other:?}")),
-                })
+                })?;
+            Ok((bytes, mime))
         };
         match tokio::time::timeout(self.timeout, fetch).await {
             Ok(result) => result,

@@ -24,7 +24,8 @@ pub(crate) struct HostState {
 
 struct MediaSlot {
     media: Media,
-    fetched: Option<Result<Arc<[u8]>, MediaFetchError>>,
+    /// The bytes and the served MIME type, once fetched.
+    fetched: Option<Result<(Arc<[u8]>, String), MediaFetchError>>,
 }
 
 /// Why the current post's media cannot be read.
@@ -99,21 +100,24 @@ impl HostState {
             let fetched = net
                 .fetch_media(&slot.media.url, &slot.media.mime_type)
                 .await
-                .map(Arc::from);
+                .map(|(bytes, mime)| (Arc::from(bytes), mime));
             slot.fetched = Some(fetched);
         }
         match &slot.fetched {
-            Some(Ok(bytes)) => Ok(Arc::clone(bytes)),
+            Some(Ok((bytes, _))) => Ok(Arc::clone(bytes)),
             Some(Err(error)) => Err(MediaError::Fetch(error.clone())),
             None => Err(MediaError::NotFound),
         }
     }
 
-    /// The declared MIME type of media `index`.
+    /// The MIME type of media `index`: the declared one, or the served one when none was
+    /// declared.
     pub(crate) fn media_type(&self, index: u32) -> Option<String> {
-        self.media
-            .get(index as usize)
-            .map(|slot| slot.media.mime_type.clone())
+        let slot = self.media.get(index as usize)?;
+        match &slot.fetched {
+            Some(Ok((_, served))) => Some(served.clone()),
+            _ => Some(slot.media.mime_type.clone()),
+        }
     }
 
     pub(crate) fn log(&self, level: tracing::Level, message: &str) {

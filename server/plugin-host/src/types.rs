@@ -62,7 +62,8 @@ pub struct PluginInfo {
 pub struct Media {
     /// Where the host fetches it.
     pub url: String,
-    /// Declared MIME type.
+    /// Declared MIME type; the served one must match. Empty: whatever is served.
+    #[serde(default)]
     pub mime_type: String,
     /// Alternative text.
     #[serde(default)]

@@ -258,6 +258,36 @@ async fn example_publishes_media_and_text_to_the_platform() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_must_be_what_the_post_declares() {
+    let (host, fake) = host(&["example"]).await;
+    let with_media = |mime: &str| {
+        let mut req = request("with media");
+        req.post.media = vec![Media {
+            url: "https://media.herald.test/media/cat.png".into(),
+            mime_type: mime.into(),
+            alt: None,
+            size: None,
+        }];
+        req
+    };
+    // Served as image/png, declared as image/jpeg: refused before anything is uploaded.
+    assert_eq!(
+        host.publish("example", with_media("image/jpeg")).await,
+        Err(PublishFailure::Permanent {
+            message: "media 0: declared image/jpeg, served image/png".into()
+        })
+    );
+    assert!(fake.seen.lock().expect("lock").uploads.is_empty());
+    // Not there at all: retryable (the media store may be back later).
+    let mut missing = with_media("image/png");
+    missing.post.media[0].url = "https://media.herald.test/media/gone.png".into();
+    assert!(matches!(
+        host.publish("example", missing).await,
+        Err(PublishFailure::Retryable { message }) if message.contains("404")
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_reports_limits_and_validates() {
     let (host, _) = host(&["example"]).await;
     let info = host.platform("example").expect("loaded");
