@@ -37,6 +37,7 @@ impl From<MediaError> for PublishError {
     fn from(error: MediaError) -> Self {
         match error {
             MediaError::NotFound => PublishError::Permanent("media not found".into()),
+            MediaError::Denied(message) => PublishError::Permanent(message),
             MediaError::TooLarge(size) => {
                 PublishError::Permanent(format!("media too large ({size} bytes)"))
             }

@@ -316,6 +316,11 @@ macro_rules! glue {
                                 "media {index}: {message}"
                             )));
                         }
+                        Err(MediaError::Fetch(net::MediaFetchError::Denied(message))) => {
+                            return Err(whttp::HttpError::Denied(format!(
+                                "media {index}: {message}"
+                            )));
+                        }
                         Err(MediaError::Fetch(net::MediaFetchError::TooLarge(size))) => {
                             return Err(whttp::HttpError::InvalidRequest(format!(
                                 "media {index} is larger than the host's cap ({size} bytes)"
@@ -364,6 +369,9 @@ macro_rules! glue {
         fn media_error(error: MediaError) -> wmedia::MediaError {
             match error {
                 MediaError::NotFound => wmedia::MediaError::NotFound,
+                MediaError::Fetch(net::MediaFetchError::Denied(message)) => {
+                    wmedia::MediaError::Denied(message)
+                }
                 MediaError::Fetch(net::MediaFetchError::TooLarge(size)) => {
                     wmedia::MediaError::TooLarge(size)
                 }

@@ -3,6 +3,8 @@
 //! a response size cap. Logs name the method, host and path; never headers or queries.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -68,6 +70,7 @@ impl Net {
     ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(PublicOnly))
             .no_proxy()
             .timeout(timeout)
             .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
@@ -246,7 +249,17 @@ impl Net {
                 routed.set_query(parsed.query());
                 routed
             }
-            None => parsed,
+            None => {
+                if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = parsed.host()
+                    && !literal_is_public(&parsed)
+                {
+                    return Err(MediaFetchError::Denied(format!(
+                        "media URL {} points to a private address",
+                        redact_url(&parsed)
+                    )));
+                }
+                parsed
+            }
         };
         let fetch = async {
             let response = self
@@ -298,9 +311,68 @@ impl Net {
     }
 }
 
+/// Resolves host names to public addresses only, so neither a plugin's declared host nor a
+/// post's media URL can reach loopback, private or link-local services by DNS. (Test
+/// overrides route to literal addresses, which are not resolved.)
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| is_public(address.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn literal_is_public(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
+        _ => true,
+    }
+}
+
+/// Whether `ip` is routable on the public internet.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => {
+            let [a, b, ..] = ip.octets();
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_documentation()
+                || ip.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = ip.segments()[0];
+                !(ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
+    }
+}
+
 /// Why a media file could not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MediaFetchError {
+    Denied(String),
     TooLarge(u64),
     UnsupportedType(String),
     Transport(String),
@@ -398,6 +470,29 @@ mod tests {
         let allowed = ["api.example.com:443".to_owned()];
         let url = Url::parse(url).map_err(|e| FetchError::InvalidRequest(e.to_string()))?;
         check_allowed("p", &allowed, &url)
+    }
+
+    #[test]
+    fn only_public_addresses_count_as_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            let ip: IpAddr = private.parse().expect("ip");
+            assert!(!is_public(ip), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+            let ip: IpAddr = public.parse().expect("ip");
+            assert!(is_public(ip), "{public}");
+        }
     }
 
     #[test]

@@ -87,6 +87,8 @@ struct Seen {
 #[derive(Clone, Default)]
 struct Fake {
     seen: Arc<Mutex<Seen>>,
+    /// The fake's port on 127.0.0.1.
+    port: u16,
 }
 
 fn auth(headers: &HeaderMap) -> Option<String> {
@@ -148,7 +150,14 @@ async fn me(headers: HeaderMap) -> Response {
 }
 
 async fn fake_platform() -> (String, Fake) {
-    let fake = Fake::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let fake = Fake {
+        port: address.port(),
+        ..Fake::default()
+    };
     let app = Router::new()
         .route("/v1/media", post(upload))
         .route("/v1/posts", post(create).get(find))
@@ -276,6 +285,27 @@ async fn media_must_be_what_the_post_declares() {
         Err(PublishFailure::Permanent {
             message: "media 0: declared image/jpeg, served image/png".into()
         })
+    );
+    assert!(fake.seen.lock().expect("lock").uploads.is_empty());
+    // A media URL aimed at a private address (here the fake itself, not through the
+    // override map) is refused, by literal address and by name.
+    let port = fake.port;
+    let mut literal = with_media("image/png");
+    literal.post.media[0].url = format!("http://127.0.0.1:{port}/media/cat.png");
+    assert_eq!(
+        host.publish("example", literal).await,
+        Err(PublishFailure::Permanent {
+            message: format!(
+                "media 0: media URL http://127.0.0.1:{port}/media/cat.png points to a private address"
+            )
+        })
+    );
+    let mut named = with_media("image/png");
+    named.post.media[0].url = format!("http://localhost:{port}/media/cat.png");
+    let failure = host.publish("example", named).await;
+    assert!(
+        matches!(&failure, Err(PublishFailure::Retryable { message }) if message.contains("localhost has no public address")),
+        "{failure:?}"
     );
     assert!(fake.seen.lock().expect("lock").uploads.is_empty());
     // Not there at all: retryable (the media store may be back later).
