@@ -24,9 +24,12 @@ pub(crate) struct HostState {
 
 struct MediaSlot {
     media: Media,
-    /// The bytes and the served MIME type, once fetched.
-    fetched: Option<Result<(Arc<[u8]>, String), MediaFetchError>>,
+    /// The outcome of fetching it, once fetched.
+    fetched: Option<Result<Fetched, MediaFetchError>>,
 }
+
+/// A fetched media file and its served MIME type.
+type Fetched = (Arc<[u8]>, String);
 
 /// Why the current post's media cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
