@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use herald_plugin_host::PluginHost;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
@@ -23,6 +24,7 @@ use crate::events::EventBus;
 use crate::graphql::{self, Auth, HeraldSchema};
 use crate::posts::PostService;
 use crate::publish::PublisherRegistry;
+use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
 use crate::queue::redis::RedisQueue;
 use crate::queue::{JobQueue, QueueError};
@@ -49,6 +51,9 @@ pub enum StartupError {
     /// A built-in publisher could not be set up.
     #[error("publisher: {0}")]
     Publisher(String),
+    /// The plugin directory could not be read or the plugin sandbox set up.
+    #[error("plugins: {0}")]
+    Plugins(#[from] herald_plugin_host::PluginError),
     /// The listen address could not be bound, or serving failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -72,6 +77,8 @@ pub struct Services {
     pub posts: PostService,
     /// Lateness of this process's claims.
     pub lateness: Arc<LatenessRecorder>,
+    /// Loaded publisher plugins, if a plugin directory is configured.
+    pub plugins: Option<PluginHost>,
 }
 
 impl Services {
@@ -84,8 +91,33 @@ impl Services {
             queue,
             events,
             lateness: Arc::new(LatenessRecorder::default()),
+            plugins: None,
         }
     }
+
+    /// The same services with publisher plugins loaded.
+    pub fn with_plugins(mut self, plugins: Option<PluginHost>) -> Self {
+        self.plugins = plugins;
+        self
+    }
+}
+
+/// Loads the plugin directory, when one is configured.
+pub async fn load_plugins(
+    config: Option<herald_plugin_host::HostConfig>,
+) -> Result<Option<PluginHost>, StartupError> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let host = PluginHost::load(config).await?;
+    tracing::info!(
+        platforms = host.platforms().len(),
+        "publisher plugins loaded"
+    );
+    for (path, reason) in host.rejected() {
+        tracing::warn!(path = %path.display(), %reason, "plugin not loaded");
+    }
+    Ok(Some(host))
 }
 
 /// Running workers and reconciler of a process.
@@ -135,9 +167,20 @@ pub fn start_background(
     }
 }
 
-/// The built-in publishers enabled by configuration.
-pub fn publishers(config: &QueueConfig) -> Result<PublisherRegistry, StartupError> {
+/// The publishers of this process: one per loaded plugin platform, and the built-in ones
+/// enabled by configuration.
+pub fn publishers(
+    config: &QueueConfig,
+    plugins: Option<&PluginHost>,
+) -> Result<PublisherRegistry, StartupError> {
     let mut registry = PublisherRegistry::new();
+    if let Some(host) = plugins {
+        let publisher: Arc<dyn crate::publish::Publisher> =
+            Arc::new(PluginPublisher::new(host.clone()));
+        for info in host.platforms() {
+            registry.register(info.platform, publisher.clone());
+        }
+    }
     if let Some((url, idempotent)) = &config.webhook {
         let publisher =
             WebhookPublisher::new(url.clone(), *idempotent, config.worker.publish_timeout)
@@ -174,6 +217,7 @@ async fn connect_services(
     database_url: &str,
     max_connections: u32,
     queue: &QueueConfig,
+    plugins: Option<PluginHost>,
 ) -> Result<Services, StartupError> {
     let database = db::connect(database_url, max_connections).await?;
     let queue: Arc<dyn JobQueue> =
@@ -186,7 +230,7 @@ async fn connect_services(
         }
         Err(err) => tracing::warn!(%err, "queue health check failed"),
     }
-    Ok(Services::new(database, queue))
+    Ok(Services::new(database, queue).with_plugins(plugins))
 }
 
 /// Runs `herald serve`: migrates (unless disabled), then serves the API (and runs workers
@@ -197,16 +241,18 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         db::migrate(&config.database_url).await?;
         tracing::info!("migrations applied");
     }
+    let plugins = load_plugins(config.plugins).await?;
     let services = connect_services(
         &config.database_url,
         config.db_max_connections,
         &config.queue,
+        plugins,
     )
     .await?;
     let background = if config.workers {
         Some(start_background(
             &services,
-            publishers(&config.queue)?,
+            publishers(&config.queue, services.plugins.as_ref())?,
             config.queue.worker.clone(),
             config.queue.reconcile,
         ))
@@ -237,15 +283,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
 /// Runs `herald worker`: publishing workers and the reconciler, no API, until
 /// SIGINT/SIGTERM.
 pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError> {
+    let plugins = load_plugins(config.plugins).await?;
     let services = connect_services(
         &config.database_url,
         config.db_max_connections,
         &config.queue,
+        plugins,
     )
     .await?;
     let background = start_background(
         &services,
-        publishers(&config.queue)?,
+        publishers(&config.queue, services.plugins.as_ref())?,
         config.queue.worker.clone(),
         config.queue.reconcile,
     );

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod plugins;
 pub mod posts;
 pub mod publish;
 pub mod queue;

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use herald_server::config::{Cli, Command, LogFormat};
-use herald_server::{app, auth, db, graphql};
+use herald_server::config::{Cli, Command, LogFormat, PluginCommand};
+use herald_server::{app, auth, db, graphql, plugins};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -35,6 +35,30 @@ async fn main() -> anyhow::Result<()> {
                 args.ttl_hours,
             )?;
             println!("{token}");
+        }
+        Command::Plugin(PluginCommand::Check { file, sandbox }) => {
+            let report = plugins::check(&file, &sandbox).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Plugin(PluginCommand::Run {
+            file,
+            post,
+            credentials,
+            idempotency_key,
+            sandbox,
+        }) => {
+            let report = plugins::run(
+                &file,
+                &post,
+                credentials.as_deref(),
+                &idempotency_key,
+                &sandbox,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report["ok"] != true {
+                std::process::exit(1);
+            }
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ mod cursor;
 mod error;
 mod loader;
 mod mutation;
+mod platforms;
 mod query;
 mod queue;
 mod subscription;
@@ -19,6 +20,7 @@ use async_graphql::{
 use crate::app::Services;
 use crate::domain::actor::Actor;
 use crate::error::AppError;
+use herald_plugin_host::PluginHost;
 
 /// Root query type.
 #[derive(MergedObject, Default)]
@@ -57,7 +59,11 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// Builds the schema with the services its resolvers use.
 pub fn build_schema(services: &Services) -> HeraldSchema {
-    builder()
+    let builder = match &services.plugins {
+        Some(plugins) => builder().data::<PluginHost>(plugins.clone()),
+        None => builder(),
+    };
+    builder
         .data(DataLoader::new(
             loader::TargetLoader::new(services.posts.clone()),
             tokio::spawn,

@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, ErrorExtensions, ID, Object};
 
+use super::platforms::{self, Platform, PlatformValidation, ValidatePostInput};
 use super::types::{
     Me, OrderDirection, PageInfo, Post, PostConnection, PostEdge, PostFilter, PostOrder,
     PostOrderField,
@@ -113,5 +114,19 @@ impl PostQuery {
             },
             edges,
         })
+    }
+
+    /// The platforms Herald can publish to (loaded plugins) and their limits.
+    async fn platforms(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Platform>> {
+        platforms::platforms(ctx)
+    }
+
+    /// Checks a draft against each listed platform's rules, without saving anything.
+    async fn validate_post(
+        &self,
+        ctx: &Context<'_>,
+        input: ValidatePostInput,
+    ) -> async_graphql::Result<Vec<PlatformValidation>> {
+        platforms::validate_post(ctx, input).await
     }
 }

@@ -4,6 +4,7 @@
 //! The wasm plugin host implements [`Publisher`] for every loaded plugin; the webhook and
 //! recording publishers serve simple integrations and tests.
 
+pub mod plugin;
 pub mod recording;
 pub mod webhook;
 

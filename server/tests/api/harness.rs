@@ -76,9 +76,16 @@ impl TestApp {
         Self::start(jwt, None).await
     }
 
+    /// Herald (API only) with the default token settings and these publisher plugins.
+    pub async fn spawn_with_plugins(plugins: herald_plugin_host::PluginHost) -> Self {
+        let redis_url = std::env::var("REDIS_URL")
+            .expect("REDIS_URL is not set: run the tests with scripts/test");
+        Self::start_on(hs256(), None, redis_url, Some(plugins)).await
+    }
+
     /// Herald (API only) whose queue lives on the Redis at `redis_url`.
     pub async fn spawn_on_redis(redis_url: &str) -> Self {
-        Self::start_on(hs256(), None, redis_url.to_owned()).await
+        Self::start_on(hs256(), None, redis_url.to_owned(), None).await
     }
 
     /// Herald with in-process workers publishing through `publishers`.
@@ -89,13 +96,14 @@ impl TestApp {
     async fn start(jwt: JwtConfig, worker: Option<(PublisherRegistry, WorkerConfig)>) -> Self {
         let redis_url = std::env::var("REDIS_URL")
             .expect("REDIS_URL is not set: run the tests with scripts/test");
-        Self::start_on(jwt, worker, redis_url).await
+        Self::start_on(jwt, worker, redis_url, None).await
     }
 
     async fn start_on(
         jwt: JwtConfig,
         worker: Option<(PublisherRegistry, WorkerConfig)>,
         redis_url: String,
+        plugins: Option<herald_plugin_host::PluginHost>,
     ) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
@@ -119,7 +127,7 @@ impl TestApp {
                 .await
                 .expect("redis queue"),
         );
-        let services = Services::new(db.clone(), queue);
+        let services = Services::new(db.clone(), queue).with_plugins(plugins);
         let background = worker.map(|(publishers, config)| {
             app::start_background(&services, publishers, config, fast_reconcile())
         });

@@ -1,0 +1,407 @@
+//! Outbound HTTP through the host's `fetch`: the host enforces the manifest's allowed
+//! hosts (https only), follows redirects only to allowed hosts, and caps time and size.
+//!
+//! ```ignore
+//! let response = Request::post("https://api.example.com/v1/posts")
+//!     .bearer(&credentials.access_token)
+//!     .json(&serde_json::json!({ "text": post.text }))
+//!     .send()?
+//!     .error_for_status()?;
+//! let created: Created = response.json()?;
+//! ```
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::__bindings::herald::publisher::http as host;
+use crate::{PublishError, RateLimit};
+
+pub use host::{Body, HttpError, Method};
+
+/// A request being built.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Body,
+    /// Set when the request could not be built (e.g. a body that does not serialise).
+    invalid: Option<String>,
+}
+
+impl Request {
+    /// A request with `method` to `url` (absolute `https://` URL).
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Body::Empty,
+            invalid: None,
+        }
+    }
+
+    /// A GET request.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new(Method::Get, url)
+    }
+
+    /// A POST request.
+    pub fn post(url: impl Into<String>) -> Self {
+        Self::new(Method::Post, url)
+    }
+
+    /// A PUT request.
+    pub fn put(url: impl Into<String>) -> Self {
+        Self::new(Method::Put, url)
+    }
+
+    /// A DELETE request.
+    pub fn delete(url: impl Into<String>) -> Self {
+        Self::new(Method::Delete, url)
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Sets a raw body.
+    pub fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// Sets a JSON body and its content type. A value that does not serialise makes
+    /// [`send`](Self::send) fail with [`HttpError::InvalidRequest`].
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(bytes) => self
+                .header("content-type", "application/json")
+                .body(Body::Bytes(bytes)),
+            Err(error) => {
+                self.invalid = Some(format!("JSON body: {error}"));
+                self
+            }
+        }
+    }
+
+    /// Sets an `application/x-www-form-urlencoded` body.
+    pub fn form(self, fields: &[(&str, &str)]) -> Self {
+        let encoded = fields
+            .iter()
+            .map(|(key, value)| format!("{}={}", form_encode(key), form_encode(value)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::Bytes(encoded.into_bytes()))
+    }
+
+    /// Sets a `multipart/form-data` body.
+    pub fn multipart(self, form: Multipart) -> Self {
+        let (content_type, bytes) = form.finish();
+        self.header("content-type", content_type)
+            .body(Body::Bytes(bytes))
+    }
+
+    /// Sends the request through the host.
+    pub fn send(self) -> Result<Response, HttpError> {
+        if let Some(message) = self.invalid {
+            return Err(HttpError::InvalidRequest(message));
+        }
+        let response = host::fetch(&host::Request {
+            method: self.method,
+            url: self.url,
+            headers: self.headers,
+            body: self.body,
+        })?;
+        Ok(Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
+    }
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header names (lowercase) and values.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as UTF-8 text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON; a malformed body is a permanent error.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, PublishError> {
+        serde_json::from_slice(&self.body).map_err(|error| {
+            PublishError::Permanent(format!("unexpected response from the platform: {error}"))
+        })
+    }
+
+    /// Seconds to wait before retrying: `Retry-After` (seconds), else
+    /// `x-rate-limit-reset`/`x-ratelimit-reset` (Unix seconds, relative to `now_unix`),
+    /// else `None`.
+    pub fn retry_after(&self, now_unix: u64) -> Option<u32> {
+        if let Some(seconds) = self
+            .header("retry-after")
+            .and_then(|value| value.trim().parse::<u32>().ok())
+        {
+            return Some(seconds);
+        }
+        let reset = self
+            .header("x-rate-limit-reset")
+            .or_else(|| self.header("x-ratelimit-reset"))?
+            .trim()
+            .parse::<u64>()
+            .ok()?;
+        Some(u32::try_from(reset.saturating_sub(now_unix)).unwrap_or(u32::MAX))
+    }
+
+    /// Requests left in the current window (`x-rate-limit-remaining` or
+    /// `x-ratelimit-remaining`).
+    pub fn rate_limit_remaining(&self) -> Option<u64> {
+        self.header("x-rate-limit-remaining")
+            .or_else(|| self.header("x-ratelimit-remaining"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Keeps a 2xx response; maps the others to the error Herald should act on: 401 →
+    /// auth expired, 429 (or 403 with no requests remaining) → rate limited, 408/5xx →
+    /// retryable, other 4xx → permanent. A rate limit without `Retry-After` waits 60 s.
+    pub fn error_for_status(self) -> Result<Response, PublishError> {
+        if self.is_success() {
+            return Ok(self);
+        }
+        let message = format!("HTTP {}: {}", self.status, truncate(&self.text(), 300));
+        let exhausted = self.rate_limit_remaining() == Some(0);
+        Err(match self.status {
+            401 => PublishError::AuthExpired(message),
+            429 => self.rate_limited(message),
+            403 if exhausted => self.rate_limited(message),
+            408 | 500..=599 => PublishError::Retryable(message),
+            _ => PublishError::Permanent(message),
+        })
+    }
+
+    fn rate_limited(&self, message: String) -> PublishError {
+        let retry_after_seconds = self
+            .header("retry-after")
+            .and_then(|value| value.trim().parse::<u32>().ok())
+            .unwrap_or(60);
+        PublishError::RateLimited(RateLimit {
+            retry_after_seconds,
+            message,
+        })
+    }
+}
+
+fn truncate(text: &str, max_chars: usize) -> &str {
+    text.char_indices()
+        .nth(max_chars)
+        .map_or(text, |(index, _)| &text[..index])
+}
+
+impl From<HttpError> for PublishError {
+    fn from(error: HttpError) -> Self {
+        match error {
+            HttpError::Timeout => PublishError::Retryable("request timed out".into()),
+            HttpError::Transport(message) => PublishError::Retryable(message),
+            HttpError::Denied(message) => PublishError::Permanent(message),
+            HttpError::InvalidRequest(message) => PublishError::Permanent(message),
+            HttpError::TooLarge(size) => {
+                PublishError::Permanent(format!("response too large (over {size} bytes)"))
+            }
+        }
+    }
+}
+
+/// Percent-encodes for `application/x-www-form-urlencoded`.
+pub fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// A `multipart/form-data` body.
+#[derive(Debug, Clone)]
+pub struct Multipart {
+    boundary: String,
+    bytes: Vec<u8>,
+}
+
+impl Multipart {
+    /// An empty form with a boundary derived from `seed` (e.g. the idempotency key), so
+    /// the same request is built on every retry.
+    pub fn new(seed: &str) -> Self {
+        let digest = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Self {
+            boundary: format!("herald-{digest:016x}"),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Adds a text field.
+    pub fn text(mut self, name: &str, value: &str) -> Self {
+        self.start_part(name, None, None);
+        self.bytes.extend_from_slice(value.as_bytes());
+        self.bytes.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Adds a file field.
+    pub fn file(mut self, name: &str, file_name: &str, content_type: &str, data: &[u8]) -> Self {
+        self.start_part(name, Some(file_name), Some(content_type));
+        self.bytes.extend_from_slice(data);
+        self.bytes.extend_from_slice(b"\r\n");
+        self
+    }
+
+    fn start_part(&mut self, name: &str, file_name: Option<&str>, content_type: Option<&str>) {
+        let quote = |text: &str| text.replace('"', "%22").replace(['\r', '\n'], " ");
+        let mut head = format!(
+            "--{}\r\nContent-Disposition: form-data; name=\"{}\"",
+            self.boundary,
+            quote(name)
+        );
+        if let Some(file_name) = file_name {
+            head.push_str(&format!("; filename=\"{}\"", quote(file_name)));
+        }
+        head.push_str("\r\n");
+        if let Some(content_type) = content_type {
+            head.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.bytes.extend_from_slice(head.as_bytes());
+    }
+
+    /// The content type (with boundary) and the encoded body.
+    pub fn finish(mut self) -> (String, Vec<u8>) {
+        self.bytes
+            .extend_from_slice(format!("--{}--\r\n", self.boundary).as_bytes());
+        (
+            format!("multipart/form-data; boundary={}", self.boundary),
+            self.bytes,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, headers: &[(&str, &str)]) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: b"nope".to_vec(),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_the_error_herald_acts_on() {
+        assert!(matches!(
+            response(401, &[]).error_for_status(),
+            Err(PublishError::AuthExpired(_))
+        ));
+        assert_eq!(
+            response(429, &[("Retry-After", "17")]).error_for_status(),
+            Err(PublishError::RateLimited(RateLimit {
+                retry_after_seconds: 17,
+                message: "HTTP 429: nope".into()
+            }))
+        );
+        assert!(matches!(
+            response(403, &[("x-rate-limit-remaining", "0")]).error_for_status(),
+            Err(PublishError::RateLimited(_))
+        ));
+        assert!(matches!(
+            response(403, &[]).error_for_status(),
+            Err(PublishError::Permanent(_))
+        ));
+        assert!(matches!(
+            response(503, &[]).error_for_status(),
+            Err(PublishError::Retryable(_))
+        ));
+        assert!(response(201, &[]).error_for_status().is_ok());
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_or_the_reset_time() {
+        assert_eq!(
+            response(429, &[("retry-after", "5")]).retry_after(0),
+            Some(5)
+        );
+        assert_eq!(
+            response(429, &[("x-rate-limit-reset", "1000")]).retry_after(940),
+            Some(60)
+        );
+        assert_eq!(
+            response(429, &[("x-ratelimit-reset", "10")]).retry_after(940),
+            Some(0)
+        );
+        assert_eq!(response(429, &[]).retry_after(0), None);
+    }
+
+    #[test]
+    fn forms_and_multipart_are_encoded() {
+        assert_eq!(form_encode("a b&c=é"), "a+b%26c%3D%C3%A9");
+        let (content_type, body) = Multipart::new("key")
+            .text("status", "hi")
+            .file("media", "a.png", "image/png", b"PNG")
+            .finish();
+        let boundary = content_type
+            .strip_prefix("multipart/form-data; boundary=")
+            .unwrap_or_default()
+            .to_owned();
+        assert!(boundary.starts_with("herald-"));
+        let expected = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\nhi\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.png\"\r\n\
+             Content-Type: image/png\r\n\r\nPNG\r\n--{boundary}--\r\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&body), expected);
+    }
+}

@@ -1,0 +1,117 @@
+//! The checks every platform shares: text length, media count, media types and sizes.
+
+use crate::text::text_length;
+use crate::{Limits, Post, Violation};
+
+/// Checks `post` against `limits`; the default [`Publisher::validate`](crate::Publisher::validate).
+pub fn validate_limits(limits: &Limits, post: &Post) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let length = text_length(&post.text, limits.counting);
+    if length > u64::from(limits.max_text_length) {
+        violations.push(Violation {
+            field: "text".into(),
+            code: "too_long".into(),
+            message: format!(
+                "text is {length} long, the limit is {}",
+                limits.max_text_length
+            ),
+        });
+    }
+    if post.media.len() > limits.max_media as usize {
+        violations.push(Violation {
+            field: "media".into(),
+            code: "too_many_media".into(),
+            message: format!(
+                "{} media attached, the limit is {}",
+                post.media.len(),
+                limits.max_media
+            ),
+        });
+    }
+    for (index, media) in post.media.iter().enumerate() {
+        let field = format!("media[{index}]");
+        match limits
+            .media
+            .iter()
+            .find(|limit| limit.mime_type.eq_ignore_ascii_case(&media.mime_type))
+        {
+            None => violations.push(Violation {
+                field,
+                code: "unsupported_media_type".into(),
+                message: format!("{} is not accepted", media.mime_type),
+            }),
+            Some(limit) => {
+                if let Some(size) = media.size.filter(|size| *size > limit.max_bytes) {
+                    violations.push(Violation {
+                        field,
+                        code: "media_too_large".into(),
+                        message: format!(
+                            "{size} bytes, the limit for {} is {}",
+                            limit.mime_type, limit.max_bytes
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LengthCounting, Media, MediaLimit};
+
+    fn limits() -> Limits {
+        Limits {
+            max_text_length: 5,
+            counting: LengthCounting::Graphemes,
+            max_media: 1,
+            media: vec![MediaLimit {
+                mime_type: "image/png".into(),
+                max_bytes: 10,
+            }],
+        }
+    }
+
+    fn media(mime: &str, size: u64) -> Media {
+        Media {
+            url: "https://media.example/1".into(),
+            mime_type: mime.into(),
+            alt: None,
+            size: Some(size),
+        }
+    }
+
+    #[test]
+    fn accepts_a_post_within_limits() {
+        let post = Post {
+            text: "héllo".into(),
+            media: vec![media("image/png", 10)],
+            options: vec![],
+        };
+        assert_eq!(validate_limits(&limits(), &post), vec![]);
+    }
+
+    #[test]
+    fn reports_every_violation_with_its_field() {
+        let post = Post {
+            text: "too long".into(),
+            media: vec![media("image/png", 11), media("video/mp4", 1)],
+            options: vec![],
+        };
+        let codes: Vec<(String, String)> = validate_limits(&limits(), &post)
+            .into_iter()
+            .map(|v| (v.field, v.code))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("text".into(), "too_long".into()),
+                ("media".into(), "too_many_media".into()),
+                ("media[0]".into(), "media_too_large".into()),
+                ("media[1]".into(), "unsupported_media_type".into()),
+            ]
+        );
+    }
+}

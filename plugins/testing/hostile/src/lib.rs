@@ -1,0 +1,72 @@
+//! A plugin for the host's sandbox tests. `publish` misbehaves as the post's text says:
+//! `loop` spins forever, `bomb` allocates without end, `panic` panics, `undeclared` calls a
+//! host its manifest does not declare, `redirect` follows a redirect off the allowed
+//! hosts, `huge` downloads an oversized response; anything else publishes normally.
+
+use std::hint::black_box;
+
+use herald_plugin_sdk::http::Request;
+use herald_plugin_sdk::{
+    Account, Credentials, LengthCounting, Limits, PluginInfo, PublishError, PublishRequest,
+    Publisher, Receipt, register_publisher,
+};
+
+/// The misbehaving publisher.
+pub struct Hostile;
+
+impl Publisher for Hostile {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            platform: "hostile".into(),
+            display_name: "Hostile".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            limits: Limits {
+                max_text_length: 100,
+                counting: LengthCounting::Chars,
+                max_media: 0,
+                media: vec![],
+            },
+            idempotent_publish: false,
+        }
+    }
+
+    fn publish(request: PublishRequest) -> Result<Receipt, PublishError> {
+        match request.post.text.as_str() {
+            "loop" => {
+                let mut counter = 0_u64;
+                loop {
+                    counter = black_box(counter.wrapping_add(1));
+                }
+            }
+            "bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(black_box(vec![1_u8; 1 << 20]));
+                    black_box(&hoard);
+                }
+            }
+            "panic" => panic!("the hostile plugin panics on purpose"),
+            "undeclared" => fetch("https://evil.example.net/steal"),
+            "redirect" => fetch("https://api.example.com/redirect"),
+            "huge" => fetch("https://api.example.com/huge"),
+            _ => Ok(Receipt {
+                platform_post_id: "ok".into(),
+                url: "https://api.example.com/p/ok".into(),
+            }),
+        }
+    }
+
+    fn verify_credentials(_credentials: Credentials) -> Result<Account, PublishError> {
+        Err(PublishError::AuthExpired("never valid".into()))
+    }
+}
+
+fn fetch(url: &str) -> Result<Receipt, PublishError> {
+    let response = Request::get(url).send()?;
+    Err(PublishError::Permanent(format!(
+        "unexpectedly fetched {url}: HTTP {}",
+        response.status
+    )))
+}
+
+register_publisher!(Hostile);

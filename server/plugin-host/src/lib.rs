@@ -1,0 +1,611 @@
+//! Herald's plugin host: loads publisher plugins (WebAssembly components built with
+//! `herald-plugin-sdk`) and calls them in a sandbox.
+//!
+//! - **Loading**: every `<name>.wasm` in the plugin directory with its `<name>.toml`
+//!   manifest ([`Manifest`]). A component is compiled once (a `.cwasm` cache keyed by the
+//!   wasm's hash and the engine's compatibility hash), linked once (one `InstancePre` per
+//!   plugin) and routed to the binding of the WIT version it exports.
+//! - **Calls**: a fresh `Store` per call, on a pooling allocator sized to the configured
+//!   concurrency; an epoch deadline and a `tokio` timeout bound time, a memory cap traps
+//!   on growth, and the WASI context is empty (no files, environment, sockets).
+//! - **Capabilities**: `http.fetch` to the hosts the manifest declares (https, redirects
+//!   re-checked, time and size capped), the current post's media, logging.
+//! - **Failures**: a plugin's errors and the host's verdicts (trap, timeout) map to
+//!   [`PublishFailure`]; a plugin that traps [`HostConfig::quarantine_after`] times in a row
+//!   is quarantined.
+
+pub mod config;
+pub mod error;
+pub mod manifest;
+pub mod types;
+
+mod bindings;
+mod engine;
+mod net;
+mod state;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store};
+
+pub use config::HostConfig;
+pub use error::PluginError;
+pub use manifest::Manifest;
+pub use types::{
+    Account, Credentials, LengthCounting, Limits, Media, MediaLimit, Metric, OauthClient,
+    PluginInfo, Post, PublishFailure, PublishRequest, Receipt, Violation,
+};
+
+use bindings::{Call, Outcome, v0_1_0, v0_2_0};
+use net::Net;
+use state::HostState;
+
+/// WIT versions this host loads, oldest first.
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &[v0_1_0::VERSION, v0_2_0::VERSION];
+
+/// The loaded plugins and the sandbox they run in. Cheap to clone.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    config: HostConfig,
+    net: Arc<Net>,
+    plugins: BTreeMap<String, Plugin>,
+    rejected: Vec<(PathBuf, String)>,
+    permits: tokio::sync::Semaphore,
+    _ticker: engine::EpochTicker,
+}
+
+struct Plugin {
+    info: PluginInfo,
+    path: PathBuf,
+    id: Arc<str>,
+    allowed_hosts: Arc<[String]>,
+    pre: Pre,
+    consecutive_traps: AtomicU32,
+    quarantined: AtomicBool,
+}
+
+enum Pre {
+    V0_1(v0_1_0::PluginPre<HostState>),
+    V0_2(v0_2_0::PluginPre<HostState>),
+}
+
+struct Linkers {
+    v0_1: Linker<HostState>,
+    v0_2: Linker<HostState>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("plugins", &self.inner.plugins.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// Loads every plugin in `config.plugin_dir`. A plugin that fails to load is logged
+    /// and listed by [`rejected`](Self::rejected); the others are served.
+    pub async fn load(config: HostConfig) -> Result<Self, PluginError> {
+        let dir = &config.plugin_dir;
+        let entries = std::fs::read_dir(dir).map_err(|source| PluginError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+            .collect();
+        paths.sort();
+        Self::build(config, &paths, false).await
+    }
+
+    /// Loads the single plugin at `wasm` (with its manifest beside it); any problem is an
+    /// error. Used by `herald plugin check|run`.
+    pub async fn load_file(config: HostConfig, wasm: &Path) -> Result<Self, PluginError> {
+        Self::build(config, &[wasm.to_owned()], true).await
+    }
+
+    async fn build(
+        config: HostConfig,
+        paths: &[PathBuf],
+        strict: bool,
+    ) -> Result<Self, PluginError> {
+        let engine = engine::engine(&config)?;
+        let net = Net::new(
+            config.http_timeout,
+            config.max_response_bytes,
+            config.max_media_bytes,
+            config.max_redirects,
+            &config.host_overrides,
+        )
+        .map_err(PluginError::Engine)?;
+        let linkers = linkers(&engine)?;
+        let mut inner = Inner {
+            _ticker: engine::EpochTicker::start(&engine)?,
+            permits: tokio::sync::Semaphore::new(config.concurrency.max(1) as usize),
+            engine,
+            config,
+            net: Arc::new(net),
+            plugins: BTreeMap::new(),
+            rejected: Vec::new(),
+        };
+        for path in paths {
+            let loaded = match inner.load_plugin(&linkers, path).await {
+                Ok(plugin) => match inner.plugins.get(&plugin.info.platform) {
+                    Some(first) => Err(PluginError::Duplicate {
+                        platform: plugin.info.platform.clone(),
+                        first: first.path.clone(),
+                        second: path.clone(),
+                    }),
+                    None => Ok(plugin),
+                },
+                Err(error) => Err(error),
+            };
+            match loaded {
+                Ok(plugin) => {
+                    tracing::info!(
+                        platform = %plugin.info.platform,
+                        version = %plugin.info.version,
+                        wit = %plugin.info.wit_version,
+                        "plugin loaded"
+                    );
+                    inner.plugins.insert(plugin.info.platform.clone(), plugin);
+                }
+                Err(error) if strict => return Err(error),
+                Err(error) => {
+                    tracing::error!(%error, "plugin not loaded");
+                    inner.rejected.push((path.clone(), error.to_string()));
+                }
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The loaded plugins, by platform id.
+    pub fn platforms(&self) -> Vec<PluginInfo> {
+        self.inner
+            .plugins
+            .values()
+            .map(|p| p.info.clone())
+            .collect()
+    }
+
+    /// The plugin for `platform`, if loaded.
+    pub fn platform(&self, platform: &str) -> Option<PluginInfo> {
+        self.inner.plugins.get(platform).map(|p| p.info.clone())
+    }
+
+    /// Plugin files that were not loaded, with the reason.
+    pub fn rejected(&self) -> &[(PathBuf, String)] {
+        &self.inner.rejected
+    }
+
+    /// Platforms whose plugin is quarantined after repeated traps.
+    pub fn quarantined(&self) -> Vec<String> {
+        self.inner
+            .plugins
+            .iter()
+            .filter(|(_, plugin)| plugin.quarantined.load(Ordering::Relaxed))
+            .map(|(platform, _)| platform.clone())
+            .collect()
+    }
+
+    /// Whether publishing twice with one idempotency key creates one post on `platform`
+    /// (false for an unknown platform).
+    pub fn is_idempotent(&self, platform: &str) -> bool {
+        self.inner
+            .plugins
+            .get(platform)
+            .is_some_and(|p| p.info.idempotent_publish)
+    }
+
+    /// Why `post` cannot be published on `platform` (empty when it can).
+    pub async fn validate(
+        &self,
+        platform: &str,
+        post: &Post,
+    ) -> Result<Vec<Violation>, PluginError> {
+        match self
+            .inner
+            .run(platform, Call::Validate(post.clone()), &[], Vec::new())
+            .await?
+        {
+            Outcome::Validate(violations) => Ok(violations),
+            other => Err(mismatch(platform, &other)),
+        }
+    }
+
+    /// Publishes on `platform`.
+    pub async fn publish(
+        &self,
+        platform: &str,
+        request: PublishRequest,
+    ) -> Result<Receipt, PublishFailure> {
+        let media = request.post.media.clone();
+        let secrets = request.credentials.secrets();
+        match self
+            .inner
+            .run(platform, Call::Publish(request), &media, secrets)
+            .await?
+        {
+            Outcome::Publish(result) => result,
+            other => Err(mismatch(platform, &other).into()),
+        }
+    }
+
+    /// Checks credentials on `platform`.
+    pub async fn verify_credentials(
+        &self,
+        platform: &str,
+        credentials: Credentials,
+    ) -> Result<Account, PublishFailure> {
+        let secrets = credentials.secrets();
+        match self
+            .inner
+            .run(platform, Call::VerifyCredentials(credentials), &[], secrets)
+            .await?
+        {
+            Outcome::VerifyCredentials(result) => result,
+            other => Err(mismatch(platform, &other).into()),
+        }
+    }
+
+    /// Refreshes credentials on `platform`.
+    pub async fn refresh_token(
+        &self,
+        platform: &str,
+        credentials: Credentials,
+    ) -> Result<Credentials, PublishFailure> {
+        let secrets = credentials.secrets();
+        match self
+            .inner
+            .run(platform, Call::RefreshToken(credentials), &[], secrets)
+            .await?
+        {
+            Outcome::RefreshToken(result) => result,
+            other => Err(mismatch(platform, &other).into()),
+        }
+    }
+
+    /// Finds a post published earlier with `idempotency_key` (crash recovery).
+    pub async fn lookup(
+        &self,
+        platform: &str,
+        idempotency_key: &str,
+        credentials: Credentials,
+    ) -> Result<Option<Receipt>, PublishFailure> {
+        let secrets = credentials.secrets();
+        let call = Call::Lookup {
+            idempotency_key: idempotency_key.to_owned(),
+            credentials,
+        };
+        match self.inner.run(platform, call, &[], secrets).await? {
+            Outcome::Lookup(result) => result,
+            other => Err(mismatch(platform, &other).into()),
+        }
+    }
+
+    /// Engagement figures of a published post.
+    pub async fn fetch_metrics(
+        &self,
+        platform: &str,
+        platform_post_id: &str,
+        credentials: Credentials,
+    ) -> Result<Vec<Metric>, PublishFailure> {
+        let secrets = credentials.secrets();
+        let call = Call::FetchMetrics {
+            platform_post_id: platform_post_id.to_owned(),
+            credentials,
+        };
+        match self.inner.run(platform, call, &[], secrets).await? {
+            Outcome::FetchMetrics(result) => result,
+            other => Err(mismatch(platform, &other).into()),
+        }
+    }
+
+    /// The OAuth authorisation URL for `client` (PKCE S256 `pkce_challenge`).
+    pub async fn oauth_authorize_url(
+        &self,
+        platform: &str,
+        client: OauthClient,
+        state: &str,
+        pkce_challenge: &str,
+    ) -> Result<String, PublishFailure> {
+        let secrets = client.client_secret.iter().cloned().collect();
+        let call = Call::OauthAuthorizeUrl {
+            client,
+            state: state.to_owned(),
+            pkce_challenge: pkce_challenge.to_owned(),
+        };
+        match self.inner.run(platform, call, &[], secrets).await? {
+            Outcome::OauthAuthorizeUrl(result) => result,
+            other => Err(mismatch(platform, &other).into()),
+        }
+    }
+
+    /// Exchanges an OAuth authorisation code for credentials.
+    pub async fn oauth_exchange(
+        &self,
+        platform: &str,
+        client: OauthClient,
+        code: &str,
+        verifier: &str,
+    ) -> Result<Credentials, PublishFailure> {
+        let secrets = client
+            .client_secret
+            .iter()
+            .cloned()
+            .chain([code.to_owned(), verifier.to_owned()])
+            .collect();
+        let call = Call::OauthExchange {
+            client,
+            code: code.to_owned(),
+            verifier: verifier.to_owned(),
+        };
+        match self.inner.run(platform, call, &[], secrets).await? {
+            Outcome::OauthExchange(result) => result,
+            other => Err(mismatch(platform, &other).into()),
+        }
+    }
+}
+
+fn mismatch(platform: &str, outcome: &Outcome) -> PluginError {
+    PluginError::Trap {
+        platform: platform.to_owned(),
+        reason: format!("host binding returned an unexpected outcome {outcome:?}"),
+    }
+}
+
+fn linkers(engine: &Engine) -> Result<Linkers, PluginError> {
+    let build = |add: fn(&mut Linker<HostState>) -> wasmtime::Result<()>| {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| add(&mut linker))
+            .map_err(|error| PluginError::Engine(format!("linking host functions: {error:#}")))?;
+        Ok::<_, PluginError>(linker)
+    };
+    Ok(Linkers {
+        v0_1: build(v0_1_0::add_to_linker)?,
+        v0_2: build(v0_2_0::add_to_linker)?,
+    })
+}
+
+impl Inner {
+    async fn load_plugin(&self, linkers: &Linkers, path: &Path) -> Result<Plugin, PluginError> {
+        let invalid = |reason: String| PluginError::Invalid {
+            path: path.to_owned(),
+            reason,
+        };
+        let manifest = Manifest::for_plugin(path)?;
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let component =
+            engine::component(&self.engine, self.config.cache_dir.as_deref(), path, &bytes)?;
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let pre = if exports.iter().any(|name| name == v0_1_0::EXPORT) {
+            let instance_pre = linkers.v0_1.instantiate_pre(&component).map_err(|e| {
+                invalid(format!("imports something the host does not grant: {e:#}"))
+            })?;
+            Pre::V0_1(v0_1_0::PluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else if exports.iter().any(|name| name == v0_2_0::EXPORT) {
+            let instance_pre = linkers.v0_2.instantiate_pre(&component).map_err(|e| {
+                invalid(format!("imports something the host does not grant: {e:#}"))
+            })?;
+            Pre::V0_2(v0_2_0::PluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else {
+            return Err(invalid(format!(
+                "exports none of {} (it exports {exports:?}); supported WIT versions: {SUPPORTED_WIT_VERSIONS:?}",
+                [v0_1_0::EXPORT, v0_2_0::EXPORT].join(", ")
+            )));
+        };
+        let mut plugin = Plugin {
+            info: PluginInfo {
+                platform: manifest.id.clone(),
+                display_name: manifest.id.clone(),
+                version: manifest.version.clone(),
+                wit_version: String::new(),
+                limits: Limits {
+                    max_text_length: 0,
+                    counting: LengthCounting::Chars,
+                    max_media: 0,
+                    media: Vec::new(),
+                },
+                idempotent_publish: false,
+            },
+            path: path.to_owned(),
+            id: Arc::from(manifest.id.as_str()),
+            allowed_hosts: manifest.allowed_hosts.clone().into(),
+            pre,
+            consecutive_traps: AtomicU32::new(0),
+            quarantined: AtomicBool::new(false),
+        };
+        let info = match self
+            .call(&plugin, Call::Info, &[], Vec::new())
+            .await
+            .map_err(|e| invalid(format!("info() failed: {e}")))?
+        {
+            (Outcome::Info(info), _) => info,
+            (other, _) => return Err(invalid(format!("info() returned {other:?}"))),
+        };
+        if info.platform != manifest.id {
+            return Err(invalid(format!(
+                "info().platform is {:?} but the manifest's id is {:?}",
+                info.platform, manifest.id
+            )));
+        }
+        if info.version != manifest.version {
+            return Err(invalid(format!(
+                "info().version is {:?} but the manifest's version is {:?}",
+                info.version, manifest.version
+            )));
+        }
+        plugin.info = info;
+        Ok(plugin)
+    }
+
+    async fn run(
+        &self,
+        platform: &str,
+        call: Call,
+        media: &[Media],
+        secrets: Vec<String>,
+    ) -> Result<Outcome, PluginError> {
+        let plugin = self
+            .plugins
+            .get(platform)
+            .ok_or_else(|| PluginError::UnknownPlatform(platform.to_owned()))?;
+        if plugin.quarantined.load(Ordering::Relaxed) {
+            return Err(PluginError::Quarantined(platform.to_owned()));
+        }
+        let (outcome, state) = self.call(plugin, call, media, secrets).await?;
+        Ok(outcome.redacted(&state))
+    }
+
+    /// Runs one call in a fresh store, and keeps the plugin's trap count.
+    async fn call(
+        &self,
+        plugin: &Plugin,
+        call: Call,
+        media: &[Media],
+        secrets: Vec<String>,
+    ) -> Result<(Outcome, HostState), PluginError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PluginError::Engine("plugin host is shutting down".into()))?;
+        let limit = self.config.call_timeout;
+        let state = HostState::new(
+            Arc::clone(&plugin.id),
+            Arc::clone(&plugin.allowed_hosts),
+            Arc::clone(&self.net),
+            self.config.memory_limit_bytes,
+        )
+        .with_media(media)
+        .with_secrets(secrets);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let ticks = limit.as_millis() / engine::EPOCH_TICK.as_millis() + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        let run = async {
+            match &plugin.pre {
+                Pre::V0_1(pre) => v0_1_0::call(pre, &mut store, call).await,
+                Pre::V0_2(pre) => v0_2_0::call(pre, &mut store, call).await,
+            }
+        };
+        let verdict = match tokio::time::timeout(limit, run).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(error)) => {
+                if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+                    Err(PluginError::Timeout {
+                        platform: plugin.id.to_string(),
+                        limit,
+                    })
+                } else {
+                    let reason = if store.data().limiter.exceeded {
+                        format!(
+                            "memory limit of {} bytes exceeded",
+                            self.config.memory_limit_bytes
+                        )
+                    } else {
+                        trap_reason(&error)
+                    };
+                    Err(PluginError::Trap {
+                        platform: plugin.id.to_string(),
+                        reason,
+                    })
+                }
+            }
+            Err(_) => Err(PluginError::Timeout {
+                platform: plugin.id.to_string(),
+                limit,
+            }),
+        };
+        match verdict {
+            Ok(outcome) => {
+                plugin.consecutive_traps.store(0, Ordering::Relaxed);
+                Ok((outcome, store.into_data()))
+            }
+            Err(error) => {
+                let traps = plugin.consecutive_traps.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(plugin = %plugin.id, %error, traps, "plugin call failed in the sandbox");
+                if traps >= self.config.quarantine_after
+                    && !plugin.quarantined.swap(true, Ordering::Relaxed)
+                {
+                    tracing::error!(
+                        plugin = %plugin.id,
+                        path = %plugin.path.display(),
+                        traps,
+                        "plugin quarantined: it trapped or timed out {traps} times in a row; restart Herald after fixing it"
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The trap's own message and its context, without the wasm backtrace.
+fn trap_reason(error: &wasmtime::Error) -> String {
+    let mut reason = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.to_string(),
+    };
+    if reason.contains("unreachable") {
+        reason.push_str(" (the plugin panicked or aborted)");
+    }
+    reason
+}
+
+impl Outcome {
+    /// Scrubs the call's secrets from messages that will be stored and logged.
+    fn redacted(self, state: &HostState) -> Self {
+        let scrub = |failure: PublishFailure| match failure {
+            PublishFailure::Retryable { message } => PublishFailure::Retryable {
+                message: state.redact(&message),
+            },
+            PublishFailure::Permanent { message } => PublishFailure::Permanent {
+                message: state.redact(&message),
+            },
+            PublishFailure::AuthExpired { message } => PublishFailure::AuthExpired {
+                message: state.redact(&message),
+            },
+            PublishFailure::RateLimited {
+                retry_after,
+                message,
+            } => PublishFailure::RateLimited {
+                retry_after,
+                message: state.redact(&message),
+            },
+            other => other,
+        };
+        match self {
+            Outcome::Publish(result) => Outcome::Publish(result.map_err(scrub)),
+            Outcome::VerifyCredentials(result) => Outcome::VerifyCredentials(result.map_err(scrub)),
+            Outcome::RefreshToken(result) => Outcome::RefreshToken(result.map_err(scrub)),
+            Outcome::Lookup(result) => Outcome::Lookup(result.map_err(scrub)),
+            Outcome::FetchMetrics(result) => Outcome::FetchMetrics(result.map_err(scrub)),
+            Outcome::OauthAuthorizeUrl(result) => Outcome::OauthAuthorizeUrl(result.map_err(scrub)),
+            Outcome::OauthExchange(result) => Outcome::OauthExchange(result.map_err(scrub)),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! Outbound HTTP on behalf of plugins: the allow-list is checked on the parsed URL of every
+//! hop (redirects are followed here, never by the client), https only, with a deadline and
+//! a response size cap. Logs name the method, host and path; never headers or queries.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use url::Url;
+
+/// An HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// A request as the plugin made it, with any media body already resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The final response.
+#[derive(Debug, Clone)]
+pub(crate) struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FetchError {
+    Denied(String),
+    Timeout,
+    TooLarge(u64),
+    InvalidRequest(String),
+    Transport(String),
+}
+
+/// The HTTP client and the rules shared by every plugin.
+#[derive(Debug)]
+pub(crate) struct Net {
+    client: reqwest::Client,
+    timeout: Duration,
+    max_response_bytes: u64,
+    max_media_bytes: u64,
+    max_redirects: u32,
+    /// `host:port` → base URL the request is sent to instead (tests).
+    overrides: HashMap<String, Url>,
+}
+
+impl Net {
+    pub(crate) fn new(
+        timeout: Duration,
+        max_response_bytes: u64,
+        max_media_bytes: u64,
+        max_redirects: u32,
+        overrides: &HashMap<String, String>,
+    ) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(PublicOnly))
+            .no_proxy()
+            .timeout(timeout)
+            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| format!("HTTP client: {error}"))?;
+        let mut parsed = HashMap::new();
+        for (host, base) in overrides {
+            let key = normalize_authority(host)
+                .ok_or_else(|| format!("host override {host:?} is not host[:port]"))?;
+            let base = Url::parse(base)
+                .map_err(|error| format!("host override {host} → {base}: {error}"))?;
+            parsed.insert(key, base);
+        }
+        Ok(Self {
+            client,
+            timeout,
+            max_response_bytes,
+            max_media_bytes,
+            max_redirects,
+            overrides: parsed,
+        })
+    }
+
+    /// Performs `request` for `plugin`, whose manifest allows `allowed` (`host:port`).
+    pub(crate) async fn fetch(
+        &self,
+        plugin: &str,
+        allowed: &[String],
+        request: Request,
+    ) -> Result<Response, FetchError> {
+        match tokio::time::timeout(self.timeout, self.follow(plugin, allowed, request)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout),
+        }
+    }
+
+    async fn follow(
+        &self,
+        plugin: &str,
+        allowed: &[String],
+        mut request: Request,
+    ) -> Result<Response, FetchError> {
+        let mut url = Url::parse(&request.url)
+            .map_err(|error| FetchError::InvalidRequest(format!("{}: {error}", request.url)))?;
+        let mut hops = 0;
+        loop {
+            let authority = check_allowed(plugin, allowed, &url)?;
+            let response = self.send(plugin, &authority, &url, &request).await?;
+            let status = response.status();
+            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+                return self.read(response).await;
+            }
+            hops += 1;
+            if hops > self.max_redirects {
+                return Err(FetchError::Transport(format!(
+                    "more than {} redirects",
+                    self.max_redirects
+                )));
+            }
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .ok_or_else(|| FetchError::Transport(format!("HTTP {status} without Location")))?;
+            // Relative locations resolve against the URL the plugin asked for, never
+            // against the address a test override sent the request to.
+            let next = url.join(location).map_err(|error| {
+                FetchError::Transport(format!("bad redirect location: {error}"))
+            })?;
+            tracing::debug!(plugin, from = %url.host_str().unwrap_or(""), to = %next.host_str().unwrap_or(""), "plugin request redirected");
+            let same_origin = next.origin() == url.origin();
+            if !same_origin {
+                request
+                    .headers
+                    .retain(|(name, _)| !is_credential_header(name));
+            }
+            let downgrade = status == reqwest::StatusCode::SEE_OTHER
+                || (matches!(status.as_u16(), 301 | 302) && request.method == Method::Post);
+            if downgrade {
+                request.method = Method::Get;
+                request.body.clear();
+                request
+                    .headers
+                    .retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
+            }
+            url = next;
+        }
+    }
+
+    async fn send(
+        &self,
+        plugin: &str,
+        authority: &str,
+        url: &Url,
+        request: &Request,
+    ) -> Result<reqwest::Response, FetchError> {
+        let target = match self.overrides.get(authority) {
+            Some(base) => {
+                let mut routed = base.clone();
+                routed.set_path(url.path());
+                routed.set_query(url.query());
+                routed
+            }
+            None => url.clone(),
+        };
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Head => reqwest::Method::HEAD,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        tracing::debug!(plugin, method = %method, host = authority, path = url.path(), "plugin request");
+        let mut builder = self.client.request(method, target);
+        for (name, value) in &request.headers {
+            if name.eq_ignore_ascii_case("host") || name.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if !request.body.is_empty() {
+            builder = builder.body(request.body.clone());
+        }
+        builder.send().await.map_err(|error| {
+            if error.is_timeout() {
+                FetchError::Timeout
+            } else if error.is_builder() {
+                FetchError::InvalidRequest(without_url(&error))
+            } else {
+                FetchError::Transport(without_url(&error))
+            }
+        })
+    }
+
+    async fn read(&self, response: reqwest::Response) -> Result<Response, FetchError> {
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = read_capped(response, self.max_response_bytes).await?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Fetches a post's media file (no allow-list: the URL is Herald's, not the plugin's),
+    /// checking its type against `mime_type` (when one is declared) and its size against
+    /// the media cap. Returns the bytes and the served type.
+    pub(crate) async fn fetch_media(
+        &self,
+        url: &str,
+        mime_type: &str,
+    ) -> Result<(Vec<u8>, String), MediaFetchError> {
+        let parsed = Url::parse(url)
+            .map_err(|error| MediaFetchError::Transport(format!("media URL: {error}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(MediaFetchError::Transport(
+                "media URL must be http(s)".into(),
+            ));
+        }
+        let authority = authority(&parsed).unwrap_or_default();
+        let target = match self.overrides.get(&authority) {
+            Some(base) => {
+                let mut routed = base.clone();
+                routed.set_path(parsed.path());
+                routed.set_query(parsed.query());
+                routed
+            }
+            None => {
+                if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = parsed.host()
+                    && !literal_is_public(&parsed)
+                {
+                    return Err(MediaFetchError::Denied(format!(
+                        "media URL {} points to a private address",
+                        redact_url(&parsed)
+                    )));
+                }
+                parsed
+            }
+        };
+        let fetch = async {
+            let response = self
+                .client
+                .get(target)
+                .send()
+                .await
+                .map_err(|error| MediaFetchError::Transport(without_url(&error)))?;
+            if !response.status().is_success() {
+                return Err(MediaFetchError::Transport(format!(
+                    "media fetch: HTTP {}",
+                    response.status()
+                )));
+            }
+            let served = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .map(|value| {
+                    value
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                });
+            let mime = match (served, mime_type.is_empty()) {
+                (Some(served), false) if !served.eq_ignore_ascii_case(mime_type) => {
+                    return Err(MediaFetchError::UnsupportedType(format!(
+                        "declared {mime_type}, served {served}"
+                    )));
+                }
+                (Some(served), true) => served,
+                (None, true) => "application/octet-stream".to_owned(),
+                (_, false) => mime_type.to_owned(),
+            };
+            let bytes = read_capped(response, self.max_media_bytes)
+                .await
+                .map_err(|error| match error {
+                    FetchError::TooLarge(size) => MediaFetchError::TooLarge(size),
+                    other => MediaFetchError::Transport(format!("{other:?}")),
+                })?;
+            Ok((bytes, mime))
+        };
+        match tokio::time::timeout(self.timeout, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(MediaFetchError::Transport("media fetch timed out".into())),
+        }
+    }
+}
+
+/// Resolves host names to public addresses only, so neither a plugin's declared host nor a
+/// post's media URL can reach loopback, private or link-local services by DNS. (Test
+/// overrides route to literal addresses, which are not resolved.)
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| is_public(address.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn literal_is_public(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
+        _ => true,
+    }
+}
+
+/// Whether `ip` is routable on the public internet.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => {
+            let [a, b, ..] = ip.octets();
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_documentation()
+                || ip.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = ip.segments()[0];
+                !(ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
+    }
+}
+
+/// Why a media file could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MediaFetchError {
+    Denied(String),
+    TooLarge(u64),
+    UnsupportedType(String),
+    Transport(String),
+}
+
+async fn read_capped(response: reqwest::Response, cap: u64) -> Result<Vec<u8>, FetchError> {
+    if let Some(length) = response.content_length().filter(|length| *length > cap) {
+        return Err(FetchError::TooLarge(length));
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| FetchError::Transport(without_url(&error)))?;
+        if body.len() as u64 + chunk.len() as u64 > cap {
+            return Err(FetchError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The allow-list check, on the parsed URL: https, no userinfo, `host:port` listed.
+fn check_allowed(plugin: &str, allowed: &[String], url: &Url) -> Result<String, FetchError> {
+    if url.scheme() != "https" {
+        return Err(FetchError::Denied(format!(
+            "{}: plugin {plugin} may only use https",
+            redact_url(url)
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FetchError::Denied(format!(
+            "{}: credentials in URLs are not allowed",
+            redact_url(url)
+        )));
+    }
+    let authority = authority(url)
+        .ok_or_else(|| FetchError::Denied(format!("{}: URL has no host", redact_url(url))))?;
+    if allowed.contains(&authority) {
+        Ok(authority)
+    } else {
+        tracing::warn!(plugin, host = %authority, "plugin request to an undeclared host denied");
+        Err(FetchError::Denied(format!(
+            "{authority} is not in plugin {plugin}'s allowed_hosts (manifest); refused {}",
+            redact_url(url)
+        )))
+    }
+}
+
+fn authority(url: &Url) -> Option<String> {
+    Some(format!(
+        "{}:{}",
+        url.host_str()?,
+        url.port_or_known_default()?
+    ))
+}
+
+fn normalize_authority(entry: &str) -> Option<String> {
+    let url = Url::parse(&format!("https://{entry}/")).ok()?;
+    authority(&url)
+}
+
+fn is_credential_header(name: &str) -> bool {
+    ["authorization", "cookie", "proxy-authorization"]
+        .iter()
+        .any(|header| name.eq_ignore_ascii_case(header))
+}
+
+/// The URL without query or fragment, which may carry tokens.
+fn redact_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+fn without_url(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    if let Some(url) = error.url() {
+        message = message.replace(url.as_str(), &redact_url(url));
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(url: &str) -> Result<String, FetchError> {
+        let allowed = ["api.example.com:443".to_owned()];
+        let url = Url::parse(url).map_err(|e| FetchError::InvalidRequest(e.to_string()))?;
+        check_allowed("p", &allowed, &url)
+    }
+
+    #[test]
+    fn only_public_addresses_count_as_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            let ip: IpAddr = private.parse().expect("ip");
+            assert!(!is_public(ip), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+            let ip: IpAddr = public.parse().expect("ip");
+            assert!(is_public(ip), "{public}");
+        }
+    }
+
+    #[test]
+    fn allow_list_is_checked_on_the_parsed_authority() {
+        assert_eq!(
+            check("https://api.example.com/v1"),
+            Ok("api.example.com:443".into())
+        );
+        assert_eq!(
+            check("https://API.Example.COM:443/v1"),
+            Ok("api.example.com:443".into())
+        );
+        for denied in [
+            "http://api.example.com/v1",
+            "https://api.example.com:8443/v1",
+            "https://api.example.com.evil.net/",
+            "https://evil.net/?u=https://api.example.com",
+            "https://api.example.com@evil.net/",
+            "https://user:pw@api.example.com/",
+            "https://evil.net\\@api.example.com/",
+        ] {
+            assert!(
+                matches!(check(denied), Err(FetchError::Denied(_))),
+                "{denied} allowed"
+            );
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Publisher plugins seen from the API (`platforms`, `validatePost`) and from the command
+//! line (`herald plugin check|run`), with the real plugins built by `scripts/test`.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::routing::post;
+use clap::Parser;
+use herald_plugin_host::{HostConfig, PluginHost};
+use herald_server::config::{Cli, Command, PluginCommand};
+use herald_server::plugins;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, assert_error};
+
+fn built_plugins() -> PathBuf {
+    std::env::var_os("HERALD_TEST_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .expect("HERALD_TEST_PLUGIN_DIR is not set: run the tests with scripts/test")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platforms_and_validate_post_use_the_loaded_plugins() {
+    let host = PluginHost::load(HostConfig::new(built_plugins()))
+        .await
+        .expect("load plugins");
+    let app = TestApp::spawn_with_plugins(host).await;
+    let token = app.token("alice", None, &[]);
+
+    let data = app
+        .ok(
+            &token,
+            "{ platforms { id displayName witVersion idempotentPublish limits { maxTextLength textCounting maxMedia media { mimeType maxBytes } } } }",
+            json!({}),
+        )
+        .await;
+    let example = data["platforms"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["id"] == "example"))
+        .cloned();
+    assert_eq!(
+        example,
+        Some(json!({
+            "id": "example", "displayName": "Example", "witVersion": "0.1.0", "idempotentPublish": true,
+            "limits": { "maxTextLength": 500, "textCounting": "GRAPHEMES", "maxMedia": 4, "media": [
+                { "mimeType": "image/png", "maxBytes": 5000000 },
+                { "mimeType": "image/jpeg", "maxBytes": 5000000 }
+            ] }
+        }))
+    );
+
+    let query = "query($input: ValidatePostInput!) { validatePost(input: $input) { platform valid violations { field code } } }";
+    let data = app
+        .ok(
+            &token,
+            query,
+            json!({ "input": { "content": "x".repeat(501), "platforms": ["example", "v2"] } }),
+        )
+        .await;
+    assert_eq!(
+        data["validatePost"],
+        json!([
+            { "platform": "example", "valid": false, "violations": [{ "field": "text", "code": "too_long" }] },
+            { "platform": "v2", "valid": true, "violations": [] }
+        ])
+    );
+    let body = app
+        .gql(
+            Some(&token),
+            query,
+            json!({ "input": { "content": "hi", "platforms": ["myspace"] } }),
+        )
+        .await;
+    assert_error(&body, "BAD_USER_INPUT", Some("platforms"));
+    let body = app.gql(None, "{ platforms { id } }", json!({})).await;
+    assert_error(&body, "UNAUTHENTICATED", None);
+}
+
+/// Parses `herald <args>` as the binary does, and runs the `plugin` subcommand the way
+/// `main` does (the binary only prints the JSON and sets the exit code from `ok`).
+async fn herald(args: &[&str]) -> (bool, Value) {
+    let cli = Cli::try_parse_from(std::iter::once("herald").chain(args.iter().copied()))
+        .expect("valid command line");
+    let report = match cli.command {
+        Command::Plugin(PluginCommand::Check { file, sandbox }) => {
+            plugins::check(&file, &sandbox).await
+        }
+        Command::Plugin(PluginCommand::Run {
+            file,
+            post,
+            credentials,
+            idempotency_key,
+            sandbox,
+        }) => {
+            plugins::run(
+                &file,
+                &post,
+                credentials.as_deref(),
+                &idempotency_key,
+                &sandbox,
+            )
+            .await
+        }
+        other => panic!("not a plugin command: {other:?}"),
+    }
+    .expect("plugin command");
+    (report["ok"] == true, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_check_and_run_work_without_a_server() {
+    let plugins = built_plugins();
+    let example = plugins.join("example.wasm");
+    let example = example.to_str().expect("UTF-8 path");
+
+    let (ok, report) = herald(&["plugin", "check", example]).await;
+    assert!(ok, "{report}");
+    assert_eq!(report["plugin"]["platform"], "example");
+    assert_eq!(report["allowed_hosts"], json!(["api.example.com:443"]));
+
+    let app = Router::new().route(
+        "/v1/posts",
+        post(|| async { axum::Json(json!({ "id": "9", "url": "https://example.social/p/9" })) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+
+    let dir = std::env::temp_dir().join(format!("herald-plugin-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let post = dir.join("post.json");
+    std::fs::write(&post, r#"{"text": "hello"}"#).expect("post");
+    let long = dir.join("long.json");
+    std::fs::write(&long, json!({ "text": "x".repeat(501) }).to_string()).expect("post");
+    let creds = dir.join("creds.json");
+    std::fs::write(&creds, r#"{"access_token": "t0k3n-abc"}"#).expect("creds");
+    let route = format!("api.example.com=http://{address}");
+    let run = async |post: &PathBuf| {
+        herald(&[
+            "plugin",
+            "run",
+            example,
+            "--post",
+            post.to_str().expect("UTF-8"),
+            "--credentials",
+            creds.to_str().expect("UTF-8"),
+            "--plugin-host-overrides",
+            &route,
+        ])
+        .await
+    };
+
+    let (ok, report) = run(&post).await;
+    assert!(ok, "{report}");
+    assert_eq!(
+        report["receipt"],
+        json!({ "platform_post_id": "9", "url": "https://example.social/p/9" })
+    );
+    let (ok, report) = run(&long).await;
+    assert!(!ok);
+    assert_eq!(report["violations"][0]["code"], "too_long", "{report}");
+}
