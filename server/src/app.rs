@@ -95,8 +95,14 @@ impl Services {
         }
     }
 
-    /// The same services with publisher plugins loaded.
+    /// The same services with publisher plugins loaded: their platforms become valid post
+    /// targets.
     pub fn with_plugins(mut self, plugins: Option<PluginHost>) -> Self {
+        if let Some(host) = &plugins {
+            self.posts = self
+                .posts
+                .with_platforms(host.platforms().into_iter().map(|info| info.platform));
+        }
         self.plugins = plugins;
         self
     }

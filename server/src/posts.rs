@@ -138,6 +138,7 @@ pub struct PostService {
     db: DatabaseConnection,
     events: EventBus,
     queue: Arc<dyn JobQueue>,
+    platforms: Arc<[String]>,
 }
 
 impl std::fmt::Debug for PostService {
@@ -147,9 +148,32 @@ impl std::fmt::Debug for PostService {
 }
 
 impl PostService {
-    /// A service over `db` that announces changes on `events` and schedules on `queue`.
+    /// A service over `db` that announces changes on `events` and schedules on `queue`,
+    /// accepting the built-in platforms.
     pub fn new(db: DatabaseConnection, events: EventBus, queue: Arc<dyn JobQueue>) -> Self {
-        Self { db, events, queue }
+        let platforms = rules::KNOWN_PLATFORMS
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        Self {
+            db,
+            events,
+            queue,
+            platforms,
+        }
+    }
+
+    /// The same service also accepting `extra` platforms (those of loaded plugins).
+    pub fn with_platforms(mut self, extra: impl IntoIterator<Item = String>) -> Self {
+        let mut all: Vec<String> = self.platforms.to_vec();
+        for platform in extra {
+            if !all.contains(&platform) {
+                all.push(platform);
+            }
+        }
+        all.sort();
+        self.platforms = all.into();
+        self
     }
 
     /// Which of `post_ids` belong to the caller's tenant.
@@ -264,7 +288,7 @@ impl PostService {
         rules::validate_media_urls(&input.media_urls)?;
         rules::validate_label("campaign", input.campaign.as_deref(), MAX_CAMPAIGN_CHARS)?;
         rules::validate_label("notes", input.notes.as_deref(), MAX_NOTES_CHARS)?;
-        let platforms = normalize_platforms(&input.platforms)?;
+        let platforms = normalize_platforms(&input.platforms, &self.platforms)?;
         let now = Utc::now();
         let zone = match &input.time_zone {
             Some(name) => schedule::parse_zone(name, "timeZone")?,
@@ -348,7 +372,7 @@ impl PostService {
             None => json_strings(&current.media_urls),
         };
         let platforms = match changes.platforms {
-            Some(list) => normalize_platforms(&list)?,
+            Some(list) => normalize_platforms(&list, &self.platforms)?,
             None => json_strings(&current.platforms),
         };
         let campaign = changes.campaign.unwrap_or_else(|| current.campaign.clone());

@@ -88,6 +88,24 @@ impl TestApp {
         Self::start_on(hs256(), None, redis_url.to_owned(), None).await
     }
 
+    /// Herald with in-process workers publishing through `publishers`, and `plugins`
+    /// loaded (their platforms are valid post targets).
+    pub async fn spawn_with_worker_and_plugins(
+        publishers: PublisherRegistry,
+        worker: WorkerConfig,
+        plugins: herald_plugin_host::PluginHost,
+    ) -> Self {
+        let redis_url = std::env::var("REDIS_URL")
+            .expect("REDIS_URL is not set: run the tests with scripts/test");
+        Self::start_on(
+            hs256(),
+            Some((publishers, worker)),
+            redis_url,
+            Some(plugins),
+        )
+        .await
+    }
+
     /// Herald with in-process workers publishing through `publishers`.
     pub async fn spawn_with_worker(publishers: PublisherRegistry, worker: WorkerConfig) -> Self {
         Self::start(hs256(), Some((publishers, worker))).await
