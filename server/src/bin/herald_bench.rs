@@ -266,9 +266,8 @@ async fn run(
         if scenario.name == "instant" {
             line["last_start_ms"] = json!(last_start - first_due);
         }
-        if let Some(r) = queue.as_ref().stats().await.ok() {
-            line["queue_left"] = json!(r.scheduled + r.active + r.dead);
-        }
+        let left = queue.stats().await?;
+        line["queue_left"] = json!(left.scheduled + left.active + left.dead);
         db.close().await?;
         anyhow::Ok(line)
     }

@@ -62,7 +62,10 @@ async fn claims_in_due_order(queue: Arc<dyn JobQueue>) {
 async fn nothing_runs_early(queue: Arc<dyn JobQueue>) {
     let due = now_ms() + 500;
     let spec = job("x", due);
-    queue.enqueue(&[spec.clone()]).await.expect("enqueue");
+    queue
+        .enqueue(std::slice::from_ref(&spec))
+        .await
+        .expect("enqueue");
     let batch = queue.claim(10, LEASE).await.expect("claim");
     assert!(batch.jobs.is_empty(), "not due yet");
     assert_eq!(batch.next_due_ms, Some(due), "reports when to wake");
@@ -136,7 +139,10 @@ async fn cancel_removes_jobs(queue: Arc<dyn JobQueue>) {
 
 async fn retry_waits_then_counts_attempts(queue: Arc<dyn JobQueue>) {
     let spec = job("x", now_ms() - 10);
-    queue.enqueue(&[spec.clone()]).await.expect("enqueue");
+    queue
+        .enqueue(std::slice::from_ref(&spec))
+        .await
+        .expect("enqueue");
     let first = claim_all(&queue).await.remove(0);
     let retry = Settlement::Retry {
         delay: Duration::from_millis(300),
@@ -162,7 +168,10 @@ async fn retry_waits_then_counts_attempts(queue: Arc<dyn JobQueue>) {
 
 async fn dead_letters_stay_inspectable(queue: Arc<dyn JobQueue>) {
     let spec = job("x", now_ms() - 10);
-    queue.enqueue(&[spec.clone()]).await.expect("enqueue");
+    queue
+        .enqueue(std::slice::from_ref(&spec))
+        .await
+        .expect("enqueue");
     let claimed = claim_all(&queue).await.remove(0);
     let dead = Settlement::DeadLetter {
         error: "gave up after 3 attempts".into(),
@@ -245,7 +254,10 @@ async fn pause_and_resume(queue: Arc<dyn JobQueue>) {
 
 async fn fencing_rejects_a_stale_worker(queue: Arc<dyn JobQueue>) {
     let spec = job("x", now_ms() - 10);
-    queue.enqueue(&[spec.clone()]).await.expect("enqueue");
+    queue
+        .enqueue(std::slice::from_ref(&spec))
+        .await
+        .expect("enqueue");
     let stale = queue
         .claim(1, Duration::from_millis(150))
         .await
@@ -290,7 +302,10 @@ async fn fencing_rejects_a_stale_worker(queue: Arc<dyn JobQueue>) {
 
 async fn reversion_while_leased_requeues_after_settle(queue: Arc<dyn JobQueue>) {
     let mut spec = job("x", now_ms() - 10);
-    queue.enqueue(&[spec.clone()]).await.expect("enqueue");
+    queue
+        .enqueue(std::slice::from_ref(&spec))
+        .await
+        .expect("enqueue");
     let held = claim_all(&queue).await.remove(0);
     spec.version = 2;
     spec.due_ms = now_ms() - 5;
