@@ -33,6 +33,11 @@ impl EventBus {
         let _ = self.sender.send(Arc::new(event));
     }
 
+    /// Whether anyone listens: publishers may skip building events nobody receives.
+    pub fn is_observed(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     /// A receiver of events published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<PostEvent>> {
         self.sender.subscribe()

@@ -30,6 +30,9 @@ use crate::queue::{ClaimedJob, JobQueue, Settlement};
 use lateness::LatenessRecorder;
 use store::{AttemptResult, PublishStore, StartRequest, WonTarget};
 
+/// Batches being started (Postgres compare-and-set) at once per worker.
+const STARTS_IN_FLIGHT: usize = 2;
+
 /// Worker settings.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -82,6 +85,7 @@ pub struct WorkerDeps {
 struct Outcome {
     job: ClaimedJob,
     target: WonTarget,
+    started_at: chrono::DateTime<Utc>,
     result: Result<Receipt, PublishFailure>,
 }
 
@@ -125,6 +129,9 @@ async fn claim_loop(
     stop: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(config.concurrency));
+    // Batches being started in Postgres at once: while they run, due jobs accumulate and
+    // the next claim takes a bigger batch, so Postgres does fewer, larger statements.
+    let starting = Arc::new(Semaphore::new(STARTS_IN_FLIGHT));
     let platforms: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
     let wakeup = deps.queue.wakeup();
     let mut backoff = Duration::from_millis(100);
@@ -134,6 +141,9 @@ async fn claim_loop(
         tokio::pin!(notified);
         notified.as_mut().enable();
 
+        let Ok(start_permit) = starting.clone().acquire_owned().await else {
+            break;
+        };
         let free = slots.available_permits().min(config.claim_batch);
         if free == 0 {
             tokio::select! {
@@ -196,6 +206,7 @@ async fn claim_loop(
         );
         tokio::spawn(async move {
             start_batch(&deps, &config, batch.jobs, permits, &platforms, &outcomes).await;
+            drop(start_permit);
         });
     }
 }
@@ -219,7 +230,7 @@ async fn start_batch(
             attempt_id: Uuid::now_v7(),
         })
         .collect();
-    let (won, posts) = match deps.store.start(&requests).await {
+    let (won, posts) = match deps.store.start(&requests, deps.events.is_observed()).await {
         Ok(result) => result,
         Err(err) => {
             // Leave the jobs leased: they are claimed again when the lease expires, and the
@@ -283,6 +294,7 @@ async fn publish(
         media_urls: target.media_urls.clone(),
         idempotency_key: idempotency_key(target.target_id, job.spec.version),
     };
+    let started_at = Utc::now();
     let work = async {
         let _platform_slot = platform_slots.acquire().await;
         match deps.publishers.get(&request.platform) {
@@ -329,6 +341,7 @@ async fn publish(
         .send(Outcome {
             job,
             target,
+            started_at,
             result,
         })
         .await
@@ -373,7 +386,7 @@ async fn record(deps: &WorkerDeps, config: &WorkerConfig, batch: Vec<Outcome>) {
     }
     let mut attempt = 0;
     loop {
-        match deps.store.finish(&results).await {
+        match deps.store.finish(&results, deps.events.is_observed()).await {
             Ok(posts) => {
                 announce(&deps.events, posts);
                 break;
@@ -407,6 +420,9 @@ fn decide(
     let base = AttemptResult {
         target_id: outcome.target.target_id,
         post_id: outcome.target.post_id,
+        shared_post: outcome.target.shared_post,
+        attempt_number: outcome.target.attempt_number,
+        started_at: outcome.started_at,
         attempt_id: outcome.target.attempt_id,
         status: TargetStatus::Published,
         platform_post_id: None,

@@ -27,10 +27,29 @@ pub struct WonTarget {
     pub platform: String,
     /// The attempt now holding the target.
     pub attempt_id: Uuid,
+    /// Its number among the target's attempts.
+    pub attempt_number: i32,
+    /// Whether the post has other targets (whose outcomes may be recorded concurrently).
+    pub shared_post: bool,
     /// The post's text.
     pub content: String,
     /// Media URLs.
     pub media_urls: Vec<String>,
+}
+
+impl WonTarget {
+    fn from_row(row: &sea_orm::QueryResult) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            target_id: row.try_get("", "id")?,
+            post_id: row.try_get("", "post_id")?,
+            platform: row.try_get("", "platform")?,
+            attempt_id: row.try_get("", "attempt_id")?,
+            attempt_number: row.try_get("", "attempts")?,
+            shared_post: row.try_get::<i32>("", "target_count")? > 1,
+            content: row.try_get("", "content")?,
+            media_urls: json_strings(&row.try_get::<serde_json::Value>("", "media_urls")?),
+        })
+    }
 }
 
 /// A target as the recovery path sees it.
@@ -55,8 +74,14 @@ pub struct AttemptResult {
     pub target_id: Uuid,
     /// Its post.
     pub post_id: Uuid,
+    /// Whether the post has other targets.
+    pub shared_post: bool,
     /// The attempt.
     pub attempt_id: Uuid,
+    /// Its number among the target's attempts.
+    pub attempt_number: i32,
+    /// When the platform call started.
+    pub started_at: DateTime<Utc>,
     /// The target's new status: published, retrying or failed.
     pub status: TargetStatus,
     /// The platform's post id, on success.
@@ -152,11 +177,12 @@ impl PublishStore {
 
     /// Compare-and-set for a batch: each target still `scheduled`/`queued`/`retrying` at the
     /// job's version, whose post is publishable, becomes `publishing` under the given
-    /// attempt, and the attempt is recorded. Returns the winners and the posts whose status
-    /// changed.
+    /// attempt. Returns the winners and, when `want_posts` (someone listens for changes),
+    /// the posts whose status changed.
     pub async fn start(
         &self,
         requests: &[StartRequest],
+        want_posts: bool,
     ) -> Result<(Vec<WonTarget>, Vec<post::Model>), AppError> {
         // (See `lock_posts` for why posts are locked first.)
         if requests.is_empty() {
@@ -167,22 +193,17 @@ impl PublishStore {
             values.extend([r.target_id.into(), r.version.into(), r.attempt_id.into()]);
         }
         let sql = format!(
-            "WITH claimed(target_id, version, attempt_id) AS (VALUES {}),
-             won AS (
-               UPDATE post_targets t
-                  SET status = 'publishing', attempt_id = c.attempt_id,
-                      attempts = t.attempts + 1, next_attempt_at = NULL, updated_at = now()
-                 FROM claimed c, social_posts p
-                WHERE t.id = c.target_id AND t.queue_version = c.version
-                  AND t.status IN ('scheduled', 'queued', 'retrying')
-                  AND p.id = t.post_id AND p.archived_at IS NULL
-                  AND p.approval_status IN ('not_required', 'approved')
-            RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts,
-                      p.content, p.media_urls),
-             attempts AS (
-               INSERT INTO publish_attempts (id, target_id, attempt_number, started_at)
-               SELECT attempt_id, id, attempts, now() FROM won)
-             SELECT id, post_id, platform, attempt_id, content, media_urls FROM won",
+            "WITH claimed(target_id, version, attempt_id) AS (VALUES {})
+             UPDATE post_targets t
+                SET status = 'publishing', attempt_id = c.attempt_id,
+                    attempts = t.attempts + 1, next_attempt_at = NULL, updated_at = now()
+               FROM claimed c, social_posts p
+              WHERE t.id = c.target_id AND t.queue_version = c.version
+                AND t.status IN ('scheduled', 'queued', 'retrying')
+                AND p.id = t.post_id AND p.archived_at IS NULL
+                AND p.approval_status IN ('not_required', 'approved')
+          RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts, p.content,
+                    p.media_urls, json_array_length(p.platforms) AS target_count",
             values_list(requests.len(), &["uuid", "int", "uuid"])
         );
         let txn = self.db.begin().await?;
@@ -192,47 +213,47 @@ impl PublishStore {
         )
         .await?;
         let rows = txn.query_all(stmt(&sql, values)).await?;
-        let mut won = Vec::with_capacity(rows.len());
-        for row in rows {
-            won.push(WonTarget {
-                target_id: row.try_get("", "id")?,
-                post_id: row.try_get("", "post_id")?,
-                platform: row.try_get("", "platform")?,
-                attempt_id: row.try_get("", "attempt_id")?,
-                content: row.try_get("", "content")?,
-                media_urls: json_strings(&row.try_get::<serde_json::Value>("", "media_urls")?),
-            });
-        }
+        let won = rows
+            .iter()
+            .map(WonTarget::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut post_ids: Vec<Uuid> = won.iter().map(|w| w.post_id).collect();
         post_ids.sort();
         post_ids.dedup();
         // A post with a target being published is `publishing`, whatever its other targets.
-        let posts = if post_ids.is_empty() {
+        let sql = format!(
+            "UPDATE social_posts SET status = 'publishing', updated_at = now()
+              WHERE id IN ({}) AND status <> 'publishing'",
+            placeholders(post_ids.len())
+        );
+        let values: Vec<Value> = post_ids.into_iter().map(Into::into).collect();
+        let posts = if values.is_empty() {
             Vec::new()
-        } else {
+        } else if want_posts {
             post::Entity::find()
-                .from_raw_sql(stmt(
-                    &format!(
-                        "UPDATE social_posts SET status = 'publishing', updated_at = now()
-                          WHERE id IN ({}) AND status <> 'publishing' RETURNING *",
-                        placeholders(post_ids.len())
-                    ),
-                    post_ids.into_iter().map(Into::into).collect(),
-                ))
+                .from_raw_sql(stmt(&format!("{sql} RETURNING *"), values))
                 .all(&txn)
                 .await?
+        } else {
+            txn.execute(stmt(&sql, values)).await?;
+            Vec::new()
         };
         txn.commit().await?;
         Ok((won, posts))
     }
 
-    /// Records outcomes for a batch of attempts; an attempt that no longer holds its target
-    /// (another worker took over) changes nothing. Returns the posts whose state changed.
-    pub async fn finish(&self, results: &[AttemptResult]) -> Result<Vec<post::Model>, AppError> {
+    /// Records outcomes for a batch of attempts: each attempt in `publish_attempts`, and on
+    /// its target while that attempt still holds it (a target another worker took over is
+    /// left alone). Returns, when `want_posts`, the posts whose state changed.
+    pub async fn finish(
+        &self,
+        results: &[AttemptResult],
+        want_posts: bool,
+    ) -> Result<Vec<post::Model>, AppError> {
         if results.is_empty() {
             return Ok(Vec::new());
         }
-        let mut values = Vec::with_capacity(results.len() * 9);
+        let mut values = Vec::with_capacity(results.len() * 11);
         for r in results {
             values.extend([
                 r.target_id.into(),
@@ -244,10 +265,13 @@ impl PublishStore {
                 r.response_code.into(),
                 r.next_attempt_at.into(),
                 r.outcome.into(),
+                r.attempt_number.into(),
+                r.started_at.into(),
             ]);
         }
         let sql = format!(
-            "WITH r(target_id, attempt_id, status, post_ref, url, err, code, next_at, outcome)
+            "WITH r(target_id, attempt_id, status, post_ref, url, err, code, next_at, outcome,
+                    attempt_number, started_at)
                AS (VALUES {}),
              done AS (
                UPDATE post_targets t
@@ -264,10 +288,12 @@ impl PublishStore {
                   AND t.status IN ('publishing', 'needs_review')
             RETURNING t.post_id),
              attempts AS (
-               UPDATE publish_attempts a
-                  SET finished_at = now(), outcome = r.outcome, response_code = r.code,
-                      error = r.err
-                 FROM r WHERE a.id = r.attempt_id)
+               INSERT INTO publish_attempts (id, target_id, attempt_number, started_at,
+                                             finished_at, outcome, response_code, error)
+               SELECT attempt_id, target_id, attempt_number, started_at, now(), outcome, code,
+                      err
+                 FROM r
+               ON CONFLICT DO NOTHING)
              SELECT DISTINCT post_id FROM done",
             values_list(
                 results.len(),
@@ -280,18 +306,26 @@ impl PublishStore {
                     "text",
                     "int",
                     "timestamptz",
-                    "text"
+                    "text",
+                    "int",
+                    "timestamptz"
                 ]
             )
         );
         let txn = self.db.begin().await?;
-        lock_posts(&txn, &results.iter().map(|r| r.post_id).collect::<Vec<_>>()).await?;
+        // Only a post with several targets can have outcomes recorded concurrently.
+        let shared: Vec<Uuid> = results
+            .iter()
+            .filter(|r| r.shared_post)
+            .map(|r| r.post_id)
+            .collect();
+        lock_posts(&txn, &shared).await?;
         let rows = txn.query_all(stmt(&sql, values)).await?;
         let post_ids = rows
             .iter()
             .map(|row| row.try_get::<Uuid>("", "post_id"))
             .collect::<Result<Vec<_>, _>>()?;
-        let posts = refresh_post_statuses(&txn, &post_ids).await?;
+        let posts = refresh_post_statuses(&txn, &post_ids, want_posts).await?;
         txn.commit().await?;
         Ok(posts)
     }
@@ -336,32 +370,29 @@ impl PublishStore {
         lock_posts(&txn, &[post_id]).await?;
         let row = txn
             .query_one(stmt(
-                "WITH won AS (
+                "WITH old AS (
+                   SELECT id, attempts, updated_at FROM post_targets
+                    WHERE id = $1 AND attempt_id = $2 AND status = 'publishing'),
+                 won AS (
                    UPDATE post_targets t
                       SET attempt_id = $3, attempts = t.attempts + 1, updated_at = now()
                      FROM social_posts p
                     WHERE t.id = $1 AND t.attempt_id = $2 AND t.status = 'publishing'
                       AND p.id = t.post_id
-                RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts,
-                          p.content, p.media_urls),
-                 attempts AS (
-                   INSERT INTO publish_attempts (id, target_id, attempt_number, started_at)
-                   SELECT attempt_id, id, attempts, now() FROM won)
-                 SELECT id, post_id, platform, attempt_id, content, media_urls FROM won",
+                RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts, p.content,
+                          p.media_urls, json_array_length(p.platforms) AS target_count),
+                 interrupted AS (
+                   INSERT INTO publish_attempts (id, target_id, attempt_number, started_at,
+                                                 finished_at, outcome, error)
+                   SELECT $2, id, attempts, updated_at, now(), 'interrupted',
+                          'the worker stopped before recording the result'
+                     FROM old
+                   ON CONFLICT DO NOTHING)
+                 SELECT * FROM won",
                 vec![target_id.into(), previous.into(), attempt_id.into()],
             ))
             .await?;
-        let won = match row {
-            Some(row) => Some(WonTarget {
-                target_id: row.try_get("", "id")?,
-                post_id: row.try_get("", "post_id")?,
-                platform: row.try_get("", "platform")?,
-                attempt_id: row.try_get("", "attempt_id")?,
-                content: row.try_get("", "content")?,
-                media_urls: json_strings(&row.try_get::<serde_json::Value>("", "media_urls")?),
-            }),
-            None => None,
-        };
+        let won = row.as_ref().map(WonTarget::from_row).transpose()?;
         txn.commit().await?;
         Ok(won)
     }
@@ -380,10 +411,19 @@ impl PublishStore {
         lock_posts(&txn, &[post_id]).await?;
         let rows = txn
             .query_all(stmt(
-                "UPDATE post_targets SET status = 'needs_review', last_error = $3,
-                        updated_at = now()
-                  WHERE id = $1 AND attempt_id = $2 AND status = 'publishing'
-              RETURNING post_id",
+                "WITH marked AS (
+                   UPDATE post_targets SET status = 'needs_review', last_error = $3,
+                          updated_at = now()
+                    WHERE id = $1 AND attempt_id = $2 AND status = 'publishing'
+                RETURNING post_id, id, attempts),
+                 interrupted AS (
+                   INSERT INTO publish_attempts (id, target_id, attempt_number, started_at,
+                                                 finished_at, outcome, error)
+                   SELECT $2, id, attempts, now(), now(), 'interrupted',
+                          'the worker stopped before recording the result'
+                     FROM marked
+                   ON CONFLICT DO NOTHING)
+                 SELECT post_id FROM marked",
                 vec![target_id.into(), previous.into(), reason.into()],
             ))
             .await?;
@@ -391,17 +431,18 @@ impl PublishStore {
             .iter()
             .map(|row| row.try_get::<Uuid>("", "post_id"))
             .collect::<Result<Vec<_>, _>>()?;
-        let posts = refresh_post_statuses(&txn, &post_ids).await?;
+        let posts = refresh_post_statuses(&txn, &post_ids, true).await?;
         txn.commit().await?;
         Ok(posts)
     }
 }
 
 /// Re-derives the status (and `posted_at`, `failure_reason`) of `post_ids` from their
-/// targets, writes what changed and returns the changed posts.
+/// targets, writes what changed and, when `want_posts`, returns the changed posts.
 pub async fn refresh_post_statuses<C: ConnectionTrait>(
     db: &C,
     post_ids: &[Uuid],
+    want_posts: bool,
 ) -> Result<Vec<post::Model>, AppError> {
     if post_ids.is_empty() {
         return Ok(Vec::new());
@@ -468,12 +509,15 @@ pub async fn refresh_post_statuses<C: ConnectionTrait>(
           WHERE p.id = v.id
             AND (p.status IS DISTINCT FROM v.status
                  OR p.posted_at IS DISTINCT FROM COALESCE(p.posted_at, v.posted_at)
-                 OR p.failure_reason IS DISTINCT FROM v.reason)
-      RETURNING p.*",
+                 OR p.failure_reason IS DISTINCT FROM v.reason)",
         values_list(by_post.len(), &["uuid", "text", "timestamptz", "text"])
     );
+    if !want_posts {
+        db.execute(stmt(&sql, values)).await?;
+        return Ok(Vec::new());
+    }
     Ok(post::Entity::find()
-        .from_raw_sql(stmt(&sql, values))
+        .from_raw_sql(stmt(&format!("{sql} RETURNING p.*"), values))
         .all(db)
         .await?)
 }
