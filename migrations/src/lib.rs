@@ -13,6 +13,7 @@ mod m20261128_000004_create_social_account_tokens;
 mod m20261128_000005_create_publish_attempts;
 mod m20261128_000006_create_post_metrics;
 mod m20261128_000007_add_target_queue_columns;
+mod m20261128_000008_drop_target_platform_status_index;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_create_publish_attempts::Migration),
             Box::new(m20261128_000006_create_post_metrics::Migration),
             Box::new(m20261128_000007_add_target_queue_columns::Migration),
+            Box::new(m20261128_000008_drop_target_platform_status_index::Migration),
         ]
     }
 }

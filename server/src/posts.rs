@@ -218,15 +218,21 @@ impl PostService {
                 .filter(post::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
         }
         if let Some(platform) = &filter.platform {
-            query = query.filter(
-                post::Column::Id.in_subquery(
-                    Query::select()
-                        .column(target::Column::PostId)
-                        .from(target::Entity)
-                        .and_where(target::Column::Platform.eq(platform.to_ascii_lowercase()))
-                        .to_owned(),
-                ),
-            );
+            // EXISTS per candidate post uses the (post_id, platform) unique index.
+            query = query.filter(Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(target::Entity)
+                    .and_where(
+                        Expr::col((target::Entity, target::Column::PostId))
+                            .equals((post::Entity, post::Column::Id)),
+                    )
+                    .and_where(
+                        Expr::col((target::Entity, target::Column::Platform))
+                            .eq(platform.to_ascii_lowercase()),
+                    )
+                    .to_owned(),
+            ));
         }
         if let Some(campaign) = &filter.campaign {
             query = query.filter(post::Column::Campaign.eq(campaign));

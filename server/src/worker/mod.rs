@@ -421,6 +421,7 @@ fn decide(
         target_id: outcome.target.target_id,
         post_id: outcome.target.post_id,
         shared_post: outcome.target.shared_post,
+        platform: outcome.target.platform.clone(),
         attempt_number: outcome.target.attempt_number,
         started_at: outcome.started_at,
         attempt_id: outcome.target.attempt_id,

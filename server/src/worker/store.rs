@@ -3,7 +3,7 @@
 //! version (compare-and-set), and an attempt's outcome is recorded only while that attempt
 //! still holds the target.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -76,6 +76,8 @@ pub struct AttemptResult {
     pub post_id: Uuid,
     /// Whether the post has other targets.
     pub shared_post: bool,
+    /// The target's platform.
+    pub platform: String,
     /// The attempt.
     pub attempt_id: Uuid,
     /// Its number among the target's attempts.
@@ -286,7 +288,7 @@ impl PublishStore {
                  FROM r
                 WHERE t.id = r.target_id AND t.attempt_id = r.attempt_id
                   AND t.status IN ('publishing', 'needs_review')
-            RETURNING t.post_id),
+            RETURNING t.id),
              attempts AS (
                INSERT INTO publish_attempts (id, target_id, attempt_number, started_at,
                                              finished_at, outcome, response_code, error)
@@ -294,7 +296,7 @@ impl PublishStore {
                       err
                  FROM r
                ON CONFLICT DO NOTHING)
-             SELECT DISTINCT post_id FROM done",
+             SELECT id FROM done",
             values_list(
                 results.len(),
                 &[
@@ -321,11 +323,33 @@ impl PublishStore {
             .collect();
         lock_posts(&txn, &shared).await?;
         let rows = txn.query_all(stmt(&sql, values)).await?;
-        let post_ids = rows
+        let recorded = rows
             .iter()
-            .map(|row| row.try_get::<Uuid>("", "post_id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let posts = refresh_post_statuses(&txn, &post_ids, want_posts).await?;
+            .map(|row| row.try_get::<Uuid>("", "id"))
+            .collect::<Result<HashSet<_>, _>>()?;
+        // A post whose only target this is takes its status straight from the outcome; a
+        // post with several targets is derived from all of them, as they are now.
+        let mut shared_posts = Vec::new();
+        let mut derived = Vec::new();
+        let now = Utc::now();
+        for r in results.iter().filter(|r| recorded.contains(&r.target_id)) {
+            if r.shared_post {
+                shared_posts.push(r.post_id);
+            } else {
+                derived.push((
+                    r.post_id,
+                    Derived {
+                        status: PostStatus::derive(&[r.status], true),
+                        posted_at: (r.status == TargetStatus::Published).then_some(now),
+                        failure_reason: (r.status == TargetStatus::Failed).then(|| {
+                            format!("{}: {}", r.platform, r.error.clone().unwrap_or_default())
+                        }),
+                    },
+                ));
+            }
+        }
+        derived.extend(derive_post_statuses(&txn, &shared_posts).await?);
+        let posts = write_post_statuses(&txn, derived, want_posts).await?;
         txn.commit().await?;
         Ok(posts)
     }
@@ -431,34 +455,43 @@ impl PublishStore {
             .iter()
             .map(|row| row.try_get::<Uuid>("", "post_id"))
             .collect::<Result<Vec<_>, _>>()?;
-        let posts = refresh_post_statuses(&txn, &post_ids, true).await?;
+        let derived = derive_post_statuses(&txn, &post_ids).await?;
+        let posts = write_post_statuses(&txn, derived, true).await?;
         txn.commit().await?;
         Ok(posts)
     }
 }
 
-/// Re-derives the status (and `posted_at`, `failure_reason`) of `post_ids` from their
-/// targets, writes what changed and, when `want_posts`, returns the changed posts.
-pub async fn refresh_post_statuses<C: ConnectionTrait>(
+/// A post's state as derived from its targets.
+#[derive(Debug, Clone)]
+struct Derived {
+    status: PostStatus,
+    posted_at: Option<DateTime<Utc>>,
+    failure_reason: Option<String>,
+}
+
+/// Derives the status (and first publication time, failure summary) of `post_ids` from
+/// all their targets as they are now.
+async fn derive_post_statuses<C: ConnectionTrait>(
     db: &C,
     post_ids: &[Uuid],
-    want_posts: bool,
-) -> Result<Vec<post::Model>, AppError> {
+) -> Result<Vec<(Uuid, Derived)>, AppError> {
     if post_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders = placeholders(post_ids.len());
     let rows = db
         .query_all(stmt(
             &format!(
                 "SELECT t.post_id, t.status, t.platform, t.last_error, t.published_at,
                         p.scheduled_at IS NOT NULL AS scheduled
                    FROM post_targets t JOIN social_posts p ON p.id = t.post_id
-                  WHERE t.post_id IN ({placeholders})"
+                  WHERE t.post_id IN ({})",
+                placeholders(post_ids.len())
             ),
             post_ids.iter().map(|id| (*id).into()).collect(),
         ))
         .await?;
+    #[derive(Default)]
     struct Acc {
         statuses: Vec<TargetStatus>,
         scheduled: bool,
@@ -471,12 +504,7 @@ pub async fn refresh_post_statuses<C: ConnectionTrait>(
         let status: String = row.try_get("", "status")?;
         let status = TargetStatus::parse(&status)
             .ok_or_else(|| AppError::Internal(format!("unknown target status {status}").into()))?;
-        let acc = by_post.entry(post_id).or_insert(Acc {
-            statuses: Vec::new(),
-            scheduled: false,
-            first_published: None,
-            errors: Vec::new(),
-        });
+        let acc = by_post.entry(post_id).or_default();
         acc.scheduled = row.try_get("", "scheduled")?;
         acc.statuses.push(status);
         if let Some(at) = row.try_get::<Option<DateTime<Utc>>>("", "published_at")? {
@@ -489,16 +517,43 @@ pub async fn refresh_post_statuses<C: ConnectionTrait>(
             acc.errors.push(format!("{platform}: {err}"));
         }
     }
-    let mut values: Vec<Value> = Vec::new();
-    for (id, acc) in &by_post {
-        let status = PostStatus::derive(&acc.statuses, acc.scheduled);
-        let reason = matches!(status, PostStatus::Failed | PostStatus::PartiallyPublished)
-            .then(|| acc.errors.join("; "));
+    Ok(by_post
+        .into_iter()
+        .map(|(id, acc)| {
+            let status = PostStatus::derive(&acc.statuses, acc.scheduled);
+            let failure_reason =
+                matches!(status, PostStatus::Failed | PostStatus::PartiallyPublished)
+                    .then(|| acc.errors.join("; "));
+            (
+                id,
+                Derived {
+                    status,
+                    posted_at: acc.first_published,
+                    failure_reason,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Writes derived post states that differ from the stored ones; returns the changed posts
+/// when `want_posts`.
+async fn write_post_statuses<C: ConnectionTrait>(
+    db: &C,
+    derived: Vec<(Uuid, Derived)>,
+    want_posts: bool,
+) -> Result<Vec<post::Model>, AppError> {
+    if derived.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut values: Vec<Value> = Vec::with_capacity(derived.len() * 4);
+    let rows = derived.len();
+    for (id, d) in derived {
         values.extend([
-            (*id).into(),
-            status.as_str().into(),
-            acc.first_published.into(),
-            reason.into(),
+            id.into(),
+            d.status.as_str().into(),
+            d.posted_at.into(),
+            d.failure_reason.into(),
         ]);
     }
     let sql = format!(
@@ -510,7 +565,7 @@ pub async fn refresh_post_statuses<C: ConnectionTrait>(
             AND (p.status IS DISTINCT FROM v.status
                  OR p.posted_at IS DISTINCT FROM COALESCE(p.posted_at, v.posted_at)
                  OR p.failure_reason IS DISTINCT FROM v.reason)",
-        values_list(by_post.len(), &["uuid", "text", "timestamptz", "text"])
+        values_list(rows, &["uuid", "text", "timestamptz", "text"])
     );
     if !want_posts {
         db.execute(stmt(&sql, values)).await?;
