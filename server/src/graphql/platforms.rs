@@ -19,6 +19,9 @@ pub struct Platform {
     pub wit_version: String,
     /// Whether publishing twice with one idempotency key creates one post.
     pub idempotent_publish: bool,
+    /// Whether the plugin was quarantined after trapping repeatedly: its posts fail with
+    /// that reason until Herald restarts with a fixed plugin.
+    pub quarantined: bool,
     /// What one post may contain.
     pub limits: PlatformLimits,
 }
@@ -103,8 +106,9 @@ pub struct Violation {
     pub message: String,
 }
 
-fn platform(info: PluginInfo) -> Platform {
+fn platform(info: PluginInfo, quarantined: bool) -> Platform {
     Platform {
+        quarantined,
         id: info.platform,
         display_name: info.display_name,
         version: info.version,
@@ -136,7 +140,16 @@ pub(crate) fn platforms(ctx: &Context<'_>) -> async_graphql::Result<Vec<Platform
     actor(ctx)?;
     Ok(ctx
         .data_opt::<PluginHost>()
-        .map(|host| host.platforms().into_iter().map(platform).collect())
+        .map(|host| {
+            let quarantined = host.quarantined();
+            host.platforms()
+                .into_iter()
+                .map(|info| {
+                    let q = quarantined.contains(&info.platform);
+                    platform(info, q)
+                })
+                .collect()
+        })
         .unwrap_or_default())
 }
 

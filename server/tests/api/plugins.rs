@@ -238,3 +238,63 @@ async fn scheduled_post_is_published_through_a_plugin() {
         seen[0].0
     );
 }
+
+/// A plugin that traps fails only its own posts, with the sandbox's reason, and is
+/// quarantined (and shown so in `platforms`) after repeated traps; the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trapping_plugin_fails_its_posts_and_is_quarantined() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use herald_server::publish::PublisherRegistry;
+    use herald_server::publish::plugin::PluginPublisher;
+
+    let host = PluginHost::load(HostConfig::new(built_plugins()))
+        .await
+        .expect("load plugins");
+    let mut publishers = PublisherRegistry::new();
+    publishers.register("hostile", Arc::new(PluginPublisher::new(host.clone())));
+    let app =
+        TestApp::spawn_with_worker_and_plugins(publishers, crate::harness::fast_worker(), host)
+            .await;
+    let token = app.token("alice", None, &[]);
+    let at = (chrono::Utc::now() + chrono::Duration::milliseconds(200)).to_rfc3339();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let post = app
+            .create_post(
+                &token,
+                json!({"content": "panic", "platforms": ["hostile"], "scheduledAt": at}),
+            )
+            .await;
+        ids.push(post["id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids {
+        let failed = app
+            .wait_for_post(&token, id, Duration::from_secs(20), |p| {
+                p["status"] == "FAILED"
+            })
+            .await;
+        let error = failed["targets"][0]["lastError"].as_str().expect("error");
+        assert!(
+            error.contains("trapped") || error.contains("quarantined"),
+            "{error}"
+        );
+        assert_eq!(failed["targets"][0]["attempts"], 1, "a trap is not retried");
+    }
+    let platforms = app
+        .ok(&token, "{ platforms { id quarantined } }", json!({}))
+        .await;
+    let hostile = platforms["platforms"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["id"] == "hostile"))
+        .cloned()
+        .expect("hostile listed");
+    assert_eq!(hostile["quarantined"], true);
+    let example = platforms["platforms"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["id"] == "example"))
+        .cloned()
+        .expect("example listed");
+    assert_eq!(example["quarantined"], false);
+}
