@@ -23,6 +23,9 @@ struct State {
     delay: HashMap<String, Duration>,
     /// Receipts by idempotency key: a repeated key returns the first receipt.
     published: HashMap<String, Receipt>,
+    /// Calls in progress per platform, and the most seen at once.
+    in_flight: HashMap<String, usize>,
+    max_in_flight: HashMap<String, usize>,
 }
 
 /// Records calls; succeeds unless answers were scripted for a platform.
@@ -70,6 +73,15 @@ impl RecordingPublisher {
     pub fn call_count(&self) -> usize {
         self.lock().calls.len()
     }
+
+    /// The most calls that were in progress at once on `platform`.
+    pub fn max_in_flight(&self, platform: &str) -> usize {
+        self.lock()
+            .max_in_flight
+            .get(platform)
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 #[async_trait::async_trait]
@@ -81,12 +93,25 @@ impl Publisher for RecordingPublisher {
                 request: request.clone(),
                 started_at: SystemTime::now(),
             });
+            let now = {
+                let n = state.in_flight.entry(request.platform.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let max = state
+                .max_in_flight
+                .entry(request.platform.clone())
+                .or_default();
+            *max = (*max).max(now);
             state.delay.get(&request.platform).copied()
         };
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
         let mut state = self.lock();
+        if let Some(n) = state.in_flight.get_mut(&request.platform) {
+            *n = n.saturating_sub(1);
+        }
         if let Some(answer) = state
             .script
             .get_mut(&request.platform)

@@ -610,3 +610,38 @@ async fn queue_stats_subscription_follows_the_queue() {
         json!({"scheduled": 0, "active": 0, "dead": 0})
     );
 }
+
+#[tokio::test]
+async fn concurrency_is_limited_per_platform() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    publisher.delay("x", Duration::from_millis(300));
+    publisher.delay("bluesky", Duration::from_millis(300));
+    let mut registry = PublisherRegistry::new();
+    for platform in PLATFORMS {
+        registry.register(platform, publisher.clone());
+    }
+    let config = herald_server::worker::WorkerConfig {
+        concurrency: 3,
+        platform_concurrency: 2,
+        ..fast_worker()
+    };
+    let app = TestApp::spawn_with_worker(registry, config).await;
+    let token = app.token("alice", None, &[]);
+    let at = in_ms(300);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(schedule(&app, &token, &["x"], &at, json!({})).await);
+        ids.push(schedule(&app, &token, &["bluesky"], &at, json!({})).await);
+    }
+    for id in &ids {
+        app.wait_for_post(&token, id, Duration::from_secs(20), status_is("PUBLISHED"))
+            .await;
+    }
+    assert_eq!(publisher.call_count(), 10);
+    assert_eq!(
+        publisher.max_in_flight("x"),
+        2,
+        "per-platform limit reached, not passed"
+    );
+    assert_eq!(publisher.max_in_flight("bluesky"), 2);
+}
