@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::JwtVerifier;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
+use crate::connections::ConnectionService;
 use crate::db;
 use crate::events::EventBus;
 use crate::graphql::{self, Auth, HeraldSchema};
@@ -28,6 +29,7 @@ use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
 use crate::queue::redis::RedisQueue;
 use crate::queue::{JobQueue, QueueError};
+use crate::secrets::TokenCipher;
 use crate::worker::lateness::LatenessRecorder;
 use crate::worker::reconcile::{self, ReconcileConfig};
 use crate::worker::store::PublishStore;
@@ -79,29 +81,39 @@ pub struct Services {
     pub lateness: Arc<LatenessRecorder>,
     /// Loaded publisher plugins, if a plugin directory is configured.
     pub plugins: Option<PluginHost>,
+    /// Connected accounts and their sealed tokens.
+    pub connections: ConnectionService,
 }
 
 impl Services {
-    /// Assembles the services over a database and a queue.
-    pub fn new(db: DatabaseConnection, queue: Arc<dyn JobQueue>) -> Self {
+    /// Assembles the services over a database and a queue, sealing tokens with `cipher`.
+    pub fn new(db: DatabaseConnection, queue: Arc<dyn JobQueue>, cipher: TokenCipher) -> Self {
         let events = EventBus::new(EVENT_BUFFER);
+        let connections = ConnectionService::new(db.clone(), cipher, None);
         Self {
-            posts: PostService::new(db.clone(), events.clone(), queue.clone()),
+            posts: PostService::new(
+                db.clone(),
+                events.clone(),
+                queue.clone(),
+                connections.clone(),
+            ),
             db,
             queue,
             events,
             lateness: Arc::new(LatenessRecorder::default()),
             plugins: None,
+            connections,
         }
     }
 
     /// The same services with publisher plugins loaded: their platforms become valid post
-    /// targets.
+    /// targets, which need a connected account to be scheduled.
     pub fn with_plugins(mut self, plugins: Option<PluginHost>) -> Self {
+        self.connections = self.connections.with_plugins(plugins.clone());
         if let Some(host) = &plugins {
             self.posts = self
                 .posts
-                .with_platforms(host.platforms().into_iter().map(|info| info.platform));
+                .with_plugin_platforms(host.platforms().into_iter().map(|info| info.platform));
         }
         self.plugins = plugins;
         self
@@ -178,11 +190,12 @@ pub fn start_background(
 pub fn publishers(
     config: &QueueConfig,
     plugins: Option<&PluginHost>,
+    connections: &ConnectionService,
 ) -> Result<PublisherRegistry, StartupError> {
     let mut registry = PublisherRegistry::new();
     if let Some(host) = plugins {
         let publisher: Arc<dyn crate::publish::Publisher> =
-            Arc::new(PluginPublisher::new(host.clone()));
+            Arc::new(PluginPublisher::new(host.clone(), connections.clone()));
         for info in host.platforms() {
             registry.register(info.platform, publisher.clone());
         }
@@ -224,6 +237,7 @@ async fn connect_services(
     max_connections: u32,
     queue: &QueueConfig,
     plugins: Option<PluginHost>,
+    cipher: TokenCipher,
 ) -> Result<Services, StartupError> {
     let database = db::connect(database_url, max_connections).await?;
     let queue: Arc<dyn JobQueue> =
@@ -236,7 +250,7 @@ async fn connect_services(
         }
         Err(err) => tracing::warn!(%err, "queue health check failed"),
     }
-    Ok(Services::new(database, queue).with_plugins(plugins))
+    Ok(Services::new(database, queue, cipher).with_plugins(plugins))
 }
 
 /// Runs `herald serve`: migrates (unless disabled), then serves the API (and runs workers
@@ -253,12 +267,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         config.db_max_connections,
         &config.queue,
         plugins,
+        config.cipher.clone(),
     )
     .await?;
     let background = if config.workers {
         Some(start_background(
             &services,
-            publishers(&config.queue, services.plugins.as_ref())?,
+            publishers(
+                &config.queue,
+                services.plugins.as_ref(),
+                &services.connections,
+            )?,
             config.queue.worker.clone(),
             config.queue.reconcile,
         ))
@@ -295,11 +314,16 @@ pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError>
         config.db_max_connections,
         &config.queue,
         plugins,
+        config.cipher.clone(),
     )
     .await?;
     let background = start_background(
         &services,
-        publishers(&config.queue, services.plugins.as_ref())?,
+        publishers(
+            &config.queue,
+            services.plugins.as_ref(),
+            &services.connections,
+        )?,
         config.queue.worker.clone(),
         config.queue.reconcile,
     );

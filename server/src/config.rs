@@ -267,6 +267,49 @@ pub struct ServeArgs {
     /// Publisher plugins.
     #[command(flatten)]
     pub plugins: PluginArgs,
+    /// Token encryption.
+    #[command(flatten)]
+    pub token_key: TokenKeyArgs,
+}
+
+/// The key that seals connected accounts' tokens at rest.
+#[derive(Debug, Args)]
+pub struct TokenKeyArgs {
+    /// AES-256 key for account tokens, base64 of 32 random bytes
+    /// (e.g. `head -c32 /dev/urandom | base64`).
+    #[arg(long, env = "HERALD_TOKEN_KEY", hide_env_values = true)]
+    pub token_key: Option<String>,
+    /// Id stored with every sealed token (change it when rotating the key).
+    #[arg(long, env = "HERALD_TOKEN_KEY_ID", default_value = "k1")]
+    pub token_key_id: String,
+}
+
+impl TokenKeyArgs {
+    /// The validated cipher.
+    pub fn cipher(&self) -> Result<crate::secrets::TokenCipher, ConfigError> {
+        use base64::Engine;
+        const KEY: &str = "HERALD_TOKEN_KEY (--token-key)";
+        let encoded = self
+            .token_key
+            .as_deref()
+            .ok_or_else(|| ConfigError::new(KEY, "not set"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| ConfigError::new(KEY, "not valid base64"))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| ConfigError::new(KEY, "must decode to exactly 32 bytes"))?;
+        if self.token_key_id.is_empty() || self.token_key_id.len() > 64 {
+            return Err(ConfigError::new(
+                "HERALD_TOKEN_KEY_ID (--token-key-id)",
+                "must be 1 to 64 characters",
+            ));
+        }
+        Ok(crate::secrets::TokenCipher::new(
+            self.token_key_id.clone(),
+            &key,
+        ))
+    }
 }
 
 /// Settings of `herald worker`.
@@ -284,6 +327,9 @@ pub struct WorkerArgs {
     /// Publisher plugins.
     #[command(flatten)]
     pub plugins: PluginArgs,
+    /// Token encryption.
+    #[command(flatten)]
+    pub token_key: TokenKeyArgs,
 }
 
 /// The publishing queue, its workers and the built-in publishers.
@@ -552,6 +598,8 @@ pub struct WorkerProcessConfig {
     pub queue: QueueConfig,
     /// Plugin host settings, when a plugin directory is configured.
     pub plugins: Option<herald_plugin_host::HostConfig>,
+    /// Seals and opens account tokens.
+    pub cipher: crate::secrets::TokenCipher,
 }
 
 impl WorkerArgs {
@@ -562,6 +610,7 @@ impl WorkerArgs {
             db_max_connections: self.db_max_connections.max(1),
             queue: self.queue.config()?,
             plugins: self.plugins.config()?,
+            cipher: self.token_key.cipher()?,
         })
     }
 }
@@ -585,6 +634,8 @@ pub struct ServeConfig {
     pub migrate: bool,
     /// Plugin host settings, when a plugin directory is configured.
     pub plugins: Option<herald_plugin_host::HostConfig>,
+    /// Seals and opens account tokens.
+    pub cipher: crate::secrets::TokenCipher,
 }
 
 impl ServeArgs {
@@ -614,6 +665,7 @@ impl ServeArgs {
             jwt: self.jwt.config()?,
             migrate: !self.no_migrate,
             plugins: self.plugins.config()?,
+            cipher: self.token_key.cipher()?,
         })
     }
 }
@@ -665,6 +717,10 @@ mod tests {
                 plugin_max_media_mb: 100,
                 plugin_host_overrides: Vec::new(),
             },
+            token_key: TokenKeyArgs {
+                token_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+                token_key_id: "k1".into(),
+            },
         }
     }
 
@@ -700,6 +756,12 @@ mod tests {
         let mut lease = args(DB, SECRET);
         lease.queue.queue_lease_ms = 0;
         cases.push((lease, "HERALD_QUEUE_LEASE_MS"));
+        let mut no_key = args(DB, SECRET);
+        no_key.token_key.token_key = None;
+        cases.push((no_key, "HERALD_TOKEN_KEY"));
+        let mut short_key = args(DB, SECRET);
+        short_key.token_key.token_key = Some("c2hvcnQ=".into());
+        cases.push((short_key, "HERALD_TOKEN_KEY"));
         let mut webhook = args(DB, SECRET);
         webhook.queue.webhook_url = Some("ftp://x".into());
         cases.push((webhook, "HERALD_WEBHOOK_URL"));

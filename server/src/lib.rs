@@ -7,6 +7,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod dispatch;
 pub mod domain;
@@ -17,4 +18,5 @@ pub mod plugins;
 pub mod posts;
 pub mod publish;
 pub mod queue;
+pub mod secrets;
 pub mod worker;

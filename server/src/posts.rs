@@ -13,6 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::connections::ConnectionService;
 use crate::db::entities::{post, target};
 use crate::dispatch;
 use crate::domain::actor::{Actor, Role};
@@ -138,7 +139,11 @@ pub struct PostService {
     db: DatabaseConnection,
     events: EventBus,
     queue: Arc<dyn JobQueue>,
+    connections: ConnectionService,
+    /// Platforms a post may target.
     platforms: Arc<[String]>,
+    /// Platforms that publish as a connected account (those of loaded plugins).
+    account_platforms: Arc<[String]>,
 }
 
 impl std::fmt::Debug for PostService {
@@ -150,7 +155,12 @@ impl std::fmt::Debug for PostService {
 impl PostService {
     /// A service over `db` that announces changes on `events` and schedules on `queue`,
     /// accepting the built-in platforms.
-    pub fn new(db: DatabaseConnection, events: EventBus, queue: Arc<dyn JobQueue>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        events: EventBus,
+        queue: Arc<dyn JobQueue>,
+        connections: ConnectionService,
+    ) -> Self {
         let platforms = rules::KNOWN_PLATFORMS
             .iter()
             .map(|p| p.to_string())
@@ -159,21 +169,50 @@ impl PostService {
             db,
             events,
             queue,
+            connections,
             platforms,
+            account_platforms: Arc::new([]),
         }
     }
 
-    /// The same service also accepting `extra` platforms (those of loaded plugins).
-    pub fn with_platforms(mut self, extra: impl IntoIterator<Item = String>) -> Self {
+    /// The same service also accepting the platforms of loaded plugins; scheduling a post
+    /// on one of them needs a connected account.
+    pub fn with_plugin_platforms(
+        mut self,
+        plugin_platforms: impl IntoIterator<Item = String>,
+    ) -> Self {
+        let plugin_platforms: Vec<String> = plugin_platforms.into_iter().collect();
         let mut all: Vec<String> = self.platforms.to_vec();
-        for platform in extra {
-            if !all.contains(&platform) {
-                all.push(platform);
+        for platform in &plugin_platforms {
+            if !all.contains(platform) {
+                all.push(platform.clone());
             }
         }
         all.sort();
         self.platforms = all.into();
+        self.account_platforms = plugin_platforms.into();
         self
+    }
+
+    /// `BAD_USER_INPUT` naming the first of `platforms` the tenant has no connected
+    /// account for.
+    async fn require_accounts(&self, actor: &Actor, platforms: &[String]) -> Result<(), AppError> {
+        let needed: Vec<String> = platforms
+            .iter()
+            .filter(|p| self.account_platforms.contains(p))
+            .cloned()
+            .collect();
+        let missing = self.connections.missing(&actor.tenant_id, &needed).await?;
+        match missing.first() {
+            Some(platform) => Err(AppError::bad_input(
+                "platforms",
+                format!(
+                    "no connected {platform} account: connect one with connectAccount before \
+                     scheduling"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Which of `post_ids` belong to the caller's tenant.
@@ -303,6 +342,7 @@ impl PostService {
         let schedule = match &input.scheduled_at {
             Some(at) => {
                 rules::require_publishable(&input.content, &input.media_urls, &platforms)?;
+                self.require_accounts(actor, &platforms).await?;
                 Some(schedule::resolve(
                     ScheduleRequest {
                         scheduled_at: at,
@@ -387,6 +427,7 @@ impl PostService {
         rules::validate_label("notes", notes.as_deref(), MAX_NOTES_CHARS)?;
         if current.scheduled_at.is_some() {
             rules::require_publishable(&content, &media, &platforms)?;
+            self.require_accounts(actor, &platforms).await?;
         }
 
         let approval_required = changes
@@ -452,6 +493,7 @@ impl PostService {
             &json_strings(&current.media_urls),
             &platforms,
         )?;
+        self.require_accounts(actor, &platforms).await?;
         let request = ScheduleRequest {
             time_zone: request.time_zone.or(Some(current.timezone.as_str())),
             ..request

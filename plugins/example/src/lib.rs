@@ -3,7 +3,8 @@
 //!
 //! The API: `POST /v1/media` (raw bytes, returns `{"id"}`), `POST /v1/posts` (JSON with
 //! `text`, `media_ids`, `idempotency_key`; returns `{"id", "url"}`), `GET /v1/posts?
-//! idempotency_key=…` (returns a list), `GET /v1/me` and `GET /v1/posts/{id}/metrics`.
+//! idempotency_key=…` (returns a list), `GET /v1/me`, `GET /v1/posts/{id}/metrics` and
+//! `POST /v1/oauth/token` (refresh: `{"refresh_token"}` → `{"access_token", "refresh_token"}`).
 
 use herald_plugin_sdk::http::{Body, Request, form_encode};
 use herald_plugin_sdk::{
@@ -26,6 +27,13 @@ struct Created {
 #[derive(Deserialize)]
 struct Uploaded {
     id: String,
+}
+
+#[derive(Deserialize)]
+struct Token {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +122,28 @@ impl Publisher for Example {
             id: me.id,
             handle: me.handle,
             display_name: me.display_name,
+        })
+    }
+
+    fn refresh_token(credentials: Credentials) -> Result<Credentials, PublishError> {
+        let Some(refresh) = credentials.refresh_token.clone() else {
+            return Err(PublishError::AuthExpired(
+                "no refresh token: reconnect the account".into(),
+            ));
+        };
+        let token: Token = Request::post(format!("{API}/v1/oauth/token"))
+            .json(&serde_json::json!({
+                "grant_type": "refresh_token",
+                "refresh_token": refresh,
+            }))
+            .send()?
+            .error_for_status()?
+            .json()?;
+        Ok(Credentials {
+            access_token: token.access_token,
+            refresh_token: token.refresh_token.or(credentials.refresh_token),
+            expires_at: None,
+            extra: credentials.extra,
         })
     }
 

@@ -184,7 +184,8 @@ async fn run(
         let db = herald_server::db::connect(&url, 20).await?;
         let namespace = format!("bench-{}", Uuid::new_v4().simple());
         let queue: Arc<dyn JobQueue> = Arc::new(RedisQueue::connect(redis_url, &namespace).await?);
-        let services = Services::new(db.clone(), queue.clone());
+        let cipher = herald_server::secrets::TokenCipher::new("bench", &rand::random::<[u8; 32]>());
+        let services = Services::new(db.clone(), queue.clone(), cipher);
         let publisher = Arc::new(RecordingPublisher::new(true));
         let mut registry = PublisherRegistry::new();
         registry.register("x", publisher.clone());

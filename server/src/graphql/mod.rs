@@ -2,6 +2,7 @@
 //! one module per concern. Resolvers are thin: they translate GraphQL types and call
 //! [`crate::posts::PostService`].
 
+mod connections;
 mod cursor;
 mod error;
 mod loader;
@@ -24,11 +25,19 @@ use herald_plugin_host::PluginHost;
 
 /// Root query type.
 #[derive(MergedObject, Default)]
-pub struct Query(query::PostQuery, queue::QueueQuery);
+pub struct Query(
+    query::PostQuery,
+    queue::QueueQuery,
+    connections::ConnectionQuery,
+);
 
 /// Root mutation type.
 #[derive(MergedObject, Default)]
-pub struct Mutation(mutation::PostMutation, queue::QueueMutation);
+pub struct Mutation(
+    mutation::PostMutation,
+    queue::QueueMutation,
+    connections::ConnectionMutation,
+);
 
 /// Root subscription type.
 #[derive(MergedSubscription, Default)]
@@ -69,6 +78,7 @@ pub fn build_schema(services: &Services) -> HeraldSchema {
             tokio::spawn,
         ))
         .data(services.posts.clone())
+        .data(services.connections.clone())
         .data(services.events.clone())
         .data(services.queue.clone())
         .data(services.lateness.clone())

@@ -21,6 +21,8 @@ pub struct PublishRequest {
     pub target_id: Uuid,
     /// Its post.
     pub post_id: Uuid,
+    /// The tenant that owns the post (whose connected account publishes it).
+    pub owner_id: String,
     /// The platform id.
     pub platform: String,
     /// The post's text.

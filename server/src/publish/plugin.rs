@@ -1,20 +1,31 @@
 //! Publishing through the wasm plugin host: one [`Publisher`] serving every loaded plugin's
-//! platform, mapping the host's outcomes onto the queue's retry rules.
+//! platform as the post owner's connected account, refreshing expired credentials once,
+//! and mapping the host's outcomes onto the queue's retry rules.
 
 use herald_plugin_host::{self as host, PluginHost};
 
 use super::{PublishFailure, PublishRequest, Publisher, Receipt};
+use crate::connections::ConnectionService;
 
 /// Publishes through the sandboxed plugin of the request's platform.
 #[derive(Clone)]
 pub struct PluginPublisher {
     host: PluginHost,
+    connections: ConnectionService,
 }
 
 impl PluginPublisher {
-    /// A publisher over the loaded plugins.
-    pub fn new(host: PluginHost) -> Self {
-        Self { host }
+    /// A publisher over the loaded plugins, with the accounts in `connections`.
+    pub fn new(host: PluginHost, connections: ConnectionService) -> Self {
+        Self { host, connections }
+    }
+}
+
+fn account_error(err: crate::error::AppError) -> PublishFailure {
+    tracing::error!(error = %err, "cannot read connected account");
+    PublishFailure::Retryable {
+        message: "the connected account could not be read; retrying".into(),
+        response_code: None,
     }
 }
 
@@ -53,6 +64,70 @@ fn failure(err: host::PublishFailure) -> PublishFailure {
 #[async_trait::async_trait]
 impl Publisher for PluginPublisher {
     async fn publish(&self, request: &PublishRequest) -> Result<Receipt, PublishFailure> {
+        let platform = request.platform.as_str();
+        let Some((connection_id, credentials)) = self
+            .connections
+            .credentials(&request.owner_id, platform)
+            .await
+            .map_err(account_error)?
+        else {
+            return Err(PublishFailure::AuthExpired {
+                message: format!("no connected {platform} account"),
+                response_code: None,
+            });
+        };
+        match self.call(request, credentials.clone()).await {
+            Err(host::PublishFailure::AuthExpired { message }) => {
+                // Refresh once; publish again only with credentials that actually changed.
+                let refreshed = match self.host.refresh_token(platform, credentials.clone()).await {
+                    Ok(fresh) if fresh != credentials => fresh,
+                    _ => {
+                        self.connections
+                            .require_reconnect(connection_id)
+                            .await
+                            .map_err(account_error)?;
+                        return Err(PublishFailure::AuthExpired {
+                            message,
+                            response_code: None,
+                        });
+                    }
+                };
+                self.connections
+                    .refreshed(connection_id, &refreshed)
+                    .await
+                    .map_err(account_error)?;
+                let retried = self.call(request, refreshed).await;
+                if let Err(host::PublishFailure::AuthExpired { .. }) = &retried {
+                    self.connections
+                        .require_reconnect(connection_id)
+                        .await
+                        .map_err(account_error)?;
+                }
+                retried.map(receipt).map_err(failure)
+            }
+            other => other.map(receipt).map_err(failure),
+        }
+    }
+
+    fn is_idempotent(&self, platform: &str) -> bool {
+        self.host.is_idempotent(platform)
+    }
+}
+
+fn receipt(receipt: host::Receipt) -> Receipt {
+    Receipt {
+        platform_post_id: receipt.platform_post_id,
+        url: Some(receipt.url),
+        response_code: None,
+    }
+}
+
+impl PluginPublisher {
+    async fn call(
+        &self,
+        request: &PublishRequest,
+        credentials: host::Credentials,
+    ) -> Result<host::Receipt, host::PublishFailure> {
         let call = host::PublishRequest {
             post: host::Post {
                 text: request.content.clone(),
@@ -68,23 +143,9 @@ impl Publisher for PluginPublisher {
                     .collect(),
                 options: Vec::new(),
             },
-            // Connected accounts (and their encrypted tokens) arrive with the platform
-            // plugins; until then plugins publish without credentials.
-            credentials: host::Credentials::default(),
+            credentials,
             idempotency_key: request.idempotency_key.clone(),
         };
-        self.host
-            .publish(&request.platform, call)
-            .await
-            .map(|receipt| Receipt {
-                platform_post_id: receipt.platform_post_id,
-                url: Some(receipt.url),
-                response_code: None,
-            })
-            .map_err(failure)
-    }
-
-    fn is_idempotent(&self, platform: &str) -> bool {
-        self.host.is_idempotent(platform)
+        self.host.publish(&request.platform, call).await
     }
 }

@@ -289,6 +289,7 @@ async fn publish(
     let request = PublishRequest {
         target_id: target.target_id,
         post_id: target.post_id,
+        owner_id: target.owner_id.clone(),
         platform: target.platform.clone(),
         content: target.content.clone(),
         media_urls: target.media_urls.clone(),

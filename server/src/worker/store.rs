@@ -23,6 +23,8 @@ pub struct WonTarget {
     pub target_id: Uuid,
     /// Its post.
     pub post_id: Uuid,
+    /// The post's tenant.
+    pub owner_id: String,
     /// Platform id.
     pub platform: String,
     /// The attempt now holding the target.
@@ -42,6 +44,7 @@ impl WonTarget {
         Ok(Self {
             target_id: row.try_get("", "id")?,
             post_id: row.try_get("", "post_id")?,
+            owner_id: row.try_get("", "owner_id")?,
             platform: row.try_get("", "platform")?,
             attempt_id: row.try_get("", "attempt_id")?,
             attempt_number: row.try_get("", "attempts")?,
@@ -205,7 +208,7 @@ impl PublishStore {
                 AND p.id = t.post_id AND p.archived_at IS NULL
                 AND p.approval_status IN ('not_required', 'approved')
           RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts, p.content,
-                    p.media_urls, json_array_length(p.platforms) AS target_count",
+                    p.media_urls, p.owner_id, json_array_length(p.platforms) AS target_count",
             values_list(requests.len(), &["uuid", "int", "uuid"])
         );
         let txn = self.db.begin().await?;
@@ -404,7 +407,8 @@ impl PublishStore {
                     WHERE t.id = $1 AND t.attempt_id = $2 AND t.status = 'publishing'
                       AND p.id = t.post_id
                 RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts, p.content,
-                          p.media_urls, json_array_length(p.platforms) AS target_count),
+                          p.media_urls, p.owner_id,
+                          json_array_length(p.platforms) AS target_count),
                  interrupted AS (
                    INSERT INTO publish_attempts (id, target_id, attempt_number, started_at,
                                                  finished_at, outcome, error)

@@ -7,15 +7,22 @@ use std::time::Duration;
 use herald_server::app::{self, Background, Services};
 use herald_server::auth::JwtVerifier;
 use herald_server::config::{JwtConfig, JwtKey};
+use herald_server::connections::ConnectionService;
 use herald_server::publish::PublisherRegistry;
 use herald_server::queue::JobQueue;
 use herald_server::queue::redis::RedisQueue;
 use herald_server::queue::retry::RetryPolicy;
+use herald_server::secrets::TokenCipher;
 use herald_server::worker::WorkerConfig;
 use herald_server::worker::reconcile::ReconcileConfig;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+/// Token encryption key of test servers (base64 of it is [`TOKEN_KEY_B64`]).
+pub const TOKEN_KEY: [u8; 32] = *b"test-token-key-0123456789abcdefg";
+/// [`TOKEN_KEY`] as `HERALD_TOKEN_KEY` expects it.
+pub const TOKEN_KEY_B64: &str = "dGVzdC10b2tlbi1rZXktMDEyMzQ1Njc4OWFiY2RlZmc=";
 
 /// HS256 secret of the test server.
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
@@ -28,6 +35,10 @@ pub struct TestApp {
     pub redis_url: String,
     pub namespace: String,
     pub jwt: JwtConfig,
+    /// Connected accounts (tests seed accounts a plugin cannot verify).
+    pub connections: ConnectionService,
+    /// The app's services.
+    pub services: Services,
     /// In-process workers, kept running for the test's lifetime.
     _background: Option<Background>,
     client: reqwest::Client,
@@ -106,6 +117,21 @@ impl TestApp {
         .await
     }
 
+    /// The same Herald with (other) in-process workers publishing through `publishers`,
+    /// for publishers that need the app's own services.
+    pub async fn with_worker(mut self, publishers: PublisherRegistry) -> Self {
+        if let Some(background) = self._background.take() {
+            background.shutdown().await;
+        }
+        self._background = Some(app::start_background(
+            &self.services,
+            publishers,
+            fast_worker(),
+            fast_reconcile(),
+        ));
+        self
+    }
+
     /// Herald with in-process workers publishing through `publishers`.
     pub async fn spawn_with_worker(publishers: PublisherRegistry, worker: WorkerConfig) -> Self {
         Self::start(hs256(), Some((publishers, worker))).await
@@ -145,7 +171,9 @@ impl TestApp {
                 .await
                 .expect("redis queue"),
         );
-        let services = Services::new(db.clone(), queue).with_plugins(plugins);
+        let cipher = TokenCipher::new("test", &TOKEN_KEY);
+        let services = Services::new(db.clone(), queue, cipher).with_plugins(plugins);
+        let connections = services.connections.clone();
         let background = worker.map(|(publishers, config)| {
             app::start_background(&services, publishers, config, fast_reconcile())
         });
@@ -163,6 +191,8 @@ impl TestApp {
             redis_url,
             namespace,
             jwt,
+            connections,
+            services,
             _background: background,
             client: reqwest::Client::new(),
         }

@@ -6,6 +6,7 @@ mod harness;
 
 mod approval;
 mod auth;
+mod connections;
 mod plugins;
 mod posts;
 mod processes;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestApp, assert_error};
 
-fn built_plugins() -> PathBuf {
+pub fn built_plugins() -> PathBuf {
     std::env::var_os("HERALD_TEST_PLUGIN_DIR")
         .map(PathBuf::from)
         .expect("HERALD_TEST_PLUGIN_DIR is not set: run the tests with scripts/test")
@@ -163,82 +163,6 @@ async fn plugin_check_and_run_work_without_a_server() {
     assert_eq!(report["violations"][0]["code"], "too_long", "{report}");
 }
 
-/// GraphQL createPost → queue → worker → the example plugin in its sandbox → a fake of its
-/// platform (reached through the host override map) → status and URL back in GraphQL.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scheduled_post_is_published_through_a_plugin() {
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use axum::extract::State;
-    use axum::http::HeaderMap;
-    use herald_server::publish::PublisherRegistry;
-    use herald_server::publish::plugin::PluginPublisher;
-
-    type Seen = Arc<Mutex<Vec<(String, Value)>>>;
-    async fn create(
-        State(seen): State<Seen>,
-        headers: HeaderMap,
-        axum::Json(body): axum::Json<Value>,
-    ) -> axum::Json<Value> {
-        let key = headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let mut seen = seen.lock().expect("lock");
-        seen.push((key, body));
-        let id = format!("p{}", seen.len());
-        axum::Json(json!({"id": id, "url": format!("https://example.com/posts/{id}")}))
-    }
-    let seen: Seen = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let fake = listener.local_addr().expect("addr");
-    let router = Router::new()
-        .route("/v1/posts", post(create))
-        .with_state(seen.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
-
-    let mut config = HostConfig::new(built_plugins());
-    config
-        .host_overrides
-        .insert("api.example.com".into(), format!("http://{fake}"));
-    let host = PluginHost::load(config).await.expect("load plugins");
-    let mut publishers = PublisherRegistry::new();
-    publishers.register("example", Arc::new(PluginPublisher::new(host.clone())));
-    let app =
-        TestApp::spawn_with_worker_and_plugins(publishers, crate::harness::fast_worker(), host)
-            .await;
-    let token = app.token("alice", None, &[]);
-    let at = (chrono::Utc::now() + chrono::Duration::milliseconds(300)).to_rfc3339();
-    let post = app
-        .create_post(
-            &token,
-            json!({"content": "hello from a plugin", "platforms": ["example"], "scheduledAt": at}),
-        )
-        .await;
-    let id = post["id"].as_str().expect("id");
-    let published = app
-        .wait_for_post(&token, id, Duration::from_secs(15), |p| {
-            p["status"] == "PUBLISHED"
-        })
-        .await;
-    assert_eq!(
-        published["targets"][0]["platformUrl"],
-        "https://example.com/posts/p1"
-    );
-    let seen = seen.lock().expect("lock").clone();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].1["text"], "hello from a plugin");
-    assert!(
-        seen[0].0.starts_with("herald-"),
-        "idempotency key passed: {}",
-        seen[0].0
-    );
-}
-
 /// A plugin that traps fails only its own posts, with the sandbox's reason, and is
 /// quarantined (and shown so in `platforms`) after repeated traps; the server keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,12 +176,35 @@ async fn trapping_plugin_fails_its_posts_and_is_quarantined() {
     let host = PluginHost::load(HostConfig::new(built_plugins()))
         .await
         .expect("load plugins");
+    let app = TestApp::spawn_with_worker_and_plugins(
+        PublisherRegistry::new(),
+        crate::harness::fast_worker(),
+        host.clone(),
+    )
+    .await;
     let mut publishers = PublisherRegistry::new();
-    publishers.register("hostile", Arc::new(PluginPublisher::new(host.clone())));
-    let app =
-        TestApp::spawn_with_worker_and_plugins(publishers, crate::harness::fast_worker(), host)
-            .await;
+    publishers.register(
+        "hostile",
+        Arc::new(PluginPublisher::new(host, app.connections.clone())),
+    );
+    let app = app.with_worker(publishers).await;
     let token = app.token("alice", None, &[]);
+    // The hostile plugin refuses every credential; seed its account directly.
+    let alice = herald_server::domain::actor::Actor {
+        user_id: "alice".into(),
+        tenant_id: "alice".into(),
+        roles: vec![],
+    };
+    app.connections
+        .store(
+            &alice,
+            "hostile",
+            "acct-1",
+            "Hostile",
+            &herald_plugin_host::Credentials::default(),
+        )
+        .await
+        .expect("seed connection");
     let at = (chrono::Utc::now() + chrono::Duration::milliseconds(200)).to_rfc3339();
     let mut ids = Vec::new();
     for _ in 0..3 {

@@ -122,6 +122,7 @@ fn spawn_worker(app: &TestApp, redis_url: &str, receiver: &Receiver, idempotent:
         .env("HERALD_RECONCILE_INTERVAL_MS", "300")
         .env("HERALD_WEBHOOK_URL", receiver.url())
         .env("HERALD_WEBHOOK_IDEMPOTENT", idempotent.to_string())
+        .env("HERALD_TOKEN_KEY", crate::harness::TOKEN_KEY_B64)
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

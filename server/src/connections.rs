@@ -1,0 +1,311 @@
+//! Connected accounts: verifying credentials through the platform's plugin, storing them
+//! sealed (see [`crate::secrets`]), and handing them to publishes — refreshed when the
+//! platform says they expired.
+
+use chrono::{DateTime, Utc};
+use herald_plugin_host::{Credentials, PluginHost};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::entities::{connection, token};
+use crate::domain::actor::Actor;
+use crate::error::AppError;
+use crate::secrets::TokenCipher;
+
+/// Status of a usable connection.
+pub const ACTIVE: &str = "active";
+/// Status of a connection whose credentials the platform refused.
+pub const RECONNECT_REQUIRED: &str = "reconnect_required";
+
+/// The sealed part of the access credentials.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    access_token: String,
+    extra: Vec<(String, String)>,
+}
+
+/// Stores and reads connected accounts.
+#[derive(Clone)]
+pub struct ConnectionService {
+    db: DatabaseConnection,
+    cipher: TokenCipher,
+    plugins: Option<PluginHost>,
+}
+
+impl std::fmt::Debug for ConnectionService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionService").finish_non_exhaustive()
+    }
+}
+
+fn internal(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
+    AppError::Internal(Box::new(err))
+}
+
+impl ConnectionService {
+    /// A service over `db` sealing with `cipher`, verifying through `plugins`.
+    pub fn new(db: DatabaseConnection, cipher: TokenCipher, plugins: Option<PluginHost>) -> Self {
+        Self {
+            db,
+            cipher,
+            plugins,
+        }
+    }
+
+    /// The same service verifying through `plugins`.
+    pub fn with_plugins(mut self, plugins: Option<PluginHost>) -> Self {
+        self.plugins = plugins;
+        self
+    }
+
+    /// Verifies `credentials` with the platform's plugin and stores the account for the
+    /// caller's tenant (reconnecting refreshes an existing connection's tokens).
+    pub async fn connect(
+        &self,
+        actor: &Actor,
+        platform: &str,
+        credentials: Credentials,
+    ) -> Result<connection::Model, AppError> {
+        let host = self
+            .plugins
+            .as_ref()
+            .filter(|host| host.platform(platform).is_some())
+            .ok_or_else(|| {
+                AppError::bad_input(
+                    "platform",
+                    format!("no plugin is installed for `{platform}`"),
+                )
+            })?;
+        let account = host
+            .verify_credentials(platform, credentials.clone())
+            .await
+            .map_err(|failure| {
+                AppError::bad_input(
+                    "credentials",
+                    format!("{platform} refused the credentials: {failure}"),
+                )
+            })?;
+        let name = account
+            .display_name
+            .clone()
+            .unwrap_or_else(|| account.handle.clone());
+        self.store(actor, platform, &account.id, &name, &credentials)
+            .await
+    }
+
+    /// Stores an already verified account and its credentials.
+    pub async fn store(
+        &self,
+        actor: &Actor,
+        platform: &str,
+        external_account_id: &str,
+        display_name: &str,
+        credentials: &Credentials,
+    ) -> Result<connection::Model, AppError> {
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        connection::Entity::insert(connection::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            owner_id: Set(actor.tenant_id.clone()),
+            platform: Set(platform.to_owned()),
+            external_account_id: Set(external_account_id.to_owned()),
+            display_name: Set(display_name.to_owned()),
+            status: Set(ACTIVE.to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                connection::Column::OwnerId,
+                connection::Column::Platform,
+                connection::Column::ExternalAccountId,
+            ])
+            .update_columns([
+                connection::Column::DisplayName,
+                connection::Column::Status,
+                connection::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        let stored = connection::Entity::find()
+            .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
+            .filter(connection::Column::Platform.eq(platform))
+            .filter(connection::Column::ExternalAccountId.eq(external_account_id))
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("connection"))?;
+        self.seal_into(&txn, stored.id, credentials, now).await?;
+        txn.commit().await?;
+        Ok(stored)
+    }
+
+    async fn seal_into<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        connection_id: Uuid,
+        credentials: &Credentials,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let context = connection_id.as_bytes();
+        let access = serde_json::to_vec(&Sealed {
+            access_token: credentials.access_token.clone(),
+            extra: credentials.extra.clone(),
+        })
+        .map_err(internal)?;
+        let row = token::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            connection_id: Set(connection_id),
+            key_id: Set(self.cipher.key_id().to_owned()),
+            token_ciphertext: Set(self.cipher.seal(&access, context)),
+            refresh_ciphertext: Set(credentials
+                .refresh_token
+                .as_ref()
+                .map(|r| self.cipher.seal(r.as_bytes(), context))),
+            expires_at: Set(credentials
+                .expires_at
+                .and_then(|at| DateTime::from_timestamp(at, 0))),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        token::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(token::Column::ConnectionId)
+                    .update_columns([
+                        token::Column::KeyId,
+                        token::Column::TokenCiphertext,
+                        token::Column::RefreshCiphertext,
+                        token::Column::ExpiresAt,
+                        token::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        Ok(())
+    }
+
+    /// The caller's tenant's connections, newest first.
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<connection::Model>, AppError> {
+        Ok(connection::Entity::find()
+            .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
+            .order_by_desc(connection::Column::CreatedAt)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Removes one of the caller's connections and its tokens.
+    pub async fn disconnect(&self, actor: &Actor, id: Uuid) -> Result<Uuid, AppError> {
+        let deleted = connection::Entity::delete_many()
+            .filter(connection::Column::Id.eq(id))
+            .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
+            .exec(&self.db)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(AppError::NotFound("connection"));
+        }
+        Ok(id)
+    }
+
+    /// Which of `platforms` the tenant has no active connection for.
+    pub async fn missing(
+        &self,
+        tenant_id: &str,
+        platforms: &[String],
+    ) -> Result<Vec<String>, AppError> {
+        if platforms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let connected: Vec<String> = connection::Entity::find()
+            .filter(connection::Column::OwnerId.eq(tenant_id))
+            .filter(connection::Column::Platform.is_in(platforms.iter().cloned()))
+            .filter(connection::Column::Status.eq(ACTIVE))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| c.platform)
+            .collect();
+        Ok(platforms
+            .iter()
+            .filter(|p| !connected.contains(p))
+            .cloned()
+            .collect())
+    }
+
+    /// The tenant's active connection on `platform` (the most recent) and its credentials.
+    pub async fn credentials(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+    ) -> Result<Option<(Uuid, Credentials)>, AppError> {
+        let Some(conn) = connection::Entity::find()
+            .filter(connection::Column::OwnerId.eq(tenant_id))
+            .filter(connection::Column::Platform.eq(platform))
+            .filter(connection::Column::Status.eq(ACTIVE))
+            .order_by_desc(connection::Column::UpdatedAt)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(row) = token::Entity::find()
+            .filter(token::Column::ConnectionId.eq(conn.id))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let context = conn.id.as_bytes();
+        let access = self
+            .cipher
+            .open(&row.key_id, &row.token_ciphertext, context)
+            .map_err(internal)?;
+        let sealed: Sealed = serde_json::from_slice(&access).map_err(internal)?;
+        let refresh_token = row
+            .refresh_ciphertext
+            .as_deref()
+            .map(|r| self.cipher.open(&row.key_id, r, context))
+            .transpose()
+            .map_err(internal)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        Ok(Some((
+            conn.id,
+            Credentials {
+                access_token: sealed.access_token,
+                refresh_token,
+                expires_at: row.expires_at.map(|at| at.timestamp()),
+                extra: sealed.extra,
+            },
+        )))
+    }
+
+    /// Replaces a connection's credentials after a refresh.
+    pub async fn refreshed(
+        &self,
+        connection_id: Uuid,
+        credentials: &Credentials,
+    ) -> Result<(), AppError> {
+        self.seal_into(&self.db, connection_id, credentials, Utc::now())
+            .await
+    }
+
+    /// Marks a connection whose credentials were refused, so the user is asked to
+    /// reconnect and no further publish tries it.
+    pub async fn require_reconnect(&self, connection_id: Uuid) -> Result<(), AppError> {
+        let mut row: connection::ActiveModel = connection::Entity::find_by_id(connection_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("connection"))?
+            .into();
+        row.status = Set(RECONNECT_REQUIRED.to_owned());
+        row.updated_at = Set(Utc::now());
+        row.update(&self.db).await?;
+        Ok(())
+    }
+}

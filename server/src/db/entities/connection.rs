@@ -1,0 +1,32 @@
+//! `social_connections`.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `social_connections`: a tenant's account on one platform.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "social_connections")]
+pub struct Model {
+    /// Connection id.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// Owning tenant.
+    pub owner_id: String,
+    /// Platform id.
+    pub platform: String,
+    /// The account's id on the platform.
+    pub external_account_id: String,
+    /// The account's name as the platform shows it.
+    pub display_name: String,
+    /// `active`, or `reconnect_required` once its credentials were refused.
+    pub status: String,
+    /// Creation time.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+}
+
+/// Relations of `social_connections` (none navigated).
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,129 @@
+//! Connected accounts in GraphQL: connect (credentials checked by the platform's plugin and
+//! stored encrypted), list, disconnect. Tokens are write-only: no query returns them.
+
+use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::{actor, parse_id};
+use crate::connections::ConnectionService;
+use crate::db::entities::connection;
+
+/// An account on a platform that the tenant's posts are published as.
+#[derive(SimpleObject)]
+pub struct Connection {
+    /// Connection id.
+    pub id: ID,
+    /// Platform id.
+    pub platform: String,
+    /// The account's id on the platform.
+    pub external_account_id: String,
+    /// The account's name on the platform.
+    pub display_name: String,
+    /// `active`, or `reconnect_required` after the platform refused its credentials.
+    pub status: String,
+    /// When it was connected.
+    pub created_at: DateTime<Utc>,
+    /// Last change (reconnect, token refresh).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<connection::Model> for Connection {
+    fn from(c: connection::Model) -> Self {
+        Self {
+            id: ID(c.id.to_string()),
+            platform: c.platform,
+            external_account_id: c.external_account_id,
+            display_name: c.display_name,
+            status: c.status,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A platform-specific credential value.
+#[derive(InputObject)]
+pub struct CredentialValueInput {
+    /// Name, e.g. `handle` or `instance`.
+    pub key: String,
+    /// Value.
+    pub value: String,
+}
+
+/// Credentials of an account, as the platform's plugin expects them.
+#[derive(InputObject)]
+pub struct CredentialsInput {
+    /// Access token (or app password).
+    pub access_token: String,
+    /// Refresh token, for platforms that issue one.
+    pub refresh_token: Option<String>,
+    /// When the access token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Platform-specific values.
+    #[graphql(default)]
+    pub extra: Vec<CredentialValueInput>,
+}
+
+/// Queries on connected accounts.
+#[derive(Default)]
+pub struct ConnectionQuery;
+
+#[Object]
+impl ConnectionQuery {
+    /// The caller's tenant's connected accounts.
+    async fn connections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Connection>> {
+        let actor = actor(ctx)?;
+        let list = ctx
+            .data::<ConnectionService>()?
+            .list(actor)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(list.into_iter().map(Connection::from).collect())
+    }
+}
+
+/// Mutations on connected accounts.
+#[derive(Default)]
+pub struct ConnectionMutation;
+
+#[Object]
+impl ConnectionMutation {
+    /// Connects an account: the platform's plugin checks the credentials and names the
+    /// account; the tokens are stored encrypted. Connecting the same account again
+    /// replaces its tokens.
+    async fn connect_account(
+        &self,
+        ctx: &Context<'_>,
+        platform: String,
+        credentials: CredentialsInput,
+    ) -> async_graphql::Result<Connection> {
+        let actor = actor(ctx)?;
+        let credentials = herald_plugin_host::Credentials {
+            access_token: credentials.access_token,
+            refresh_token: credentials.refresh_token,
+            expires_at: credentials.expires_at.map(|at| at.timestamp()),
+            extra: credentials
+                .extra
+                .into_iter()
+                .map(|kv| (kv.key, kv.value))
+                .collect(),
+        };
+        let connection = ctx
+            .data::<ConnectionService>()?
+            .connect(actor, platform.trim(), credentials)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(connection.into())
+    }
+
+    /// Disconnects one of the caller's accounts and deletes its tokens; returns its id.
+    async fn disconnect_account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        let actor = actor(ctx)?;
+        let uuid = parse_id(&id, "id")?;
+        ctx.data::<ConnectionService>()?
+            .disconnect(actor, uuid)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(id)
+    }
+}

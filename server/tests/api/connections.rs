@@ -1,0 +1,399 @@
+//! Connected accounts end to end with the example plugin and a fake of its platform:
+//! connect (verified by the plugin, stored encrypted), scheduling needs an account,
+//! publishing as the account, an expired token refreshed once, a revoked one asking to
+//! reconnect, and a database dump without a plaintext token.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use herald_plugin_host::{HostConfig, PluginHost};
+use herald_server::publish::PublisherRegistry;
+use herald_server::publish::plugin::PluginPublisher;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, assert_error, fast_worker};
+use crate::plugins::built_plugins;
+
+/// The fake platform's state: valid tokens, the refresh token it honours, what it got.
+#[derive(Default)]
+struct Platform {
+    valid: HashSet<String>,
+    refresh: Option<(String, String)>,
+    posts: Vec<(String, Value)>,
+    refreshes: usize,
+}
+
+type Shared = Arc<Mutex<Platform>>;
+
+fn bearer(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn unauthorized() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "invalid_token"})),
+    )
+}
+
+async fn me(State(p): State<Shared>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
+    if !p.lock().expect("lock").valid.contains(&bearer(&headers)) {
+        return unauthorized();
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"id": "acct-42", "handle": "alice", "display_name": "Alice Example"})),
+    )
+}
+
+async fn create(
+    State(p): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let token = bearer(&headers);
+    let mut p = p.lock().expect("lock");
+    if !p.valid.contains(&token) {
+        return unauthorized();
+    }
+    p.posts.push((token, body));
+    let id = format!("p{}", p.posts.len());
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "url": format!("https://example.com/posts/{id}")})),
+    )
+}
+
+async fn refresh(State(p): State<Shared>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    let mut p = p.lock().expect("lock");
+    p.refreshes += 1;
+    match p.refresh.clone() {
+        Some((expected, fresh)) if body["refresh_token"] == expected.as_str() => {
+            p.valid.insert(fresh.clone());
+            (
+                StatusCode::OK,
+                Json(json!({"access_token": fresh, "refresh_token": "refresh-2"})),
+            )
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        ),
+    }
+}
+
+struct Setup {
+    app: TestApp,
+    platform: Shared,
+    token: String,
+}
+
+async fn setup() -> Setup {
+    let platform: Shared = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = axum::Router::new()
+        .route("/v1/me", get(me))
+        .route("/v1/posts", post(create))
+        .route("/v1/oauth/token", post(refresh))
+        .with_state(platform.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    let mut config = HostConfig::new(built_plugins());
+    config
+        .host_overrides
+        .insert("api.example.com".into(), format!("http://{addr}"));
+    let host = PluginHost::load(config).await.expect("plugins");
+    let app = TestApp::spawn_with_worker_and_plugins(
+        PublisherRegistry::new(),
+        fast_worker(),
+        host.clone(),
+    )
+    .await;
+    // The worker publishes through the plugin as the tenant's connected account.
+    let mut publishers = PublisherRegistry::new();
+    publishers.register(
+        "example",
+        Arc::new(PluginPublisher::new(host.clone(), app.connections.clone())),
+    );
+    let app = app.with_worker(publishers).await;
+    let token = app.token("alice", None, &[]);
+    Setup {
+        app,
+        platform,
+        token,
+    }
+}
+
+const CONNECT: &str = "mutation($c: CredentialsInput!) { connectAccount(platform: \"example\", credentials: $c) { id platform externalAccountId displayName status } }";
+
+fn in_ms(ms: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_verify_list_disconnect() {
+    let Setup {
+        app,
+        platform,
+        token,
+    } = setup().await;
+    platform.lock().expect("lock").valid.insert("tok-1".into());
+
+    let refused = app
+        .gql(
+            Some(&token),
+            CONNECT,
+            json!({"c": {"accessToken": "wrong"}}),
+        )
+        .await;
+    assert_error(&refused, "BAD_USER_INPUT", Some("credentials"));
+    let unknown = app
+        .gql(
+            Some(&token),
+            "mutation { connectAccount(platform: \"myspace\", credentials: {accessToken: \"x\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_error(&unknown, "BAD_USER_INPUT", Some("platform"));
+
+    let connected = app
+        .ok(&token, CONNECT, json!({"c": {"accessToken": "tok-1"}}))
+        .await["connectAccount"]
+        .clone();
+    assert_eq!(connected["externalAccountId"], "acct-42");
+    assert_eq!(connected["displayName"], "Alice Example");
+    assert_eq!(connected["status"], "active");
+    let again = app
+        .ok(&token, CONNECT, json!({"c": {"accessToken": "tok-1"}}))
+        .await;
+    assert_eq!(
+        again["connectAccount"]["id"], connected["id"],
+        "reconnecting the same account updates it"
+    );
+
+    let bob = app.token("bob", None, &[]);
+    let listed = app.ok(&bob, "{ connections { id } }", json!({})).await;
+    assert_eq!(
+        listed["connections"],
+        json!([]),
+        "tenants see only their own"
+    );
+    let denied = app
+        .gql(
+            Some(&bob),
+            "mutation($id: ID!) { disconnectAccount(id: $id) }",
+            json!({"id": connected["id"]}),
+        )
+        .await;
+    assert_error(&denied, "NOT_FOUND", None);
+    let listed = app
+        .ok(&token, "{ connections { id platform } }", json!({}))
+        .await;
+    assert_eq!(listed["connections"].as_array().map(Vec::len), Some(1));
+    app.ok(
+        &token,
+        "mutation($id: ID!) { disconnectAccount(id: $id) }",
+        json!({"id": connected["id"]}),
+    )
+    .await;
+    let listed = app.ok(&token, "{ connections { id } }", json!({})).await;
+    assert_eq!(listed["connections"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_needs_an_account_and_publishes_as_it() {
+    let Setup {
+        app,
+        platform,
+        token,
+    } = setup().await;
+    platform.lock().expect("lock").valid.insert("tok-1".into());
+    let input = json!({"content": "as alice", "platforms": ["example"], "scheduledAt": in_ms(300)});
+    let missing = app
+        .gql(
+            Some(&token),
+            "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+            json!({"i": input}),
+        )
+        .await;
+    assert_error(&missing, "BAD_USER_INPUT", Some("platforms"));
+    assert!(
+        missing["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("example")
+    );
+
+    app.ok(&token, CONNECT, json!({"c": {"accessToken": "tok-1"}}))
+        .await;
+    let post = app.create_post(&token, input).await;
+    let id = post["id"].as_str().expect("id");
+    let published = app
+        .wait_for_post(&token, id, Duration::from_secs(15), |p| {
+            p["status"] == "PUBLISHED"
+        })
+        .await;
+    assert_eq!(
+        published["targets"][0]["platformUrl"],
+        "https://example.com/posts/p1"
+    );
+    let posts = platform.lock().expect("lock").posts.clone();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].0, "tok-1", "published with the account's token");
+    assert_eq!(posts[0].1["text"], "as alice");
+    assert!(
+        posts[0].1["idempotency_key"]
+            .as_str()
+            .expect("key")
+            .starts_with("herald-")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_token_is_refreshed_once_and_revoked_one_asks_to_reconnect() {
+    let Setup {
+        app,
+        platform,
+        token,
+    } = setup().await;
+    platform.lock().expect("lock").valid.insert("tok-1".into());
+    app.ok(
+        &token,
+        CONNECT,
+        json!({"c": {"accessToken": "tok-1", "refreshToken": "refresh-1"}}),
+    )
+    .await;
+
+    // The platform expires tok-1 and will refresh it into tok-2.
+    {
+        let mut p = platform.lock().expect("lock");
+        p.valid.clear();
+        p.refresh = Some(("refresh-1".into(), "tok-2".into()));
+    }
+    let first = app
+        .create_post(
+            &token,
+            json!({"content": "after expiry", "platforms": ["example"], "scheduledAt": in_ms(200)}),
+        )
+        .await;
+    app.wait_for_post(
+        &token,
+        first["id"].as_str().expect("id"),
+        Duration::from_secs(15),
+        |p| p["status"] == "PUBLISHED",
+    )
+    .await;
+    {
+        let p = platform.lock().expect("lock");
+        assert_eq!(p.refreshes, 1);
+        assert_eq!(p.posts.len(), 1);
+        assert_eq!(p.posts[0].0, "tok-2", "published with the refreshed token");
+    }
+    let alice = herald_server::domain::actor::Actor {
+        user_id: "alice".into(),
+        tenant_id: "alice".into(),
+        roles: vec![],
+    };
+    let (_, stored) = app
+        .connections
+        .credentials(&alice.tenant_id, "example")
+        .await
+        .expect("read")
+        .expect("connected");
+    assert_eq!(
+        stored.access_token, "tok-2",
+        "the refreshed token was stored"
+    );
+    assert_eq!(stored.refresh_token.as_deref(), Some("refresh-2"));
+
+    // Now the account is revoked: refresh fails too.
+    {
+        let mut p = platform.lock().expect("lock");
+        p.valid.clear();
+        p.refresh = None;
+    }
+    let second = app
+        .create_post(
+            &token,
+            json!({"content": "after revocation", "platforms": ["example"], "scheduledAt": in_ms(200)}),
+        )
+        .await;
+    let failed = app
+        .wait_for_post(
+            &token,
+            second["id"].as_str().expect("id"),
+            Duration::from_secs(15),
+            |p| p["status"] == "FAILED",
+        )
+        .await;
+    let error = failed["targets"][0]["lastError"].as_str().expect("error");
+    assert!(error.contains("reconnect"), "{error}");
+    assert_eq!(failed["targets"][0]["attempts"], 1, "not retried blindly");
+    let listed = app
+        .ok(&token, "{ connections { status } }", json!({}))
+        .await;
+    assert_eq!(listed["connections"][0]["status"], "reconnect_required");
+    let blocked = app
+        .gql(
+            Some(&token),
+            "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+            json!({"i": {"content": "x", "platforms": ["example"], "scheduledAt": in_ms(60_000)}}),
+        )
+        .await;
+    assert_error(&blocked, "BAD_USER_INPUT", Some("platforms"));
+}
+
+/// `pg_dump` of the whole database holds no plaintext token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_dump_has_no_plaintext_token() {
+    let Setup {
+        app,
+        platform,
+        token,
+    } = setup().await;
+    let secret = "tok-very-secret-4a6f";
+    platform.lock().expect("lock").valid.insert(secret.into());
+    app.ok(
+        &token,
+        CONNECT,
+        json!({"c": {"accessToken": secret, "refreshToken": "refresh-very-secret-77"}}),
+    )
+    .await;
+    let pg_dump = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("postgres installed")
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("bin/pg_dump"))
+        .find(|p| p.exists())
+        .expect("pg_dump");
+    let dump = tokio::process::Command::new(pg_dump)
+        .arg(&app.database_url)
+        .stdout(Stdio::piped())
+        .output()
+        .await
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(text.contains("acct-42"), "the dump has the connection");
+    assert!(!text.contains(secret), "access token in plaintext");
+    assert!(
+        !text.contains("refresh-very-secret-77"),
+        "refresh token in plaintext"
+    );
+}
