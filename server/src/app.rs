@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::{FromRequest, Request, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Request, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_plugin_host::PluginHost;
 use sea_orm::DatabaseConnection;
@@ -21,7 +21,8 @@ use crate::auth::JwtVerifier;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
 use crate::db;
 use crate::events::EventBus;
-use crate::graphql::{self, Auth, HeraldSchema};
+use crate::graphql::http::Endpoint;
+use crate::graphql::{self, Auth, GraphqlConfig};
 use crate::posts::PostService;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
@@ -199,17 +200,19 @@ pub fn publishers(
 /// What request handlers share.
 #[derive(Clone)]
 struct AppState {
-    schema: HeraldSchema,
-    verifier: Arc<JwtVerifier>,
+    graphql: Endpoint,
     db: DatabaseConnection,
 }
 
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
 /// `/graphql/ws`, liveness on `/healthz`.
-pub fn router(services: &Services, verifier: JwtVerifier) -> Router {
+pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig) -> Router {
     let state = AppState {
-        schema: graphql::build_schema(services),
-        verifier: Arc::new(verifier),
+        graphql: Endpoint {
+            schema: graphql::build_schema(services, &config),
+            verifier: Arc::new(verifier),
+            config,
+        },
         db: services.db.clone(),
     };
     Router::new()
@@ -265,7 +268,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     } else {
         None
     };
-    let app = router(&services, verifier);
+    let app = router(&services, verifier, config.graphql);
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartupError::Listen {
@@ -337,54 +340,12 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Auth {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    Auth(state.verifier.verify_header(header))
-}
-
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"))
-}
-
 async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    if wants_html(request.headers()) {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .title("Herald GraphiQL")
-                .finish(),
-        )
-        .into_response();
-    }
-    execute(state, request).await
+    graphql::http::get(&state.graphql, request).await
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
-    execute(state, request).await
-}
-
-async fn execute(state: AppState, request: Request) -> Response {
-    let auth = authenticate(&state, request.headers());
-    match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-        request, &state,
-    )
-    .await
-    {
-        Ok(graphql_request) => {
-            let response = state
-                .schema
-                .execute(graphql_request.into_inner().data(auth))
-                .await;
-            GraphQLResponse::from(response).into_response()
-        }
-        Err(rejection) => rejection.into_response(),
-    }
+    graphql::http::post(&state.graphql, request).await
 }
 
 async fn graphql_ws(
@@ -392,8 +353,8 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let schema = state.schema.clone();
-    let verifier = state.verifier.clone();
+    let schema = state.graphql.schema.clone();
+    let verifier = state.graphql.verifier.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| {

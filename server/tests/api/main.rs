@@ -6,6 +6,7 @@ mod harness;
 
 mod approval;
 mod auth;
+mod http;
 mod plugins;
 mod posts;
 mod processes;
