@@ -6,6 +6,7 @@ mod harness;
 
 mod approval;
 mod auth;
+mod conformance;
 mod http;
 mod plugins;
 mod posts;

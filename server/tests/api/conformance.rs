@@ -1,0 +1,48 @@
+//! The node conformance tests in `server/tests/conformance/` (graphql-http's audits, the
+//! graphql-ws client) against a real Herald. `scripts/test` installs their packages with
+//! `npm ci` first.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use crate::harness::TestApp;
+
+/// Runs `node --test FILE` in the conformance package with the server's URL and a token;
+/// returns its output after asserting it passed.
+pub async fn run_node_test(app: &TestApp, file: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "run `npm ci` in {} (scripts/test does)",
+        dir.display()
+    );
+    let output = tokio::process::Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg(file)
+        .current_dir(&dir)
+        .env("HERALD_URL", app.http_url())
+        .env("HERALD_TOKEN", app.token("conformance", None, &[]))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("node runs (Node 20+ is required)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{text}");
+    assert!(
+        output.status.success(),
+        "node --test {file} failed:\n{text}"
+    );
+    text
+}
+
+#[tokio::test]
+async fn graphql_http_audits_pass_without_warnings() {
+    let app = TestApp::spawn().await;
+    let output = run_node_test(&app, "http-audits.test.js").await;
+    assert!(output.contains("graphql-http audits:"), "{output}");
+}
