@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::{Request, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_plugin_host::PluginHost;
@@ -348,43 +347,55 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     graphql::http::post(&state.graphql, request).await
 }
 
-async fn graphql_ws(
-    State(state): State<AppState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let schema = state.graphql.schema.clone();
-    let verifier = state.graphql.verifier.clone();
+/// `/graphql/ws`: `graphql-transport-ws` (Herald's own implementation) or, for older
+/// clients, the legacy `graphql-ws` protocol (async-graphql's).
+async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let offered = parts
+        .headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    let endpoint = state.graphql.clone();
+    if offered.contains(&"graphql-ws") && !offered.contains(&graphql::ws::PROTOCOL) {
+        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
+            Ok(protocol) => protocol,
+            Err(rejection) => return rejection.into_response(),
+        };
+        return upgrade
+            .protocols(["graphql-ws"])
+            .on_upgrade(move |stream| legacy_ws(stream, endpoint, protocol));
+    }
     upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let actor = verifier
-                        .verify_header(init_authorization(&payload).as_deref())
-                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                    let mut data = Data::default();
-                    data.insert(Auth(Ok(actor)));
-                    Ok(data)
-                })
-                .serve()
-        })
+        .protocols([graphql::ws::PROTOCOL])
+        .on_upgrade(move |stream| graphql::ws::serve(stream, endpoint))
 }
 
-/// The bearer credential of a `connection_init` payload: `{"Authorization": "Bearer …"}`
-/// (any case) or `{"token": "…"}`.
-fn init_authorization(payload: &serde_json::Value) -> Option<String> {
-    let object = payload.as_object()?;
-    object
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, v)| v.as_str().map(str::to_owned))
-        .or_else(|| {
-            object
-                .get("token")
-                .and_then(|v| v.as_str())
-                .map(|t| format!("Bearer {t}"))
+/// The legacy `graphql-ws` (subscriptions-transport-ws) protocol, served by async-graphql.
+async fn legacy_ws(
+    stream: axum::extract::ws::WebSocket,
+    endpoint: Endpoint,
+    protocol: GraphQLProtocol,
+) {
+    let verifier = endpoint.verifier.clone();
+    GraphQLWebSocket::new(stream, endpoint.schema, protocol)
+        .on_connection_init(move |payload| async move {
+            let actor = verifier
+                .verify_header(graphql::ws::init_authorization(&payload).as_deref())
+                .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+            let mut data = Data::default();
+            data.insert(Auth(Ok(actor)));
+            Ok(data)
         })
+        .serve()
+        .await;
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -317,7 +317,7 @@ fn is_json_content(headers: &HeaderMap) -> bool {
 
 /// The request parameters of a JSON body: `query` (string, required), `operationName`
 /// (string), `variables` and `extensions` (objects); absent and null are the same.
-fn parameters(body: Value) -> Result<async_graphql::Request, String> {
+pub(crate) fn parameters(body: Value) -> Result<async_graphql::Request, String> {
     let Value::Object(mut body) = body else {
         return Err("the request body must be a JSON object".into());
     };
@@ -369,7 +369,7 @@ fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<O
 }
 
 /// Whether a response is a request error: nothing executed, so no `data`.
-fn is_request_error(response: &async_graphql::Response) -> bool {
+pub(crate) fn is_request_error(response: &async_graphql::Response) -> bool {
     response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())
@@ -389,7 +389,7 @@ fn request_errors(media: MediaType, errors: Vec<ServerError>, default_code: &str
     )
 }
 
-fn with_codes(mut errors: Vec<ServerError>, default_code: &str) -> Vec<ServerError> {
+pub(crate) fn with_codes(mut errors: Vec<ServerError>, default_code: &str) -> Vec<ServerError> {
     for error in &mut errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {

@@ -13,6 +13,7 @@ mod query;
 mod queue;
 mod subscription;
 mod types;
+pub mod ws;
 
 use std::time::Duration;
 
