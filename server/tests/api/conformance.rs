@@ -46,3 +46,9 @@ async fn graphql_http_audits_pass_without_warnings() {
     let output = run_node_test(&app, "http-audits.test.js").await;
     assert!(output.contains("graphql-http audits:"), "{output}");
 }
+
+#[tokio::test]
+async fn the_graphql_ws_client_receives_post_transitions_in_order() {
+    let app = TestApp::spawn().await;
+    run_node_test(&app, "graphql-ws-client.test.js").await;
+}
