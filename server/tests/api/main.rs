@@ -7,6 +7,7 @@ mod harness;
 mod approval;
 mod auth;
 mod conformance;
+mod dataloader;
 mod http;
 mod plugins;
 mod posts;
