@@ -116,9 +116,12 @@ pub fn build_schema(services: &Services, config: &GraphqlConfig) -> HeraldSchema
         .finish()
 }
 
-/// The schema in SDL, as committed in `schema.graphql`.
+/// The schema in SDL, as committed in `schema.graphql` (with `@specifiedBy`, which
+/// introspection reports too).
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    builder()
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 /// The authenticated caller, or `UNAUTHENTICATED`.

@@ -52,3 +52,9 @@ async fn the_graphql_ws_client_receives_post_transitions_in_order() {
     let app = TestApp::spawn().await;
     run_node_test(&app, "graphql-ws-client.test.js").await;
 }
+
+#[tokio::test]
+async fn introspection_equals_the_committed_schema() {
+    let app = TestApp::spawn().await;
+    run_node_test(&app, "schema-contract.test.js").await;
+}
