@@ -21,6 +21,7 @@ use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
 use crate::db;
 use crate::events::EventBus;
 use crate::graphql::http::Endpoint;
+use crate::graphql::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::{self, Auth, GraphqlConfig};
 use crate::posts::PostService;
 use crate::publish::PublisherRegistry;
@@ -54,6 +55,9 @@ pub enum StartupError {
     /// The plugin directory could not be read or the plugin sandbox set up.
     #[error("plugins: {0}")]
     Plugins(#[from] herald_plugin_host::PluginError),
+    /// The persisted-query store could not be reached.
+    #[error(transparent)]
+    PersistedQueries(#[from] PersistedQueryError),
     /// The listen address could not be bound, or serving failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -79,6 +83,8 @@ pub struct Services {
     pub lateness: Arc<LatenessRecorder>,
     /// Loaded publisher plugins, if a plugin directory is configured.
     pub plugins: Option<PluginHost>,
+    /// Registered persisted queries (APQ); without them APQ requests are refused.
+    pub persisted_queries: Option<PersistedQueries>,
 }
 
 impl Services {
@@ -92,7 +98,14 @@ impl Services {
             events,
             lateness: Arc::new(LatenessRecorder::default()),
             plugins: None,
+            persisted_queries: None,
         }
+    }
+
+    /// The same services with a persisted-query (APQ) store.
+    pub fn with_persisted_queries(mut self, store: Option<PersistedQueries>) -> Self {
+        self.persisted_queries = store;
+        self
     }
 
     /// The same services with publisher plugins loaded: their platforms become valid post
@@ -210,6 +223,7 @@ pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig)
         graphql: Endpoint {
             schema: graphql::build_schema(services, &config),
             verifier: Arc::new(verifier),
+            persisted: services.persisted_queries.clone(),
             config,
         },
         db: services.db.clone(),
@@ -256,7 +270,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         &config.queue,
         plugins,
     )
-    .await?;
+    .await?
+    .with_persisted_queries(Some(
+        PersistedQueries::connect(
+            &config.queue.redis_url,
+            &config.queue.namespace,
+            config.graphql.apq_ttl,
+        )
+        .await?,
+    ));
     let background = if config.workers {
         Some(start_background(
             &services,

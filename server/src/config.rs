@@ -296,6 +296,9 @@ pub struct GraphqlArgs {
     /// How long a WebSocket client may take to answer a `ping`, in seconds.
     #[arg(long, env = "HERALD_WS_PONG_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_pong_timeout_secs: u64,
+    /// How long a persisted query (APQ) stays registered, in seconds.
+    #[arg(long, env = "HERALD_GRAPHQL_APQ_TTL_SECS", default_value_t = 86_400)]
+    pub graphql_apq_ttl_secs: u64,
 }
 
 impl GraphqlArgs {
@@ -333,6 +336,10 @@ impl GraphqlArgs {
             ws_pong_timeout: secs(
                 "HERALD_WS_PONG_TIMEOUT_SECS (--ws-pong-timeout-secs)",
                 self.ws_pong_timeout_secs,
+            )?,
+            apq_ttl: secs(
+                "HERALD_GRAPHQL_APQ_TTL_SECS (--graphql-apq-ttl-secs)",
+                self.graphql_apq_ttl_secs,
             )?,
         })
     }
@@ -745,6 +752,7 @@ mod tests {
                 ws_init_timeout_secs: 10,
                 ws_ping_interval_secs: 15,
                 ws_pong_timeout_secs: 10,
+                graphql_apq_ttl_secs: 86_400,
             },
         }
     }

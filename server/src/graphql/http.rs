@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::persisted::{self, PersistedQueries};
 use super::{Auth, GraphqlConfig, HeraldSchema, introspection};
 use crate::auth::JwtVerifier;
 
@@ -39,6 +40,8 @@ pub struct Endpoint {
     pub schema: HeraldSchema,
     /// Verifies bearer tokens.
     pub verifier: Arc<JwtVerifier>,
+    /// Registered persisted queries (APQ), when available.
+    pub persisted: Option<PersistedQueries>,
     /// Limits and switches.
     pub config: GraphqlConfig,
 }
@@ -184,6 +187,9 @@ pub async fn get(endpoint: &Endpoint, request: Request) -> Response {
             );
         }
     };
+    if let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut graphql).await {
+        return request_errors(media, vec![err], "BAD_REQUEST");
+    }
     if graphql.query.is_empty() {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -321,8 +327,14 @@ pub(crate) fn parameters(body: Value) -> Result<async_graphql::Request, String> 
     let Value::Object(mut body) = body else {
         return Err("the request body must be a JSON object".into());
     };
+    let persisted_query = body
+        .get("extensions")
+        .and_then(|e| e.get("persistedQuery"))
+        .is_some();
     let query = match body.remove("query") {
         Some(Value::String(query)) => query,
+        // An APQ request may name its query by hash only.
+        Some(Value::Null) | None if persisted_query => String::new(),
         Some(Value::Null) | None => return Err("the `query` parameter is missing".into()),
         Some(_) => return Err("the `query` parameter must be a string".into()),
     };
@@ -427,6 +439,11 @@ async fn execute(
     mut request: async_graphql::Request,
     auth: Auth,
 ) -> Response {
+    if persisted::requested(&request)
+        && let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut request).await
+    {
+        return request_errors(media, vec![err], "BAD_REQUEST");
+    }
     match request.parsed_query() {
         Err(err) => return request_errors(media, vec![err], "GRAPHQL_PARSE_FAILED"),
         Ok(document) if !endpoint.config.introspection && introspection::requested(document) => {
@@ -460,6 +477,10 @@ async fn execute_batch(
         let mut bodies = Vec::with_capacity(requests.len());
         for request in requests {
             let mut request = request;
+            if let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut request).await {
+                bodies.push(json!({ "errors": [err] }));
+                continue;
+            }
             let refused = match request.parsed_query() {
                 Err(err) => Some(with_codes(vec![err], "GRAPHQL_PARSE_FAILED")),
                 Ok(document)

@@ -8,6 +8,7 @@ pub mod http;
 mod introspection;
 mod loader;
 mod mutation;
+pub mod persisted;
 mod platforms;
 mod query;
 mod queue;
@@ -79,6 +80,8 @@ pub struct GraphqlConfig {
     pub ws_ping_interval: Duration,
     /// How long the server waits for a `pong` before closing the connection.
     pub ws_pong_timeout: Duration,
+    /// How long a persisted query stays registered after its last registration.
+    pub apq_ttl: Duration,
 }
 
 impl Default for GraphqlConfig {
@@ -91,6 +94,7 @@ impl Default for GraphqlConfig {
             ws_init_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(15),
             ws_pong_timeout: Duration::from_secs(10),
+            apq_ttl: Duration::from_secs(86_400),
         }
     }
 }

@@ -9,6 +9,7 @@ use herald_server::app::{self, Background, Services};
 use herald_server::auth::JwtVerifier;
 use herald_server::config::{JwtConfig, JwtKey};
 use herald_server::graphql::GraphqlConfig;
+use herald_server::graphql::persisted::PersistedQueries;
 use herald_server::publish::PublisherRegistry;
 use herald_server::queue::JobQueue;
 use herald_server::queue::redis::RedisQueue;
@@ -181,7 +182,12 @@ impl TestApp {
                 .await
                 .expect("redis queue"),
         );
-        let services = Services::new(db.clone(), queue).with_plugins(plugins);
+        let persisted = PersistedQueries::connect(&redis_url, &namespace, Duration::from_secs(60))
+            .await
+            .expect("persisted query store");
+        let services = Services::new(db.clone(), queue)
+            .with_plugins(plugins)
+            .with_persisted_queries(Some(persisted));
         let background = worker.map(|(publishers, config)| {
             app::start_background(&services, publishers, config, fast_reconcile())
         });

@@ -209,3 +209,76 @@ async fn batches_bodies_and_introspection_follow_the_settings() {
         .expect("json");
     assert!(body.get("errors").is_some(), "{body}");
 }
+
+#[tokio::test]
+async fn persisted_queries_register_in_redis_and_run_by_hash() {
+    use sha2::{Digest, Sha256};
+
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    let query = "query Me { me { userId } }";
+    let hash = format!("{:x}", Sha256::digest(query.as_bytes()));
+    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let client = reqwest::Client::new();
+    let url = format!("{}/graphql", app.http_url());
+    let send = |body: Value| {
+        client
+            .post(&url)
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+    };
+
+    // Unknown hash: the client must send the query.
+    let body: Value = send(json!({"extensions": extensions}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    assert!(body.get("data").is_none());
+
+    // A query that does not match its hash is refused.
+    let body: Value = send(json!({"query": "{ __typename }", "extensions": extensions}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_HASH_MISMATCH"
+    );
+
+    // Registered with its query, then served by hash, over POST and GET.
+    let body: Value = send(json!({"query": query, "extensions": extensions}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body, json!({"data": {"me": {"userId": "alice"}}}));
+    let body: Value = send(json!({"extensions": extensions}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body, json!({"data": {"me": {"userId": "alice"}}}));
+    let response = client
+        .get(&url)
+        .bearer_auth(&token)
+        .query(&[("extensions", extensions.to_string())])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body, json!({"data": {"me": {"userId": "alice"}}}));
+}
