@@ -55,6 +55,13 @@ ensure_node() {
   [ "$major" -ge 20 ] || die "Node $major found; the conformance tests need Node 20 or newer"
 }
 
+# ensure_chromium: headless Chromium for the GraphiQL check; exports HERALD_CHROMIUM.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+  HERALD_CHROMIUM=$(command -v chromium) || die "chromium still missing after install"
+  export HERALD_CHROMIUM
+}
+
 ensure_wasm_target() {
   if command -v rustup >/dev/null 2>&1; then
     rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2

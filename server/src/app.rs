@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Path, Request, State, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -231,6 +231,7 @@ pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig)
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/assets/{name}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .with_state(state)
 }
@@ -363,6 +364,10 @@ async fn shutdown_signal() {
 
 async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
     graphql::http::get(&state.graphql, request).await
+}
+
+async fn graphiql_asset(Path(name): Path<String>) -> Response {
+    graphql::graphiql::asset(&name)
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {

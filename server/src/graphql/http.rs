@@ -13,13 +13,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ServerError, Variables};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::persisted::{self, PersistedQueries};
@@ -164,14 +163,7 @@ pub async fn get(endpoint: &Endpoint, request: Request) -> Response {
     let query_string = request.uri().query().unwrap_or_default();
     let headers = request.headers();
     if wants_html(headers) && !query_string.split('&').any(|p| p.starts_with("query=")) {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .title("Herald GraphiQL")
-                .finish(),
-        )
-        .into_response();
+        return super::graphiql::page();
     }
     let Some(media) = negotiate(headers) else {
         return not_acceptable();

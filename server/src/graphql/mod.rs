@@ -4,6 +4,7 @@
 
 mod cursor;
 mod error;
+pub mod graphiql;
 pub mod http;
 mod introspection;
 mod loader;
