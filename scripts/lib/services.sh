@@ -47,6 +47,21 @@ ensure_redis() {
   command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after install"
 }
 
+# ensure_node: Node 20+ and npm, for the conformance tests in server/tests/conformance.
+ensure_node() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  [ "$major" -ge 20 ] || die "Node $major found; the conformance tests need Node 20 or newer"
+}
+
+# ensure_chromium: headless Chromium for the GraphiQL check; exports HERALD_CHROMIUM.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+  HERALD_CHROMIUM=$(command -v chromium) || die "chromium still missing after install"
+  export HERALD_CHROMIUM
+}
+
 ensure_wasm_target() {
   if command -v rustup >/dev/null 2>&1; then
     rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2

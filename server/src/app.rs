@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::{FromRequest, Request, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{FromRequestParts, Path, Request, State, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_plugin_host::PluginHost;
 use sea_orm::DatabaseConnection;
@@ -22,7 +21,9 @@ use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
 use crate::connections::ConnectionService;
 use crate::db;
 use crate::events::EventBus;
-use crate::graphql::{self, Auth, HeraldSchema};
+use crate::graphql::http::Endpoint;
+use crate::graphql::persisted::{PersistedQueries, PersistedQueryError};
+use crate::graphql::{self, Auth, GraphqlConfig};
 use crate::posts::PostService;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
@@ -56,6 +57,9 @@ pub enum StartupError {
     /// The plugin directory could not be read or the plugin sandbox set up.
     #[error("plugins: {0}")]
     Plugins(#[from] herald_plugin_host::PluginError),
+    /// The persisted-query store could not be reached.
+    #[error(transparent)]
+    PersistedQueries(#[from] PersistedQueryError),
     /// The listen address could not be bound, or serving failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -83,6 +87,8 @@ pub struct Services {
     pub plugins: Option<PluginHost>,
     /// Connected accounts and their sealed tokens.
     pub connections: ConnectionService,
+    /// Registered persisted queries (APQ); without them APQ requests are refused.
+    pub persisted_queries: Option<PersistedQueries>,
 }
 
 impl Services {
@@ -103,7 +109,14 @@ impl Services {
             lateness: Arc::new(LatenessRecorder::default()),
             plugins: None,
             connections,
+            persisted_queries: None,
         }
+    }
+
+    /// The same services with a persisted-query (APQ) store.
+    pub fn with_persisted_queries(mut self, store: Option<PersistedQueries>) -> Self {
+        self.persisted_queries = store;
+        self
     }
 
     /// The same services with publisher plugins loaded: their platforms become valid post
@@ -212,22 +225,26 @@ pub fn publishers(
 /// What request handlers share.
 #[derive(Clone)]
 struct AppState {
-    schema: HeraldSchema,
-    verifier: Arc<JwtVerifier>,
+    graphql: Endpoint,
     db: DatabaseConnection,
 }
 
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
 /// `/graphql/ws`, liveness on `/healthz`.
-pub fn router(services: &Services, verifier: JwtVerifier) -> Router {
+pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig) -> Router {
     let state = AppState {
-        schema: graphql::build_schema(services),
-        verifier: Arc::new(verifier),
+        graphql: Endpoint {
+            schema: graphql::build_schema(services, &config),
+            verifier: Arc::new(verifier),
+            persisted: services.persisted_queries.clone(),
+            config,
+        },
         db: services.db.clone(),
     };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/assets/{name}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .with_state(state)
 }
@@ -269,7 +286,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         plugins,
         config.cipher.clone(),
     )
-    .await?;
+    .await?
+    .with_persisted_queries(Some(
+        PersistedQueries::connect(
+            &config.queue.redis_url,
+            &config.queue.namespace,
+            config.graphql.apq_ttl,
+        )
+        .await?,
+    ));
     let background = if config.workers {
         Some(start_background(
             &services,
@@ -284,7 +309,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     } else {
         None
     };
-    let app = router(&services, verifier);
+    let app = router(&services, verifier, config.graphql);
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartupError::Listen {
@@ -361,93 +386,67 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Auth {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    Auth(state.verifier.verify_header(header))
-}
-
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"))
-}
-
 async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    if wants_html(request.headers()) {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .title("Herald GraphiQL")
-                .finish(),
-        )
-        .into_response();
-    }
-    execute(state, request).await
+    graphql::http::get(&state.graphql, request).await
+}
+
+async fn graphiql_asset(Path(name): Path<String>) -> Response {
+    graphql::graphiql::asset(&name)
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
-    execute(state, request).await
+    graphql::http::post(&state.graphql, request).await
 }
 
-async fn execute(state: AppState, request: Request) -> Response {
-    let auth = authenticate(&state, request.headers());
-    match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-        request, &state,
-    )
-    .await
-    {
-        Ok(graphql_request) => {
-            let response = state
-                .schema
-                .execute(graphql_request.into_inner().data(auth))
-                .await;
-            GraphQLResponse::from(response).into_response()
-        }
-        Err(rejection) => rejection.into_response(),
-    }
-}
-
-async fn graphql_ws(
-    State(state): State<AppState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let schema = state.schema.clone();
-    let verifier = state.verifier.clone();
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let actor = verifier
-                        .verify_header(init_authorization(&payload).as_deref())
-                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                    let mut data = Data::default();
-                    data.insert(Auth(Ok(actor)));
-                    Ok(data)
-                })
-                .serve()
-        })
-}
-
-/// The bearer credential of a `connection_init` payload: `{"Authorization": "Bearer …"}`
-/// (any case) or `{"token": "…"}`.
-fn init_authorization(payload: &serde_json::Value) -> Option<String> {
-    let object = payload.as_object()?;
-    object
+/// `/graphql/ws`: `graphql-transport-ws` (Herald's own implementation) or, for older
+/// clients, the legacy `graphql-ws` protocol (async-graphql's).
+async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let offered = parts
+        .headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, v)| v.as_str().map(str::to_owned))
-        .or_else(|| {
-            object
-                .get("token")
-                .and_then(|v| v.as_str())
-                .map(|t| format!("Bearer {t}"))
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    let endpoint = state.graphql.clone();
+    if offered.contains(&"graphql-ws") && !offered.contains(&graphql::ws::PROTOCOL) {
+        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
+            Ok(protocol) => protocol,
+            Err(rejection) => return rejection.into_response(),
+        };
+        return upgrade
+            .protocols(["graphql-ws"])
+            .on_upgrade(move |stream| legacy_ws(stream, endpoint, protocol));
+    }
+    upgrade
+        .protocols([graphql::ws::PROTOCOL])
+        .on_upgrade(move |stream| graphql::ws::serve(stream, endpoint))
+}
+
+/// The legacy `graphql-ws` (subscriptions-transport-ws) protocol, served by async-graphql.
+async fn legacy_ws(
+    stream: axum::extract::ws::WebSocket,
+    endpoint: Endpoint,
+    protocol: GraphQLProtocol,
+) {
+    let verifier = endpoint.verifier.clone();
+    GraphQLWebSocket::new(stream, endpoint.schema, protocol)
+        .on_connection_init(move |payload| async move {
+            let actor = verifier
+                .verify_header(graphql::ws::init_authorization(&payload).as_deref())
+                .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+            let mut data = Data::default();
+            data.insert(Auth(Ok(actor)));
+            Ok(data)
         })
+        .serve()
+        .await;
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

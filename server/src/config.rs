@@ -270,6 +270,9 @@ pub struct ServeArgs {
     /// Token encryption.
     #[command(flatten)]
     pub token_key: TokenKeyArgs,
+    /// GraphQL endpoint settings.
+    #[command(flatten)]
+    pub graphql: GraphqlArgs,
 }
 
 /// The key that seals connected accounts' tokens at rest.
@@ -309,6 +312,79 @@ impl TokenKeyArgs {
             self.token_key_id.clone(),
             &key,
         ))
+    }
+}
+
+/// How the GraphQL endpoints behave.
+#[derive(Debug, Args)]
+pub struct GraphqlArgs {
+    /// Answer introspection (`__schema`, `__type`); GraphiQL and codegen need it.
+    #[arg(long, env = "HERALD_GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphql_introspection: bool,
+    /// Accept a JSON array of requests in one POST.
+    #[arg(long, env = "HERALD_GRAPHQL_BATCHING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub graphql_batching: bool,
+    /// Largest request body, in KiB.
+    #[arg(long, env = "HERALD_GRAPHQL_MAX_BODY_KB", default_value_t = 1_024)]
+    pub graphql_max_body_kb: usize,
+    /// Longest a query or mutation may run, in seconds.
+    #[arg(long, env = "HERALD_GRAPHQL_TIMEOUT_SECS", default_value_t = 30)]
+    pub graphql_timeout_secs: u64,
+    /// How long a WebSocket may stay open without `connection_init`, in seconds.
+    #[arg(long, env = "HERALD_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_init_timeout_secs: u64,
+    /// Time between keep-alive `ping` messages on WebSockets, in seconds.
+    #[arg(long, env = "HERALD_WS_PING_INTERVAL_SECS", default_value_t = 15)]
+    pub ws_ping_interval_secs: u64,
+    /// How long a WebSocket client may take to answer a `ping`, in seconds.
+    #[arg(long, env = "HERALD_WS_PONG_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_pong_timeout_secs: u64,
+    /// How long a persisted query (APQ) stays registered, in seconds.
+    #[arg(long, env = "HERALD_GRAPHQL_APQ_TTL_SECS", default_value_t = 86_400)]
+    pub graphql_apq_ttl_secs: u64,
+}
+
+impl GraphqlArgs {
+    /// The validated GraphQL settings.
+    pub fn config(&self) -> Result<crate::graphql::GraphqlConfig, ConfigError> {
+        let positive = |key: &'static str, value: u64| {
+            if value == 0 {
+                Err(ConfigError::new(key, "must be at least 1"))
+            } else {
+                Ok(value)
+            }
+        };
+        let max_body_kb = positive(
+            "HERALD_GRAPHQL_MAX_BODY_KB (--graphql-max-body-kb)",
+            self.graphql_max_body_kb as u64,
+        )?;
+        let secs = |key, value| positive(key, value).map(Duration::from_secs);
+        Ok(crate::graphql::GraphqlConfig {
+            introspection: self.graphql_introspection,
+            batching: self.graphql_batching,
+            max_body_bytes: usize::try_from(max_body_kb.saturating_mul(1_024))
+                .unwrap_or(usize::MAX),
+            request_timeout: secs(
+                "HERALD_GRAPHQL_TIMEOUT_SECS (--graphql-timeout-secs)",
+                self.graphql_timeout_secs,
+            )?,
+            ws_init_timeout: secs(
+                "HERALD_WS_INIT_TIMEOUT_SECS (--ws-init-timeout-secs)",
+                self.ws_init_timeout_secs,
+            )?,
+            ws_ping_interval: secs(
+                "HERALD_WS_PING_INTERVAL_SECS (--ws-ping-interval-secs)",
+                self.ws_ping_interval_secs,
+            )?,
+            ws_pong_timeout: secs(
+                "HERALD_WS_PONG_TIMEOUT_SECS (--ws-pong-timeout-secs)",
+                self.ws_pong_timeout_secs,
+            )?,
+            apq_ttl: secs(
+                "HERALD_GRAPHQL_APQ_TTL_SECS (--graphql-apq-ttl-secs)",
+                self.graphql_apq_ttl_secs,
+            )?,
+        })
     }
 }
 
@@ -636,6 +712,8 @@ pub struct ServeConfig {
     pub plugins: Option<herald_plugin_host::HostConfig>,
     /// Seals and opens account tokens.
     pub cipher: crate::secrets::TokenCipher,
+    /// GraphQL endpoint settings.
+    pub graphql: crate::graphql::GraphqlConfig,
 }
 
 impl ServeArgs {
@@ -666,6 +744,7 @@ impl ServeArgs {
             migrate: !self.no_migrate,
             plugins: self.plugins.config()?,
             cipher: self.token_key.cipher()?,
+            graphql: self.graphql.config()?,
         })
     }
 }
@@ -720,6 +799,16 @@ mod tests {
             token_key: TokenKeyArgs {
                 token_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
                 token_key_id: "k1".into(),
+            },
+            graphql: GraphqlArgs {
+                graphql_introspection: true,
+                graphql_batching: false,
+                graphql_max_body_kb: 1_024,
+                graphql_timeout_secs: 30,
+                ws_init_timeout_secs: 10,
+                ws_ping_interval_secs: 15,
+                ws_pong_timeout_secs: 10,
+                graphql_apq_ttl_secs: 86_400,
             },
         }
     }
@@ -776,6 +865,12 @@ mod tests {
         overrides.plugins.plugin_dir = Some("/plugins".into());
         overrides.plugins.plugin_host_overrides = vec!["api.example.com".into()];
         cases.push((overrides, "HERALD_PLUGIN_HOST_OVERRIDES"));
+        let mut timeout = args(DB, SECRET);
+        timeout.graphql.graphql_timeout_secs = 0;
+        cases.push((timeout, "HERALD_GRAPHQL_TIMEOUT_SECS"));
+        let mut init = args(DB, SECRET);
+        init.graphql.ws_init_timeout_secs = 0;
+        cases.push((init, "HERALD_WS_INIT_TIMEOUT_SECS"));
         for (args, key) in cases {
             let err = args.config().expect_err("invalid");
             assert!(err.key.starts_with(key), "{args:?}: {err}");

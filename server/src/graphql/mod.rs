@@ -5,13 +5,20 @@
 mod connections;
 mod cursor;
 mod error;
+pub mod graphiql;
+pub mod http;
+mod introspection;
 mod loader;
 mod mutation;
+pub mod persisted;
 mod platforms;
 mod query;
 mod queue;
 mod subscription;
 mod types;
+pub mod ws;
+
+use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{
@@ -66,12 +73,51 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     .limit_complexity(MAX_COMPLEXITY)
 }
 
+/// How the GraphQL endpoints behave (HTTP and WebSocket).
+#[derive(Debug, Clone)]
+pub struct GraphqlConfig {
+    /// Whether `__schema`/`__type` introspection is answered.
+    pub introspection: bool,
+    /// Whether a POST body may be an array of requests.
+    pub batching: bool,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest a query or mutation may run.
+    pub request_timeout: Duration,
+    /// How long a WebSocket may stay open without a `connection_init`.
+    pub ws_init_timeout: Duration,
+    /// Time between the server's keep-alive `ping` messages.
+    pub ws_ping_interval: Duration,
+    /// How long the server waits for a `pong` before closing the connection.
+    pub ws_pong_timeout: Duration,
+    /// How long a persisted query stays registered after its last registration.
+    pub apq_ttl: Duration,
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        Self {
+            introspection: true,
+            batching: false,
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            ws_init_timeout: Duration::from_secs(10),
+            ws_ping_interval: Duration::from_secs(15),
+            ws_pong_timeout: Duration::from_secs(10),
+            apq_ttl: Duration::from_secs(86_400),
+        }
+    }
+}
+
 /// Builds the schema with the services its resolvers use.
-pub fn build_schema(services: &Services) -> HeraldSchema {
-    let builder = match &services.plugins {
+pub fn build_schema(services: &Services, config: &GraphqlConfig) -> HeraldSchema {
+    let mut builder = match &services.plugins {
         Some(plugins) => builder().data::<PluginHost>(plugins.clone()),
         None => builder(),
     };
+    if !config.introspection {
+        builder = builder.disable_introspection();
+    }
     builder
         .data(DataLoader::new(
             loader::TargetLoader::new(services.posts.clone()),
@@ -85,9 +131,12 @@ pub fn build_schema(services: &Services) -> HeraldSchema {
         .finish()
 }
 
-/// The schema in SDL, as committed in `schema.graphql`.
+/// The schema in SDL, as committed in `schema.graphql` (with `@specifiedBy`, which
+/// introspection reports too).
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    builder()
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 /// The authenticated caller, or `UNAUTHENTICATED`.

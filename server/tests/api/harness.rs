@@ -2,12 +2,15 @@
 //! minting and GraphQL helpers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use herald_server::app::{self, Background, Services};
 use herald_server::auth::JwtVerifier;
 use herald_server::config::{JwtConfig, JwtKey};
 use herald_server::connections::ConnectionService;
+use herald_server::graphql::GraphqlConfig;
+use herald_server::graphql::persisted::PersistedQueries;
 use herald_server::publish::PublisherRegistry;
 use herald_server::queue::JobQueue;
 use herald_server::queue::redis::RedisQueue;
@@ -39,6 +42,8 @@ pub struct TestApp {
     pub connections: ConnectionService,
     /// The app's services.
     pub services: Services,
+    /// SQL statements run through the server's connection pool so far.
+    statements: Arc<AtomicUsize>,
     /// In-process workers, kept running for the test's lifetime.
     _background: Option<Background>,
     client: reqwest::Client,
@@ -85,6 +90,23 @@ impl TestApp {
     /// Herald (API only) with the given token settings.
     pub async fn spawn_with(jwt: JwtConfig) -> Self {
         Self::start(jwt, None).await
+    }
+
+    /// Herald (API only) with these GraphQL endpoint settings.
+    pub async fn spawn_with_graphql(graphql: GraphqlConfig) -> Self {
+        let redis_url = std::env::var("REDIS_URL")
+            .expect("REDIS_URL is not set: run the tests with scripts/test");
+        Self::start_with(hs256(), None, redis_url, None, graphql).await
+    }
+
+    /// SQL statements the server has run so far.
+    pub fn statements(&self) -> usize {
+        self.statements.load(Ordering::SeqCst)
+    }
+
+    /// The base URL of the HTTP API, e.g. `http://127.0.0.1:1234`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.base)
     }
 
     /// Herald (API only) with the default token settings and these publisher plugins.
@@ -149,6 +171,16 @@ impl TestApp {
         redis_url: String,
         plugins: Option<herald_plugin_host::PluginHost>,
     ) -> Self {
+        Self::start_with(jwt, worker, redis_url, plugins, GraphqlConfig::default()).await
+    }
+
+    async fn start_with(
+        jwt: JwtConfig,
+        worker: Option<(PublisherRegistry, WorkerConfig)>,
+        redis_url: String,
+        plugins: Option<herald_plugin_host::PluginHost>,
+        graphql: GraphqlConfig,
+    ) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
@@ -164,21 +196,31 @@ impl TestApp {
         let url = format!("{server}/{name}");
 
         herald_server::db::migrate(&url).await.expect("migrate");
-        let db = herald_server::db::connect(&url, 10).await.expect("connect");
+        let mut db = herald_server::db::connect(&url, 10).await.expect("connect");
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
         let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
         let queue: Arc<dyn JobQueue> = Arc::new(
             RedisQueue::connect(&redis_url, &namespace)
                 .await
                 .expect("redis queue"),
         );
+        let persisted = PersistedQueries::connect(&redis_url, &namespace, Duration::from_secs(60))
+            .await
+            .expect("persisted query store");
         let cipher = TokenCipher::new("test", &TOKEN_KEY);
-        let services = Services::new(db.clone(), queue, cipher).with_plugins(plugins);
+        let services = Services::new(db.clone(), queue, cipher)
+            .with_plugins(plugins)
+            .with_persisted_queries(Some(persisted));
         let connections = services.connections.clone();
         let background = worker.map(|(publishers, config)| {
             app::start_background(&services, publishers, config, fast_reconcile())
         });
         let verifier = JwtVerifier::new(&jwt).expect("verifier");
-        let router = app::router(&services, verifier);
+        let router = app::router(&services, verifier, graphql);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {
@@ -193,6 +235,7 @@ impl TestApp {
             jwt,
             connections,
             services,
+            statements,
             _background: background,
             client: reqwest::Client::new(),
         }

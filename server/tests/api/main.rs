@@ -6,7 +6,10 @@ mod harness;
 
 mod approval;
 mod auth;
+mod conformance;
 mod connections;
+mod dataloader;
+mod http;
 mod plugins;
 mod posts;
 mod processes;

@@ -1,5 +1,10 @@
 //! `postUpdated` over graphql-transport-ws: authenticated in `connection_init`, delivers the
-//! caller's post changes in order, never another tenant's.
+//! caller's post changes in order, never another tenant's; every close code of the
+//! protocol, keep-alive pings, and the legacy `graphql-ws` protocol.
+
+use std::time::Duration;
+
+use herald_server::graphql::GraphqlConfig;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -7,26 +12,57 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::harness::{TestApp, days_from_now};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, token: &str) -> Socket {
+/// A WebSocket speaking `protocol`, before `connection_init`.
+async fn open(app: &TestApp, protocol: &str) -> Socket {
     let mut request = format!("ws://{}/graphql/ws", app.base)
         .into_client_request()
         .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().expect("header"));
+    let (socket, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect");
-    send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
-    )
-    .await;
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        protocol,
+        "negotiated sub-protocol"
+    );
+    socket
+}
+
+/// Waits for the server to close the socket; returns the close code and reason.
+async fn closed(socket: &mut Socket) -> (u16, String) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(frame) = socket.next().await {
+            match frame.expect("frame") {
+                Message::Close(Some(frame)) => {
+                    return (u16::from(frame.code), frame.reason.to_string());
+                }
+                Message::Close(None) => return (u16::from(CloseCode::Status), String::new()),
+                Message::Text(text) if text.contains("\"ping\"") => continue,
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+        panic!("the stream ended without a close frame");
+    })
+    .await
+    .expect("closed within 10 s")
+}
+
+fn init(token: &str) -> Value {
+    json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})
+}
+
+async fn connect(app: &TestApp, token: &str) -> Socket {
+    let mut socket = open(app, "graphql-transport-ws").await;
+    send(&mut socket, init(token)).await;
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
     socket
 }
@@ -100,34 +136,165 @@ async fn post_updates_arrive_in_order_and_only_for_the_tenant() {
 }
 
 #[tokio::test]
-async fn connection_without_valid_token_is_refused() {
+async fn connection_without_valid_token_is_refused_with_4403() {
     let app = TestApp::spawn().await;
-    let mut request = format!("ws://{}/graphql/ws", app.base)
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
+    let mut socket = open(&app, "graphql-transport-ws").await;
+    send(&mut socket, init("forged")).await;
+    assert_eq!(closed(&mut socket).await, (4403, "Forbidden".into()));
+}
+
+const SUBSCRIBE: &str = "subscription { postUpdated { id } }";
+
+#[tokio::test]
+async fn protocol_violations_close_with_the_spec_codes() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+
+    let mut socket = open(&app, "graphql-transport-ws").await;
     send(
         &mut socket,
-        json!({"type": "connection_init", "payload": {"Authorization": "Bearer forged"}}),
+        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
     )
     .await;
-    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while let Some(frame) = socket.next().await {
-            match frame {
-                Ok(Message::Close(_)) | Err(_) => return true,
-                Ok(Message::Text(text)) if text.contains("connection_ack") => return false,
-                _ => continue,
-            }
-        }
-        true
+    assert_eq!(closed(&mut socket).await, (4401, "Unauthorized".into()));
+
+    let mut socket = connect(&app, &token).await;
+    send(&mut socket, init(&token)).await;
+    assert_eq!(closed(&mut socket).await.0, 4429);
+
+    let mut socket = connect(&app, &token).await;
+    send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+    )
+    .await;
+    send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+    )
+    .await;
+    assert_eq!(
+        closed(&mut socket).await,
+        (4409, "Subscriber for 1 already exists".into())
+    );
+
+    for invalid in [
+        Message::Text("not json".into()),
+        Message::Text(json!({"type": "next", "id": "1"}).to_string().into()),
+        Message::Text(
+            json!({"type": "subscribe", "payload": {}})
+                .to_string()
+                .into(),
+        ),
+        Message::Binary(vec![1, 2, 3].into()),
+    ] {
+        let mut socket = connect(&app, &token).await;
+        socket.send(invalid.clone()).await.expect("send");
+        let (code, reason) = closed(&mut socket).await;
+        assert_eq!(code, 4400, "{invalid:?}: {reason}");
+        assert!(reason.len() <= 123);
+    }
+}
+
+#[tokio::test]
+async fn init_timeout_closes_4408_and_dead_clients_are_reaped() {
+    let app = TestApp::spawn_with_graphql(GraphqlConfig {
+        ws_init_timeout: Duration::from_millis(300),
+        ws_ping_interval: Duration::from_millis(200),
+        ws_pong_timeout: Duration::from_millis(300),
+        ..GraphqlConfig::default()
     })
-    .await
-    .expect("an answer within 10 s");
-    assert!(refused, "a forged token must not get connection_ack");
+    .await;
+    let mut socket = open(&app, "graphql-transport-ws").await;
+    assert_eq!(
+        closed(&mut socket).await,
+        (4408, "Connection initialisation timeout".into())
+    );
+
+    // A client that answers pings stays connected.
+    let token = app.token("alice", None, &[]);
+    let mut socket = connect(&app, &token).await;
+    for _ in 0..3 {
+        assert_eq!(next_json(&mut socket).await, json!({"type": "ping"}));
+        send(&mut socket, json!({"type": "pong"})).await;
+    }
+    // The client pings too and gets pong.
+    send(&mut socket, json!({"type": "ping", "payload": {"n": 1}})).await;
+    loop {
+        let message = next_json(&mut socket).await;
+        if message["type"] == "pong" {
+            assert_eq!(message["payload"], json!({"n": 1}));
+            break;
+        }
+        send(&mut socket, json!({"type": "pong"})).await;
+    }
+    // One that does not is closed.
+    let (code, _) = closed(&mut socket).await;
+    assert_eq!(code, 1001);
+}
+
+#[tokio::test]
+async fn request_errors_are_error_messages_and_subscriptions_complete() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    let mut socket = connect(&app, &token).await;
+    send(&mut socket, json!({"id": "v", "type": "subscribe", "payload": {"query": "subscription { noSuchField }"}})).await;
+    let message = next_json(&mut socket).await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "v");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+
+    send(
+        &mut socket,
+        json!({"id": "p", "type": "subscribe", "payload": {"query": "subscription {"}}),
+    )
+    .await;
+    let message = next_json(&mut socket).await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "GRAPHQL_PARSE_FAILED"
+    );
+
+    // A query over the socket: one `next`, then `complete`; its id may be reused after.
+    for _ in 0..2 {
+        send(
+            &mut socket,
+            json!({"id": "q", "type": "subscribe", "payload": {"query": "{ me { userId } }"}}),
+        )
+        .await;
+        let message = next_json(&mut socket).await;
+        assert_eq!(message["type"], "next", "{message}");
+        assert_eq!(message["payload"]["data"]["me"]["userId"], "alice");
+        assert_eq!(
+            next_json(&mut socket).await,
+            json!({"id": "q", "type": "complete"})
+        );
+    }
+    // The client may complete a running subscription and reuse its id.
+    send(
+        &mut socket,
+        json!({"id": "s", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+    )
+    .await;
+    send(&mut socket, json!({"id": "s", "type": "complete"})).await;
+    send(
+        &mut socket,
+        json!({"id": "s", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+    )
+    .await;
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_is_still_served() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    let mut socket = open(&app, "graphql-ws").await;
+    send(&mut socket, init(&token)).await;
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
 }

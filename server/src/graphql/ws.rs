@@ -1,0 +1,332 @@
+//! Subscriptions over WebSocket with the `graphql-transport-ws` protocol (the graphql-ws
+//! library's), implemented here because async-graphql's closes with the wrong codes and
+//! never pings:
+//!
+//! - `connection_init` carries the token (`{"Authorization": "Bearer …"}` or
+//!   `{"token": "…"}`); a refused token closes 4403, a second init 4429, no init within
+//!   the timeout 4408;
+//! - `subscribe` before the ack closes 4401, a subscription id already running 4409, a
+//!   malformed message 4400;
+//! - a request that cannot run (parse, validation) is answered with an `error` message;
+//! - the server sends `ping` every interval and closes a connection whose `pong` does not
+//!   come back in time.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+use super::http::{Endpoint, is_request_error, parameters, with_codes};
+use super::{Auth, introspection};
+use crate::domain::actor::Actor;
+
+/// The sub-protocol this module speaks.
+pub const PROTOCOL: &str = "graphql-transport-ws";
+
+/// Longest close reason a close frame can carry.
+const MAX_REASON_BYTES: usize = 123;
+
+/// A message from the client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Ping {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Pong {
+        #[serde(default, rename = "payload")]
+        _payload: Option<Value>,
+    },
+    Subscribe {
+        id: String,
+        payload: Value,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+/// What subscription tasks hand back to the connection.
+enum Outgoing {
+    /// A message to send.
+    Send(Value),
+    /// Subscription `id` (of `generation`) has ended.
+    Finished(String, u64),
+}
+
+/// Why the server closes a connection.
+struct Close(u16, String);
+
+impl Close {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        let mut reason: String = reason.into();
+        if reason.len() > MAX_REASON_BYTES {
+            let mut end = MAX_REASON_BYTES;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
+        Self(code, reason)
+    }
+}
+
+/// The bearer credential of a `connection_init` payload: `{"Authorization": "Bearer …"}`
+/// (any case) or `{"token": "…"}`.
+pub(crate) fn init_authorization(payload: &Value) -> Option<String> {
+    let object = payload.as_object()?;
+    object
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        .or_else(|| {
+            object
+                .get("token")
+                .and_then(|v| v.as_str())
+                .map(|t| format!("Bearer {t}"))
+        })
+}
+
+/// One connection's state.
+struct Connection {
+    endpoint: Endpoint,
+    outgoing: mpsc::Sender<Outgoing>,
+    init_received: bool,
+    actor: Option<Actor>,
+    subscriptions: HashMap<String, (u64, JoinHandle<()>)>,
+    generation: u64,
+}
+
+/// Serves one `graphql-transport-ws` connection until either side closes it.
+pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
+    let (mut sink, mut stream) = socket.split();
+    let (outgoing, mut from_tasks) = mpsc::channel::<Outgoing>(64);
+    let config = endpoint.config.clone();
+    let mut connection = Connection {
+        endpoint,
+        outgoing,
+        init_received: false,
+        actor: None,
+        subscriptions: HashMap::new(),
+        generation: 0,
+    };
+    let init_deadline = Instant::now() + config.ws_init_timeout;
+    let mut next_ping = Instant::now() + config.ws_ping_interval;
+    let mut pong_deadline: Option<Instant> = None;
+    let close = loop {
+        let waiting_for_pong = pong_deadline.is_some();
+        tokio::select! {
+            () = sleep_until(init_deadline), if !connection.init_received => {
+                break Some(Close::new(4408, "Connection initialisation timeout"));
+            }
+            () = sleep_until(pong_deadline.unwrap_or(next_ping)), if waiting_for_pong => {
+                tracing::debug!("closing a WebSocket that did not answer ping");
+                break Some(Close::new(1001, "Keep-alive timeout: no pong"));
+            }
+            () = sleep_until(next_ping), if connection.actor.is_some() && !waiting_for_pong => {
+                if sink.send(text(&json!({"type": "ping"}))).await.is_err() {
+                    break None;
+                }
+                pong_deadline = Some(Instant::now() + config.ws_pong_timeout);
+                next_ping = Instant::now() + config.ws_ping_interval;
+            }
+            Some(out) = from_tasks.recv() => match out {
+                Outgoing::Send(message) => {
+                    if sink.send(text(&message)).await.is_err() {
+                        break None;
+                    }
+                }
+                Outgoing::Finished(id, generation) => {
+                    if connection.subscriptions.get(&id).is_some_and(|(g, _)| *g == generation) {
+                        connection.subscriptions.remove(&id);
+                    }
+                }
+            },
+            frame = stream.next() => {
+                let message = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        break Some(Close::new(4400, "Binary messages are not supported"));
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                };
+                let message = match serde_json::from_str::<ClientMessage>(message.as_str()) {
+                    Ok(message) => message,
+                    Err(err) => break Some(Close::new(4400, format!("Invalid message received: {err}"))),
+                };
+                if matches!(message, ClientMessage::Pong { .. }) {
+                    pong_deadline = None;
+                }
+                match connection.handle(message).await {
+                    Ok(Some(reply)) => {
+                        if sink.send(text(&reply)).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(close) => break Some(close),
+                }
+            }
+        }
+    };
+    for (_, (_, task)) in connection.subscriptions.drain() {
+        task.abort();
+    }
+    if let Some(Close(code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        // The peer may already be gone; nothing more to do then.
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = sink.close().await;
+    }
+}
+
+fn text(message: &Value) -> Message {
+    Message::Text(message.to_string().into())
+}
+
+impl Connection {
+    /// Acts on one client message: a reply to send, nothing, or a reason to close.
+    async fn handle(&mut self, message: ClientMessage) -> Result<Option<Value>, Close> {
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                if self.init_received {
+                    return Err(Close::new(4429, "Too many initialisation requests"));
+                }
+                self.init_received = true;
+                let credential = payload.as_ref().and_then(init_authorization);
+                match self.endpoint.verifier.verify_header(credential.as_deref()) {
+                    Ok(actor) => {
+                        self.actor = Some(actor);
+                        Ok(Some(json!({"type": "connection_ack"})))
+                    }
+                    Err(err) => {
+                        tracing::debug!(%err, "WebSocket connection_init refused");
+                        Err(Close::new(4403, "Forbidden"))
+                    }
+                }
+            }
+            ClientMessage::Ping { payload } => Ok(Some(match payload {
+                Some(payload) => json!({"type": "pong", "payload": payload}),
+                None => json!({"type": "pong"}),
+            })),
+            ClientMessage::Pong { .. } => Ok(None),
+            ClientMessage::Subscribe { id, payload } => self.subscribe(id, payload),
+            ClientMessage::Complete { id } => {
+                if let Some((_, task)) = self.subscriptions.remove(&id) {
+                    task.abort();
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn subscribe(&mut self, id: String, payload: Value) -> Result<Option<Value>, Close> {
+        let Some(actor) = self.actor.clone() else {
+            return Err(Close::new(4401, "Unauthorized"));
+        };
+        if self.subscriptions.contains_key(&id) {
+            return Err(Close::new(
+                4409,
+                format!("Subscriber for {id} already exists"),
+            ));
+        }
+        let mut request = match parameters(payload) {
+            Ok(request) => request,
+            Err(message) => {
+                return Ok(Some(error_message(
+                    &id,
+                    json!([{"message": message, "extensions": {"code": "BAD_REQUEST"}}]),
+                )));
+            }
+        };
+        match request.parsed_query() {
+            Err(err) => {
+                let errors = with_codes(vec![err], "GRAPHQL_PARSE_FAILED");
+                return Ok(Some(error_message(&id, json!(errors))));
+            }
+            Ok(document)
+                if !self.endpoint.config.introspection && introspection::requested(document) =>
+            {
+                return Ok(Some(error_message(&id, json!([introspection::refused()]))));
+            }
+            Ok(_) => {}
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        let mut responses = self
+            .endpoint
+            .schema
+            .execute_stream(request.data(Auth(Ok(actor))));
+        let outgoing = self.outgoing.clone();
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            let id = task_id;
+            let mut first = true;
+            while let Some(response) = responses.next().await {
+                let message = if first && is_request_error(&response) {
+                    let errors = with_codes(response.errors, "GRAPHQL_VALIDATION_FAILED");
+                    let _ = outgoing
+                        .send(Outgoing::Send(error_message(&id, json!(errors))))
+                        .await;
+                    let _ = outgoing.send(Outgoing::Finished(id, generation)).await;
+                    return;
+                } else {
+                    json!({"id": id, "type": "next", "payload": response})
+                };
+                first = false;
+                if outgoing.send(Outgoing::Send(message)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = outgoing
+                .send(Outgoing::Send(json!({"id": id, "type": "complete"})))
+                .await;
+            let _ = outgoing.send(Outgoing::Finished(id, generation)).await;
+        });
+        self.subscriptions.insert(id, (generation, task));
+        Ok(None)
+    }
+}
+
+fn error_message(id: &str, errors: Value) -> Value {
+    json!({"id": id, "type": "error", "payload": errors})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        let Close(code, reason) = Close::new(4400, "é".repeat(200));
+        assert_eq!(code, 4400);
+        assert!(reason.len() <= MAX_REASON_BYTES);
+    }
+
+    #[test]
+    fn the_token_comes_from_authorization_or_token() {
+        assert_eq!(
+            init_authorization(&json!({"authorization": "Bearer a"})).as_deref(),
+            Some("Bearer a")
+        );
+        assert_eq!(
+            init_authorization(&json!({"token": "b"})).as_deref(),
+            Some("Bearer b")
+        );
+        assert_eq!(init_authorization(&json!([])), None);
+    }
+}

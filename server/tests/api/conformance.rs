@@ -1,0 +1,93 @@
+//! The node conformance tests in `server/tests/conformance/` (graphql-http's audits, the
+//! graphql-ws client) against a real Herald. `scripts/test` installs their packages with
+//! `npm ci` first.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use crate::harness::TestApp;
+
+/// Runs `node --test FILE` in the conformance package with the server's URL and a token;
+/// returns its output after asserting it passed.
+pub async fn run_node_test(app: &TestApp, file: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "run `npm ci` in {} (scripts/test does)",
+        dir.display()
+    );
+    let output = tokio::process::Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg(file)
+        .current_dir(&dir)
+        .env("HERALD_URL", app.http_url())
+        .env("HERALD_TOKEN", app.token("conformance", None, &[]))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("node runs (Node 20+ is required)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{text}");
+    assert!(
+        output.status.success(),
+        "node --test {file} failed:\n{text}"
+    );
+    text
+}
+
+#[tokio::test]
+async fn graphql_http_audits_pass_without_warnings() {
+    let app = TestApp::spawn().await;
+    let output = run_node_test(&app, "http-audits.test.js").await;
+    assert!(output.contains("graphql-http audits:"), "{output}");
+}
+
+#[tokio::test]
+async fn the_graphql_ws_client_receives_post_transitions_in_order() {
+    let app = TestApp::spawn().await;
+    run_node_test(&app, "graphql-ws-client.test.js").await;
+}
+
+#[tokio::test]
+async fn introspection_equals_the_committed_schema() {
+    let app = TestApp::spawn().await;
+    run_node_test(&app, "schema-contract.test.js").await;
+}
+
+/// GraphiQL renders in headless Chromium from Herald's own assets (there is no CDN here,
+/// and the page's Content Security Policy would refuse one).
+#[tokio::test]
+async fn graphiql_renders_in_headless_chromium() {
+    let chromium = std::env::var("HERALD_CHROMIUM")
+        .expect("HERALD_CHROMIUM is not set: run the tests with scripts/test");
+    let app = TestApp::spawn().await;
+    let profile = std::env::temp_dir().join(format!("herald-chromium-{}", uuid::Uuid::new_v4()));
+    let output = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("{}/graphql", app.http_url()))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        dom.contains("graphiql-container") && dom.contains("graphiql-editor"),
+        "GraphiQL did not render:\n{dom}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
