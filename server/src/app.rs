@@ -36,6 +36,11 @@ use crate::worker::reconcile::{self, ReconcileConfig};
 use crate::worker::store::PublishStore;
 use crate::worker::{self, WorkerConfig, WorkerDeps, WorkerHandle};
 
+/// Read and write buffer of one WebSocket connection.
+const WS_BUFFER_BYTES: usize = 4 * 1024;
+/// Largest WebSocket message accepted, and most output buffered for a slow client.
+const WS_MAX_MESSAGE_BYTES: usize = 1 << 20;
+
 /// Events buffered per subscriber before a slow one starts skipping.
 const EVENT_BUFFER: usize = 1_024;
 
@@ -403,7 +408,13 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
 async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => upgrade,
+        // Small buffers: subscription messages are small, and tungstenite's 128 KiB
+        // defaults would cost ~256 KiB per idle subscriber.
+        Ok(upgrade) => upgrade
+            .read_buffer_size(WS_BUFFER_BYTES)
+            .write_buffer_size(WS_BUFFER_BYTES)
+            .max_write_buffer_size(WS_MAX_MESSAGE_BYTES)
+            .max_message_size(WS_MAX_MESSAGE_BYTES),
         Err(rejection) => return rejection.into_response(),
     };
     let offered = parts

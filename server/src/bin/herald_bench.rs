@@ -20,6 +20,8 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use serde_json::json;
 use uuid::Uuid;
 
+mod bench_graphql;
+
 /// Benchmarks of Herald's hot paths.
 #[derive(Parser)]
 #[command(name = "herald-bench")]
@@ -41,6 +43,19 @@ enum Bench {
         /// Only these scenarios (steady, burst, instant).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+    },
+    /// The GraphQL API against a `herald serve` process: posts(first: 50) at 50
+    /// connections vs pgbench, and 10,000 subscribers' fan-out and memory.
+    Graphql {
+        /// Postgres server URL (a fresh database is created on it).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// Redis URL.
+        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+        redis_url: String,
+        /// The `herald` binary to run (default: beside this one).
+        #[arg(long)]
+        herald: Option<std::path::PathBuf>,
     },
 }
 
@@ -293,6 +308,23 @@ async fn run(
 async fn main() -> anyhow::Result<()> {
     let Cli { command } = Cli::parse();
     match command {
+        Bench::Graphql {
+            database_url,
+            redis_url,
+            herald,
+        } => {
+            let herald = match herald {
+                Some(path) => path,
+                None => std::env::current_exe()?
+                    .parent()
+                    .context("bench binary has no directory")?
+                    .join("herald"),
+            };
+            let (url, name) = create_database(&database_url).await?;
+            let result = bench_graphql::run(&url, &redis_url, &herald).await;
+            drop_database(&database_url, &name).await?;
+            result?;
+        }
         Bench::Queue {
             database_url,
             redis_url,

@@ -1,0 +1,398 @@
+//! `herald-bench graphql`: the GraphQL API under load, against a real `herald serve`
+//! process. `posts(first: 50)` with targets at 50 connections (requests/s, p99) compared
+//! with the same SQL through pgbench; then 10,000 authenticated graphql-transport-ws
+//! subscribers: time from a change to the last subscriber receiving it, and server memory
+//! per subscriber.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use uuid::Uuid;
+
+const TENANT: &str = "bench";
+const POSTS: usize = 200;
+const HTTP_CONNECTIONS: usize = 50;
+const HTTP_SECONDS: u64 = 10;
+const SUBSCRIBERS: usize = 10_000;
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
+const QUERY: &str = "{ posts(first: 50) { edges { node { id content status scheduledAt targets { platform status attempts } } } } }";
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn round(ms: f64) -> f64 {
+    (ms * 100.0).round() / 100.0
+}
+
+/// Seeds `POSTS` posts with three targets each; returns the post ids, newest first.
+async fn seed(db: &DatabaseConnection) -> anyhow::Result<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(POSTS);
+    for i in 0..POSTS {
+        let id = Uuid::now_v7();
+        db.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO social_posts (id, content, platforms, status, timezone, media_urls,
+               approval_required, approval_status, owner_id, created_by, created_at,
+               updated_at, version)
+             VALUES ($1, $2, '[\"x\",\"bluesky\",\"mastodon\"]', 'draft', 'UTC', '[]', false,
+               'not_required', $3, $3, now() + $4 * interval '1 millisecond', now(), 1)",
+            [
+                id.into(),
+                format!("post {i}").into(),
+                TENANT.into(),
+                (i as i64).into(),
+            ],
+        ))
+        .await?;
+        for platform in ["x", "bluesky", "mastodon"] {
+            db.execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO post_targets (id, post_id, platform, status, attempts, created_at,
+                   updated_at, queue_version)
+                 VALUES ($1, $2, $3, 'draft', 0, now(), now(), 1)",
+                [Uuid::now_v7().into(), id.into(), platform.into()],
+            ))
+            .await?;
+        }
+        ids.push(id);
+    }
+    ids.reverse();
+    Ok(ids)
+}
+
+fn token() -> anyhow::Result<String> {
+    let config = herald_server::config::JwtConfig {
+        key: herald_server::config::JwtKey::Secret(SECRET.as_bytes().to_vec()),
+        issuer: None,
+        audience: None,
+    };
+    Ok(herald_server::auth::mint(
+        &config,
+        "bench-user",
+        Some(TENANT),
+        &[],
+        24,
+    )?)
+}
+
+async fn start_server(
+    herald: &Path,
+    url: &str,
+    redis_url: &str,
+    port: u16,
+) -> anyhow::Result<Child> {
+    let child = Command::new(herald)
+        .args(["serve", "--no-migrate", "--no-worker"])
+        .env("DATABASE_URL", url)
+        .env("REDIS_URL", redis_url)
+        .env(
+            "HERALD_QUEUE_NAMESPACE",
+            format!("bench-{}", Uuid::new_v4().simple()),
+        )
+        .env("HERALD_BIND", format!("127.0.0.1:{port}"))
+        .env("HERALD_JWT_SECRET", SECRET)
+        .env(
+            "HERALD_TOKEN_KEY",
+            "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmU=",
+        )
+        .env("HERALD_DB_MAX_CONNECTIONS", "20")
+        .env("HERALD_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", herald.display()))?;
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(child);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("herald serve did not become healthy")
+}
+
+fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .context("VmRSS")?;
+    Ok(kb * 1024)
+}
+
+/// `posts(first: 50)` at 50 connections for 10 s.
+async fn http_load(port: u16, token: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(HTTP_CONNECTIONS)
+        .build()?;
+    let body = json!({ "query": QUERY }).to_string();
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    // Warm up and check the answer.
+    let check: Value = client
+        .post(&url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let edges = check["data"]["posts"]["edges"].as_array().map(Vec::len);
+    if edges != Some(50) {
+        bail!("unexpected answer: {check}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(HTTP_SECONDS);
+    let mut tasks = Vec::new();
+    for _ in 0..HTTP_CONNECTIONS {
+        let (client, url, body, token) =
+            (client.clone(), url.clone(), body.clone(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("HTTP {}", response.status());
+                }
+                response.bytes().await?;
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Ok((
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+    ))
+}
+
+/// The resolvers' SQL for one request, through pgbench at the same concurrency.
+async fn pgbench(url: &str, ids: &[Uuid]) -> anyhow::Result<f64> {
+    let pg_bin = std::fs::read_dir("/usr/lib/postgresql")?
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("bin/pgbench"))
+        .find(|p| p.exists())
+        .context("pgbench not found")?;
+    let list = ids
+        .iter()
+        .take(50)
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let script = format!(
+        "SELECT * FROM social_posts WHERE owner_id = '{TENANT}' AND archived_at IS NULL \
+         ORDER BY created_at DESC, id DESC LIMIT 51;\n\
+         SELECT * FROM post_targets WHERE post_id IN ({list}) ORDER BY created_at, platform;\n"
+    );
+    let file = std::env::temp_dir().join(format!("herald-bench-{}.sql", Uuid::new_v4().simple()));
+    std::fs::write(&file, script)?;
+    let output = Command::new(pg_bin)
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &HTTP_CONNECTIONS.to_string(),
+            "-j",
+            "2",
+            "-T",
+        ])
+        .arg(HTTP_SECONDS.to_string())
+        .arg("-f")
+        .arg(&file)
+        .arg(url)
+        .output()
+        .await?;
+    std::fs::remove_file(&file).ok();
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .with_context(|| {
+            format!(
+                "pgbench output: {text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn subscriber(port: u16, token: &str, post: Uuid) -> anyhow::Result<Socket> {
+    let mut request = format!("ws://127.0.0.1:{port}/graphql/ws").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let send = |v: Value| Message::Text(v.to_string().into());
+    socket
+        .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})))
+        .await?;
+    loop {
+        match socket.next().await.context("closed before ack")?? {
+            Message::Text(t) if t.contains("connection_ack") => break,
+            Message::Text(t) if t.contains("\"ping\"") => {
+                socket.send(send(json!({"type": "pong"}))).await?;
+            }
+            Message::Close(frame) => bail!("closed: {frame:?}"),
+            _ => {}
+        }
+    }
+    socket
+        .send(send(json!({"id": "1", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID) { postUpdated(id: $id) { id version } }",
+            "variables": {"id": post.to_string()}}})))
+        .await?;
+    Ok(socket)
+}
+
+/// Reads a subscriber's socket: answers keep-alive pings, and returns the time from the
+/// change (`start`) to its `next` message.
+async fn listen(
+    mut socket: Socket,
+    start: Arc<std::sync::OnceLock<Instant>>,
+) -> anyhow::Result<f64> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(300), socket.next())
+            .await
+            .context("no event within 300 s")?
+            .context("closed")??;
+        match frame {
+            Message::Text(t) if t.contains("\"next\"") => {
+                let at = start.get().map(|s| s.elapsed()).unwrap_or_default();
+                let _ = socket.close(None).await;
+                return Ok(at.as_secs_f64() * 1000.0);
+            }
+            Message::Text(t) if t.contains("\"ping\"") => {
+                socket
+                    .send(Message::Text(json!({"type": "pong"}).to_string().into()))
+                    .await?;
+            }
+            Message::Close(frame) => bail!("server closed the subscription: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// 10,000 subscribers of one post; one change; fan-out latency and memory.
+async fn fan_out(port: u16, pid: u32, token: &str, post: Uuid) -> anyhow::Result<Value> {
+    let before = rss_bytes(pid)?;
+    let start = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let mut tasks = Vec::with_capacity(SUBSCRIBERS);
+    for chunk in 0..SUBSCRIBERS.div_ceil(250) {
+        let batch = (0..250.min(SUBSCRIBERS - chunk * 250))
+            .map(|_| subscriber(port, token, post))
+            .collect::<Vec<_>>();
+        for socket in futures_util::future::join_all(batch).await {
+            let socket = socket.with_context(|| format!("subscriber {}", tasks.len()))?;
+            tasks.push(tokio::spawn(listen(socket, start.clone())));
+        }
+    }
+    // Let the server register every subscription.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_bytes(pid)?;
+    let client = reqwest::Client::new();
+    let _ = start.set(Instant::now());
+    let answer: Value = client
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(
+            json!({"query": "mutation($id: ID!) { updatePost(id: $id, input: {notes: \"fan-out\"}) { version } }",
+                   "variables": {"id": post.to_string()}})
+            .to_string(),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    if answer["data"]["updatePost"]["version"].is_null() {
+        bail!("update failed: {answer}");
+    }
+    let mut received = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        received.push(task.await??);
+    }
+    received.sort_by(f64::total_cmp);
+    Ok(json!({
+        "scenario": "subscriptions",
+        "subscribers": SUBSCRIBERS,
+        "fanout_ms": {
+            "p50": round(percentile(&received, 0.5)),
+            "p99": round(percentile(&received, 0.99)),
+            "max": round(received.last().copied().unwrap_or_default()),
+        },
+        "server_rss_before_mb": before / (1 << 20),
+        "server_rss_after_mb": after / (1 << 20),
+        "memory_per_subscriber_bytes": (after.saturating_sub(before)) / SUBSCRIBERS as u64,
+    }))
+}
+
+/// Runs both scenarios against a fresh database, printing one JSON line per scenario.
+pub async fn run(db_url: &str, redis_url: &str, herald: &Path) -> anyhow::Result<()> {
+    herald_server::db::migrate(db_url).await?;
+    let db = herald_server::db::connect(db_url, 5).await?;
+    let ids = seed(&db).await?;
+    db.execute_unprepared("ANALYZE").await?;
+    let port = {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0")?;
+        socket.local_addr()?.port()
+    };
+    let server = start_server(herald, db_url, redis_url, port).await?;
+    let pid = server.id().context("server pid")?;
+    let token = token()?;
+    let (rps, p50, p99) = http_load(port, &token).await?;
+    let tps = pgbench(db_url, &ids).await?;
+    let http = json!({
+        "scenario": "graphql_posts_first_50",
+        "connections": HTTP_CONNECTIONS,
+        "requests_per_s": rps.round(),
+        "latency_ms": {"p50": round(p50), "p99": round(p99)},
+        "pgbench_tps": tps.round(),
+        "ratio": round(rps / tps),
+    });
+    println!("{http}");
+    let fan = fan_out(port, pid, &token, ids[0])
+        .await
+        .context("subscriptions scenario")?;
+    println!("{fan}");
+    drop(server);
+    db.close().await?;
+    Ok(())
+}
