@@ -21,6 +21,15 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// `value` when it is at least 1, else an error naming `key`.
+fn positive(key: &'static str, value: u64) -> Result<u64, ConfigError> {
+    if value == 0 {
+        Err(ConfigError::new(key, "must be at least 1"))
+    } else {
+        Ok(value)
+    }
+}
+
 impl ConfigError {
     /// An error about `key`.
     pub fn new(key: &'static str, message: impl Into<String>) -> Self {
@@ -143,13 +152,6 @@ impl PluginArgs {
         &self,
         plugin_dir: PathBuf,
     ) -> Result<herald_plugin_host::HostConfig, ConfigError> {
-        let positive = |key: &'static str, value: u64| {
-            if value == 0 {
-                Err(ConfigError::new(key, "must be at least 1"))
-            } else {
-                Ok(value)
-            }
-        };
         let mut config = herald_plugin_host::HostConfig::new(&plugin_dir);
         config.cache_dir = Some(
             self.plugin_cache_dir
@@ -347,13 +349,6 @@ pub struct GraphqlArgs {
 impl GraphqlArgs {
     /// The validated GraphQL settings.
     pub fn config(&self) -> Result<crate::graphql::GraphqlConfig, ConfigError> {
-        let positive = |key: &'static str, value: u64| {
-            if value == 0 {
-                Err(ConfigError::new(key, "must be at least 1"))
-            } else {
-                Ok(value)
-            }
-        };
         let max_body_kb = positive(
             "HERALD_GRAPHQL_MAX_BODY_KB (--graphql-max-body-kb)",
             self.graphql_max_body_kb as u64,
@@ -491,32 +486,25 @@ impl QueueArgs {
                 "must be non-empty, without braces or spaces",
             ));
         }
-        let positive = |value: u64, key: &'static str| {
-            if value == 0 {
-                Err(ConfigError::new(key, "must be at least 1"))
-            } else {
-                Ok(value)
-            }
-        };
         let lease = positive(
-            self.queue_lease_ms,
             "HERALD_QUEUE_LEASE_MS (--queue-lease-ms)",
+            self.queue_lease_ms,
         )?;
         positive(
-            u64::from(self.queue_max_attempts),
             "HERALD_QUEUE_MAX_ATTEMPTS (--queue-max-attempts)",
+            u64::from(self.queue_max_attempts),
         )?;
         positive(
-            self.worker_concurrency as u64,
             "HERALD_WORKER_CONCURRENCY (--worker-concurrency)",
+            self.worker_concurrency as u64,
         )?;
         positive(
-            self.worker_platform_concurrency as u64,
             "HERALD_WORKER_PLATFORM_CONCURRENCY (--worker-platform-concurrency)",
+            self.worker_platform_concurrency as u64,
         )?;
         let interval = positive(
-            self.reconcile_interval_ms,
             "HERALD_RECONCILE_INTERVAL_MS (--reconcile-interval-ms)",
+            self.reconcile_interval_ms,
         )?;
         if let Some(url) = &self.webhook_url
             && !(url.starts_with("http://") || url.starts_with("https://"))

@@ -347,3 +347,67 @@ pub fn assert_error(body: &Value, code: &str, field: Option<&str>) {
 pub fn days_from_now(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
 }
+
+/// A graphql-transport-ws client connection.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// Opens `/graphql/ws`, initialises with `token` and waits for the ack.
+    pub async fn ws(&self, token: &str) -> Socket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/graphql/ws", self.base)
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connect");
+        ws_send(
+            &mut socket,
+            json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+        )
+        .await;
+        assert_eq!(ws_next(&mut socket).await["type"], "connection_ack");
+        socket
+    }
+}
+
+/// Sends one JSON message.
+pub async fn ws_send(socket: &mut Socket, message: Value) {
+    use futures_util::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            message.to_string().into(),
+        ))
+        .await
+        .expect("send");
+}
+
+/// The next JSON message (within 10 s), answering the server's keep-alive pings.
+pub async fn ws_next(socket: &mut Socket) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("stream open")
+            .expect("frame");
+        match frame {
+            Message::Text(text) => {
+                let message: Value = serde_json::from_str(&text).expect("json");
+                if message["type"] == "ping" {
+                    ws_send(socket, json!({"type": "pong"})).await;
+                    continue;
+                }
+                return message;
+            }
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}

@@ -10,7 +10,7 @@ use herald_server::publish::{PublishFailure, PublisherRegistry};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, assert_error, fast_worker};
+use crate::harness::{TestApp, assert_error, fast_worker, ws_next, ws_send};
 
 const PLATFORMS: [&str; 3] = ["x", "bluesky", "mastodon"];
 
@@ -488,10 +488,6 @@ async fn pause_and_resume_through_graphql() {
 
 #[tokio::test]
 async fn subscription_sees_publishing_transitions_in_order() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
     let publisher = Arc::new(RecordingPublisher::new(true));
     let app = app_with(publisher).await;
     let token = app.token("alice", None, &[]);
@@ -500,27 +496,14 @@ async fn subscription_sees_publishing_transitions_in_order() {
         .await;
     let id = draft["id"].as_str().expect("id");
 
-    let mut request = format!("ws://{}/graphql/ws", app.base)
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket
-        .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})))
-        .await
-        .expect("init");
-    socket
-        .send(send(json!({"id": "s", "type": "subscribe", "payload": {
+    let mut socket = app.ws(&token).await;
+    ws_send(
+        &mut socket,
+        json!({"id": "s", "type": "subscribe", "payload": {
             "query": "subscription($id: ID) { postUpdated(id: $id) { status targets { status } } }",
-            "variables": {"id": id}}})))
-        .await
-        .expect("subscribe");
+            "variables": {"id": id}}}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.ok(
         &token,
@@ -531,13 +514,7 @@ async fn subscription_sees_publishing_transitions_in_order() {
 
     let mut statuses = Vec::new();
     while statuses.last().map(String::as_str) != Some("PUBLISHED") {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("an event within 10 s")
-            .expect("open")
-            .expect("frame");
-        let Message::Text(text) = frame else { continue };
-        let message: Value = serde_json::from_str(&text).expect("json");
+        let message = ws_next(&mut socket).await;
         if message["type"] == "next" {
             statuses.push(
                 message["payload"]["data"]["postUpdated"]["status"]
@@ -552,42 +529,19 @@ async fn subscription_sees_publishing_transitions_in_order() {
 
 #[tokio::test]
 async fn queue_stats_subscription_follows_the_queue() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
     let publisher = Arc::new(RecordingPublisher::new(true));
     publisher.delay("x", Duration::from_millis(2_500));
     let app = app_with(publisher).await;
     let admin = app.token("alice", None, &["admin"]);
-    let mut request = format!("ws://{}/graphql/ws", app.base)
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket
-        .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {admin}")}})))
-        .await
-        .expect("init");
-    socket
-        .send(send(json!({"id": "q", "type": "subscribe", "payload": {
-            "query": "subscription { queueStatsUpdated { scheduled active dead } }"}})))
-        .await
-        .expect("subscribe");
+    let mut socket = app.ws(&admin).await;
+    ws_send(
+        &mut socket,
+        json!({"id": "q", "type": "subscribe", "payload": {
+            "query": "subscription { queueStatsUpdated { scheduled active dead } }"}}),
+    )
+    .await;
     let mut next = async || loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("stats within 10 s")
-            .expect("open")
-            .expect("frame");
-        let Message::Text(text) = frame else { continue };
-        let message: Value = serde_json::from_str(&text).expect("json");
+        let message = ws_next(&mut socket).await;
         if message["type"] == "next" {
             return message["payload"]["data"]["queueStatsUpdated"].clone();
         }

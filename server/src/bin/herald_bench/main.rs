@@ -20,7 +20,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use serde_json::json;
 use uuid::Uuid;
 
-mod bench_graphql;
+mod graphql;
 
 /// Benchmarks of Herald's hot paths.
 #[derive(Parser)]
@@ -321,7 +321,7 @@ async fn main() -> anyhow::Result<()> {
                     .join("herald"),
             };
             let (url, name) = create_database(&database_url).await?;
-            let result = bench_graphql::run(&url, &redis_url, &herald).await;
+            let result = graphql::run(&url, &redis_url, &herald).await;
             drop_database(&database_url, &name).await?;
             result?;
         }
