@@ -92,6 +92,8 @@ pub struct Services {
     pub plugins: Option<PluginHost>,
     /// Connected accounts and their sealed tokens.
     pub connections: ConnectionService,
+    /// The Redis relay of post events between processes, once started.
+    pub relay: Option<Arc<crate::events::relay::Relay>>,
     /// Registered persisted queries (APQ); without them APQ requests are refused.
     pub persisted_queries: Option<PersistedQueries>,
 }
@@ -114,6 +116,7 @@ impl Services {
             lateness: Arc::new(LatenessRecorder::default()),
             plugins: None,
             connections,
+            relay: None,
             persisted_queries: None,
         }
     }
@@ -122,6 +125,19 @@ impl Services {
     pub fn with_persisted_queries(mut self, store: Option<PersistedQueries>) -> Self {
         self.persisted_queries = store;
         self
+    }
+
+    /// Relays post events through the Redis at `redis_url` (namespace `namespace`); with
+    /// `listen`, this process's subscribers also get other processes' events.
+    pub async fn with_event_relay(
+        mut self,
+        redis_url: &str,
+        namespace: &str,
+        listen: bool,
+    ) -> Result<Self, QueueError> {
+        let relay = crate::events::relay::start(redis_url, namespace, &self.events, listen).await?;
+        self.relay = Some(Arc::new(relay));
+        Ok(self)
     }
 
     /// The same services with publisher plugins loaded: their platforms become valid post
@@ -257,13 +273,14 @@ pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig)
 async fn connect_services(
     database_url: &str,
     max_connections: u32,
-    queue: &QueueConfig,
+    queue_config: &QueueConfig,
     plugins: Option<PluginHost>,
     cipher: TokenCipher,
+    serves_subscriptions: bool,
 ) -> Result<Services, StartupError> {
     let database = db::connect(database_url, max_connections).await?;
     let queue: Arc<dyn JobQueue> =
-        Arc::new(RedisQueue::connect(&queue.redis_url, &queue.namespace).await?);
+        Arc::new(RedisQueue::connect(&queue_config.redis_url, &queue_config.namespace).await?);
     match queue.health().await {
         Ok(health) => {
             for warning in health.warnings {
@@ -272,7 +289,14 @@ async fn connect_services(
         }
         Err(err) => tracing::warn!(%err, "queue health check failed"),
     }
-    Ok(Services::new(database, queue, cipher).with_plugins(plugins))
+    Ok(Services::new(database, queue, cipher)
+        .with_plugins(plugins)
+        .with_event_relay(
+            &queue_config.redis_url,
+            &queue_config.namespace,
+            serves_subscriptions,
+        )
+        .await?)
 }
 
 /// Runs `herald serve`: migrates (unless disabled), then serves the API (and runs workers
@@ -290,6 +314,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         &config.queue,
         plugins,
         config.cipher.clone(),
+        true,
     )
     .await?
     .with_persisted_queries(Some(
@@ -345,6 +370,7 @@ pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError>
         &config.queue,
         plugins,
         config.cipher.clone(),
+        false,
     )
     .await?;
     let background = start_background(

@@ -214,7 +214,10 @@ impl TestApp {
         let cipher = TokenCipher::new("test", &TOKEN_KEY);
         let services = Services::new(db.clone(), queue, cipher)
             .with_plugins(plugins)
-            .with_persisted_queries(Some(persisted));
+            .with_persisted_queries(Some(persisted))
+            .with_event_relay(&redis_url, &namespace, true)
+            .await
+            .expect("event relay");
         let connections = services.connections.clone();
         let background = worker.map(|(publishers, config)| {
             app::start_background(&services, publishers, config, fast_reconcile())

@@ -375,3 +375,49 @@ async fn flushall_mid_run_loses_nothing() {
     );
     assert_eq!(published_targets(&app).await, POSTS as i64);
 }
+
+/// A subscriber of the API process sees the transitions a separate `herald worker`
+/// process makes (relayed through Redis), in order.
+#[tokio::test]
+async fn subscribers_see_transitions_made_by_a_worker_process() {
+    let receiver = Receiver::start(true, false).await;
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    let _worker = spawn_worker(&app, &app.redis_url, &receiver, true);
+    let draft = app
+        .create_post(
+            &token,
+            json!({"content": "relayed", "platforms": ["webhook"]}),
+        )
+        .await;
+    let id = draft["id"].as_str().expect("id");
+    let mut socket = app.ws(&token).await;
+    crate::harness::ws_send(
+        &mut socket,
+        json!({"id": "r", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID) { postUpdated(id: $id) { status } }",
+            "variables": {"id": id}}}),
+    )
+    .await;
+    // The worker learns within a second that someone listens.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    app.ok(
+        &token,
+        "mutation($id: ID!, $at: String!) { schedulePost(id: $id, scheduledAt: $at) { id } }",
+        json!({"id": id, "at": in_ms(300)}),
+    )
+    .await;
+    let mut statuses: Vec<String> = Vec::new();
+    while statuses.last().map(String::as_str) != Some("PUBLISHED") {
+        let message = crate::harness::ws_next(&mut socket).await;
+        if message["type"] == "next" {
+            statuses.push(
+                message["payload"]["data"]["postUpdated"]["status"]
+                    .as_str()
+                    .expect("status")
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(statuses, ["SCHEDULED", "PUBLISHING", "PUBLISHED"]);
+}

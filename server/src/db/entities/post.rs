@@ -1,9 +1,10 @@
 //! `social_posts`.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
-/// A row of `social_posts`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// A row of `social_posts` (serialisable: post events cross processes as JSON).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "social_posts")]
 pub struct Model {
     /// Post id (UUID v7, time ordered).
