@@ -30,6 +30,28 @@ fn positive(key: &'static str, value: u64) -> Result<u64, ConfigError> {
     }
 }
 
+/// `value` when it is set and starts with one of `schemes` (`scheme://`), else an error
+/// naming `key`.
+fn required_url(
+    key: &'static str,
+    value: Option<&str>,
+    schemes: &[&str],
+) -> Result<String, ConfigError> {
+    let url = value.ok_or_else(|| ConfigError::new(key, "not set"))?;
+    if schemes.iter().any(|scheme| {
+        url.strip_prefix(scheme)
+            .is_some_and(|rest| rest.starts_with("://"))
+    }) {
+        Ok(url.to_owned())
+    } else {
+        let list: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+        Err(ConfigError::new(
+            key,
+            format!("must be a {} URL", list.join(" or ")),
+        ))
+    }
+}
+
 impl ConfigError {
     /// An error about `key`.
     pub fn new(key: &'static str, message: impl Into<String>) -> Self {
@@ -227,18 +249,11 @@ pub struct DatabaseArgs {
 impl DatabaseArgs {
     /// The validated database URL.
     pub fn url(&self) -> Result<String, ConfigError> {
-        const KEY: &str = "DATABASE_URL (--database-url)";
-        let url = self
-            .database_url
-            .as_deref()
-            .ok_or_else(|| ConfigError::new(KEY, "not set"))?;
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(ConfigError::new(
-                KEY,
-                "must be a postgres:// or postgresql:// URL",
-            ));
-        }
-        Ok(url.to_owned())
+        required_url(
+            "DATABASE_URL (--database-url)",
+            self.database_url.as_deref(),
+            &["postgres", "postgresql"],
+        )
     }
 }
 
@@ -465,17 +480,11 @@ pub struct QueueConfig {
 impl QueueArgs {
     /// Validates the queue settings.
     pub fn config(&self) -> Result<QueueConfig, ConfigError> {
-        const REDIS: &str = "REDIS_URL (--redis-url)";
-        let redis_url = self
-            .redis_url
-            .clone()
-            .ok_or_else(|| ConfigError::new(REDIS, "not set"))?;
-        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
-            return Err(ConfigError::new(
-                REDIS,
-                "must be a redis:// or rediss:// URL",
-            ));
-        }
+        let redis_url = required_url(
+            "REDIS_URL (--redis-url)",
+            self.redis_url.as_deref(),
+            &["redis", "rediss"],
+        )?;
         if self.queue_namespace.is_empty()
             || self
                 .queue_namespace
@@ -506,13 +515,12 @@ impl QueueArgs {
             "HERALD_RECONCILE_INTERVAL_MS (--reconcile-interval-ms)",
             self.reconcile_interval_ms,
         )?;
-        if let Some(url) = &self.webhook_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(ConfigError::new(
+        if self.webhook_url.is_some() {
+            required_url(
                 "HERALD_WEBHOOK_URL (--webhook-url)",
-                "must be an http:// or https:// URL",
-            ));
+                self.webhook_url.as_deref(),
+                &["http", "https"],
+            )?;
         }
         let lease = Duration::from_millis(lease);
         Ok(QueueConfig {

@@ -301,6 +301,23 @@ impl QueueQuery {
     }
 }
 
+/// Pauses or resumes the queue (admin role) and returns the stats after the change.
+async fn set_paused(
+    ctx: &Context<'_>,
+    platform: Option<&str>,
+    paused: bool,
+) -> async_graphql::Result<QueueStats> {
+    require_admin(ctx)?;
+    let queue = ctx.data::<Arc<dyn JobQueue>>()?;
+    let result = if paused {
+        queue.pause(platform).await
+    } else {
+        queue.resume(platform).await
+    };
+    result.map_err(queue_error)?;
+    stats(ctx).await
+}
+
 /// Queue mutations.
 #[derive(Default)]
 pub struct QueueMutation;
@@ -314,13 +331,7 @@ impl QueueMutation {
         ctx: &Context<'_>,
         platform: Option<String>,
     ) -> async_graphql::Result<QueueStats> {
-        require_admin(ctx)?;
-        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
-        queue
-            .pause(platform.as_deref())
-            .await
-            .map_err(queue_error)?;
-        stats(ctx).await
+        set_paused(ctx, platform.as_deref(), true).await
     }
 
     /// Resumes publishing, for every platform or one (admin role); overdue jobs go out now.
@@ -329,13 +340,7 @@ impl QueueMutation {
         ctx: &Context<'_>,
         platform: Option<String>,
     ) -> async_graphql::Result<QueueStats> {
-        require_admin(ctx)?;
-        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
-        queue
-            .resume(platform.as_deref())
-            .await
-            .map_err(queue_error)?;
-        stats(ctx).await
+        set_paused(ctx, platform.as_deref(), false).await
     }
 
     /// Publishes the failed or needs-review targets of a post again, now.

@@ -414,3 +414,33 @@ pub async fn ws_next(socket: &mut Socket) -> Value {
         }
     }
 }
+
+/// Subscribes to `postUpdated(id)` on `socket`.
+pub async fn subscribe_post(socket: &mut Socket, id: &str) {
+    ws_send(
+        socket,
+        json!({"id": "post-statuses", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID) { postUpdated(id: $id) { status } }",
+            "variables": {"id": id}}}),
+    )
+    .await;
+}
+
+/// The post statuses received on a [`subscribe_post`] socket until `last` (inclusive),
+/// in order.
+pub async fn post_statuses_until(socket: &mut Socket, last: &str) -> Vec<String> {
+    let mut statuses: Vec<String> = Vec::new();
+    while statuses.last().map(String::as_str) != Some(last) {
+        let message = ws_next(socket).await;
+        assert_ne!(message["type"], "error", "{message}");
+        if message["type"] == "next" {
+            statuses.push(
+                message["payload"]["data"]["postUpdated"]["status"]
+                    .as_str()
+                    .expect("status")
+                    .to_owned(),
+            );
+        }
+    }
+    statuses
+}

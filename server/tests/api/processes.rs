@@ -392,13 +392,7 @@ async fn subscribers_see_transitions_made_by_a_worker_process() {
         .await;
     let id = draft["id"].as_str().expect("id");
     let mut socket = app.ws(&token).await;
-    crate::harness::ws_send(
-        &mut socket,
-        json!({"id": "r", "type": "subscribe", "payload": {
-            "query": "subscription($id: ID) { postUpdated(id: $id) { status } }",
-            "variables": {"id": id}}}),
-    )
-    .await;
+    crate::harness::subscribe_post(&mut socket, id).await;
     // The worker learns within a second that someone listens.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     app.ok(
@@ -407,17 +401,6 @@ async fn subscribers_see_transitions_made_by_a_worker_process() {
         json!({"id": id, "at": in_ms(300)}),
     )
     .await;
-    let mut statuses: Vec<String> = Vec::new();
-    while statuses.last().map(String::as_str) != Some("PUBLISHED") {
-        let message = crate::harness::ws_next(&mut socket).await;
-        if message["type"] == "next" {
-            statuses.push(
-                message["payload"]["data"]["postUpdated"]["status"]
-                    .as_str()
-                    .expect("status")
-                    .to_owned(),
-            );
-        }
-    }
+    let statuses = crate::harness::post_statuses_until(&mut socket, "PUBLISHED").await;
     assert_eq!(statuses, ["SCHEDULED", "PUBLISHING", "PUBLISHED"]);
 }

@@ -10,7 +10,9 @@ use herald_server::publish::{PublishFailure, PublisherRegistry};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, assert_error, fast_worker, ws_next, ws_send};
+use crate::harness::{
+    TestApp, assert_error, fast_worker, post_statuses_until, subscribe_post, ws_next, ws_send,
+};
 
 const PLATFORMS: [&str; 3] = ["x", "bluesky", "mastodon"];
 
@@ -497,13 +499,7 @@ async fn subscription_sees_publishing_transitions_in_order() {
     let id = draft["id"].as_str().expect("id");
 
     let mut socket = app.ws(&token).await;
-    ws_send(
-        &mut socket,
-        json!({"id": "s", "type": "subscribe", "payload": {
-            "query": "subscription($id: ID) { postUpdated(id: $id) { status targets { status } } }",
-            "variables": {"id": id}}}),
-    )
-    .await;
+    subscribe_post(&mut socket, id).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.ok(
         &token,
@@ -512,18 +508,7 @@ async fn subscription_sees_publishing_transitions_in_order() {
     )
     .await;
 
-    let mut statuses = Vec::new();
-    while statuses.last().map(String::as_str) != Some("PUBLISHED") {
-        let message = ws_next(&mut socket).await;
-        if message["type"] == "next" {
-            statuses.push(
-                message["payload"]["data"]["postUpdated"]["status"]
-                    .as_str()
-                    .expect("status")
-                    .to_owned(),
-            );
-        }
-    }
+    let statuses = post_statuses_until(&mut socket, "PUBLISHED").await;
     assert_eq!(statuses, ["SCHEDULED", "PUBLISHING", "PUBLISHED"]);
 }
 
