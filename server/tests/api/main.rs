@@ -10,6 +10,7 @@ mod conformance;
 mod connections;
 mod dataloader;
 mod http;
+mod matrix;
 mod plugins;
 mod posts;
 mod processes;
