@@ -4,8 +4,8 @@
 # ensure_synapse installs the pinned packages of server/tests/synapse/requirements.txt into
 # a venv cached under the build dir (${CARGO_TARGET_DIR:-target}/synapse-venv), reinstalled
 # only when the requirements change. start_synapse DIR writes a config (server_name
-# localhost, SQLite, 127.0.0.1 on a free port, open registration, generous rate limits that
-# tests lower per user with the admin API), starts it, registers an admin and exports
+# localhost, SQLite, 127.0.0.1 on a free port, open registration, a low message rate limit
+# that tests lift per user with the admin API), starts it, registers an admin and exports
 # HERALD_TEST_SYNAPSE_URL and HERALD_TEST_SYNAPSE_ADMIN_TOKEN. stop_synapse stops it.
 
 synapse_requirements=server/tests/synapse/requirements.txt
@@ -73,9 +73,9 @@ enable_registration_without_verification: true
 registration_shared_secret: "$secret"
 max_upload_size: 50M
 url_preview_enabled: false
-# Generous defaults so parallel tests do not throttle each other; a test that needs a
-# real M_LIMIT_EXCEEDED lowers its own user's limit with the admin API override_ratelimit.
-rc_message: {per_second: 1000, burst_count: 1000}
+# One message per 5 s, so a test meets a real M_LIMIT_EXCEEDED with its second message;
+# the other tests lift their users' limit with the admin API override_ratelimit (0 = none).
+rc_message: {per_second: 0.2, burst_count: 1}
 rc_registration: {per_second: 1000, burst_count: 1000}
 rc_login:
   address: {per_second: 1000, burst_count: 1000}

@@ -87,8 +87,25 @@ impl Synapse {
         body
     }
 
-    /// Registers a fresh user (registration without verification).
+    /// Registers a fresh user whose messages are not rate-limited.
     async fn register(&self, name: &str) -> User {
+        let user = self.register_rate_limited(name).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!(
+                "/_synapse/admin/v1/users/{}/override_ratelimit",
+                encode(&user.id)
+            ),
+            &self.admin_token,
+            Some(json!({"messages_per_second": 0, "burst_count": 0})),
+        )
+        .await;
+        user
+    }
+
+    /// Registers a fresh user (registration without verification) under the homeserver's
+    /// message rate limit: one message per 5 s (scripts/lib/synapse.sh).
+    async fn register_rate_limited(&self, name: &str) -> User {
         let username = format!(
             "{name}-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -182,37 +199,6 @@ impl Synapse {
             .expect("download");
         assert!(response.status().is_success(), "{}", response.status());
         response.bytes().await.expect("bytes").to_vec()
-    }
-
-    /// Sends a text message as `user` directly (not through Herald).
-    async fn say(&self, user: &User, room: &str, text: &str) -> String {
-        let body = self
-            .call(
-                reqwest::Method::PUT,
-                &format!(
-                    "/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
-                    encode(room),
-                    uuid::Uuid::new_v4().simple()
-                ),
-                &user.token,
-                Some(json!({"msgtype": "m.text", "body": text})),
-            )
-            .await;
-        body["event_id"].as_str().expect("event_id").to_owned()
-    }
-
-    /// Lowers `user`'s message rate limit (admin API), so a test can meet a real 429.
-    async fn limit_messages(&self, user: &User, per_second: f64, burst: u32) {
-        self.call(
-            reqwest::Method::POST,
-            &format!(
-                "/_synapse/admin/v1/users/{}/override_ratelimit",
-                encode(&user.id)
-            ),
-            &self.admin_token,
-            Some(json!({"messages_per_second": per_second, "burst_count": burst})),
-        )
-        .await;
     }
 
     async fn logout(&self, user: &User) {
@@ -565,12 +551,10 @@ async fn image_with_alt_text_is_an_m_image_event_whose_mxc_downloads_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synapse_rate_limit_is_retried_after_its_retry_after_ms() {
     let setup = setup().await;
-    let user = setup.synapse.register("herald-limited").await;
+    let user = setup.synapse.register_rate_limited("herald-limited").await;
+    // Creating the room uses up the user's one message per 5 s, so Herald's meets a 429.
     let room = setup.synapse.create_room(&user).await;
     connect(&setup, &user, &room).await;
-    // One message per 5 s: the user's own message uses it up, so Herald's meets a 429.
-    setup.synapse.limit_messages(&user, 0.2, 1).await;
-    setup.synapse.say(&user, &room, "typed by hand").await;
 
     let published = publish(&setup, json!({"content": "after the limit"}), "PUBLISHED").await;
     assert_eq!(published["targets"][0]["attempts"], 2);
