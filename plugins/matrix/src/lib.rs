@@ -39,6 +39,9 @@ pub const MAX_IMAGE_BYTES: u64 = 50 * 1024 * 1024;
 /// Most images in one post (each is its own event).
 pub const MAX_IMAGES: u32 = 10;
 
+/// The image types posted as `m.image`.
+const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 /// Bytes read from an image to find its dimensions.
 const HEADER_BYTES: u32 = 64 * 1024;
 
@@ -108,10 +111,7 @@ impl Publisher for Matrix {
                 max_text_length: MAX_CONTENT_BYTES as u32,
                 counting: LengthCounting::Chars,
                 max_media: MAX_IMAGES,
-                media: ["image/png", "image/jpeg", "image/gif", "image/webp"]
-                    .into_iter()
-                    .map(image)
-                    .collect(),
+                media: IMAGE_TYPES.into_iter().map(image).collect(),
             },
             idempotent_publish: true,
         }
@@ -119,6 +119,13 @@ impl Publisher for Matrix {
 
     fn validate(post: Post) -> Vec<Violation> {
         let mut violations = validate_limits(&Self::info().limits, &post);
+        // Media without a declared type (posts' plain `mediaUrls`) is checked once fetched.
+        violations.retain(|violation| {
+            violation.code != "unsupported_media_type"
+                || !post.media.iter().enumerate().any(|(index, media)| {
+                    media.mime_type.is_empty() && violation.field == format!("media[{index}]")
+                })
+        });
         let text_refused = violations.iter().any(|v| v.field == "text");
         if !text_refused {
             let bytes = text_content(&post.text).to_string().len();
@@ -182,6 +189,13 @@ impl Publisher for Matrix {
             let index = u32::try_from(index)
                 .map_err(|_| PublishError::Permanent("too many images".into()))?;
             let opened = media::open(index)?;
+            if !is_accepted_image(&opened.mime_type) {
+                return Err(PublishError::Validation(vec![Violation {
+                    field: format!("media[{index}]"),
+                    code: "unsupported_media_type".into(),
+                    message: format!("{} is not accepted", opened.mime_type),
+                }]));
+            }
             let header = media::read(index, 0, HEADER_BYTES)?;
             let file_name = file_name(&attachment.url, &opened.mime_type, index);
             let upload = format!(
@@ -364,6 +378,12 @@ fn room_id(post: &Post, credentials: &Credentials) -> Result<String, PublishErro
     Ok(room.to_owned())
 }
 
+fn is_accepted_image(mime_type: &str) -> bool {
+    IMAGE_TYPES
+        .iter()
+        .any(|accepted| accepted.eq_ignore_ascii_case(mime_type))
+}
+
 fn is_room_id(room: &str) -> bool {
     room.starts_with('!') && room.len() > 1 && !room.contains(char::is_whitespace)
 }
@@ -540,7 +560,9 @@ mod tests {
             alt: None,
             size: Some(10),
         }];
-        assert_eq!(Matrix::validate(video)[0].field, "media[0]");
+        assert_eq!(Matrix::validate(video.clone())[0].field, "media[0]");
+        video.media[0].mime_type = String::new();
+        assert_eq!(Matrix::validate(video), vec![], "checked once fetched");
     }
 
     #[test]
