@@ -173,7 +173,7 @@ impl Publisher for Matrix {
                 encode_segment(txn_id)
             );
             let response = Request::put(url).bearer(token).json(content).send()?;
-            let sent: Sent = check(response, Some(&room))?.json()?;
+            let sent: Sent = check(response, true)?.json()?;
             Ok(sent.event_id)
         };
 
@@ -207,7 +207,7 @@ impl Publisher for Matrix {
                 .header("content-type", opened.mime_type.clone())
                 .body(Body::MediaRef(index))
                 .send()?;
-            let uploaded: Uploaded = check(response, None)?.json()?;
+            let uploaded: Uploaded = check(response, false)?.json()?;
             if !uploaded.content_uri.starts_with("mxc://") {
                 return Err(PublishError::Permanent(format!(
                     "the homeserver answered the upload with {:?}, not an mxc:// URI",
@@ -252,7 +252,7 @@ impl Publisher for Matrix {
         let response = Request::get(format!("{homeserver}/_matrix/client/v3/account/whoami"))
             .bearer(token)
             .send()?;
-        let whoami: WhoAmI = check(response, None)?.json()?;
+        let whoami: WhoAmI = check(response, false)?.json()?;
         if let Some(room) = extra(&credentials, "room_id") {
             if !is_room_id(room) {
                 return Err(PublishError::Permanent(format!(
@@ -262,7 +262,7 @@ impl Publisher for Matrix {
             let response = Request::get(format!("{homeserver}/_matrix/client/v3/joined_rooms"))
                 .bearer(token)
                 .send()?;
-            let joined: JoinedRooms = check(response, None)?.json()?;
+            let joined: JoinedRooms = check(response, false)?.json()?;
             if !joined.joined_rooms.iter().any(|joined| joined == room) {
                 return Err(PublishError::Permanent(format!(
                     "{} has not joined room {room}: join it first",
@@ -279,7 +279,7 @@ impl Publisher for Matrix {
         let display_name = if response.status == 404 {
             None
         } else {
-            check(response, None)?.json::<DisplayName>()?.displayname
+            check(response, false)?.json::<DisplayName>()?.displayname
         };
         Ok(Account {
             id: whoami.user_id.clone(),
@@ -298,7 +298,7 @@ impl Publisher for Matrix {
         let response = Request::post(format!("{homeserver}/_matrix/client/v3/refresh"))
             .json(&json!({ "refresh_token": refresh }))
             .send()?;
-        let refreshed: Refreshed = check(response, None)?.json()?;
+        let refreshed: Refreshed = check(response, false)?.json()?;
         Ok(Credentials {
             access_token: refreshed.access_token,
             refresh_token: refreshed.refresh_token.or(credentials.refresh_token),
@@ -418,9 +418,9 @@ fn encode_segment(text: &str) -> String {
     out
 }
 
-/// Keeps a 2xx response; maps a Matrix error to what Herald should do. `room` names the
-/// room in the message of a refusal to post there.
-fn check(response: Response, room: Option<&str>) -> Result<Response, PublishError> {
+/// Keeps a 2xx response; maps a Matrix error to what Herald should do. `posting`: the
+/// request sent an event to the room, so a 403 means the account may not post there.
+fn check(response: Response, posting: bool) -> Result<Response, PublishError> {
     if response.is_success() {
         return Ok(response);
     }
@@ -453,12 +453,10 @@ fn check(response: Response, room: Option<&str>) -> Result<Response, PublishErro
             })
         }
         (401, _) | (_, "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN") => PublishError::AuthExpired(message),
-        (403, _) => match room {
-            Some(room) => PublishError::Permanent(format!(
-                "the account may not post in room {room}: {message}"
-            )),
-            None => PublishError::Permanent(message),
-        },
+        (403, _) if posting => PublishError::Permanent(format!(
+            "the account may not post in its room (not joined, or not allowed to): {message}"
+        )),
+        (403, _) => PublishError::Permanent(message),
         (408 | 500..=599, _) => PublishError::Retryable(message),
         _ => PublishError::Permanent(message),
     })
@@ -490,7 +488,7 @@ mod tests {
 
     #[test]
     fn rate_limits_round_retry_after_ms_up_to_seconds() {
-        let limited = |r| match check(r, None) {
+        let limited = |r| match check(r, false) {
             Err(PublishError::RateLimited(limit)) => limit.retry_after_seconds,
             other => panic!("{other:?}"),
         };
@@ -507,28 +505,28 @@ mod tests {
     fn matrix_errors_map_to_what_herald_does() {
         let token = r#"{"errcode":"M_UNKNOWN_TOKEN","error":"Invalid access token passed.","soft_logout":false}"#;
         assert!(matches!(
-            check(response(401, &[], token), None),
+            check(response(401, &[], token), false),
             Err(PublishError::AuthExpired(_))
         ));
         let forbidden = r#"{"errcode":"M_FORBIDDEN","error":"User @a:x not in room !r:x"}"#;
-        match check(response(403, &[], forbidden), Some("!r:x")) {
+        match check(response(403, &[], forbidden), true) {
             Err(PublishError::Permanent(message)) => {
                 assert!(
-                    message.contains("!r:x") && message.contains("M_FORBIDDEN"),
+                    message.contains("may not post") && message.contains("M_FORBIDDEN"),
                     "{message}"
                 );
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            check(response(502, &[], "bad gateway"), None),
+            check(response(502, &[], "bad gateway"), false),
             Err(PublishError::Retryable(_))
         ));
         assert!(matches!(
-            check(response(413, &[], r#"{"errcode":"M_TOO_LARGE"}"#), None),
+            check(response(413, &[], r#"{"errcode":"M_TOO_LARGE"}"#), false),
             Err(PublishError::Permanent(_))
         ));
-        assert!(check(response(200, &[], "{}"), None).is_ok());
+        assert!(check(response(200, &[], "{}"), false).is_ok());
     }
 
     #[test]

@@ -201,6 +201,16 @@ impl Synapse {
         response.bytes().await.expect("bytes").to_vec()
     }
 
+    async fn leave(&self, user: &User, room: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_matrix/client/v3/rooms/{}/leave", encode(room)),
+            &user.token,
+            Some(json!({})),
+        )
+        .await;
+    }
+
     async fn logout(&self, user: &User) {
         self.call(
             reqwest::Method::POST,
@@ -661,5 +671,45 @@ async fn lost_answer_is_retried_with_the_same_txn_id_and_sends_one_event() {
     assert_eq!(
         messages[0]["event_id"],
         event_id_of(&published, &room).as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_the_account_left_fails_permanently_without_reconnect() {
+    let setup = setup().await;
+    let user = setup.synapse.register("herald-left").await;
+    let other = setup.synapse.register("herald-other").await;
+    let foreign = setup.synapse.create_room(&other).await;
+    let refused = setup
+        .app
+        .gql(
+            Some(&setup.token),
+            CONNECT,
+            json!({"c": {
+                "accessToken": user.token,
+                "extra": [
+                    {"key": "homeserver", "value": "https://matrix.test"},
+                    {"key": "room_id", "value": foreign},
+                ],
+            }}),
+        )
+        .await;
+    assert_error(&refused, "BAD_USER_INPUT", Some("credentials"));
+
+    let room = setup.synapse.create_room(&user).await;
+    connect(&setup, &user, &room).await;
+    setup.synapse.leave(&user, &room).await;
+    let failed = publish(&setup, json!({"content": "nobody listens"}), "FAILED").await;
+    let error = failed["targets"][0]["lastError"].as_str().expect("error");
+    assert!(error.contains("M_FORBIDDEN"), "{error}");
+    assert!(error.contains("may not post in its room"), "{error}");
+    assert_eq!(failed["targets"][0]["attempts"], 1, "not retried");
+    let listed = setup
+        .app
+        .ok(&setup.token, "{ connections { status } }", json!({}))
+        .await;
+    assert_eq!(
+        listed["connections"][0]["status"], "active",
+        "the token still works"
     );
 }
