@@ -713,3 +713,46 @@ async fn room_the_account_left_fails_permanently_without_reconnect() {
         "the token still works"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_room_option_sends_to_another_room() {
+    let setup = setup().await;
+    let user = setup.synapse.register("herald-rooms").await;
+    let default_room = setup.synapse.create_room(&user).await;
+    let other_room = setup.synapse.create_room(&user).await;
+    connect(&setup, &user, &default_room).await;
+
+    let post = setup
+        .app
+        .create_post(
+            &setup.token,
+            json!({
+                "content": "to the other room",
+                "targets": [{
+                    "platform": "matrix",
+                    "options": [{"key": "room_id", "value": other_room}],
+                }],
+                "scheduledAt": in_ms(200),
+            }),
+        )
+        .await;
+    let published = setup
+        .app
+        .wait_for_post(
+            &setup.token,
+            post["id"].as_str().expect("id"),
+            Duration::from_secs(40),
+            |p| p["status"] == "PUBLISHED",
+        )
+        .await;
+    let event_id = event_id_of(&published, &other_room);
+    let event = setup.synapse.event(&user, &other_room, &event_id).await;
+    assert_eq!(event["content"]["body"], "to the other room");
+    assert!(
+        setup
+            .synapse
+            .messages(&user, &default_room)
+            .await
+            .is_empty()
+    );
+}
