@@ -756,3 +756,43 @@ async fn target_room_option_sends_to_another_room() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_without_text_are_one_event_each_and_the_first_is_the_receipt() {
+    let setup = setup().await;
+    let user = setup.synapse.register("herald-gallery").await;
+    let room = setup.synapse.create_room(&user).await;
+    connect(&setup, &user, &room).await;
+
+    let published = publish(
+        &setup,
+        json!({
+            "content": "",
+            "media": [
+                {"url": "https://media.test/chart.png", "altText": "first", "mimeType": "image/png"},
+                {"url": "https://media.test/chart.png", "mimeType": "image/png"},
+            ],
+        }),
+        "PUBLISHED",
+    )
+    .await;
+    let messages = setup.synapse.messages(&user, &room).await;
+    let bodies: Vec<&Value> = messages.iter().map(|m| &m["content"]["body"]).collect();
+    assert_eq!(
+        bodies,
+        [&json!("first"), &json!("chart.png")],
+        "no alt: the file name"
+    );
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["content"]["msgtype"] == "m.image")
+    );
+    assert_eq!(
+        messages[0]["event_id"],
+        event_id_of(&published, &room).as_str()
+    );
+    let sends = setup.proxy.sends();
+    assert_eq!(sends.len(), 2);
+    assert_ne!(sends[0].path, sends[1].path, "one transaction id per image");
+}
