@@ -287,12 +287,12 @@ async fn over_500_characters_is_refused_at_scheduling_with_links_counted_as_23()
             json!({"i": post_input(&"a".repeat(501), &[])}),
         )
         .await;
-    assert_error(&refused, "BAD_USER_INPUT", None);
+    assert_error(&refused, "BAD_USER_INPUT", Some("content"));
     let message = refused["errors"][0]["message"].as_str().expect("message");
-    assert!(message.to_lowercase().contains("mastodon"), "{message}");
+    assert!(message.starts_with("mastodon: "), "{message}");
     assert!(
-        refused["errors"][0]["extensions"]["field"].is_string(),
-        "{refused}"
+        message.contains("501") && message.contains("limit is 500"),
+        "{message}"
     );
 
     // The content warning counts too.
@@ -303,7 +303,21 @@ async fn over_500_characters_is_refused_at_scheduling_with_links_counted_as_23()
             json!({"i": post_input(&"a".repeat(495), &[("spoiler_text", "spoilers")])}),
         )
         .await;
-    assert_error(&with_warning, "BAD_USER_INPUT", None);
+    assert_error(&with_warning, "BAD_USER_INPUT", Some("content"));
+
+    // Target options are checked as well.
+    let bad_visibility = app
+        .gql(
+            Some(&token),
+            create,
+            json!({"i": post_input("hello", &[("visibility", "friends-only")])}),
+        )
+        .await;
+    assert_error(
+        &bad_visibility,
+        "BAD_USER_INPUT",
+        Some("options.visibility"),
+    );
 
     // 476 + 1 + a 123-character link counted as 23 = 500: accepted and published.
     let text = format!(
@@ -320,6 +334,29 @@ async fn over_500_characters_is_refused_at_scheduling_with_links_counted_as_23()
         1,
         "the refused posts never reached the instance"
     );
+}
+
+/// An instance with a higher limit: the target option `max_characters` lets the post
+/// through scheduling, and the plugin reads the instance's own limit when publishing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_limit_given_as_target_option_allows_longer_statuses() {
+    let Setup { app, fake, token } = setup().await;
+    fake.state().max_characters = 1_000;
+    connect(&app, &token).await;
+    let long = "c".repeat(900);
+    let refused = app
+        .gql(
+            Some(&token),
+            "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+            json!({"i": post_input(&long, &[])}),
+        )
+        .await;
+    assert_error(&refused, "BAD_USER_INPUT", Some("content"));
+    let post = app
+        .create_post(&token, post_input(&long, &[("max_characters", "1000")]))
+        .await;
+    published(&app, &token, &post).await;
+    assert_eq!(fake.state().statuses[0].text, long);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
