@@ -2,6 +2,7 @@
 //! database per test, exercised over HTTP and WebSocket. Run through `scripts/test`, which
 //! provides `DATABASE_URL` and `REDIS_URL`.
 
+mod fakes;
 mod harness;
 
 mod approval;
@@ -10,6 +11,7 @@ mod conformance;
 mod connections;
 mod dataloader;
 mod http;
+mod mastodon;
 mod matrix;
 mod plugins;
 mod posts;
