@@ -62,6 +62,7 @@ pub fn spawn_plugin_worker(app: &TestApp, overrides: &[String]) -> Child {
         .env("HERALD_QUEUE_RETRY_BASE_MS", "100")
         .env("HERALD_RECONCILE_INTERVAL_MS", "300")
         .env("HERALD_TOKEN_KEY", crate::harness::TOKEN_KEY_B64)
+        .env("HERALD_TOKEN_KEY_ID", "test")
         .env("HERALD_PLUGIN_DIR", built_plugins())
         .env("HERALD_PLUGIN_HOST_OVERRIDES", overrides.join(","))
         .env("HERALD_LOG", "warn")
@@ -203,6 +204,7 @@ async fn discord_text_post_is_executed_with_wait_and_read_back() {
         format!("https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{id}")
     );
     let execution = &discord.executions()[0];
+    assert_eq!(execution.webhook_id, WEBHOOK_ID);
     assert_eq!(
         execution.query.get("wait").map(String::as_str),
         Some("true")
