@@ -214,14 +214,18 @@ fn with_rate_headers(mut response: Response) -> Response {
 
 /// Checks the webhook id and token: Unknown Webhook (404, 10015) for an unknown id,
 /// Invalid Webhook Token (401, 50027) for a wrong token.
-fn authorise(inner: &Inner, id: &str, token: &str) -> Result<String, Response> {
+fn authorise(inner: &Inner, id: &str, token: &str) -> Result<String, Box<Response>> {
     match inner.webhooks.get(id) {
-        None => Err(error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook")),
-        Some((expected, _)) if expected != token => Err(error(
+        None => Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            10015,
+            "Unknown Webhook",
+        ))),
+        Some((expected, _)) if expected != token => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             50027,
             "Invalid Webhook Token",
-        )),
+        ))),
         Some((_, name)) => Ok(name.clone()),
     }
 }
@@ -264,7 +268,7 @@ async fn describe(
     let mut inner = fake.inner.lock().expect("lock");
     record(&mut inner, "GET", &id, &query, &headers, &[]);
     match authorise(&inner, &id, &token) {
-        Err(response) => response,
+        Err(response) => *response,
         // The webhook object as `GET /webhooks/{id}/{token}` returns it (no user, no token).
         Ok(name) => with_rate_headers(
             axum::Json(json!({
@@ -299,7 +303,7 @@ fn read_execution(
     headers: &HeaderMap,
     body: &[u8],
     parts: &[multipart::Part],
-) -> Result<(String, Vec<Value>, Vec<multipart::Part>), Response> {
+) -> Result<(String, Vec<Value>, Vec<multipart::Part>), Box<Response>> {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -315,19 +319,19 @@ fn read_execution(
     let (payload, files): (Value, Vec<multipart::Part>) =
         if content_type.starts_with("application/json") {
             (
-                serde_json::from_slice(body).map_err(|_| invalid("body"))?,
+                serde_json::from_slice(body).map_err(|_| Box::new(invalid("body")))?,
                 vec![],
             )
         } else if multipart::boundary(content_type).is_some() {
             if parts.is_empty() {
-                return Err(invalid("multipart"));
+                return Err(Box::new(invalid("multipart")));
             }
             let payload = parts
                 .iter()
                 .find(|p| p.name == "payload_json")
                 .map(|p| serde_json::from_slice(&p.data))
                 .transpose()
-                .map_err(|_| invalid("payload_json"))?
+                .map_err(|_| Box::new(invalid("payload_json")))?
                 .unwrap_or_else(|| json!({}));
             let files = parts
                 .iter()
@@ -336,24 +340,24 @@ fn read_execution(
                 .collect();
             (payload, files)
         } else {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::BAD_REQUEST,
                 50109,
                 "The request body contains invalid JSON.",
-            ));
+            )));
         };
     let content = payload["content"].as_str().unwrap_or_default().to_owned();
     if content.chars().count() > MAX_CONTENT {
         let mut response = error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
         *response.body_mut() = Body::from(json!({"code": 50035, "message": "Invalid Form Body", "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}}).to_string());
-        return Err(response);
+        return Err(Box::new(response));
     }
     if content.trim().is_empty() && files.is_empty() {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             50006,
             "Cannot send an empty message",
-        ));
+        )));
     }
     let attachments = payload["attachments"]
         .as_array()
@@ -374,7 +378,7 @@ async fn execute(
         let parts = record(&mut inner, "POST", &id, &query, &headers, &body);
         let name = match authorise(&inner, &id, &token) {
             Ok(name) => name,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         if !inner.throttle.is_empty() {
             let retry_after = inner.throttle.remove(0);
@@ -398,7 +402,7 @@ async fn execute(
         }
         let (content, attachments, files) = match read_execution(&headers, &body, &parts) {
             Ok(read) => read,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         let mut stored = Vec::new();
         for (index, file) in files.iter().enumerate() {
@@ -464,7 +468,7 @@ async fn read_message(
     let inner = fake.inner.lock().expect("lock");
     let name = match authorise(&inner, &id, &token) {
         Ok(name) => name,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match inner
         .messages

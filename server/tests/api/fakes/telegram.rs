@@ -102,9 +102,11 @@ pub struct Telegram {
     pub hung: Arc<Notify>,
 }
 
-type Answer = Result<Value, (u16, String, Option<Value>)>;
+/// A Bot API error: `error_code`, `description`, `parameters`.
+type Failure = (u16, String, Option<Value>);
+type Answer = Result<Value, Failure>;
 
-fn bad(description: &str) -> (u16, String, Option<Value>) {
+fn bad(description: &str) -> Failure {
     (400, format!("Bad Request: {description}"), None)
 }
 
@@ -237,10 +239,7 @@ fn message_json(inner: &Inner, message: &Message, bot: &(i64, String, String)) -
     value
 }
 
-fn find_chat<'a>(
-    inner: &'a Inner,
-    chat_id: Option<&String>,
-) -> Result<&'a Chat, (u16, String, Option<Value>)> {
+fn find_chat<'a>(inner: &'a Inner, chat_id: Option<&String>) -> Result<&'a Chat, Failure> {
     let chat_id = chat_id.ok_or_else(|| bad("chat_id is empty"))?;
     inner
         .chats
@@ -259,7 +258,7 @@ fn photo_from(
     value: Option<&String>,
     parts: &[multipart::Part],
     field: &str,
-) -> Result<Photo, (u16, String, Option<Value>)> {
+) -> Result<Photo, Failure> {
     let part = match value.and_then(|v| v.strip_prefix("attach://")) {
         Some(name) => parts
             .iter()
@@ -279,9 +278,7 @@ fn photo_from(
     })
 }
 
-fn caption(
-    params: &HashMap<String, String>,
-) -> Result<Option<String>, (u16, String, Option<Value>)> {
+fn caption(params: &HashMap<String, String>) -> Result<Option<String>, Failure> {
     match params.get("caption") {
         Some(caption) if caption.chars().count() > 1024 => Err(bad("message caption is too long")),
         other => Ok(other.cloned().filter(|c| !c.is_empty())),
@@ -390,7 +387,7 @@ fn params_of(
     query: HashMap<String, String>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(HashMap<String, String>, Vec<multipart::Part>), (u16, String, Option<Value>)> {
+) -> Result<(HashMap<String, String>, Vec<multipart::Part>), Failure> {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
