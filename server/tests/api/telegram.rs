@@ -314,7 +314,7 @@ async fn telegram_revoked_token_fails_asking_to_reconnect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn telegram_over_long_text_or_caption_is_refused_at_scheduling() {
+async fn telegram_over_long_text_caption_or_bad_chat_is_refused_at_scheduling() {
     let Setup {
         app,
         telegram,
@@ -333,6 +333,15 @@ async fn telegram_over_long_text_or_caption_is_refused_at_scheduling() {
         let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
         assert!(message.to_lowercase().contains("telegram"), "{message}");
     }
+    let bad_chat = app
+        .gql(
+            Some(&token),
+            create,
+            json!({"i": {"content": "hi", "scheduledAt": in_ms(60_000),
+                         "targets": [{"platform": "telegram", "options": [{"key": "chat_id", "value": "not a chat"}]}]}}),
+        )
+        .await;
+    assert_error(&bad_chat, "BAD_USER_INPUT", Some("options.chat_id"));
     for input in [
         json!({"content": "x".repeat(4096), "platforms": ["telegram"], "scheduledAt": in_ms(60_000)}),
         json!({"content": "x".repeat(1024), "platforms": ["telegram"], "scheduledAt": in_ms(60_000), "media": image}),
