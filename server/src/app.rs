@@ -24,6 +24,7 @@ use crate::events::EventBus;
 use crate::graphql::http::Endpoint;
 use crate::graphql::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::{self, Auth, GraphqlConfig};
+use crate::metrics::MetricsService;
 use crate::posts::PostService;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
@@ -92,6 +93,8 @@ pub struct Services {
     pub plugins: Option<PluginHost>,
     /// Connected accounts and their sealed tokens.
     pub connections: ConnectionService,
+    /// Engagement figures of published posts.
+    pub metrics: MetricsService,
     /// The Redis relay of post events between processes, once started.
     pub relay: Option<Arc<crate::events::relay::Relay>>,
     /// Registered persisted queries (APQ); without them APQ requests are refused.
@@ -103,6 +106,7 @@ impl Services {
     pub fn new(db: DatabaseConnection, queue: Arc<dyn JobQueue>, cipher: TokenCipher) -> Self {
         let events = EventBus::new(EVENT_BUFFER);
         let connections = ConnectionService::new(db.clone(), cipher, None);
+        let metrics = MetricsService::new(db.clone(), connections.clone(), None);
         Self {
             posts: PostService::new(
                 db.clone(),
@@ -116,6 +120,7 @@ impl Services {
             lateness: Arc::new(LatenessRecorder::default()),
             plugins: None,
             connections,
+            metrics,
             relay: None,
             persisted_queries: None,
         }
@@ -144,6 +149,8 @@ impl Services {
     /// targets, which need a connected account to be scheduled.
     pub fn with_plugins(mut self, plugins: Option<PluginHost>) -> Self {
         self.connections = self.connections.with_plugins(plugins.clone());
+        self.metrics =
+            MetricsService::new(self.db.clone(), self.connections.clone(), plugins.clone());
         if let Some(host) = &plugins {
             self.posts = self.posts.with_plugins(host.clone());
         }

@@ -38,6 +38,14 @@ pub struct Status {
     pub uri: String,
 }
 
+/// A `Status`' engagement counters (`GET /api/v1/statuses/:id`).
+#[derive(Deserialize)]
+pub struct StatusCounts {
+    pub replies_count: i64,
+    pub reblogs_count: i64,
+    pub favourites_count: i64,
+}
+
 /// `Instance` (v2), reduced to the limits that decide whether a status is accepted.
 #[derive(Deserialize)]
 pub struct Instance {

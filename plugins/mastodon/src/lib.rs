@@ -22,11 +22,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use herald_plugin_sdk::http::{Multipart, Request, Response};
 use herald_plugin_sdk::{
-    Account, Credentials, LengthCounting, Limits, MediaLimit, PluginInfo, Post, PublishError,
-    PublishRequest, Publisher, Receipt, Violation, log, media, register_publisher, validate_limits,
+    Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, PluginInfo, Post,
+    PublishError, PublishRequest, Publisher, Receipt, Violation, log, media, register_publisher,
+    validate_limits,
 };
 
-use crate::api::{CredentialAccount, Instance, MediaAttachment, Status, StatusLimits};
+use crate::api::{
+    CredentialAccount, Instance, MediaAttachment, Status, StatusCounts, StatusLimits,
+};
 
 /// Mastodon's default `max_characters`.
 pub const DEFAULT_MAX_CHARACTERS: u32 = 500;
@@ -165,6 +168,39 @@ impl Publisher for Mastodon {
             handle: account.acct,
             display_name: account.display_name.filter(|name| !name.is_empty()),
         })
+    }
+
+    /// The status' replies, boosts and favourites, as the instance counts them.
+    fn fetch_metrics(
+        platform_post_id: String,
+        credentials: Credentials,
+    ) -> Result<Vec<Metric>, PublishError> {
+        let instance = instance_url(&credentials)?;
+        if platform_post_id.is_empty()
+            || !platform_post_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(PublishError::Permanent(format!(
+                "{platform_post_id:?} is not a Mastodon status id"
+            )));
+        }
+        let response = Request::get(format!("{instance}/api/v1/statuses/{platform_post_id}"))
+            .bearer(&credentials.access_token)
+            .send()?;
+        let counts: StatusCounts = api::check(response, now_ms())?.json()?;
+        Ok(vec![
+            Metric {
+                name: "replies".into(),
+                value: counts.replies_count,
+            },
+            Metric {
+                name: "reblogs".into(),
+                value: counts.reblogs_count,
+            },
+            Metric {
+                name: "favourites".into(),
+                value: counts.favourites_count,
+            },
+        ])
     }
 }
 

@@ -9,6 +9,7 @@ pub mod graphiql;
 pub mod http;
 mod introspection;
 mod loader;
+mod metrics;
 mod mutation;
 pub mod persisted;
 mod platforms;
@@ -44,6 +45,7 @@ pub struct Mutation(
     mutation::PostMutation,
     queue::QueueMutation,
     connections::ConnectionMutation,
+    metrics::MetricsMutation,
 );
 
 /// Root subscription type.
@@ -125,6 +127,7 @@ pub fn build_schema(services: &Services, config: &GraphqlConfig) -> HeraldSchema
         ))
         .data(services.posts.clone())
         .data(services.connections.clone())
+        .data(services.metrics.clone())
         .data(services.events.clone())
         .data(services.queue.clone())
         .data(services.lateness.clone())

@@ -237,6 +237,13 @@ impl Target {
             .map(|(key, value)| TargetOption { key, value })
             .collect()
     }
+    /// The latest engagement figures (see `refreshPostMetrics`), if any were fetched.
+    async fn metrics(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::metrics::TargetMetrics>> {
+        super::metrics::latest_of(ctx, self.0.id).await
+    }
     /// Status on this platform.
     async fn status(&self) -> async_graphql::Result<TargetStatus> {
         stored(

@@ -161,6 +161,46 @@ async fn text_post_is_published_with_the_targets_visibility_and_content_warning(
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].header("idempotency-key"), Some(key.as_str()));
     assert_eq!(created[0].header("content-type"), Some("application/json"));
+
+    // Engagement: the instance's counters become the target's metrics.
+    {
+        let mut state = fake.state();
+        let json = &mut state.statuses[0].json;
+        json["favourites_count"] = 7.into();
+        json["reblogs_count"] = 2.into();
+        json["replies_count"] = 1.into();
+    }
+    let refreshed = app
+        .ok(
+            &token,
+            "mutation($id: ID!) { refreshPostMetrics(postId: $id) { target { platform } error metrics { likes shares comments impressions raw { name value } } } }",
+            json!({"id": post["id"]}),
+        )
+        .await;
+    assert_eq!(
+        refreshed["refreshPostMetrics"],
+        json!([{"target": {"platform": "mastodon"}, "error": null, "metrics": {
+            "likes": 7, "shares": 2, "comments": 1, "impressions": null,
+            "raw": [{"name": "favourites", "value": 7}, {"name": "reblogs", "value": 2},
+                    {"name": "replies", "value": 1}]}}])
+    );
+    let read = app
+        .ok(
+            &token,
+            "query($id: ID!) { post(id: $id) { targets { metrics { likes fetchedAt } } } }",
+            json!({"id": post["id"]}),
+        )
+        .await;
+    assert_eq!(read["post"]["targets"][0]["metrics"]["likes"], 7);
+    let bob = app.token("bob", None, &[]);
+    let denied = app
+        .gql(
+            Some(&bob),
+            "mutation($id: ID!) { refreshPostMetrics(postId: $id) { error } }",
+            json!({"id": post["id"]}),
+        )
+        .await;
+    assert_error(&denied, "NOT_FOUND", None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

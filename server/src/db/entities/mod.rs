@@ -2,6 +2,7 @@
 //! converted to the domain enums at the edges of [`crate::posts`].
 
 pub mod connection;
+pub mod metric;
 pub mod post;
 pub mod target;
 pub mod token;

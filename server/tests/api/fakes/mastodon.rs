@@ -133,6 +133,7 @@ impl FakeMastodon {
             .route("/api/v2/media", post(upload))
             .route("/api/v1/media/{id}", get(media))
             .route("/api/v1/statuses", post(create_status))
+            .route("/api/v1/statuses/{id}", get(show_status))
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 record_and_limit,
@@ -522,6 +523,26 @@ fn html_escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+/// `GET /api/v1/statuses/:id`: the status, 404 `Record not found` when unknown.
+async fn show_status(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let s = state.lock().expect("fake state");
+    if !bearer(&headers).is_some_and(|t| s.tokens.contains_key(&t)) {
+        return invalid_token();
+    }
+    match s
+        .statuses
+        .iter()
+        .find(|status| status.json["id"] == id.as_str())
+    {
+        Some(status) => axum::Json(status.json.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "Record not found"),
+    }
 }
 
 async fn create_status(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {

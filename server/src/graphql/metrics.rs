@@ -1,0 +1,120 @@
+//! Engagement figures in GraphQL: a target's latest snapshot (`Target.metrics`) and a
+//! mutation that asks the platforms again.
+
+use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::types::Target;
+use super::{actor, parse_id};
+use crate::db::entities::metric;
+use crate::metrics::MetricsService;
+
+/// One figure as the platform named it.
+#[derive(SimpleObject)]
+pub struct MetricValue {
+    /// The platform's name, e.g. `favourites`.
+    pub name: String,
+    /// Its value.
+    pub value: i64,
+}
+
+/// A target's engagement figures at one time (null where the platform has no such figure).
+#[derive(SimpleObject)]
+pub struct TargetMetrics {
+    /// When the platform was asked.
+    pub fetched_at: DateTime<Utc>,
+    /// Likes (favourites).
+    pub likes: Option<i64>,
+    /// Shares (reposts, boosts).
+    pub shares: Option<i64>,
+    /// Comments (replies).
+    pub comments: Option<i64>,
+    /// Impressions (views).
+    pub impressions: Option<i64>,
+    /// Every figure the platform reported, by its own name.
+    pub raw: Vec<MetricValue>,
+}
+
+impl From<metric::Model> for TargetMetrics {
+    fn from(row: metric::Model) -> Self {
+        let raw = row
+            .raw
+            .as_ref()
+            .and_then(|raw| raw.as_object())
+            .map(|object| {
+                object
+                    .iter()
+                    .filter_map(|(name, value)| {
+                        Some(MetricValue {
+                            name: name.clone(),
+                            value: value.as_i64()?,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            fetched_at: row.fetched_at,
+            likes: row.likes,
+            shares: row.shares,
+            comments: row.comments,
+            impressions: row.impressions,
+            raw,
+        }
+    }
+}
+
+/// What refreshing one published target gave.
+#[derive(SimpleObject)]
+pub struct MetricsRefresh {
+    /// The target.
+    pub target: Target,
+    /// The new figures, when the platform reported some.
+    pub metrics: Option<TargetMetrics>,
+    /// Why there are none (the platform has no metrics API, did not answer, …).
+    pub error: Option<String>,
+}
+
+/// Mutations on engagement figures.
+#[derive(Default)]
+pub struct MetricsMutation;
+
+#[Object]
+impl MetricsMutation {
+    /// Asks each platform for the current figures of the post's published targets and
+    /// keeps them (`Target.metrics` then shows them).
+    async fn refresh_post_metrics(
+        &self,
+        ctx: &Context<'_>,
+        post_id: ID,
+    ) -> async_graphql::Result<Vec<MetricsRefresh>> {
+        let actor = actor(ctx)?;
+        let post_id = parse_id(&post_id, "postId")?;
+        let refreshed = ctx
+            .data::<MetricsService>()?
+            .refresh(actor, post_id)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(refreshed
+            .into_iter()
+            .map(|r| MetricsRefresh {
+                target: Target(r.target),
+                metrics: r.snapshot.map(Into::into),
+                error: r.error,
+            })
+            .collect())
+    }
+}
+
+/// The latest figures of target `id`, for `Target.metrics`.
+pub(super) async fn latest_of(
+    ctx: &Context<'_>,
+    id: uuid::Uuid,
+) -> async_graphql::Result<Option<TargetMetrics>> {
+    let mut latest = ctx
+        .data::<MetricsService>()?
+        .latest(&[id])
+        .await
+        .map_err(|e| e.extend())?;
+    Ok(latest.remove(&id).map(Into::into))
+}
