@@ -575,13 +575,18 @@ async fn rate_limited_create_is_retried_after_the_stated_reset() {
     let rkey = rkey_of(&post, &alice);
     assert_eq!(post["targets"][0]["attempts"], 2, "{post}");
 
-    let log = log.lock().expect("lock");
-    let reset = log.reset.expect("the proxy rate-limited") as f64;
-    assert_eq!(log.creates.len(), 2, "one refused, one accepted");
+    let (creates, reset) = {
+        let log = log.lock().expect("lock");
+        (
+            log.creates.clone(),
+            log.reset.expect("the proxy rate-limited") as f64,
+        )
+    };
+    assert_eq!(creates.len(), 2, "one refused, one accepted");
     assert!(
-        log.creates[1] >= reset,
+        creates[1] >= reset,
         "retried at {} before the stated reset {reset}",
-        log.creates[1]
+        creates[1]
     );
     assert_eq!(pds.posts(&alice.did).await.len(), 1);
     assert_eq!(
