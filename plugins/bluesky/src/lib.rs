@@ -236,6 +236,43 @@ fn identifier(credentials: &Credentials) -> Result<&str, PublishError> {
         })
 }
 
+/// The `exp` claim (Unix seconds) of a JWT, when it has one; the signature is the PDS's
+/// business, the expiry only tells Herald when the token stops working.
+fn jwt_expiry(token: &str) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Claims {
+        exp: Option<i64>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let claims: Claims = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
+    claims.exp
+}
+
+/// Decodes unpadded base64url; `None` on a character outside its alphabet.
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer = 0_u32;
+    let mut bits = 0;
+    for c in text.trim_end_matches('=').bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(bytes)
+}
+
 /// The session as credentials Herald stores: tokens, and in `extra` everything needed to
 /// sign in again (service, identifier, app password) plus the account's DID and handle.
 fn session_credentials(
@@ -255,9 +292,9 @@ fn session_credentials(
         extra.push(("app_password".into(), password.to_owned()));
     }
     Credentials {
+        expires_at: jwt_expiry(&session.access_jwt),
         access_token: session.access_jwt,
         refresh_token: Some(session.refresh_jwt),
-        expires_at: None,
         extra,
     }
 }
@@ -551,6 +588,19 @@ mod tests {
         assert_eq!(
             by_did.url,
             "https://bsky.app/profile/did:plc:abc/post/3kabcdefghij2"
+        );
+    }
+
+    #[test]
+    fn jwt_expiry_reads_the_exp_claim() {
+        // {"alg":"HS256"} . {"scope":"com.atproto.appPass","exp":1795919400} . signature
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJzY29wZSI6ImNvbS5hdHByb3RvLmFwcFBhc3MiLCJleHAiOjE3OTU5MTk0MDB9.c2ln";
+        assert_eq!(jwt_expiry(token), Some(1_795_919_400));
+        assert_eq!(jwt_expiry("eyJhbGciOiJIUzI1NiJ9.e30.c2ln"), None);
+        assert_eq!(jwt_expiry("eyJ.!!.x"), None);
+        assert_eq!(
+            base64url_decode("aGk_-w"),
+            Some(vec![b'h', b'i', 0x3f, 0xfb])
         );
     }
 

@@ -622,6 +622,13 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
         "a session was stored"
     );
     let refresh_jwt = session.refresh_token.clone().expect("refresh token");
+    assert!(
+        session
+            .expires_at
+            .is_some_and(|at| at > chrono::Utc::now().timestamp()),
+        "the access token's expiry is stored: {:?}",
+        session.expires_at
+    );
     let extra = |key: &str| {
         session
             .extra
