@@ -14,6 +14,7 @@ mod m20261128_000005_create_publish_attempts;
 mod m20261128_000006_create_post_metrics;
 mod m20261128_000007_add_target_queue_columns;
 mod m20261128_000008_drop_target_platform_status_index;
+mod m20261129_000009_add_media_details_and_target_options;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_create_post_metrics::Migration),
             Box::new(m20261128_000007_add_target_queue_columns::Migration),
             Box::new(m20261128_000008_drop_target_platform_status_index::Migration),
+            Box::new(m20261129_000009_add_media_details_and_target_options::Migration),
         ]
     }
 }

@@ -145,9 +145,7 @@ impl Services {
     pub fn with_plugins(mut self, plugins: Option<PluginHost>) -> Self {
         self.connections = self.connections.with_plugins(plugins.clone());
         if let Some(host) = &plugins {
-            self.posts = self
-                .posts
-                .with_plugin_platforms(host.platforms().into_iter().map(|info| info.platform));
+            self.posts = self.posts.with_plugins(host.clone());
         }
         self.plugins = plugins;
         self

@@ -213,6 +213,41 @@ impl ConnectionService {
         Ok(id)
     }
 
+    /// Checks that connection `id` is the caller's tenant's, active, and on `platform`
+    /// (`BAD_USER_INPUT` otherwise; another tenant's connection reads as unknown).
+    pub async fn require_usable(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        platform: &str,
+    ) -> Result<(), AppError> {
+        let found = connection::Entity::find_by_id(id)
+            .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
+            .one(&self.db)
+            .await?;
+        match found {
+            None => Err(AppError::bad_input(
+                "connectionId",
+                format!("no connected account {id}"),
+            )),
+            Some(conn) if conn.platform != platform => Err(AppError::bad_input(
+                "connectionId",
+                format!(
+                    "connected account {id} is on {}, not {platform}",
+                    conn.platform
+                ),
+            )),
+            Some(conn) if conn.status != ACTIVE => Err(AppError::bad_input(
+                "connectionId",
+                format!(
+                    "the {platform} account {} must be reconnected before scheduling",
+                    conn.display_name
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// Which of `platforms` the tenant has no active connection for.
     pub async fn missing(
         &self,
@@ -238,16 +273,23 @@ impl ConnectionService {
             .collect())
     }
 
-    /// The tenant's active connection on `platform` (the most recent) and its credentials.
+    /// The credentials to publish with on `platform` for the tenant: those of connection
+    /// `chosen` when the target names one (it must be the tenant's, active and on that
+    /// platform), else of the tenant's most recently updated active connection there.
     pub async fn credentials(
         &self,
         tenant_id: &str,
         platform: &str,
+        chosen: Option<Uuid>,
     ) -> Result<Option<(Uuid, Credentials)>, AppError> {
-        let Some(conn) = connection::Entity::find()
+        let mut query = connection::Entity::find()
             .filter(connection::Column::OwnerId.eq(tenant_id))
             .filter(connection::Column::Platform.eq(platform))
-            .filter(connection::Column::Status.eq(ACTIVE))
+            .filter(connection::Column::Status.eq(ACTIVE));
+        if let Some(id) = chosen {
+            query = query.filter(connection::Column::Id.eq(id));
+        }
+        let Some(conn) = query
             .order_by_desc(connection::Column::UpdatedAt)
             .one(&self.db)
             .await?

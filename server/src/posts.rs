@@ -18,23 +18,29 @@ use crate::db::entities::{post, target};
 use crate::dispatch;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::post::{
-    self as rules, ApprovalStatus, MAX_CAMPAIGN_CHARS, MAX_NOTES_CHARS, normalize_platforms,
+    self as rules, ApprovalStatus, MAX_CAMPAIGN_CHARS, MAX_NOTES_CHARS, MediaItem,
 };
 use crate::domain::schedule::{self, Schedule, ScheduleRequest};
 use crate::domain::status::{PostStatus, TargetStatus};
+use crate::domain::target::{TargetSpec, normalize_targets, platforms_of};
 use crate::error::AppError;
 use crate::events::{EventBus, PostEvent};
 use crate::queue::JobQueue;
+use herald_plugin_host::PluginHost;
 
 /// Fields of a new post.
 #[derive(Debug, Clone, Default)]
 pub struct NewPost {
     /// Text.
     pub content: String,
-    /// Media URLs.
+    /// Media URLs (shorthand for `media` without alt text; give one or the other).
     pub media_urls: Vec<String>,
-    /// Platform ids.
+    /// Media attachments.
+    pub media: Vec<MediaItem>,
+    /// Platform ids (shorthand for `targets` with default settings; give one or the other).
     pub platforms: Vec<String>,
+    /// Targets with their account and options.
+    pub targets: Vec<TargetSpec>,
     /// When to publish (see [`ScheduleRequest`]); a draft when absent.
     pub scheduled_at: Option<String>,
     /// The author's IANA time zone.
@@ -54,10 +60,14 @@ pub struct NewPost {
 pub struct PostChanges {
     /// New text.
     pub content: Option<String>,
-    /// New media URLs.
+    /// New media URLs (or `media`, not both).
     pub media_urls: Option<Vec<String>>,
-    /// New platform ids.
+    /// New media attachments.
+    pub media: Option<Vec<MediaItem>>,
+    /// New platform ids (or `targets`, not both).
     pub platforms: Option<Vec<String>>,
+    /// New targets.
+    pub targets: Option<Vec<TargetSpec>>,
     /// New campaign label or none.
     pub campaign: Option<Option<String>>,
     /// New notes or none.
@@ -140,6 +150,8 @@ pub struct PostService {
     events: EventBus,
     queue: Arc<dyn JobQueue>,
     connections: ConnectionService,
+    /// Loaded publisher plugins, which validate posts for their platforms.
+    plugins: Option<PluginHost>,
     /// Platforms a post may target.
     platforms: Arc<[String]>,
     /// Platforms that publish as a connected account (those of loaded plugins).
@@ -170,18 +182,20 @@ impl PostService {
             events,
             queue,
             connections,
+            plugins: None,
             platforms,
             account_platforms: Arc::new([]),
         }
     }
 
     /// The same service also accepting the platforms of loaded plugins; scheduling a post
-    /// on one of them needs a connected account.
-    pub fn with_plugin_platforms(
-        mut self,
-        plugin_platforms: impl IntoIterator<Item = String>,
-    ) -> Self {
-        let plugin_platforms: Vec<String> = plugin_platforms.into_iter().collect();
+    /// on one of them needs a connected account and passing the plugin's validation.
+    pub fn with_plugins(mut self, plugins: PluginHost) -> Self {
+        let plugin_platforms: Vec<String> = plugins
+            .platforms()
+            .into_iter()
+            .map(|info| info.platform)
+            .collect();
         let mut all: Vec<String> = self.platforms.to_vec();
         for platform in &plugin_platforms {
             if !all.contains(platform) {
@@ -191,16 +205,55 @@ impl PostService {
         all.sort();
         self.platforms = all.into();
         self.account_platforms = plugin_platforms.into();
+        self.plugins = Some(plugins);
         self
     }
 
-    /// `BAD_USER_INPUT` naming the first of `platforms` the tenant has no connected
-    /// account for.
-    async fn require_accounts(&self, actor: &Actor, platforms: &[String]) -> Result<(), AppError> {
-        let needed: Vec<String> = platforms
+    /// The requested targets: `targets`, or `platforms` with default settings.
+    fn requested_targets(
+        &self,
+        platforms: Vec<String>,
+        targets: Vec<TargetSpec>,
+    ) -> Result<Vec<TargetSpec>, AppError> {
+        match (platforms.is_empty(), targets.is_empty()) {
+            (false, false) => Err(AppError::bad_input(
+                "targets",
+                "give `platforms` or `targets`, not both",
+            )),
+            (false, true) => normalize_targets(
+                platforms.into_iter().map(TargetSpec::platform).collect(),
+                &self.platforms,
+                "platforms",
+            ),
+            (true, _) => normalize_targets(targets, &self.platforms, "targets"),
+        }
+    }
+
+    /// Checks that every target can be published as an account of the caller's tenant:
+    /// a named connection must be theirs, active and on the target's platform; otherwise
+    /// a plugin platform needs a connected account. `BAD_USER_INPUT` names the platform.
+    async fn require_accounts(
+        &self,
+        actor: &Actor,
+        targets: &[TargetSpec],
+    ) -> Result<(), AppError> {
+        for (index, target) in targets.iter().enumerate() {
+            if let Some(id) = target.connection_id {
+                self.connections
+                    .require_usable(actor, id, &target.platform)
+                    .await
+                    .map_err(|error| match error {
+                        AppError::BadUserInput { message, .. } => {
+                            AppError::bad_input(format!("targets[{index}].connectionId"), message)
+                        }
+                        other => other,
+                    })?;
+            }
+        }
+        let needed: Vec<String> = targets
             .iter()
-            .filter(|p| self.account_platforms.contains(p))
-            .cloned()
+            .filter(|t| t.connection_id.is_none() && self.account_platforms.contains(&t.platform))
+            .map(|t| t.platform.clone())
             .collect();
         let missing = self.connections.missing(&actor.tenant_id, &needed).await?;
         match missing.first() {
@@ -213,6 +266,57 @@ impl PostService {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Everything a post needs before it is scheduled: text or media and a target, an
+    /// account for each target, and each platform plugin's validation (so content over a
+    /// platform's limits is refused now, not when it is due).
+    async fn require_schedulable(
+        &self,
+        actor: &Actor,
+        content: &str,
+        media: &[MediaItem],
+        targets: &[TargetSpec],
+    ) -> Result<(), AppError> {
+        rules::require_publishable(content, media, &platforms_of(targets))?;
+        self.require_accounts(actor, targets).await?;
+        let Some(host) = &self.plugins else {
+            return Ok(());
+        };
+        for target in targets {
+            if host.platform(&target.platform).is_none() {
+                continue;
+            }
+            let post = plugin_post(content, media, &target.options);
+            let violations = host
+                .validate(&target.platform, &post)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(platform = %target.platform, %error, "plugin validation failed");
+                    AppError::bad_input(
+                        "platforms",
+                        format!(
+                            "the {} plugin could not check the post: {error}",
+                            target.platform
+                        ),
+                    )
+                })?;
+            if let Some(first) = violations.first() {
+                let all: Vec<String> = violations
+                    .iter()
+                    .map(|v| format!("{} ({})", v.message, v.code))
+                    .collect();
+                let field = match first.field.as_str() {
+                    "text" | "content" => "content".to_owned(),
+                    other => other.to_owned(),
+                };
+                return Err(AppError::bad_input(
+                    field,
+                    format!("{}: {}", target.platform, all.join("; ")),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Which of `post_ids` belong to the caller's tenant.
@@ -330,10 +434,11 @@ impl PostService {
     /// Creates a post: a draft without a time, scheduled with one.
     pub async fn create(&self, actor: &Actor, input: NewPost) -> Result<post::Model, AppError> {
         rules::validate_content(&input.content)?;
-        rules::validate_media_urls(&input.media_urls)?;
+        let media = requested_media(input.media_urls, input.media)?;
         rules::validate_label("campaign", input.campaign.as_deref(), MAX_CAMPAIGN_CHARS)?;
         rules::validate_label("notes", input.notes.as_deref(), MAX_NOTES_CHARS)?;
-        let platforms = normalize_platforms(&input.platforms, &self.platforms)?;
+        let targets = self.requested_targets(input.platforms, input.targets)?;
+        let platforms = platforms_of(&targets);
         let now = Utc::now();
         let zone = match &input.time_zone {
             Some(name) => schedule::parse_zone(name, "timeZone")?,
@@ -341,8 +446,8 @@ impl PostService {
         };
         let schedule = match &input.scheduled_at {
             Some(at) => {
-                rules::require_publishable(&input.content, &input.media_urls, &platforms)?;
-                self.require_accounts(actor, &platforms).await?;
+                self.require_schedulable(actor, &input.content, &media, &targets)
+                    .await?;
                 Some(schedule::resolve(
                     ScheduleRequest {
                         scheduled_at: at,
@@ -371,7 +476,8 @@ impl PostService {
             local_scheduled_at: Set(schedule.map(|s| s.local)),
             posted_at: Set(None),
             timezone: Set(zone.name().to_owned()),
-            media_urls: Set(serde_json::json!(input.media_urls)),
+            media_urls: Set(serde_json::json!(urls_of(&media))),
+            media: Set(serde_json::json!(media)),
             campaign: Set(input.campaign),
             notes: Set(input.notes),
             approval_required: Set(input.approval_required),
@@ -389,7 +495,7 @@ impl PostService {
         };
         let txn = self.db.begin().await?;
         let created = model.insert(&txn).await?;
-        insert_targets(&txn, created.id, &platforms, target_status, 1, now).await?;
+        insert_targets(&txn, created.id, &targets, target_status, 1, now).await?;
         let targets = targets_of_post(&txn, created.id).await?;
         txn.commit().await?;
         self.changed(&created, &targets).await;
@@ -410,32 +516,44 @@ impl PostService {
 
         let content = changes.content.unwrap_or_else(|| current.content.clone());
         rules::validate_content(&content)?;
-        let media = match changes.media_urls {
-            Some(urls) => {
-                rules::validate_media_urls(&urls)?;
-                urls
+        let media = match (changes.media_urls, changes.media) {
+            (None, None) => media_of(&current),
+            (urls, media) => requested_media(urls.unwrap_or_default(), media.unwrap_or_default())?,
+        };
+        let current_targets: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
+        let new_targets = match (changes.platforms, changes.targets) {
+            (None, None) => current_targets.clone(),
+            (Some(platforms), None) => {
+                // A platform list keeps the settings of the targets it keeps.
+                let mut specs = self.requested_targets(platforms, Vec::new())?;
+                for spec in &mut specs {
+                    if let Some(kept) = current_targets.iter().find(|t| t.platform == spec.platform)
+                    {
+                        *spec = kept.clone();
+                    }
+                }
+                specs
             }
-            None => json_strings(&current.media_urls),
+            (platforms, targets) => {
+                self.requested_targets(platforms.unwrap_or_default(), targets.unwrap_or_default())?
+            }
         };
-        let platforms = match changes.platforms {
-            Some(list) => normalize_platforms(&list, &self.platforms)?,
-            None => json_strings(&current.platforms),
-        };
+        let platforms = platforms_of(&new_targets);
         let campaign = changes.campaign.unwrap_or_else(|| current.campaign.clone());
         let notes = changes.notes.unwrap_or_else(|| current.notes.clone());
         rules::validate_label("campaign", campaign.as_deref(), MAX_CAMPAIGN_CHARS)?;
         rules::validate_label("notes", notes.as_deref(), MAX_NOTES_CHARS)?;
         if current.scheduled_at.is_some() {
-            rules::require_publishable(&content, &media, &platforms)?;
-            self.require_accounts(actor, &platforms).await?;
+            self.require_schedulable(actor, &content, &media, &new_targets)
+                .await?;
         }
 
         let approval_required = changes
             .approval_required
             .unwrap_or(current.approval_required);
         let substance_changed = content != current.content
-            || media != json_strings(&current.media_urls)
-            || platforms != json_strings(&current.platforms);
+            || media != media_of(&current)
+            || new_targets != current_targets;
         let approval = if !approval_required {
             ApprovalStatus::NotRequired
         } else if substance_changed || !current.approval_required {
@@ -445,10 +563,11 @@ impl PostService {
         };
 
         let now = Utc::now();
-        sync_targets(&txn, &current, &targets, &platforms, now).await?;
+        sync_targets(&txn, &current, &targets, &new_targets, now).await?;
         let mut model = current.clone().into_active_model();
         model.content = Set(content);
-        model.media_urls = Set(serde_json::json!(media));
+        model.media_urls = Set(serde_json::json!(urls_of(&media)));
+        model.media = Set(serde_json::json!(media));
         model.platforms = Set(serde_json::json!(platforms));
         model.campaign = Set(campaign);
         model.notes = Set(notes);
@@ -487,13 +606,9 @@ impl PostService {
         let (current, targets) = lock_post(&txn, actor, id).await?;
         check_version(&current, expected_version)?;
         refuse_if_locked(&targets, "rescheduled")?;
-        let platforms = json_strings(&current.platforms);
-        rules::require_publishable(
-            &current.content,
-            &json_strings(&current.media_urls),
-            &platforms,
-        )?;
-        self.require_accounts(actor, &platforms).await?;
+        let specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
+        self.require_schedulable(actor, &current.content, &media_of(&current), &specs)
+            .await?;
         let request = ScheduleRequest {
             time_zone: request.time_zone.or(Some(current.timezone.as_str())),
             ..request
@@ -805,19 +920,20 @@ fn sort_column(key: SortKey) -> post::Column {
 async fn insert_targets(
     txn: &DatabaseTransaction,
     post_id: Uuid,
-    platforms: &[String],
+    targets: &[TargetSpec],
     status: TargetStatus,
     version: i32,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    if platforms.is_empty() {
+    if targets.is_empty() {
         return Ok(());
     }
-    let rows = platforms.iter().map(|platform| target::ActiveModel {
+    let rows = targets.iter().map(|spec| target::ActiveModel {
         id: Set(Uuid::now_v7()),
         post_id: Set(post_id),
-        platform: Set(platform.clone()),
-        connection_id: Set(None),
+        platform: Set(spec.platform.clone()),
+        connection_id: Set(spec.connection_id),
+        options: Set(serde_json::json!(spec.options)),
         status: Set(status.as_str().to_owned()),
         attempts: Set(0),
         platform_post_id: Set(None),
@@ -835,18 +951,19 @@ async fn insert_targets(
     Ok(())
 }
 
-/// Makes the post's targets match `platforms`: removes the dropped ones, adds new ones in
-/// the state the post is in (scheduled or draft).
+/// Makes the post's targets match `wanted`: removes the dropped ones, updates the account
+/// and options of the kept ones, adds new ones in the state the post is in (scheduled or
+/// draft).
 async fn sync_targets(
     txn: &DatabaseTransaction,
     post: &post::Model,
     targets: &[target::Model],
-    platforms: &[String],
+    wanted: &[TargetSpec],
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let dropped: Vec<Uuid> = targets
         .iter()
-        .filter(|t| !platforms.contains(&t.platform))
+        .filter(|t| !wanted.iter().any(|w| w.platform == t.platform))
         .map(|t| t.id)
         .collect();
     if !dropped.is_empty() {
@@ -855,9 +972,29 @@ async fn sync_targets(
             .exec(txn)
             .await?;
     }
-    let added: Vec<String> = platforms
+    for existing in targets {
+        let Some(spec) = wanted.iter().find(|w| w.platform == existing.platform) else {
+            continue;
+        };
+        if *spec != spec_of(existing) {
+            target::Entity::update_many()
+                .col_expr(
+                    target::Column::ConnectionId,
+                    Expr::value(spec.connection_id),
+                )
+                .col_expr(
+                    target::Column::Options,
+                    Expr::value(serde_json::json!(spec.options)),
+                )
+                .col_expr(target::Column::UpdatedAt, Expr::value(now))
+                .filter(target::Column::Id.eq(existing.id))
+                .exec(txn)
+                .await?;
+        }
+    }
+    let added: Vec<TargetSpec> = wanted
         .iter()
-        .filter(|p| !targets.iter().any(|t| &t.platform == *p))
+        .filter(|w| !targets.iter().any(|t| t.platform == w.platform))
         .cloned()
         .collect();
     let status = if post.scheduled_at.is_some() {
@@ -866,6 +1003,92 @@ async fn sync_targets(
         TargetStatus::Draft
     };
     insert_targets(txn, post.id, &added, status, post.version, now).await
+}
+
+/// A stored target's settings.
+pub fn spec_of(target: &target::Model) -> TargetSpec {
+    TargetSpec {
+        platform: target.platform.clone(),
+        connection_id: target.connection_id,
+        options: options_of(&target.options),
+    }
+}
+
+/// A stored options object as key/value pairs (non-string values are ignored).
+pub fn options_of(value: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    value
+        .as_object()
+        .map(|object| {
+            object
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A post's media as stored; posts written before media details existed have only URLs.
+pub fn media_of(post: &post::Model) -> Vec<MediaItem> {
+    media_from_json(&post.media, &post.media_urls)
+}
+
+/// Media from the stored `media` column, falling back to the bare `media_urls`.
+pub fn media_from_json(media: &serde_json::Value, urls: &serde_json::Value) -> Vec<MediaItem> {
+    match serde_json::from_value::<Vec<MediaItem>>(media.clone()) {
+        Ok(items) if !items.is_empty() => items,
+        Ok(_) => json_strings(urls).into_iter().map(MediaItem::url).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "stored media details unreadable; using the URLs alone");
+            json_strings(urls).into_iter().map(MediaItem::url).collect()
+        }
+    }
+}
+
+fn urls_of(media: &[MediaItem]) -> Vec<String> {
+    media.iter().map(|m| m.url.clone()).collect()
+}
+
+/// The requested media: `media`, or `media_urls` without details; validated.
+fn requested_media(urls: Vec<String>, media: Vec<MediaItem>) -> Result<Vec<MediaItem>, AppError> {
+    match (urls.is_empty(), media.is_empty()) {
+        (false, false) => Err(AppError::bad_input(
+            "media",
+            "give `media` or `mediaUrls`, not both",
+        )),
+        (false, true) => {
+            let media: Vec<MediaItem> = urls.into_iter().map(MediaItem::url).collect();
+            rules::validate_media(&media, "mediaUrls")?;
+            Ok(media)
+        }
+        (true, _) => {
+            rules::validate_media(&media, "media")?;
+            Ok(media)
+        }
+    }
+}
+
+/// The post as a platform plugin sees it.
+pub fn plugin_post(
+    content: &str,
+    media: &[MediaItem],
+    options: &std::collections::BTreeMap<String, String>,
+) -> herald_plugin_host::Post {
+    herald_plugin_host::Post {
+        text: content.to_owned(),
+        media: media
+            .iter()
+            .map(|m| herald_plugin_host::Media {
+                url: m.url.clone(),
+                mime_type: m.mime_type.clone().unwrap_or_default(),
+                alt: m.alt.clone(),
+                size: None,
+            })
+            .collect(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
 }
 
 async fn set_target_status(

@@ -5,6 +5,10 @@
 //! `text`, `media_ids`, `idempotency_key`; returns `{"id", "url"}`), `GET /v1/posts?
 //! idempotency_key=…` (returns a list), `GET /v1/me`, `GET /v1/posts/{id}/metrics` and
 //! `POST /v1/oauth/token` (refresh: `{"refresh_token"}` → `{"access_token", "refresh_token"}`).
+//!
+//! Like Mastodon or Matrix, the platform can also be self-hosted: an account whose
+//! credentials carry `server = "https://…"` is served by that server instead (the
+//! manifest's `account_hosts = ["server"]` lets the host allow it for that account only).
 
 use herald_plugin_sdk::http::{Body, Request, form_encode};
 use herald_plugin_sdk::{
@@ -14,6 +18,18 @@ use herald_plugin_sdk::{
 use serde::Deserialize;
 
 const API: &str = "https://api.example.com";
+
+/// The API base URL for an account: its own server, or the public one.
+fn api(credentials: &Credentials) -> String {
+    credentials
+        .extra
+        .iter()
+        .find(|(key, _)| key == "server")
+        .map_or_else(
+            || API.to_owned(),
+            |(_, url)| url.trim_end_matches('/').to_owned(),
+        )
+}
 
 /// The example platform.
 pub struct Example;
@@ -80,11 +96,12 @@ impl Publisher for Example {
             return Err(PublishError::Validation(violations));
         }
         let token = &request.credentials.access_token;
+        let base = api(&request.credentials);
         let mut media_ids = Vec::new();
         for (index, media) in request.post.media.iter().enumerate() {
             let index = u32::try_from(index)
                 .map_err(|_| PublishError::Permanent("too many media".into()))?;
-            let mut upload = Request::post(format!("{API}/v1/media"))
+            let mut upload = Request::post(format!("{base}/v1/media"))
                 .bearer(token)
                 .header("content-type", media.mime_type.clone())
                 .body(Body::MediaRef(index));
@@ -95,7 +112,7 @@ impl Publisher for Example {
             media_ids.push(uploaded.id);
         }
         log::info(&format!("publishing with {} media", media_ids.len()));
-        let created: Created = Request::post(format!("{API}/v1/posts"))
+        let created: Created = Request::post(format!("{base}/v1/posts"))
             .bearer(token)
             .header("idempotency-key", request.idempotency_key.clone())
             .json(&serde_json::json!({
@@ -113,7 +130,7 @@ impl Publisher for Example {
     }
 
     fn verify_credentials(credentials: Credentials) -> Result<Account, PublishError> {
-        let me: Me = Request::get(format!("{API}/v1/me"))
+        let me: Me = Request::get(format!("{}/v1/me", api(&credentials)))
             .bearer(&credentials.access_token)
             .send()?
             .error_for_status()?
@@ -131,7 +148,7 @@ impl Publisher for Example {
                 "no refresh token: reconnect the account".into(),
             ));
         };
-        let token: Token = Request::post(format!("{API}/v1/oauth/token"))
+        let token: Token = Request::post(format!("{}/v1/oauth/token", api(&credentials)))
             .json(&serde_json::json!({
                 "grant_type": "refresh_token",
                 "refresh_token": refresh,
@@ -152,7 +169,8 @@ impl Publisher for Example {
         credentials: Credentials,
     ) -> Result<Vec<Metric>, PublishError> {
         let metrics: Metrics = Request::get(format!(
-            "{API}/v1/posts/{}/metrics",
+            "{}/v1/posts/{}/metrics",
+            api(&credentials),
             form_encode(&platform_post_id)
         ))
         .bearer(&credentials.access_token)
@@ -176,7 +194,8 @@ impl Publisher for Example {
         credentials: Credentials,
     ) -> Result<Option<Receipt>, PublishError> {
         let found: Vec<Created> = Request::get(format!(
-            "{API}/v1/posts?idempotency_key={}",
+            "{}/v1/posts?idempotency_key={}",
+            api(&credentials),
             form_encode(&idempotency_key)
         ))
         .bearer(&credentials.access_token)

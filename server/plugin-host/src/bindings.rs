@@ -38,6 +38,25 @@ pub(crate) enum Call {
     },
 }
 
+impl Call {
+    /// The account credentials the call is made with, if any.
+    pub(crate) fn credentials(&self) -> Option<&Credentials> {
+        match self {
+            Call::Publish(request) => Some(&request.credentials),
+            Call::VerifyCredentials(credentials) | Call::RefreshToken(credentials) => {
+                Some(credentials)
+            }
+            Call::FetchMetrics { credentials, .. } | Call::Lookup { credentials, .. } => {
+                Some(credentials)
+            }
+            Call::Info
+            | Call::Validate(_)
+            | Call::OauthAuthorizeUrl { .. }
+            | Call::OauthExchange { .. } => None,
+        }
+    }
+}
+
 /// What a [`Call`] returned (the variant matches the call's).
 #[derive(Debug)]
 pub(crate) enum Outcome {

@@ -64,6 +64,16 @@ pub enum PluginError {
         /// The deadline.
         limit: Duration,
     },
+    /// The credentials name an account server the host will not call.
+    #[error("{platform}: credential `{key}` must be the account server's https:// URL: {reason}")]
+    AccountHost {
+        /// The platform.
+        platform: String,
+        /// The credential key (manifest `account_hosts`).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The wasm engine could not be set up.
     #[error("wasm engine: {0}")]
     Engine(String),
@@ -74,6 +84,9 @@ impl From<PluginError> for PublishFailure {
         match error {
             PluginError::Trap { reason, .. } => PublishFailure::Trap { reason },
             PluginError::Timeout { limit, .. } => PublishFailure::Timeout { limit },
+            error @ PluginError::AccountHost { .. } => PublishFailure::Permanent {
+                message: error.to_string(),
+            },
             other => PublishFailure::Unavailable {
                 reason: other.to_string(),
             },

@@ -68,9 +68,34 @@ struct Plugin {
     path: PathBuf,
     id: Arc<str>,
     allowed_hosts: Arc<[String]>,
+    account_host_keys: Vec<String>,
     pre: Pre,
     consecutive_traps: AtomicU32,
     quarantined: AtomicBool,
+}
+
+impl Plugin {
+    /// The hosts a call with `credentials` may reach: the manifest's `allowed_hosts` plus
+    /// the account servers named by its `account_hosts` keys.
+    fn hosts_for(&self, credentials: Option<&Credentials>) -> Result<Arc<[String]>, PluginError> {
+        let Some(credentials) = credentials.filter(|_| !self.account_host_keys.is_empty()) else {
+            return Ok(Arc::clone(&self.allowed_hosts));
+        };
+        let mut hosts = self.allowed_hosts.to_vec();
+        for key in &self.account_host_keys {
+            let Some((_, value)) = credentials.extra.iter().find(|(name, _)| name == key) else {
+                continue;
+            };
+            let authority =
+                net::account_authority(value).map_err(|reason| PluginError::AccountHost {
+                    platform: self.id.to_string(),
+                    key: key.clone(),
+                    reason,
+                })?;
+            hosts.push(authority);
+        }
+        Ok(hosts.into())
+    }
 }
 
 enum Pre {
@@ -432,12 +457,19 @@ impl Inner {
             path: path.to_owned(),
             id: Arc::from(manifest.id.as_str()),
             allowed_hosts: manifest.allowed_hosts.clone().into(),
+            account_host_keys: manifest.account_hosts.clone(),
             pre,
             consecutive_traps: AtomicU32::new(0),
             quarantined: AtomicBool::new(false),
         };
         let info = match self
-            .call(&plugin, Call::Info, &[], Vec::new())
+            .call(
+                &plugin,
+                Call::Info,
+                Arc::clone(&plugin.allowed_hosts),
+                &[],
+                Vec::new(),
+            )
             .await
             .map_err(|e| invalid(format!("info() failed: {e}")))?
         {
@@ -474,7 +506,8 @@ impl Inner {
         if plugin.quarantined.load(Ordering::Relaxed) {
             return Err(PluginError::Quarantined(platform.to_owned()));
         }
-        let (outcome, state) = self.call(plugin, call, media, secrets).await?;
+        let allowed = plugin.hosts_for(call.credentials())?;
+        let (outcome, state) = self.call(plugin, call, allowed, media, secrets).await?;
         Ok(outcome.redacted(&state))
     }
 
@@ -483,6 +516,7 @@ impl Inner {
         &self,
         plugin: &Plugin,
         call: Call,
+        allowed_hosts: Arc<[String]>,
         media: &[Media],
         secrets: Vec<String>,
     ) -> Result<(Outcome, HostState), PluginError> {
@@ -494,7 +528,7 @@ impl Inner {
         let limit = self.config.call_timeout;
         let state = HostState::new(
             Arc::clone(&plugin.id),
-            Arc::clone(&plugin.allowed_hosts),
+            allowed_hosts,
             Arc::clone(&self.net),
             self.config.memory_limit_bytes,
         )

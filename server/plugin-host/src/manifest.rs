@@ -18,6 +18,11 @@ pub struct Manifest {
     /// Hosts the plugin may call over https: `host` (port 443) or `host:port`.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Credential `extra` keys whose value is the `https://` base URL of the account's own
+    /// server (a Mastodon instance, a Matrix homeserver, a Bluesky PDS). A call made with
+    /// such credentials may also reach that host.
+    #[serde(default)]
+    pub account_hosts: Vec<String>,
 }
 
 impl Manifest {
@@ -59,6 +64,11 @@ impl Manifest {
         }
         for host in &mut manifest.allowed_hosts {
             *host = normalize_host(host)?;
+        }
+        if let Some(key) = manifest.account_hosts.iter().find(|key| key.is_empty()) {
+            return Err(format!(
+                "account_hosts entry {key:?} must name a credential key"
+            ));
         }
         Ok(manifest)
     }

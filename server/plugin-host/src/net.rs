@@ -421,6 +421,22 @@ fn check_allowed(plugin: &str, allowed: &[String], url: &Url) -> Result<String, 
     }
 }
 
+/// The `host:port` of an account server's base URL taken from credentials: https, with a
+/// host, no userinfo, query or fragment.
+pub(crate) fn account_authority(value: &str) -> Result<String, String> {
+    let url = Url::parse(value).map_err(|error| error.to_string())?;
+    if url.scheme() != "https" {
+        return Err("only https is allowed".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in URLs are not allowed".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("a base URL has no query or fragment".into());
+    }
+    authority(&url).ok_or_else(|| "the URL has no host".into())
+}
+
 fn authority(url: &Url) -> Option<String> {
     Some(format!(
         "{}:{}",

@@ -205,6 +205,7 @@ fn config(dir: &Path, base: &str) -> HostConfig {
         ("api.example.com".to_owned(), base.to_owned()),
         ("evil.example.net".to_owned(), base.to_owned()),
         ("media.herald.test".to_owned(), base.to_owned()),
+        ("social.self-hosted.test".to_owned(), base.to_owned()),
     ]);
     config
 }
@@ -359,6 +360,38 @@ async fn example_reports_limits_and_validates() {
         host.publish("example", req).await,
         Err(PublishFailure::Validation { violations }) if violations.len() == 2
     ));
+}
+
+fn self_hosted(server: &str) -> Credentials {
+    Credentials {
+        extra: vec![("server".into(), server.into())],
+        ..credentials()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_on_its_own_server_is_reached_only_with_its_credentials() {
+    let (host, _) = host(&["example"]).await;
+    // The manifest's `account_hosts = ["server"]` admits the account's own server…
+    let account = host
+        .verify_credentials("example", self_hosted("https://social.self-hosted.test/"))
+        .await
+        .expect("the account's own server is reachable");
+    assert_eq!(account.handle, "herald");
+    // …over https only, named by a plain base URL.
+    for bad in [
+        "http://social.self-hosted.test",
+        "https://user:pw@social.self-hosted.test",
+        "https://social.self-hosted.test/?x=1",
+        "not a url",
+    ] {
+        match host.verify_credentials("example", self_hosted(bad)).await {
+            Err(PublishFailure::Permanent { message }) => {
+                assert!(message.contains("`server`"), "{bad}: {message}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

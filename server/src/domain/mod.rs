@@ -5,3 +5,4 @@ pub mod actor;
 pub mod post;
 pub mod schedule;
 pub mod status;
+pub mod target;

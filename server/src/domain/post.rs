@@ -1,5 +1,7 @@
 //! What a valid post is: content, platforms, media, labels, and its approval state.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::AppError;
 
 /// Platforms Herald accepts without a plugin loaded for them (their plugins are being
@@ -25,6 +27,8 @@ pub const MAX_CONTENT_CHARS: usize = 100_000;
 pub const MAX_MEDIA: usize = 20;
 /// Longest accepted media URL.
 pub const MAX_URL_LEN: usize = 2_048;
+/// Longest alt text of one attachment.
+pub const MAX_ALT_CHARS: usize = 5_000;
 /// Longest campaign name.
 pub const MAX_CAMPAIGN_CHARS: usize = 200;
 /// Longest internal note.
@@ -90,44 +94,71 @@ pub fn validate_content(content: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Normalises platform ids (trimmed, lower case, de-duplicated, order kept) and refuses
-/// any not in `known`.
-pub fn normalize_platforms(
-    platforms: &[String],
-    known: &[String],
-) -> Result<Vec<String>, AppError> {
-    let mut out: Vec<String> = Vec::with_capacity(platforms.len());
-    for raw in platforms {
-        let id = raw.trim().to_ascii_lowercase();
-        if !known.contains(&id) {
-            return Err(AppError::bad_input(
-                "platforms",
-                format!(
-                    "unknown platform `{raw}`; known platforms: {}",
-                    known.join(", ")
-                ),
-            ));
-        }
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
+/// One media attachment of a post.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaItem {
+    /// Where the file is served (absolute http(s) URL).
+    pub url: String,
+    /// Alternative text for readers who cannot see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+    /// MIME type, when the author declared it (otherwise the served type is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
 }
 
-/// Validates media URLs: absolute http(s), bounded length and count.
-pub fn validate_media_urls(urls: &[String]) -> Result<(), AppError> {
-    if urls.len() > MAX_MEDIA {
+impl MediaItem {
+    /// An attachment at `url` without alt text or declared type.
+    pub fn url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Validates media: absolute http(s) URLs of bounded length and count, bounded alt text,
+/// `type/subtype` MIME types. `field` names the input in errors (`media` or `mediaUrls`).
+pub fn validate_media(media: &[MediaItem], field: &str) -> Result<(), AppError> {
+    if media.len() > MAX_MEDIA {
         return Err(AppError::bad_input(
-            "mediaUrls",
+            field,
             format!(
                 "{} media given; at most {MAX_MEDIA} are accepted",
-                urls.len()
+                media.len()
             ),
         ));
     }
-    urls.iter()
-        .try_for_each(|url| validate_url("mediaUrls", url))
+    for (index, item) in media.iter().enumerate() {
+        let field = format!("{field}[{index}]");
+        validate_url(&field, &item.url)?;
+        if item
+            .alt
+            .as_deref()
+            .is_some_and(|alt| alt.chars().count() > MAX_ALT_CHARS)
+        {
+            return Err(AppError::bad_input(
+                field,
+                format!("alt text is longer than {MAX_ALT_CHARS} characters"),
+            ));
+        }
+        if let Some(mime) = &item.mime_type {
+            let valid = mime.len() <= 127
+                && mime.split_once('/').is_some_and(|(kind, sub)| {
+                    !kind.is_empty()
+                        && !sub.is_empty()
+                        && (kind.chars().chain(sub.chars()))
+                            .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+                });
+            if !valid {
+                return Err(AppError::bad_input(
+                    field,
+                    format!("`{mime}` is not a MIME type such as image/png"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Validates one absolute http(s) URL of bounded length, naming `field` when it is not.
@@ -162,7 +193,7 @@ pub fn validate_label(field: &str, value: Option<&str>, max_chars: usize) -> Res
 /// What a post needs before it can be scheduled: some text or media, and a platform.
 pub fn require_publishable(
     content: &str,
-    media: &[String],
+    media: &[MediaItem],
     platforms: &[String],
 ) -> Result<(), AppError> {
     if content.trim().is_empty() && media.is_empty() {
@@ -185,30 +216,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn platforms_are_normalised_and_checked() {
-        let known: Vec<String> = KNOWN_PLATFORMS.iter().map(|p| p.to_string()).collect();
-        let got = normalize_platforms(&[" X ".into(), "bluesky".into(), "x".into()], &known)
-            .expect("known platforms");
-        assert_eq!(got, vec!["x", "bluesky"]);
-        assert!(normalize_platforms(&["myspace".into()], &known).is_err());
-    }
-
-    #[test]
     fn media_urls_must_be_absolute_http() {
-        validate_media_urls(&["https://cdn.example.com/a.png".into()]).expect("valid");
+        validate_media(&[MediaItem::url("https://cdn.example.com/a.png")], "media").expect("valid");
         for bad in [
             "ftp://x/a.png",
             "https://",
             "/relative.png",
             "https://a b/c",
         ] {
-            assert!(validate_media_urls(&[bad.into()]).is_err(), "{bad}");
+            assert!(
+                validate_media(&[MediaItem::url(bad)], "media").is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn alt_text_and_mime_types_are_checked() {
+        let ok = MediaItem {
+            url: "https://cdn.example.com/a.png".into(),
+            alt: Some("A cat".into()),
+            mime_type: Some("image/png".into()),
+        };
+        validate_media(std::slice::from_ref(&ok), "media").expect("valid");
+        let long_alt = MediaItem {
+            alt: Some("a".repeat(MAX_ALT_CHARS + 1)),
+            ..ok.clone()
+        };
+        let bad_mime = MediaItem {
+            mime_type: Some("png".into()),
+            ..ok.clone()
+        };
+        for bad in [long_alt, bad_mime] {
+            let err = validate_media(&[ok.clone(), bad], "media").expect_err("invalid");
+            assert!(matches!(err, AppError::BadUserInput { field, .. } if field == "media[1]"));
         }
     }
 
     #[test]
     fn scheduling_needs_content_and_platform() {
         assert!(require_publishable("", &[], &["x".into()]).is_err());
+        require_publishable(
+            "",
+            &[MediaItem::url("https://a.example/x.png")],
+            &["x".into()],
+        )
+        .expect("media alone is publishable");
         assert!(require_publishable("hi", &[], &[]).is_err());
         require_publishable("hi", &[], &["x".into()]).expect("publishable");
     }

@@ -23,7 +23,7 @@ impl PostMutation {
         let actor = actor(ctx)?;
         let post = ctx
             .data::<PostService>()?
-            .create(actor, input.into())
+            .create(actor, input.into_new_post()?)
             .await
             .map_err(|e| e.extend())?;
         Ok(Post(post))
@@ -41,7 +41,7 @@ impl PostMutation {
         let id = parse_id(&id, "id")?;
         let post = ctx
             .data::<PostService>()?
-            .update(actor, id, input.into())
+            .update(actor, id, input.into_changes()?)
             .await
             .map_err(|e| e.extend())?;
         Ok(Post(post))

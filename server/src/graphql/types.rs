@@ -5,11 +5,16 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{
     Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::loader::TargetLoader;
+use super::parse_id;
 use crate::db::entities::{post, target};
 use crate::domain;
+use crate::domain::post::MediaItem;
+use crate::domain::target::TargetSpec;
 use crate::error::AppError;
 use crate::posts::{self, json_strings};
 
@@ -128,9 +133,16 @@ impl Post {
     async fn posted_at(&self) -> Option<DateTime<Utc>> {
         self.0.posted_at
     }
-    /// Media URLs.
+    /// Media URLs (the same as `media { url }`).
     async fn media_urls(&self) -> Vec<String> {
         json_strings(&self.0.media_urls)
+    }
+    /// Media attachments with their alt text.
+    async fn media(&self) -> Vec<Media> {
+        posts::media_of(&self.0)
+            .into_iter()
+            .map(Media::from)
+            .collect()
     }
     /// Campaign label.
     async fn campaign(&self) -> Option<&str> {
@@ -213,6 +225,18 @@ impl Target {
     async fn platform(&self) -> &str {
         &self.0.platform
     }
+    /// The connected account chosen for this target (null: the owner's account on the
+    /// platform at publishing time).
+    async fn connection_id(&self) -> Option<ID> {
+        self.0.connection_id.map(|id| ID(id.to_string()))
+    }
+    /// Platform options passed to the platform's plugin, sorted by key.
+    async fn options(&self) -> Vec<TargetOption> {
+        posts::options_of(&self.0.options)
+            .into_iter()
+            .map(|(key, value)| TargetOption { key, value })
+            .collect()
+    }
     /// Status on this platform.
     async fn status(&self) -> async_graphql::Result<TargetStatus> {
         stored(
@@ -250,6 +274,107 @@ impl Target {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+}
+
+/// One media attachment of a post.
+#[derive(SimpleObject)]
+pub struct Media {
+    /// Where the file is served.
+    pub url: String,
+    /// Alternative text.
+    pub alt_text: Option<String>,
+    /// MIME type, when declared.
+    pub mime_type: Option<String>,
+}
+
+impl From<MediaItem> for Media {
+    fn from(item: MediaItem) -> Self {
+        Self {
+            url: item.url,
+            alt_text: item.alt,
+            mime_type: item.mime_type,
+        }
+    }
+}
+
+/// One platform option of a target.
+#[derive(SimpleObject)]
+pub struct TargetOption {
+    /// Option name, e.g. `visibility`.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// A media attachment to publish.
+#[derive(InputObject)]
+pub struct PostMediaInput {
+    /// Absolute http(s) URL of the file.
+    pub url: String,
+    /// Alternative text (published where the platform supports it).
+    pub alt_text: Option<String>,
+    /// MIME type, e.g. `image/png` (default: the type the file is served with).
+    pub mime_type: Option<String>,
+}
+
+impl From<PostMediaInput> for MediaItem {
+    fn from(input: PostMediaInput) -> Self {
+        Self {
+            url: input.url,
+            alt: input.alt_text,
+            mime_type: input.mime_type,
+        }
+    }
+}
+
+/// One platform option of a target, e.g. `{key: "visibility", value: "unlisted"}`.
+#[derive(InputObject)]
+pub struct TargetOptionInput {
+    /// Option name (lowercase letters, digits, `_`).
+    pub key: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// Where to publish a post: a platform, optionally the account and platform options.
+#[derive(InputObject)]
+pub struct TargetInput {
+    /// Platform id, e.g. `mastodon`.
+    pub platform: String,
+    /// The connected account to publish as (default: your account on the platform).
+    pub connection_id: Option<ID>,
+    /// Platform options (see each platform's documentation), e.g. Mastodon `visibility`.
+    #[graphql(default)]
+    pub options: Vec<TargetOptionInput>,
+}
+
+fn target_specs(inputs: Vec<TargetInput>) -> async_graphql::Result<Vec<TargetSpec>> {
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(index, input)| {
+            let connection_id = input
+                .connection_id
+                .as_ref()
+                .map(|id| parse_id(id, &format!("targets[{index}].connectionId")))
+                .transpose()?;
+            let mut options = BTreeMap::new();
+            for option in input.options {
+                if options.insert(option.key.clone(), option.value).is_some() {
+                    return Err(AppError::bad_input(
+                        format!("targets[{index}].options"),
+                        format!("option `{}` is given twice", option.key),
+                    )
+                    .extend());
+                }
+            }
+            Ok(TargetSpec {
+                platform: input.platform,
+                connection_id,
+                options,
+            })
+        })
+        .collect()
 }
 
 /// The authenticated caller.
@@ -299,12 +424,16 @@ pub struct PostConnection {
 pub struct CreatePostInput {
     /// Text.
     pub content: String,
-    /// Media URLs (absolute http/https).
+    /// Media URLs (absolute http/https); or `media`, which adds alt text.
     #[graphql(default)]
     pub media_urls: Vec<String>,
-    /// Platform ids, e.g. ["bluesky", "mastodon"].
+    /// Media attachments with alt text; or `mediaUrls`.
+    pub media: Option<Vec<PostMediaInput>>,
+    /// Platform ids, e.g. ["bluesky", "mastodon"]; or `targets`.
     #[graphql(default)]
     pub platforms: Vec<String>,
+    /// Targets with an account and platform options; or `platforms`.
+    pub targets: Option<Vec<TargetInput>>,
     /// When to publish: RFC 3339 with offset, or a local date-time without offset read in
     /// `timeZone`. A draft when absent.
     pub scheduled_at: Option<String>,
@@ -321,19 +450,28 @@ pub struct CreatePostInput {
     pub approval_required: bool,
 }
 
-impl From<CreatePostInput> for posts::NewPost {
-    fn from(input: CreatePostInput) -> Self {
-        Self {
+impl CreatePostInput {
+    /// The service's form of the input (`BAD_USER_INPUT` for a malformed id or option).
+    pub fn into_new_post(self) -> async_graphql::Result<posts::NewPost> {
+        let input = self;
+        Ok(posts::NewPost {
             content: input.content,
             media_urls: input.media_urls,
+            media: input
+                .media
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             platforms: input.platforms,
+            targets: target_specs(input.targets.unwrap_or_default())?,
             scheduled_at: input.scheduled_at,
             time_zone: input.time_zone,
             ambiguous_time: input.ambiguous_time.map(Into::into),
             campaign: input.campaign,
             notes: input.notes,
             approval_required: input.approval_required,
-        }
+        })
     }
 }
 
@@ -343,10 +481,14 @@ impl From<CreatePostInput> for posts::NewPost {
 pub struct UpdatePostInput {
     /// New text.
     pub content: Option<String>,
-    /// New media URLs.
+    /// New media URLs (or `media`).
     pub media_urls: Option<Vec<String>>,
-    /// New platform ids.
+    /// New media attachments (or `mediaUrls`).
+    pub media: Option<Vec<PostMediaInput>>,
+    /// New platform ids (or `targets`); kept targets keep their account and options.
     pub platforms: Option<Vec<String>>,
+    /// New targets (or `platforms`).
+    pub targets: Option<Vec<TargetInput>>,
     /// New campaign label; null clears it.
     pub campaign: MaybeUndefined<String>,
     /// New notes; null clears them.
@@ -365,17 +507,23 @@ fn maybe(value: MaybeUndefined<String>) -> Option<Option<String>> {
     }
 }
 
-impl From<UpdatePostInput> for posts::PostChanges {
-    fn from(input: UpdatePostInput) -> Self {
-        Self {
+impl UpdatePostInput {
+    /// The service's form of the input (`BAD_USER_INPUT` for a malformed id or option).
+    pub fn into_changes(self) -> async_graphql::Result<posts::PostChanges> {
+        let input = self;
+        Ok(posts::PostChanges {
             content: input.content,
             media_urls: input.media_urls,
+            media: input
+                .media
+                .map(|media| media.into_iter().map(Into::into).collect()),
             platforms: input.platforms,
+            targets: input.targets.map(target_specs).transpose()?,
             campaign: maybe(input.campaign),
             notes: maybe(input.notes),
             approval_required: input.approval_required,
             expected_version: input.expected_version,
-        }
+        })
     }
 }
 

@@ -12,7 +12,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use uuid::Uuid;
+
+use crate::domain::post::MediaItem;
 
 /// What to publish for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +31,12 @@ pub struct PublishRequest {
     pub platform: String,
     /// The post's text.
     pub content: String,
-    /// Media URLs.
-    pub media_urls: Vec<String>,
+    /// Media attachments.
+    pub media: Vec<MediaItem>,
+    /// The connected account the target names (default: the owner's on the platform).
+    pub connection_id: Option<Uuid>,
+    /// The target's platform options.
+    pub options: BTreeMap<String, String>,
     /// The same for every attempt at the same version of the target, so a platform that
     /// honours idempotency keys never posts twice.
     pub idempotency_key: String,

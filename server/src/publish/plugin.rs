@@ -67,7 +67,7 @@ impl Publisher for PluginPublisher {
         let platform = request.platform.as_str();
         let Some((connection_id, credentials)) = self
             .connections
-            .credentials(&request.owner_id, platform)
+            .credentials(&request.owner_id, platform, request.connection_id)
             .await
             .map_err(account_error)?
         else {
@@ -129,20 +129,7 @@ impl PluginPublisher {
         credentials: host::Credentials,
     ) -> Result<host::Receipt, host::PublishFailure> {
         let call = host::PublishRequest {
-            post: host::Post {
-                text: request.content.clone(),
-                media: request
-                    .media_urls
-                    .iter()
-                    .map(|url| host::Media {
-                        url: url.clone(),
-                        mime_type: String::new(),
-                        alt: None,
-                        size: None,
-                    })
-                    .collect(),
-                options: Vec::new(),
-            },
+            post: crate::posts::plugin_post(&request.content, &request.media, &request.options),
             credentials,
             idempotency_key: request.idempotency_key.clone(),
         };

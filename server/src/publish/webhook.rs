@@ -78,7 +78,9 @@ impl Publisher for WebhookPublisher {
             "post_id": request.post_id,
             "platform": request.platform,
             "content": request.content,
-            "media_urls": request.media_urls,
+            "media_urls": request.media.iter().map(|m| m.url.as_str()).collect::<Vec<_>>(),
+            "media": request.media,
+            "options": request.options,
         });
         let response = self
             .client

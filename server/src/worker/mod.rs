@@ -292,7 +292,9 @@ async fn publish(
         owner_id: target.owner_id.clone(),
         platform: target.platform.clone(),
         content: target.content.clone(),
-        media_urls: target.media_urls.clone(),
+        media: target.media.clone(),
+        connection_id: target.connection_id,
+        options: target.options.clone(),
         idempotency_key: idempotency_key(target.target_id, job.spec.version),
     };
     let started_at = Utc::now();

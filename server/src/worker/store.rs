@@ -3,7 +3,7 @@
 //! version (compare-and-set), and an attempt's outcome is recorded only while that attempt
 //! still holds the target.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -12,9 +12,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::entities::post;
+use crate::domain::post::MediaItem;
 use crate::domain::status::{PostStatus, TargetStatus};
 use crate::error::AppError;
-use crate::posts::json_strings;
+use crate::posts::{media_from_json, options_of};
 
 /// A target won by this worker: it is now `publishing` under `attempt_id`.
 #[derive(Debug, Clone)]
@@ -35,8 +36,12 @@ pub struct WonTarget {
     pub shared_post: bool,
     /// The post's text.
     pub content: String,
-    /// Media URLs.
-    pub media_urls: Vec<String>,
+    /// Media attachments.
+    pub media: Vec<MediaItem>,
+    /// The connected account the target names.
+    pub connection_id: Option<Uuid>,
+    /// The target's platform options.
+    pub options: BTreeMap<String, String>,
 }
 
 impl WonTarget {
@@ -50,7 +55,12 @@ impl WonTarget {
             attempt_number: row.try_get("", "attempts")?,
             shared_post: row.try_get::<i32>("", "target_count")? > 1,
             content: row.try_get("", "content")?,
-            media_urls: json_strings(&row.try_get::<serde_json::Value>("", "media_urls")?),
+            media: media_from_json(
+                &row.try_get::<serde_json::Value>("", "media")?,
+                &row.try_get::<serde_json::Value>("", "media_urls")?,
+            ),
+            connection_id: row.try_get("", "connection_id")?,
+            options: options_of(&row.try_get::<serde_json::Value>("", "options")?),
         })
     }
 }
@@ -208,7 +218,8 @@ impl PublishStore {
                 AND p.id = t.post_id AND p.archived_at IS NULL
                 AND p.approval_status IN ('not_required', 'approved')
           RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts, p.content,
-                    p.media_urls, p.owner_id, json_array_length(p.platforms) AS target_count",
+                    p.media_urls, p.media, t.connection_id, t.options, p.owner_id,
+                    json_array_length(p.platforms) AS target_count",
             values_list(requests.len(), &["uuid", "int", "uuid"])
         );
         let txn = self.db.begin().await?;
@@ -407,7 +418,7 @@ impl PublishStore {
                     WHERE t.id = $1 AND t.attempt_id = $2 AND t.status = 'publishing'
                       AND p.id = t.post_id
                 RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts, p.content,
-                          p.media_urls, p.owner_id,
+                          p.media_urls, p.media, t.connection_id, t.options, p.owner_id,
                           json_array_length(p.platforms) AS target_count),
                  interrupted AS (
                    INSERT INTO publish_attempts (id, target_id, attempt_number, started_at,

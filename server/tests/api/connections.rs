@@ -26,6 +26,8 @@ struct Platform {
     valid: HashSet<String>,
     refresh: Option<(String, String)>,
     posts: Vec<(String, Value)>,
+    /// Uploaded media: (token, alt text header, bytes).
+    media: Vec<(String, Option<String>, Vec<u8>)>,
     refreshes: usize,
 }
 
@@ -53,7 +55,41 @@ async fn me(State(p): State<Shared>, headers: HeaderMap) -> (StatusCode, Json<Va
     }
     (
         StatusCode::OK,
-        Json(json!({"id": "acct-42", "handle": "alice", "display_name": "Alice Example"})),
+        Json(
+            json!({"id": account_id(&bearer(&headers)), "handle": "alice", "display_name": "Alice Example"}),
+        ),
+    )
+}
+
+/// The account a token of the fake belongs to: `tok-a` and `tok-b` are two more accounts.
+fn account_id(token: &str) -> &'static str {
+    match token {
+        "tok-a" => "acct-a",
+        "tok-b" => "acct-b",
+        _ => "acct-42",
+    }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really an image, but bytes all the same";
+
+async fn upload(
+    State(p): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, Json<Value>) {
+    let token = bearer(&headers);
+    let mut p = p.lock().expect("lock");
+    if !p.valid.contains(&token) {
+        return unauthorized();
+    }
+    let alt = headers
+        .get("x-alt-text")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    p.media.push((token, alt, body.to_vec()));
+    (
+        StatusCode::OK,
+        Json(json!({"id": format!("m{}", p.media.len())})),
     )
 }
 
@@ -109,12 +145,20 @@ async fn setup() -> Setup {
         .route("/v1/me", get(me))
         .route("/v1/posts", post(create))
         .route("/v1/oauth/token", post(refresh))
+        .route("/v1/media", post(upload))
+        .route(
+            "/cat.png",
+            get(|| async { ([(axum::http::header::CONTENT_TYPE, "image/png")], PNG) }),
+        )
         .with_state(platform.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
     let mut config = HostConfig::new(built_plugins());
     config
         .host_overrides
         .insert("api.example.com".into(), format!("http://{addr}"));
+    config
+        .host_overrides
+        .insert("media.herald.test".into(), format!("http://{addr}"));
     let host = PluginHost::load(config).await.expect("plugins");
     let app = TestApp::spawn_with_worker_and_plugins(
         PublisherRegistry::new(),
@@ -174,6 +218,22 @@ async fn connect_verify_list_disconnect() {
         .await["connectAccount"]
         .clone();
     assert_eq!(connected["externalAccountId"], "acct-42");
+    let insecure = app
+        .gql(
+            Some(&token),
+            CONNECT,
+            json!({"c": {"accessToken": "tok-1",
+                         "extra": [{"key": "server", "value": "http://social.example.test"}]}}),
+        )
+        .await;
+    assert_error(&insecure, "BAD_USER_INPUT", Some("credentials"));
+    assert!(
+        insecure["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("https"),
+        "{insecure}"
+    );
     assert_eq!(connected["displayName"], "Alice Example");
     assert_eq!(connected["status"], "active");
     let again = app
@@ -262,6 +322,143 @@ async fn scheduling_needs_an_account_and_publishes_as_it() {
     );
 }
 
+const CREATE: &str = "mutation($i: CreatePostInput!) { createPost(input: $i) { id media { url altText mimeType } targets { platform connectionId options { key value } } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_choose_the_account_and_media_carry_alt_text() {
+    let Setup {
+        app,
+        platform,
+        token,
+    } = setup().await;
+    platform
+        .lock()
+        .expect("lock")
+        .valid
+        .extend(["tok-a".to_owned(), "tok-b".to_owned()]);
+    let connect = |access: &str| app.ok(&token, CONNECT, json!({"c": {"accessToken": access}}));
+    let first = connect("tok-a").await["connectAccount"]["id"].clone();
+    let second = connect("tok-b").await["connectAccount"]["id"].clone();
+    assert_ne!(first, second, "two accounts on one platform");
+
+    // The first account is chosen explicitly although the second is the most recent.
+    let input = json!({
+        "content": "from the first account",
+        "targets": [{"platform": "example", "connectionId": first,
+                     "options": [{"key": "visibility", "value": "unlisted"}]}],
+        "media": [{"url": "https://media.herald.test/cat.png", "altText": "A cat asleep",
+                   "mimeType": "image/png"}],
+        "scheduledAt": in_ms(300),
+    });
+    let created = app.ok(&token, CREATE, json!({"i": input})).await["createPost"].clone();
+    assert_eq!(
+        created["media"],
+        json!([{"url": "https://media.herald.test/cat.png", "altText": "A cat asleep",
+                "mimeType": "image/png"}])
+    );
+    assert_eq!(created["targets"][0]["connectionId"], first);
+    assert_eq!(
+        created["targets"][0]["options"],
+        json!([{"key": "visibility", "value": "unlisted"}])
+    );
+    let id = created["id"].as_str().expect("id");
+    app.wait_for_post(&token, id, Duration::from_secs(15), |p| {
+        p["status"] == "PUBLISHED"
+    })
+    .await;
+    let seen = platform.lock().expect("lock");
+    assert_eq!(seen.posts.len(), 1);
+    assert_eq!(seen.posts[0].0, "tok-a", "published as the chosen account");
+    assert_eq!(seen.posts[0].1["media_ids"], json!(["m1"]));
+    assert_eq!(seen.media.len(), 1);
+    assert_eq!(seen.media[0].0, "tok-a");
+    assert_eq!(seen.media[0].1.as_deref(), Some("A cat asleep"));
+    assert_eq!(
+        seen.media[0].2, PNG,
+        "the plugin uploaded the media's bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_targets_and_content_over_the_limit_are_refused_before_scheduling() {
+    let Setup {
+        app,
+        platform,
+        token,
+    } = setup().await;
+    platform.lock().expect("lock").valid.insert("tok-1".into());
+    let mine = app
+        .ok(&token, CONNECT, json!({"c": {"accessToken": "tok-1"}}))
+        .await["connectAccount"]["id"]
+        .clone();
+    let bob = app.token("bob", None, &[]);
+    platform
+        .lock()
+        .expect("lock")
+        .valid
+        .insert("tok-bob".into());
+    let bobs = app
+        .ok(&bob, CONNECT, json!({"c": {"accessToken": "tok-bob"}}))
+        .await["connectAccount"]["id"]
+        .clone();
+    let create = |input: Value| app.gql(Some(&token), CREATE, json!({"i": input}));
+
+    let someone_elses = create(json!({"content": "hi", "scheduledAt": in_ms(60_000),
+        "targets": [{"platform": "example", "connectionId": bobs}]}))
+    .await;
+    assert_error(
+        &someone_elses,
+        "BAD_USER_INPUT",
+        Some("targets[0].connectionId"),
+    );
+    let wrong_platform = create(json!({"content": "hi", "scheduledAt": in_ms(60_000),
+        "targets": [{"platform": "webhook", "connectionId": mine}]}))
+    .await;
+    assert_error(
+        &wrong_platform,
+        "BAD_USER_INPUT",
+        Some("targets[0].connectionId"),
+    );
+    let malformed = create(json!({"content": "hi",
+        "targets": [{"platform": "example", "connectionId": "nope"}]}))
+    .await;
+    assert_error(
+        &malformed,
+        "BAD_USER_INPUT",
+        Some("targets[0].connectionId"),
+    );
+    let both = create(json!({"content": "hi", "platforms": ["example"],
+        "targets": [{"platform": "example"}]}))
+    .await;
+    assert_error(&both, "BAD_USER_INPUT", Some("targets"));
+    let bad_alt = create(json!({"content": "hi",
+        "media": [{"url": "https://media.herald.test/cat.png", "altText": "a".repeat(5001)}]}))
+    .await;
+    assert_error(&bad_alt, "BAD_USER_INPUT", Some("media[0]"));
+
+    // The example plugin allows 500 graphemes: 501 are refused when scheduling, with the
+    // platform named, and a draft may exceed it until it is scheduled.
+    let long = "é".repeat(501);
+    let refused = create(json!({"content": long, "platforms": ["example"],
+        "scheduledAt": in_ms(60_000)}))
+    .await;
+    assert_error(&refused, "BAD_USER_INPUT", Some("content"));
+    let message = refused["errors"][0]["message"].as_str().expect("message");
+    assert!(message.starts_with("example: "), "{message}");
+    let draft = app
+        .create_post(&token, json!({"content": long, "platforms": ["example"]}))
+        .await;
+    let scheduled = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!, $at: String!) { schedulePost(id: $id, scheduledAt: $at) { id } }",
+            json!({"id": draft["id"], "at": in_ms(60_000)}),
+        )
+        .await;
+    assert_error(&scheduled, "BAD_USER_INPUT", Some("content"));
+    assert!(platform.lock().expect("lock").posts.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_token_is_refreshed_once_and_revoked_one_asks_to_reconnect() {
     let Setup {
@@ -309,7 +506,7 @@ async fn expired_token_is_refreshed_once_and_revoked_one_asks_to_reconnect() {
     };
     let (_, stored) = app
         .connections
-        .credentials(&alice.tenant_id, "example")
+        .credentials(&alice.tenant_id, "example", None)
         .await
         .expect("read")
         .expect("connected");

@@ -168,7 +168,15 @@ async fn input_validation_errors_name_the_field() {
         ),
         (
             json!({"content": "x", "mediaUrls": ["file:///etc/passwd"]}),
-            "mediaUrls",
+            "mediaUrls[0]",
+        ),
+        (
+            json!({"content": "x", "media": [{"url": "https://cdn.example/a.png", "mimeType": "png"}]}),
+            "media[0]",
+        ),
+        (
+            json!({"content": "x", "targets": [{"platform": "x", "options": [{"key": "Bad Key", "value": "v"}]}]}),
+            "targets[0].options",
         ),
         (json!({"content": "x".repeat(100_001)}), "content"),
         (

@@ -50,6 +50,9 @@ pub struct Model {
     pub archived_at: Option<DateTimeUtc>,
     /// Optimistic-concurrency version, incremented on every change.
     pub version: i32,
+    /// Media with details, a JSON array of `domain::post::MediaItem` (`media_urls` holds
+    /// the same URLs).
+    pub media: Json,
 }
 
 /// Relations of `social_posts`.

@@ -13,7 +13,8 @@ pub struct Model {
     pub post_id: Uuid,
     /// Platform id.
     pub platform: String,
-    /// The connected account to publish with, once connections exist.
+    /// The connected account to publish with (default: the owner's account on the
+    /// platform).
     pub connection_id: Option<Uuid>,
     /// Status (see `domain::status::TargetStatus`).
     pub status: String,
@@ -39,6 +40,8 @@ pub struct Model {
     pub attempt_id: Option<Uuid>,
     /// When the next retry is due, while `retrying`.
     pub next_attempt_at: Option<DateTimeUtc>,
+    /// Platform options, a JSON object of strings passed to the platform's plugin.
+    pub options: Json,
 }
 
 /// Relations of `post_targets`.
