@@ -30,10 +30,11 @@ ensure_pds() {
 start_pds() {
   local dir=$1 i
   mkdir -p "$dir"
+  : >"$dir/url"
   node "$PDS_HOME/start.js" "$dir" >"$dir/url" 2>"$dir/pds.log" &
   PDS_PID=$!
   for i in $(seq 1 120); do
-    HERALD_TEST_PDS_URL=$(sed -n 's/^HERALD_TEST_PDS_URL=//p' "$dir/url")
+    HERALD_TEST_PDS_URL=$(sed -n 's/^HERALD_TEST_PDS_URL=//p' "$dir/url" || true)
     [ -n "$HERALD_TEST_PDS_URL" ] && break
     kill -0 "$PDS_PID" 2>/dev/null || { cat "$dir/pds.log" >&2; die "the test PDS exited"; }
     sleep 0.5

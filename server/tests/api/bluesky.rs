@@ -459,7 +459,7 @@ fn byte_range(text: &str, part: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn text_post_is_stored_with_link_mention_and_tag_facets_at_utf8_byte_offsets() {
+async fn text_post_is_stored_with_langs_and_link_mention_and_tag_facets_at_utf8_byte_offsets() {
     let Setup {
         app, token, pds, ..
     } = setup(FirstCreate::Forward).await;
@@ -477,7 +477,11 @@ async fn text_post_is_stored_with_link_mention_and_tag_facets_at_utf8_byte_offse
     let post = publish(
         &app,
         &token,
-        json!({"content": text, "platforms": ["bluesky"], "scheduledAt": in_ms(200)}),
+        json!({
+            "content": text,
+            "targets": [{"platform": "bluesky", "options": [{"key": "langs", "value": "de,en"}]}],
+            "scheduledAt": in_ms(200),
+        }),
     )
     .await;
     let rkey = rkey_of(&post, &alice);
@@ -495,6 +499,11 @@ async fn text_post_is_stored_with_link_mention_and_tag_facets_at_utf8_byte_offse
             .as_str()
             .expect("createdAt")
             .ends_with('Z')
+    );
+    assert_eq!(
+        value["langs"],
+        json!(["de", "en"]),
+        "the target's langs option"
     );
     assert_eq!(
         value["facets"],
@@ -613,7 +622,7 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     rkey_of(&first, &alice);
     let (connection_id, session) = app
         .connections
-        .credentials("alice", "bluesky")
+        .credentials("alice", "bluesky", None)
         .await
         .expect("read")
         .expect("connected");
@@ -655,7 +664,7 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     rkey_of(&second, &alice);
     let (_, renewed) = app
         .connections
-        .credentials("alice", "bluesky")
+        .credentials("alice", "bluesky", None)
         .await
         .expect("read")
         .expect("connected");
