@@ -706,7 +706,7 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_300_graphemes_is_rejected_when_scheduling() {
+async fn over_300_graphemes_five_images_or_four_langs_are_rejected_when_scheduling() {
     let Setup {
         app, token, pds, ..
     } = setup(FirstCreate::Forward).await;
@@ -735,6 +735,25 @@ async fn over_300_graphemes_is_rejected_when_scheduling() {
     assert_error(&over, "BAD_USER_INPUT", Some("content"));
     let message = over["errors"][0]["message"].as_str().expect("message");
     assert!(message.to_lowercase().contains("bluesky"), "{message}");
+
+    let image = json!({"url": "https://media.herald.test/media/cat.png", "altText": "cat", "mimeType": "image/png"});
+    let five = app
+        .gql(
+            Some(&token),
+            create,
+            json!({"i": {"content": "five cats", "media": vec![image; 5], "platforms": ["bluesky"], "scheduledAt": in_ms(60_000)}}),
+        )
+        .await;
+    assert_error(&five, "BAD_USER_INPUT", Some("media"));
+
+    let langs = app
+        .gql(
+            Some(&token),
+            create,
+            json!({"i": {"content": "hi", "targets": [{"platform": "bluesky", "options": [{"key": "langs", "value": "en,de,fr,it"}]}], "scheduledAt": in_ms(60_000)}}),
+        )
+        .await;
+    assert_error(&langs, "BAD_USER_INPUT", Some("options.langs"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
