@@ -359,6 +359,7 @@ struct Setup {
     token: String,
     pds: Pds,
     log: Arc<Mutex<ProxyLog>>,
+    host: PluginHost,
 }
 
 async fn setup(first: FirstCreate) -> Setup {
@@ -403,7 +404,7 @@ async fn setup(first: FirstCreate) -> Setup {
     let mut publishers = PublisherRegistry::new();
     publishers.register(
         "bluesky",
-        Arc::new(PluginPublisher::new(host, app.connections.clone())),
+        Arc::new(PluginPublisher::new(host.clone(), app.connections.clone())),
     );
     let app = app.with_worker(publishers).await;
     let token = app.token("alice", None, &[]);
@@ -412,6 +413,7 @@ async fn setup(first: FirstCreate) -> Setup {
         token,
         pds: Pds::new(),
         log,
+        host,
     }
 }
 
@@ -571,6 +573,7 @@ async fn rate_limited_create_is_retried_after_the_stated_reset() {
         token,
         pds,
         log,
+        ..
     } = setup(FirstCreate::RateLimit).await;
     let alice = pds.account().await;
     connect(&app, &token, &alice).await;
@@ -757,12 +760,13 @@ async fn over_300_graphemes_five_images_or_four_langs_are_rejected_when_scheduli
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_create_answer_is_retried_into_exactly_one_record() {
+async fn lost_create_answer_is_retried_into_exactly_one_record_that_lookup_finds() {
     let Setup {
         app,
         token,
         pds,
         log,
+        host,
     } = setup(FirstCreate::LoseAnswer).await;
     let alice = pds.account().await;
     connect(&app, &token, &alice).await;
@@ -787,4 +791,33 @@ async fn lost_create_answer_is_retried_into_exactly_one_record() {
         format!("at://{}/app.bsky.feed.post/{rkey}", alice.did)
     );
     assert_eq!(records[0]["value"]["text"], "exactly once");
+
+    // The plugin's lookup finds the post by the target's idempotency key.
+    let target_id = post["targets"][0]["id"].as_str().expect("target id");
+    let version = post["version"].as_i64().expect("version");
+    let key = herald_server::worker::idempotency_key(target_id.parse().expect("uuid"), version);
+    let (_, credentials) = app
+        .connections
+        .credentials("alice", "bluesky", None)
+        .await
+        .expect("read")
+        .expect("connected");
+    let found = host
+        .lookup("bluesky", &key, credentials.clone())
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(
+        found.platform_post_id,
+        records[0]["uri"].as_str().expect("uri")
+    );
+    assert_eq!(
+        found.url,
+        post["targets"][0]["platformUrl"].as_str().expect("url")
+    );
+    let missing = host
+        .lookup("bluesky", "herald-never-published-v1", credentials)
+        .await
+        .expect("lookup");
+    assert_eq!(missing, None);
 }
