@@ -2,6 +2,7 @@
 //! database per test, exercised over HTTP and WebSocket. Run through `scripts/test`, which
 //! provides `DATABASE_URL` and `REDIS_URL`.
 
+mod fakes;
 mod harness;
 
 mod approval;
@@ -11,6 +12,7 @@ mod conformance;
 mod connections;
 mod dataloader;
 mod http;
+mod mastodon;
 mod plugins;
 mod posts;
 mod processes;

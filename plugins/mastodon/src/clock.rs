@@ -1,0 +1,179 @@
+//! Time stamps in Mastodon's answers: `X-RateLimit-Reset` is ISO 8601 (RFC 3339) and the
+//! HTTP `Date` header is an IMF-fixdate. Both become Unix milliseconds.
+
+/// Unix milliseconds of an RFC 3339 time stamp (`2026-11-29T02:20:00.123Z`, or with a
+/// `±HH:MM` offset); `None` when it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let date = text.get(..10)?;
+    let separator = text.get(10..11)?;
+    if !separator.eq_ignore_ascii_case("t") && separator != " " {
+        return None;
+    }
+    let time = text.get(11..)?;
+    let (year, month, day) = (
+        number(date.get(0..4)?)?,
+        number(date.get(5..7)?)?,
+        number(date.get(8..10)?)?,
+    );
+    if date.get(4..5)? != "-" || date.get(7..8)? != "-" {
+        return None;
+    }
+    let (hour, minute, second) = (
+        number(time.get(0..2)?)?,
+        number(time.get(3..5)?)?,
+        number(time.get(6..8)?)?,
+    );
+    if time.get(2..3)? != ":" || time.get(5..6)? != ":" {
+        return None;
+    }
+    let mut rest = time.get(8..)?;
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(fraction.len());
+        if digits == 0 {
+            return None;
+        }
+        let padded: String = fraction[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        millis = number(&padded)?;
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.get(0..1)? {
+                "+" => 1,
+                "-" => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.get(3..4)? != ":" {
+                return None;
+            }
+            sign * (number(rest.get(1..3)?)? * 60 + number(rest.get(4..6)?)?)
+        }
+    };
+    let seconds = civil_seconds(year, month, day, hour, minute, second)?;
+    Some((seconds - offset_minutes * 60) * 1000 + millis)
+}
+
+/// Unix milliseconds of an HTTP date (`Sun, 29 Nov 2026 02:16:00 GMT`); `None` otherwise.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    let mut parts = text.split_whitespace();
+    let _weekday = parts.next()?;
+    let day = number(parts.next()?)?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year = number(parts.next()?)?;
+    let mut time = parts.next()?.split(':');
+    let (hour, minute, second) = (
+        number(time.next()?)?,
+        number(time.next()?)?,
+        number(time.next()?)?,
+    );
+    if parts.next()? != "GMT" || parts.next().is_some() || time.next().is_some() {
+        return None;
+    }
+    Some(civil_seconds(year, month, day, hour, minute, second)? * 1000)
+}
+
+/// Whole seconds from `now_ms` until `until_ms`, rounded up, at least 1.
+pub fn seconds_until(until_ms: i64, now_ms: i64) -> u32 {
+    let millis = until_ms.saturating_sub(now_ms).max(0);
+    let seconds = millis.saturating_add(999) / 1000;
+    u32::try_from(seconds.max(1)).unwrap_or(u32::MAX)
+}
+
+fn number(digits: &str) -> Option<i64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Seconds since the Unix epoch of a UTC civil time (days-from-civil, proleptic Gregorian).
+fn civil_seconds(
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+) -> Option<i64> {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_time_stamps_become_unix_milliseconds() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2019-12-05T11:34:47.196Z"),
+            Some(1_575_545_687_196)
+        );
+        assert_eq!(
+            parse_rfc3339("2019-12-05T12:34:47.196123+01:00"),
+            Some(1_575_545_687_196)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00-00:30"),
+            Some(1_709_166_600_000)
+        );
+        assert_eq!(parse_rfc3339("2019-12-05"), None);
+        assert_eq!(parse_rfc3339("2019-13-05T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("1575545687"), None);
+    }
+
+    #[test]
+    fn http_dates_become_unix_milliseconds() {
+        assert_eq!(
+            parse_http_date("Thu, 05 Dec 2019 11:34:47 GMT"),
+            Some(1_575_545_687_000)
+        );
+        assert_eq!(parse_http_date("Thu, 05 Foo 2019 11:34:47 GMT"), None);
+        assert_eq!(parse_http_date("Thu, 05 Dec 2019 11:34:47 CET"), None);
+    }
+
+    #[test]
+    fn waits_round_up_to_whole_seconds() {
+        assert_eq!(seconds_until(10_001, 5_000), 6);
+        assert_eq!(seconds_until(10_000, 5_000), 5);
+        assert_eq!(seconds_until(1_000, 5_000), 1);
+    }
+}

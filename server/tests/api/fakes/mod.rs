@@ -1,0 +1,4 @@
+//! Local fakes of platforms without a real server to test against, built from the public
+//! API specs in the shared platform-specs folder.
+
+pub mod mastodon;
