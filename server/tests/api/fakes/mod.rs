@@ -1,4 +1,9 @@
-//! Local fakes of platforms without a real server to test against, built from the public
-//! API specs in the shared platform-specs folder.
+//! Local fakes of platform APIs without a real server to test against, built from the
+//! public specs in `../shared/platform-specs/`. Each is a small axum server that records
+//! what it receives so tests can assert on it.
 
+pub mod discord;
 pub mod mastodon;
+pub mod media;
+pub mod multipart;
+pub mod telegram;
