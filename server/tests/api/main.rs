@@ -7,6 +7,7 @@ mod harness;
 
 mod approval;
 mod auth;
+mod bluesky;
 mod conformance;
 mod connections;
 mod dataloader;
