@@ -85,8 +85,8 @@ fn retry_after(response: &Response, body: &ErrorBody) -> u32 {
 
 /// Maps a failed send of the message itself. Executing a webhook is not idempotent, so
 /// when the request may have reached Discord (a timeout, a connection lost mid-exchange)
-/// retrying could post the message twice: that is a permanent failure asking a person to
-/// check the channel. A connection that never opened is safe to retry.
+/// retrying could post the message twice: it is not retried, and the host reports it as
+/// unconfirmed (the target needs review). A connection that never opened is safe to retry.
 pub fn send_failed(error: HttpError) -> PublishError {
     let unknown = |detail: String| {
         PublishError::Permanent(format!(

@@ -58,9 +58,9 @@ impl BotToken {
     }
 
     /// A failed send of a message (not idempotent): when the request may have reached
-    /// Telegram (a timeout, a connection lost mid-exchange), retrying could post twice, so
-    /// it is a permanent failure asking a person to check the chat. A connection that
-    /// never opened is safe to retry.
+    /// Telegram (a timeout, a connection lost mid-exchange), retrying could post twice: it
+    /// is not retried, and the host reports it as unconfirmed (the target needs review). A
+    /// connection that never opened is safe to retry.
     pub fn send_failed(&self, error: HttpError) -> PublishError {
         let unknown = |detail: &str| {
             PublishError::Permanent(format!(

@@ -379,7 +379,10 @@ macro_rules! glue {
                         net::FetchError::InvalidRequest(message) => {
                             whttp::HttpError::InvalidRequest(message)
                         }
-                        net::FetchError::Transport(message) => whttp::HttpError::Transport(message),
+                        net::FetchError::Transport(message)
+                        | net::FetchError::Unreachable(message) => {
+                            whttp::HttpError::Transport(message)
+                        }
                     }),
                 }
             }

@@ -508,6 +508,16 @@ impl Inner {
         }
         let allowed = plugin.hosts_for(call.credentials())?;
         let (outcome, state) = self.call(plugin, call, allowed, media, secrets).await?;
+        let outcome = match outcome {
+            // A lost answer on a platform without idempotency keys: neither retrying nor
+            // failing is safe, a person must check.
+            Outcome::Publish(Err(
+                PublishFailure::Retryable { message } | PublishFailure::Permanent { message },
+            )) if state.maybe_delivered && !plugin.info.idempotent_publish => {
+                Outcome::Publish(Err(PublishFailure::Unconfirmed { message }))
+            }
+            other => other,
+        };
         Ok(outcome.redacted(&state))
     }
 
@@ -617,6 +627,9 @@ impl Outcome {
                 message: state.redact(&message),
             },
             PublishFailure::Permanent { message } => PublishFailure::Permanent {
+                message: state.redact(&message),
+            },
+            PublishFailure::Unconfirmed { message } => PublishFailure::Unconfirmed {
                 message: state.redact(&message),
             },
             PublishFailure::AuthExpired { message } => PublishFailure::AuthExpired {

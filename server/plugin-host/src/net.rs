@@ -45,6 +45,9 @@ pub(crate) enum FetchError {
     Timeout,
     TooLarge(u64),
     InvalidRequest(String),
+    /// No connection could be made: the request was not delivered.
+    Unreachable(String),
+    /// The exchange failed after connecting: the request may have been delivered.
     Transport(String),
 }
 
@@ -200,6 +203,8 @@ impl Net {
                 FetchError::Timeout
             } else if error.is_builder() {
                 FetchError::InvalidRequest(without_url(&error))
+            } else if error.is_connect() {
+                FetchError::Unreachable(without_url(&error))
             } else {
                 FetchError::Transport(without_url(&error))
             }

@@ -20,6 +20,8 @@ pub(crate) struct HostState {
     net: Arc<Net>,
     media: Vec<MediaSlot>,
     secrets: Vec<String>,
+    /// Whether a request that changes something failed after it may have been delivered.
+    pub(crate) maybe_delivered: bool,
 }
 
 struct MediaSlot {
@@ -55,6 +57,7 @@ impl HostState {
             net,
             media: Vec::new(),
             secrets: Vec::new(),
+            maybe_delivered: false,
         }
     }
 
@@ -87,9 +90,17 @@ impl HostState {
         &mut self,
         request: net::Request,
     ) -> Result<net::Response, FetchError> {
-        self.net
+        let changes_something = !matches!(request.method, net::Method::Get | net::Method::Head);
+        let result = self
+            .net
             .fetch(&self.plugin, &self.allowed_hosts, request)
-            .await
+            .await;
+        if changes_something
+            && matches!(result, Err(FetchError::Transport(_) | FetchError::Timeout))
+        {
+            self.maybe_delivered = true;
+        }
+        result
     }
 
     /// The bytes of media `index`, fetched on first use.

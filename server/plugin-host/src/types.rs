@@ -221,6 +221,14 @@ pub enum PublishFailure {
         /// What happened.
         message: String,
     },
+    /// A request that creates the post may have reached the platform but its answer was
+    /// lost, on a platform without idempotency keys: publishing again could post twice, so
+    /// a person must check (set by the host, not by plugins).
+    #[error("the platform may have published it, but its answer was lost: {message}")]
+    Unconfirmed {
+        /// What the plugin reported.
+        message: String,
+    },
     /// The post breaks the platform's rules.
     #[error("invalid post: {}", violations.iter().map(|v| format!("{}: {}", v.field, v.message)).collect::<Vec<_>>().join("; "))]
     Validation {

@@ -90,6 +90,13 @@ pub enum PublishFailure {
         /// HTTP status, if any.
         response_code: Option<u16>,
     },
+    /// The platform may have published the post but its answer was lost, and it has no
+    /// idempotency keys: publishing again could post twice, so the target needs review.
+    #[error("{message}")]
+    Unconfirmed {
+        /// What happened.
+        message: String,
+    },
 }
 
 impl PublishFailure {
@@ -100,6 +107,7 @@ impl PublishFailure {
             | Self::RateLimited { response_code, .. }
             | Self::AuthExpired { response_code, .. }
             | Self::Permanent { response_code, .. } => *response_code,
+            Self::Unconfirmed { .. } => None,
         }
     }
 
@@ -108,7 +116,7 @@ impl PublishFailure {
         match self {
             Self::Retryable { .. } => Some(None),
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
-            Self::AuthExpired { .. } | Self::Permanent { .. } => None,
+            Self::AuthExpired { .. } | Self::Permanent { .. } | Self::Unconfirmed { .. } => None,
         }
     }
 
@@ -119,6 +127,7 @@ impl PublishFailure {
             Self::RateLimited { .. } => "rate_limited",
             Self::AuthExpired { .. } => "auth_expired",
             Self::Permanent { .. } => "permanent",
+            Self::Unconfirmed { .. } => "unconfirmed",
         }
     }
 }

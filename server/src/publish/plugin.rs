@@ -50,6 +50,16 @@ fn failure(err: host::PublishFailure) -> PublishFailure {
             message,
             response_code: None,
         },
+        unconfirmed @ host::PublishFailure::Unconfirmed { .. } => {
+            let message = unconfirmed.to_string();
+            PublishFailure::Unconfirmed {
+                message: if message.contains("markPublished") {
+                    message
+                } else {
+                    format!("{message}; check the platform, then retryPost or markPublished")
+                },
+            }
+        }
         other @ (host::PublishFailure::Permanent { .. }
         | host::PublishFailure::Validation { .. }
         | host::PublishFailure::Trap { .. }

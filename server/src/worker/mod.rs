@@ -306,13 +306,21 @@ async fn publish(
                     .await
                 {
                     Ok(result) => result,
-                    Err(_) => Err(PublishFailure::Permanent {
+                    Err(_) if publisher.is_idempotent(&request.platform) => {
+                        Err(PublishFailure::Retryable {
+                            message: format!(
+                                "the platform did not answer within {} s",
+                                config.publish_timeout.as_secs()
+                            ),
+                            response_code: None,
+                        })
+                    }
+                    Err(_) => Err(PublishFailure::Unconfirmed {
                         message: format!(
-                            "the platform did not answer within {} s; check the platform \
-                             before retrying",
+                            "the platform did not answer within {} s; check it, then \
+                             retryPost or markPublished",
                             config.publish_timeout.as_secs()
                         ),
-                        response_code: None,
                     }),
                 }
             }
@@ -442,6 +450,15 @@ fn decide(
                 platform_post_id: Some(receipt.platform_post_id.clone()),
                 url: receipt.url.clone(),
                 response_code: receipt.response_code.map(i32::from),
+                ..base
+            },
+            Settlement::Ack,
+        ),
+        Err(failure @ PublishFailure::Unconfirmed { .. }) => (
+            AttemptResult {
+                status: TargetStatus::NeedsReview,
+                error: Some(failure.to_string()),
+                outcome: failure.outcome(),
                 ..base
             },
             Settlement::Ack,
