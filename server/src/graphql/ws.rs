@@ -125,25 +125,28 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
         subscriptions: Vec::new(),
         numbers: 0,
     };
-    let init_deadline = Instant::now() + config.ws_init_timeout;
+    // One timer, re-armed rather than rebuilt on every message: the init deadline, then
+    // the next ping, then (after a ping) the pong deadline.
     let mut next_ping = Instant::now() + config.ws_ping_interval;
-    let mut pong_deadline: Option<Instant> = None;
+    let mut waiting_for_pong = false;
+    let timer = sleep_until(Instant::now() + config.ws_init_timeout);
+    tokio::pin!(timer);
     let close = loop {
-        let waiting_for_pong = pong_deadline.is_some();
         tokio::select! {
-            () = sleep_until(init_deadline), if !connection.init_received => {
-                break Some(Close::new(4408, "Connection initialisation timeout"));
-            }
-            () = sleep_until(pong_deadline.unwrap_or(next_ping)), if waiting_for_pong => {
-                tracing::debug!("closing a WebSocket that did not answer ping");
-                break Some(Close::new(1001, "Keep-alive timeout: no pong"));
-            }
-            () = sleep_until(next_ping), if connection.actor.is_some() && !waiting_for_pong => {
+            () = &mut timer => {
+                if connection.actor.is_none() {
+                    break Some(Close::new(4408, "Connection initialisation timeout"));
+                }
+                if waiting_for_pong {
+                    tracing::debug!("closing a WebSocket that did not answer ping");
+                    break Some(Close::new(1001, "Keep-alive timeout: no pong"));
+                }
                 if sink.send(text(&json!({"type": "ping"}))).await.is_err() {
                     break None;
                 }
-                pong_deadline = Some(Instant::now() + config.ws_pong_timeout);
+                waiting_for_pong = true;
                 next_ping = Instant::now() + config.ws_ping_interval;
+                timer.as_mut().reset(Instant::now() + config.ws_pong_timeout);
             }
             Some((number, event)) = results.recv() => {
                 let Some(message) = connection.deliver(number, &event) else {
@@ -166,10 +169,16 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
                     Ok(message) => message,
                     Err(err) => break Some(Close::new(4400, format!("Invalid message received: {err}"))),
                 };
-                if matches!(message, ClientMessage::Pong { .. }) {
-                    pong_deadline = None;
+                if waiting_for_pong && matches!(message, ClientMessage::Pong { .. }) {
+                    waiting_for_pong = false;
+                    timer.as_mut().reset(next_ping);
                 }
-                match connection.handle(message) {
+                let authenticated = connection.actor.is_some();
+                let handled = connection.handle(message);
+                if !authenticated && connection.actor.is_some() {
+                    timer.as_mut().reset(next_ping);
+                }
+                match handled {
                     Ok(Some(reply)) => {
                         if sink.send(text(&reply)).await.is_err() {
                             break None;
@@ -272,30 +281,26 @@ impl Connection {
         let number = self.numbers;
         let key = fanout::Key::new(&actor, &request);
         let endpoint = &self.endpoint;
-        let joined = endpoint.subscriptions.subscribe(
-            key,
-            self.deliveries.clone(),
-            number,
-            || {
+        let joined = endpoint
+            .subscriptions
+            .subscribe(key, self.deliveries.clone(), number, || {
                 let operation_name = request.operation_name.clone();
                 let shareable = match request.parsed_query() {
                     Err(err) => return Err(json!(with_codes(vec![err], "GRAPHQL_PARSE_FAILED"))),
                     Ok(document)
-                        if !endpoint.config.introspection
-                            && introspection::requested(document) =>
+                        if !endpoint.config.introspection && introspection::requested(document) =>
                     {
                         return Err(json!([introspection::refused()]));
                     }
-                    Ok(document) => {
-                        fanout::shareable(document, operation_name.as_deref())
-                    }
+                    Ok(document) => fanout::shareable(document, operation_name.as_deref()),
                 };
                 Ok(Start {
                     shareable,
-                    responses: endpoint.schema.execute_stream(request.data(Auth(Ok(actor)))),
+                    responses: endpoint
+                        .schema
+                        .execute_stream(request.data(Auth(Ok(actor)))),
                 })
-            },
-        );
+            });
         match joined {
             Ok(membership) => {
                 self.subscriptions.push(Active {

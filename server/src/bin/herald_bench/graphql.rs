@@ -283,11 +283,12 @@ async fn subscriber(port: u16, token: &str, post: Uuid) -> anyhow::Result<Socket
 }
 
 /// Reads a subscriber's socket: answers keep-alive pings, and returns the time from the
-/// change (`start`) to its `next` message.
+/// change (`start`) to its `next` message, with the socket still open (subscribers that
+/// hang up as soon as they are served would add their closing to the fan-out's work).
 async fn listen(
     mut socket: Socket,
     start: Arc<std::sync::OnceLock<Instant>>,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Socket)> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(300), socket.next())
             .await
@@ -296,8 +297,7 @@ async fn listen(
         match frame {
             Message::Text(t) if t.contains("\"next\"") => {
                 let at = start.get().map(|s| s.elapsed()).unwrap_or_default();
-                let _ = socket.close(None).await;
-                return Ok(at.as_secs_f64() * 1000.0);
+                return Ok((at.as_secs_f64() * 1000.0, socket));
             }
             Message::Text(t) if t.contains("\"ping\"") => {
                 socket
@@ -346,8 +346,14 @@ async fn fan_out(port: u16, pid: u32, token: &str, post: Uuid) -> anyhow::Result
         bail!("update failed: {answer}");
     }
     let mut received = Vec::with_capacity(tasks.len());
+    let mut sockets = Vec::with_capacity(tasks.len());
     for task in tasks {
-        received.push(task.await??);
+        let (at, socket) = task.await??;
+        received.push(at);
+        sockets.push(socket);
+    }
+    for mut socket in sockets {
+        let _ = socket.close(None).await;
     }
     received.sort_by(f64::total_cmp);
     Ok(json!({
