@@ -119,16 +119,22 @@ impl Execution {
     }
 
     /// Sends `event` to every subscriber; a connection that cannot keep up skips it (the
-    /// next `postUpdated` event carries the post's full state).
+    /// next `postUpdated` event carries the post's full state), except a final event,
+    /// which it gets once it has room.
     fn broadcast(&self, event: Event) {
         let event = Arc::new(event);
         let subscribers = lock(&self.subscribers);
         for subscriber in subscribers.by_token.values() {
-            if let Err(mpsc::error::TrySendError::Full(_)) = subscriber
-                .connection
-                .try_send((subscriber.subscription, event.clone()))
+            let delivery = (subscriber.subscription, event.clone());
+            if let Err(mpsc::error::TrySendError::Full(delivery)) =
+                subscriber.connection.try_send(delivery)
             {
-                tracing::debug!("a slow WebSocket subscriber skipped an event");
+                if event.is_final() {
+                    let connection = subscriber.connection.clone();
+                    tokio::spawn(async move { connection.send(delivery).await });
+                } else {
+                    tracing::debug!("a slow WebSocket subscriber skipped an event");
+                }
             }
         }
     }
@@ -183,8 +189,9 @@ pub(crate) struct Start {
 
 impl Registry {
     /// Subscribes a connection's subscription number `subscription` to the execution of
-    /// `key`: a running shareable one, or one that `start` begins (called only then, with
-    /// the registry locked; its `Err` is handed back).
+    /// `key`: a running shareable one, or one that `start` begins (its `Err` is handed
+    /// back). `start` runs without the registry locked, so a long document to parse does
+    /// not hold up other subscribers.
     pub(crate) fn subscribe<E>(
         &self,
         key: Key,
@@ -196,31 +203,43 @@ impl Registry {
             connection: connection.clone(),
             subscription,
         };
-        let mut executions = lock(&self.executions);
-        if let Some(execution) = executions.get(&key).and_then(Weak::upgrade)
-            && let Some(token) = execution.join(subscriber())
-        {
-            return Ok(Membership { execution, token });
+        if let Some(joined) = self.join_running(&key, subscriber()) {
+            return Ok(joined);
         }
         let Start {
             shareable,
             responses,
         } = start()?;
-        let key = shareable.then(|| Arc::new(key));
         let execution = Arc::new(Execution {
-            key: key.clone(),
+            key: shareable.then(|| Arc::new(key)),
             subscribers: Mutex::default(),
             task: Mutex::default(),
         });
-        if let Some(key) = key {
-            executions.insert(key, Arc::downgrade(&execution));
-        }
-        drop(executions);
-        // A new execution is open.
+        // Nobody else knows it yet: it is open.
         let token = execution.join(subscriber()).unwrap_or_default();
+        if let Some(key) = &execution.key {
+            let mut executions = lock(&self.executions);
+            // Someone may have started the same execution meanwhile: join theirs.
+            if let Some(running) = executions.get(key).and_then(Weak::upgrade)
+                && let Some(token) = running.join(subscriber())
+            {
+                return Ok(Membership {
+                    execution: running,
+                    token,
+                });
+            }
+            executions.insert(key.clone(), Arc::downgrade(&execution));
+        }
         let task = tokio::spawn(run(self.clone(), execution.clone(), responses));
         *lock(&execution.task) = Some(task.abort_handle());
         Ok(Membership { execution, token })
+    }
+
+    /// Joins the running shareable execution of `key`, if there is an open one.
+    fn join_running(&self, key: &Key, subscriber: Subscriber) -> Option<Membership> {
+        let execution = lock(&self.executions).get(key).and_then(Weak::upgrade)?;
+        let token = execution.join(subscriber)?;
+        Some(Membership { execution, token })
     }
 
     /// Removes `execution` from the running ones, if it is still the one under its key.
@@ -307,6 +326,60 @@ mod tests {
         assert!(shareable(&two, Some("A")));
         assert!(!shareable(&two, Some("B")));
         assert!(!shareable(&two, None));
+    }
+
+    #[tokio::test]
+    async fn one_key_runs_one_execution_until_its_last_subscriber_leaves() {
+        let registry = Registry::default();
+        let actor = |tenant: &str| Actor {
+            user_id: "u".into(),
+            tenant_id: tenant.into(),
+            roles: Vec::new(),
+        };
+        let request = async_graphql::Request::new("subscription { postUpdated { id } }");
+        let (results, responses) = mpsc::unbounded_channel::<async_graphql::Response>();
+        let start = move || {
+            Ok::<_, &str>(Start {
+                shareable: true,
+                responses: tokio_stream::wrappers::UnboundedReceiverStream::new(responses).boxed(),
+            })
+        };
+        let (to_a, mut a) = mpsc::channel(8);
+        let (to_b, mut b) = mpsc::channel(8);
+        let first = registry
+            .subscribe(Key::new(&actor("t"), &request), to_a, 1, start)
+            .expect("started");
+        let second = registry
+            .subscribe(Key::new(&actor("t"), &request), to_b, 7, || {
+                Err("a second execution")
+            })
+            .expect("joined");
+        // Another tenant never shares it.
+        let (to_c, _c) = mpsc::channel(8);
+        assert_eq!(
+            registry
+                .subscribe(Key::new(&actor("other"), &request), to_c, 1, || {
+                    Err("a second execution")
+                })
+                .err(),
+            Some("a second execution")
+        );
+
+        results
+            .send(async_graphql::Response::new(async_graphql::Value::Null))
+            .expect("running");
+        for (receiver, number) in [(&mut a, 1), (&mut b, 7)] {
+            let (got, event) = receiver.recv().await.expect("delivered");
+            assert_eq!(got, number);
+            assert_eq!(
+                event.message("x"),
+                r#"{"id":"x","type":"next","payload":{"data":null}}"#
+            );
+        }
+        first.leave(&registry);
+        assert_eq!(lock(&registry.executions).len(), 1);
+        second.leave(&registry);
+        assert!(lock(&registry.executions).is_empty());
     }
 
     #[test]
