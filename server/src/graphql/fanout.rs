@@ -118,35 +118,39 @@ impl Execution {
         Some(token)
     }
 
-    /// Sends `event` to every subscriber; a connection that cannot keep up skips it (the
-    /// next `postUpdated` event carries the post's full state), except a final event,
-    /// which it gets once it has room.
+    /// Sends `event` to every subscriber.
     fn broadcast(&self, event: Event) {
-        let event = Arc::new(event);
         let subscribers = lock(&self.subscribers);
-        for subscriber in subscribers.by_token.values() {
-            let delivery = (subscriber.subscription, event.clone());
-            if let Err(mpsc::error::TrySendError::Full(delivery)) =
-                subscriber.connection.try_send(delivery)
-            {
-                if event.is_final() {
-                    let connection = subscriber.connection.clone();
-                    tokio::spawn(async move { connection.send(delivery).await });
-                } else {
-                    tracing::debug!("a slow WebSocket subscriber skipped an event");
-                }
-            }
-        }
+        send_all(subscribers.by_token.values(), &Arc::new(event));
     }
 
-    /// Sends the last `event` and closes the execution to newcomers.
+    /// Closes the execution to newcomers and sends the last `event` to its subscribers.
     fn finish(&self, registry: &Registry, event: Event) {
-        self.broadcast(event);
         let mut subscribers = lock(&self.subscribers);
         subscribers.closed = true;
-        subscribers.by_token.clear();
+        let last = std::mem::take(&mut subscribers.by_token);
         drop(subscribers);
+        send_all(last.values(), &Arc::new(event));
         registry.forget(self);
+    }
+}
+
+/// Hands `event` to each subscriber's connection. A connection that cannot keep up skips
+/// a result (the next `postUpdated` event carries the post's full state), but gets a
+/// final event once it has room.
+fn send_all<'a>(subscribers: impl Iterator<Item = &'a Subscriber>, event: &Arc<Event>) {
+    for subscriber in subscribers {
+        let delivery = (subscriber.subscription, event.clone());
+        if let Err(mpsc::error::TrySendError::Full(delivery)) =
+            subscriber.connection.try_send(delivery)
+        {
+            if event.is_final() {
+                let connection = subscriber.connection.clone();
+                tokio::spawn(async move { connection.send(delivery).await });
+            } else {
+                tracing::debug!("a slow WebSocket subscriber skipped an event");
+            }
+        }
     }
 }
 
