@@ -37,8 +37,11 @@ use crate::worker::reconcile::{self, ReconcileConfig};
 use crate::worker::store::PublishStore;
 use crate::worker::{self, WorkerConfig, WorkerDeps, WorkerHandle};
 
-/// Read and write buffer of one WebSocket connection.
-const WS_BUFFER_BYTES: usize = 4 * 1024;
+/// Read buffer of one WebSocket connection (it grows for a longer message): clients send
+/// little, and it is kept for the connection's life.
+const WS_READ_BUFFER_BYTES: usize = 1024;
+/// Output gathered before a write to the socket.
+const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// Largest WebSocket message accepted, and most output buffered for a slow client.
 const WS_MAX_MESSAGE_BYTES: usize = 1 << 20;
 
@@ -264,6 +267,7 @@ pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig)
             verifier: Arc::new(verifier),
             persisted: services.persisted_queries.clone(),
             config,
+            subscriptions: graphql::fanout::Registry::default(),
         },
         db: services.db.clone(),
     };
@@ -442,8 +446,8 @@ async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response
         // Small buffers: subscription messages are small, and tungstenite's 128 KiB
         // defaults would cost ~256 KiB per idle subscriber.
         Ok(upgrade) => upgrade
-            .read_buffer_size(WS_BUFFER_BYTES)
-            .write_buffer_size(WS_BUFFER_BYTES)
+            .read_buffer_size(WS_READ_BUFFER_BYTES)
+            .write_buffer_size(WS_WRITE_BUFFER_BYTES)
             .max_write_buffer_size(WS_MAX_MESSAGE_BYTES)
             .max_message_size(WS_MAX_MESSAGE_BYTES),
         Err(rejection) => return rejection.into_response(),

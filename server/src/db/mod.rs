@@ -19,6 +19,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it hands out (a round trip per query); a dead
+        // connection fails its query instead, and the pool replaces it.
+        .test_before_acquire(false)
         .sqlx_logging(false);
     Database::connect(options).await
 }

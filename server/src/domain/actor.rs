@@ -3,7 +3,7 @@
 use crate::error::AppError;
 
 /// A role granted by the `roles` claim of the caller's token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// May approve or reject the posts of its tenant.
     Approver,
@@ -31,7 +31,7 @@ impl Role {
 }
 
 /// Who is acting: the user (`sub`) and the tenant (`org`, or the user itself) it acts for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Actor {
     /// The acting user, recorded as `created_by`.
     pub user_id: String,

@@ -43,6 +43,8 @@ pub struct Endpoint {
     pub persisted: Option<PersistedQueries>,
     /// Limits and switches.
     pub config: GraphqlConfig,
+    /// The running subscription executions, shared between WebSocket subscribers.
+    pub subscriptions: super::fanout::Registry,
 }
 
 /// The media type of a response.
@@ -106,7 +108,12 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 
 /// A JSON response with the negotiated content type.
 fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    serialized_response(status, media, body.to_string())
+}
+
+/// A response whose body is JSON already serialised.
+fn serialized_response(status: StatusCode, media: MediaType, body: String) -> Response {
+    let mut response = (status, body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
@@ -403,15 +410,16 @@ pub(crate) fn with_codes(mut errors: Vec<ServerError>, default_code: &str) -> Ve
     errors
 }
 
-/// The body of an executed (or refused) request.
-fn response_body(response: async_graphql::Response) -> (bool, Value) {
+/// The body of an executed (or refused) request, serialised once.
+fn response_body(response: async_graphql::Response) -> (bool, String) {
     if is_request_error(&response) {
         let errors = with_codes(response.errors, "GRAPHQL_VALIDATION_FAILED");
-        return (true, json!({ "errors": errors }));
+        return (true, json!({ "errors": errors }).to_string());
     }
-    let body = serde_json::to_value(&response).unwrap_or_else(|err| {
+    let body = serde_json::to_string(&response).unwrap_or_else(|err| {
         tracing::error!(%err, "cannot serialise a GraphQL response");
         json!({"errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}]})
+            .to_string()
     });
     (false, body)
 }
@@ -455,7 +463,7 @@ async fn execute(
     } else {
         StatusCode::OK
     };
-    json_response(status, media, &body)
+    serialized_response(status, media, body)
 }
 
 async fn execute_batch(
@@ -470,7 +478,7 @@ async fn execute_batch(
         for request in requests {
             let mut request = request;
             if let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut request).await {
-                bodies.push(json!({ "errors": [err] }));
+                bodies.push(json!({ "errors": [err] }).to_string());
                 continue;
             }
             let refused = match request.parsed_query() {
@@ -483,7 +491,7 @@ async fn execute_batch(
                 Ok(_) => None,
             };
             if let Some(errors) = refused {
-                bodies.push(json!({ "errors": errors }));
+                bodies.push(json!({ "errors": errors }).to_string());
                 continue;
             }
             let auth = authenticate(&endpoint.verifier, headers);
@@ -493,7 +501,7 @@ async fn execute_batch(
         bodies
     };
     match tokio::time::timeout(timeout, run).await {
-        Ok(bodies) => json_response(StatusCode::OK, media, &Value::Array(bodies)),
+        Ok(bodies) => serialized_response(StatusCode::OK, media, format!("[{}]", bodies.join(","))),
         Err(_) => timed_out(media, timeout),
     }
 }

@@ -5,6 +5,7 @@
 mod connections;
 mod cursor;
 mod error;
+pub mod fanout;
 pub mod graphiql;
 pub mod http;
 mod introspection;

@@ -10,18 +10,19 @@
 //! - a request that cannot run (parse, validation) is answered with an `error` message;
 //! - the server sends `ping` every interval and closes a connection whose `pong` does not
 //!   come back in time.
-
-use std::collections::HashMap;
+//!
+//! One task serves a connection and all its subscriptions; their results come from
+//! executions shared between subscribers (see [`super::fanout`]).
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
-use super::http::{Endpoint, is_request_error, parameters, with_codes};
+use super::fanout::{self, Delivery, Membership, Start};
+use super::http::{Endpoint, parameters, with_codes};
 use super::{Auth, introspection};
 use crate::domain::actor::Actor;
 
@@ -56,13 +57,8 @@ enum ClientMessage {
     },
 }
 
-/// What subscription tasks hand back to the connection.
-enum Outgoing {
-    /// A message to send.
-    Send(Value),
-    /// Subscription `id` (of `generation`) has ended.
-    Finished(String, u64),
-}
+/// Results waiting for a connection beyond this are skipped for it (a slow reader).
+const DELIVERY_BUFFER: usize = 32;
 
 /// Why the server closes a connection.
 struct Close(u16, String);
@@ -97,61 +93,69 @@ pub(crate) fn init_authorization(payload: &Value) -> Option<String> {
         })
 }
 
+/// One running subscription of a connection.
+struct Active {
+    id: Box<str>,
+    /// The connection's number for it, which results come tagged with.
+    number: u64,
+    membership: Membership,
+}
+
 /// One connection's state.
 struct Connection {
     endpoint: Endpoint,
-    outgoing: mpsc::Sender<Outgoing>,
+    deliveries: mpsc::Sender<Delivery>,
     init_received: bool,
     actor: Option<Actor>,
-    subscriptions: HashMap<String, (u64, JoinHandle<()>)>,
-    generation: u64,
+    /// Few per connection: a list is smaller and as fast as a map.
+    subscriptions: Vec<Active>,
+    numbers: u64,
 }
 
 /// Serves one `graphql-transport-ws` connection until either side closes it.
 pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
     let (mut sink, mut stream) = socket.split();
-    let (outgoing, mut from_tasks) = mpsc::channel::<Outgoing>(64);
+    let (deliveries, mut results) = mpsc::channel::<Delivery>(DELIVERY_BUFFER);
     let config = endpoint.config.clone();
     let mut connection = Connection {
         endpoint,
-        outgoing,
+        deliveries,
         init_received: false,
         actor: None,
-        subscriptions: HashMap::new(),
-        generation: 0,
+        subscriptions: Vec::new(),
+        numbers: 0,
     };
-    let init_deadline = Instant::now() + config.ws_init_timeout;
+    // One timer, re-armed rather than rebuilt on every message: the init deadline, then
+    // the next ping, then (after a ping) the pong deadline.
     let mut next_ping = Instant::now() + config.ws_ping_interval;
-    let mut pong_deadline: Option<Instant> = None;
+    let mut waiting_for_pong = false;
+    let timer = sleep_until(Instant::now() + config.ws_init_timeout);
+    tokio::pin!(timer);
     let close = loop {
-        let waiting_for_pong = pong_deadline.is_some();
         tokio::select! {
-            () = sleep_until(init_deadline), if !connection.init_received => {
-                break Some(Close::new(4408, "Connection initialisation timeout"));
-            }
-            () = sleep_until(pong_deadline.unwrap_or(next_ping)), if waiting_for_pong => {
-                tracing::debug!("closing a WebSocket that did not answer ping");
-                break Some(Close::new(1001, "Keep-alive timeout: no pong"));
-            }
-            () = sleep_until(next_ping), if connection.actor.is_some() && !waiting_for_pong => {
+            () = &mut timer => {
+                if connection.actor.is_none() {
+                    break Some(Close::new(4408, "Connection initialisation timeout"));
+                }
+                if waiting_for_pong {
+                    tracing::debug!("closing a WebSocket that did not answer ping");
+                    break Some(Close::new(1001, "Keep-alive timeout: no pong"));
+                }
                 if sink.send(text(&json!({"type": "ping"}))).await.is_err() {
                     break None;
                 }
-                pong_deadline = Some(Instant::now() + config.ws_pong_timeout);
+                waiting_for_pong = true;
                 next_ping = Instant::now() + config.ws_ping_interval;
+                timer.as_mut().reset(Instant::now() + config.ws_pong_timeout);
             }
-            Some(out) = from_tasks.recv() => match out {
-                Outgoing::Send(message) => {
-                    if sink.send(text(&message)).await.is_err() {
-                        break None;
-                    }
+            Some((number, event)) = results.recv() => {
+                let Some(message) = connection.deliver(number, &event) else {
+                    continue;
+                };
+                if sink.send(Message::Text(message.into())).await.is_err() {
+                    break None;
                 }
-                Outgoing::Finished(id, generation) => {
-                    if connection.subscriptions.get(&id).is_some_and(|(g, _)| *g == generation) {
-                        connection.subscriptions.remove(&id);
-                    }
-                }
-            },
+            }
             frame = stream.next() => {
                 let message = match frame {
                     Some(Ok(Message::Text(text))) => text,
@@ -165,10 +169,16 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
                     Ok(message) => message,
                     Err(err) => break Some(Close::new(4400, format!("Invalid message received: {err}"))),
                 };
-                if matches!(message, ClientMessage::Pong { .. }) {
-                    pong_deadline = None;
+                if waiting_for_pong && matches!(message, ClientMessage::Pong { .. }) {
+                    waiting_for_pong = false;
+                    timer.as_mut().reset(next_ping);
                 }
-                match connection.handle(message).await {
+                let authenticated = connection.actor.is_some();
+                let handled = connection.handle(message);
+                if !authenticated && connection.actor.is_some() {
+                    timer.as_mut().reset(next_ping);
+                }
+                match handled {
                     Ok(Some(reply)) => {
                         if sink.send(text(&reply)).await.is_err() {
                             break None;
@@ -180,8 +190,9 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
             }
         }
     };
-    for (_, (_, task)) in connection.subscriptions.drain() {
-        task.abort();
+    let registry = connection.endpoint.subscriptions.clone();
+    for active in connection.subscriptions.drain(..) {
+        active.membership.leave(&registry);
     }
     if let Some(Close(code, reason)) = close {
         let frame = CloseFrame {
@@ -200,7 +211,7 @@ fn text(message: &Value) -> Message {
 
 impl Connection {
     /// Acts on one client message: a reply to send, nothing, or a reason to close.
-    async fn handle(&mut self, message: ClientMessage) -> Result<Option<Value>, Close> {
+    fn handle(&mut self, message: ClientMessage) -> Result<Option<Value>, Close> {
         match message {
             ClientMessage::ConnectionInit { payload } => {
                 if self.init_received {
@@ -226,19 +237,32 @@ impl Connection {
             ClientMessage::Pong { .. } => Ok(None),
             ClientMessage::Subscribe { id, payload } => self.subscribe(id, payload),
             ClientMessage::Complete { id } => {
-                if let Some((_, task)) = self.subscriptions.remove(&id) {
-                    task.abort();
+                if let Some(index) = self.subscriptions.iter().position(|a| *a.id == id) {
+                    let active = self.subscriptions.swap_remove(index);
+                    active.membership.leave(&self.endpoint.subscriptions);
                 }
                 Ok(None)
             }
         }
     }
 
+    /// The message that delivers `event` to subscription `number`, if it still runs.
+    fn deliver(&mut self, number: u64, event: &fanout::Event) -> Option<String> {
+        let index = self.subscriptions.iter().position(|a| a.number == number)?;
+        let active = self.subscriptions.get(index)?;
+        let message = event.message(&active.id);
+        if event.is_final() {
+            // The execution has already dropped its subscribers.
+            self.subscriptions.swap_remove(index);
+        }
+        Some(message)
+    }
+
     fn subscribe(&mut self, id: String, payload: Value) -> Result<Option<Value>, Close> {
         let Some(actor) = self.actor.clone() else {
             return Err(Close::new(4401, "Unauthorized"));
         };
-        if self.subscriptions.contains_key(&id) {
+        if self.subscriptions.iter().any(|a| *a.id == id) {
             return Err(Close::new(
                 4409,
                 format!("Subscriber for {id} already exists"),
@@ -253,52 +277,41 @@ impl Connection {
                 )));
             }
         };
-        match request.parsed_query() {
-            Err(err) => {
-                let errors = with_codes(vec![err], "GRAPHQL_PARSE_FAILED");
-                return Ok(Some(error_message(&id, json!(errors))));
-            }
-            Ok(document)
-                if !self.endpoint.config.introspection && introspection::requested(document) =>
-            {
-                return Ok(Some(error_message(&id, json!([introspection::refused()]))));
-            }
-            Ok(_) => {}
-        }
-        self.generation += 1;
-        let generation = self.generation;
-        let mut responses = self
-            .endpoint
-            .schema
-            .execute_stream(request.data(Auth(Ok(actor))));
-        let outgoing = self.outgoing.clone();
-        let task_id = id.clone();
-        let task = tokio::spawn(async move {
-            let id = task_id;
-            let mut first = true;
-            while let Some(response) = responses.next().await {
-                let message = if first && is_request_error(&response) {
-                    let errors = with_codes(response.errors, "GRAPHQL_VALIDATION_FAILED");
-                    let _ = outgoing
-                        .send(Outgoing::Send(error_message(&id, json!(errors))))
-                        .await;
-                    let _ = outgoing.send(Outgoing::Finished(id, generation)).await;
-                    return;
-                } else {
-                    json!({"id": id, "type": "next", "payload": response})
+        self.numbers += 1;
+        let number = self.numbers;
+        let key = fanout::Key::new(&actor, &request);
+        let endpoint = &self.endpoint;
+        let joined = endpoint
+            .subscriptions
+            .subscribe(key, self.deliveries.clone(), number, || {
+                let operation_name = request.operation_name.clone();
+                let shareable = match request.parsed_query() {
+                    Err(err) => return Err(json!(with_codes(vec![err], "GRAPHQL_PARSE_FAILED"))),
+                    Ok(document)
+                        if !endpoint.config.introspection && introspection::requested(document) =>
+                    {
+                        return Err(json!([introspection::refused()]));
+                    }
+                    Ok(document) => fanout::shareable(document, operation_name.as_deref()),
                 };
-                first = false;
-                if outgoing.send(Outgoing::Send(message)).await.is_err() {
-                    return;
-                }
+                Ok(Start {
+                    shareable,
+                    responses: endpoint
+                        .schema
+                        .execute_stream(request.data(Auth(Ok(actor)))),
+                })
+            });
+        match joined {
+            Ok(membership) => {
+                self.subscriptions.push(Active {
+                    id: id.into(),
+                    number,
+                    membership,
+                });
+                Ok(None)
             }
-            let _ = outgoing
-                .send(Outgoing::Send(json!({"id": id, "type": "complete"})))
-                .await;
-            let _ = outgoing.send(Outgoing::Finished(id, generation)).await;
-        });
-        self.subscriptions.insert(id, (generation, task));
-        Ok(None)
+            Err(errors) => Ok(Some(error_message(&id, errors))),
+        }
     }
 }
 

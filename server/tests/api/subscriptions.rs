@@ -135,6 +135,78 @@ async fn post_updates_arrive_in_order_and_only_for_the_tenant() {
     );
 }
 
+/// Subscribers with the same document share one execution: each still gets every event
+/// of its own tenant, in order, and one leaving does not stop the others.
+#[tokio::test]
+async fn shared_executions_deliver_each_tenant_its_own_posts() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice", None, &[]);
+    let bob = app.token("bob", None, &[]);
+    let subscribe = |id: &str| {
+        json!({"id": id, "type": "subscribe", "payload": {
+            "query": "subscription { postUpdated { content version } }"}})
+    };
+    let mut first = connect(&app, &alice).await;
+    let mut second = connect(&app, &alice).await;
+    let mut leaving = connect(&app, &alice).await;
+    let mut other_tenant = connect(&app, &bob).await;
+    send(&mut first, subscribe("a")).await;
+    // Two subscriptions of one connection to the same execution.
+    send(&mut first, subscribe("b")).await;
+    send(&mut second, subscribe("a")).await;
+    send(&mut leaving, subscribe("a")).await;
+    send(&mut other_tenant, subscribe("a")).await;
+    send(&mut leaving, json!({"id": "a", "type": "complete"})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let post = app
+        .create_post(&alice, json!({"content": "alice's", "platforms": ["x"]}))
+        .await;
+    app.create_post(&bob, json!({"content": "bob's", "platforms": ["x"]}))
+        .await;
+    app.ok(
+        &alice,
+        "mutation($id: ID!) { updatePost(id: $id, input: {notes: \"n\"}) { id } }",
+        json!({"id": post["id"]}),
+    )
+    .await;
+
+    let alices = [
+        json!({"content": "alice's", "version": 1}),
+        json!({"content": "alice's", "version": 2}),
+    ];
+    let mut received = Vec::new();
+    for _ in 0..4 {
+        let message = next_json(&mut first).await;
+        assert_eq!(message["type"], "next", "{message}");
+        received.push((
+            message["id"].clone(),
+            message["payload"]["data"]["postUpdated"].clone(),
+        ));
+    }
+    for id in ["a", "b"] {
+        let mine: Vec<_> = received
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, post)| post.clone())
+            .collect();
+        assert_eq!(mine, alices, "subscription {id}");
+    }
+    for expected in &alices {
+        let message = next_json(&mut second).await;
+        assert_eq!(message["payload"]["data"]["postUpdated"], *expected);
+    }
+    let message = next_json(&mut other_tenant).await;
+    assert_eq!(
+        message["payload"]["data"]["postUpdated"],
+        json!({"content": "bob's", "version": 1})
+    );
+    send(&mut leaving, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut leaving).await, json!({"type": "pong"}));
+    send(&mut other_tenant, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut other_tenant).await, json!({"type": "pong"}));
+}
+
 #[tokio::test]
 async fn connection_without_valid_token_is_refused_with_4403() {
     let app = TestApp::spawn().await;

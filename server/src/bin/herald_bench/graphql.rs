@@ -140,8 +140,73 @@ fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
+/// Fields of `/proc/PID/stat` after the command name (which may hold spaces): index 0 is
+/// the state, 1 the parent, 11 and 12 user and system time, 13 and 14 those of reaped
+/// children.
+fn stat_fields(pid: u32) -> Option<Vec<u64>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    Some(
+        rest.split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or_default())
+            .collect(),
+    )
+}
+
+/// CPU time (user + system) of process `pid`, with its reaped children's when
+/// `children`, in ms (`/proc` counts 10 ms clock ticks: USER_HZ is 100 on Linux).
+fn cpu_ms(pid: u32, children: bool) -> u64 {
+    let Some(fields) = stat_fields(pid) else {
+        return 0;
+    };
+    let wanted: &[usize] = if children {
+        &[11, 12, 13, 14]
+    } else {
+        &[11, 12]
+    };
+    wanted
+        .iter()
+        .map(|&i| fields.get(i).copied().unwrap_or_default())
+        .sum::<u64>()
+        * 10
+}
+
+/// CPU time of a Postgres server so far, in ms: the postmaster, its live backends, and
+/// the backends it has reaped.
+fn postgres_cpu_ms(postmaster: u32) -> u64 {
+    let live: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            stat_fields(pid).and_then(|f| f.get(1).copied()) == Some(u64::from(postmaster))
+        })
+        .map(|pid| cpu_ms(pid, false))
+        .sum();
+    live + cpu_ms(postmaster, true)
+}
+
+/// The postmaster of this session's Postgres server (other Postgres servers on the
+/// machine are not counted).
+async fn postmaster_pid(db: &DatabaseConnection) -> anyhow::Result<u32> {
+    let row = db
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_backend_pid()",
+        ))
+        .await?
+        .context("pg_backend_pid")?;
+    let backend: i32 = row.try_get_by_index(0)?;
+    stat_fields(backend.unsigned_abs())
+        .and_then(|f| f.get(1).copied())
+        .and_then(|pid| u32::try_from(pid).ok())
+        .context("postmaster pid")
+}
+
 /// `posts(first: 50)` at 50 connections for 10 s.
-async fn http_load(port: u16, token: &str) -> anyhow::Result<(f64, f64, f64)> {
+/// Returns requests/s, p50 and p99 latency (ms), and the number of requests.
+async fn http_load(port: u16, token: &str) -> anyhow::Result<(f64, f64, f64, usize)> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(HTTP_CONNECTIONS)
         .build()?;
@@ -197,11 +262,13 @@ async fn http_load(port: u16, token: &str) -> anyhow::Result<(f64, f64, f64)> {
         all.len() as f64 / elapsed,
         percentile(&all, 0.5),
         percentile(&all, 0.99),
+        all.len(),
     ))
 }
 
-/// The resolvers' SQL for one request, through pgbench at the same concurrency.
-async fn pgbench(url: &str, ids: &[Uuid]) -> anyhow::Result<f64> {
+/// The resolvers' SQL for one request, through pgbench at the same concurrency; returns
+/// transactions per second and the number of transactions.
+async fn pgbench(url: &str, ids: &[Uuid]) -> anyhow::Result<(f64, u64)> {
     let pg_bin = std::fs::read_dir("/usr/lib/postgresql")?
         .filter_map(Result::ok)
         .map(|d| d.path().join("bin/pgbench"))
@@ -239,16 +306,22 @@ async fn pgbench(url: &str, ids: &[Uuid]) -> anyhow::Result<f64> {
         .await?;
     std::fs::remove_file(&file).ok();
     let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("tps = "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse::<f64>().ok())
-        .with_context(|| {
-            format!(
-                "pgbench output: {text}{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    match (
+        field("tps = "),
+        field("number of transactions actually processed: "),
+    ) {
+        (Some(tps), Some(transactions)) => Ok((tps, transactions as u64)),
+        _ => bail!(
+            "pgbench output: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
 }
 
 type Socket =
@@ -283,11 +356,12 @@ async fn subscriber(port: u16, token: &str, post: Uuid) -> anyhow::Result<Socket
 }
 
 /// Reads a subscriber's socket: answers keep-alive pings, and returns the time from the
-/// change (`start`) to its `next` message.
+/// change (`start`) to its `next` message, with the socket still open (subscribers that
+/// hang up as soon as they are served would add their closing to the fan-out's work).
 async fn listen(
     mut socket: Socket,
     start: Arc<std::sync::OnceLock<Instant>>,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Socket)> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(300), socket.next())
             .await
@@ -296,8 +370,7 @@ async fn listen(
         match frame {
             Message::Text(t) if t.contains("\"next\"") => {
                 let at = start.get().map(|s| s.elapsed()).unwrap_or_default();
-                let _ = socket.close(None).await;
-                return Ok(at.as_secs_f64() * 1000.0);
+                return Ok((at.as_secs_f64() * 1000.0, socket));
             }
             Message::Text(t) if t.contains("\"ping\"") => {
                 socket
@@ -346,8 +419,14 @@ async fn fan_out(port: u16, pid: u32, token: &str, post: Uuid) -> anyhow::Result
         bail!("update failed: {answer}");
     }
     let mut received = Vec::with_capacity(tasks.len());
+    let mut sockets = Vec::with_capacity(tasks.len());
     for task in tasks {
-        received.push(task.await??);
+        let (at, socket) = task.await??;
+        received.push(at);
+        sockets.push(socket);
+    }
+    for mut socket in sockets {
+        let _ = socket.close(None).await;
     }
     received.sort_by(f64::total_cmp);
     Ok(json!({
@@ -377,15 +456,32 @@ pub async fn run(db_url: &str, redis_url: &str, herald: &Path) -> anyhow::Result
     let server = start_server(herald, db_url, redis_url, port).await?;
     let pid = server.id().context("server pid")?;
     let token = token()?;
-    let (rps, p50, p99) = http_load(port, &token).await?;
-    let tps = pgbench(db_url, &ids).await?;
+    let postmaster = postmaster_pid(&db).await?;
+    // pgbench before and after the HTTP load: the machine's other load drifts.
+    let (tps_before, _) = pgbench(db_url, &ids).await?;
+    let (server_cpu, postgres_cpu) = (cpu_ms(pid, false), postgres_cpu_ms(postmaster));
+    let (rps, p50, p99, requests) = http_load(port, &token).await?;
+    let server_cpu = cpu_ms(pid, false).saturating_sub(server_cpu);
+    let postgres_http_cpu = postgres_cpu_ms(postmaster).saturating_sub(postgres_cpu);
+    let postgres_cpu = postgres_cpu_ms(postmaster);
+    let (tps_after, transactions) = pgbench(db_url, &ids).await?;
+    let postgres_pgbench_cpu = postgres_cpu_ms(postmaster).saturating_sub(postgres_cpu);
+    let tps = (tps_before + tps_after) / 2.0;
+    let per = |ms: u64, n: u64| round(ms as f64 / n.max(1) as f64);
     let http = json!({
         "scenario": "graphql_posts_first_50",
         "connections": HTTP_CONNECTIONS,
         "requests_per_s": rps.round(),
         "latency_ms": {"p50": round(p50), "p99": round(p99)},
         "pgbench_tps": tps.round(),
+        "pgbench_tps_before_after": [tps_before.round(), tps_after.round()],
         "ratio": round(rps / tps),
+        // CPU per request is what the machine's other load does not change.
+        "cpu_ms_per_request": {
+            "server": per(server_cpu, requests as u64),
+            "postgres": per(postgres_http_cpu, requests as u64),
+            "postgres_under_pgbench": per(postgres_pgbench_cpu, transactions),
+        },
     });
     println!("{http}");
     let fan = fan_out(port, pid, &token, ids[0])
