@@ -160,7 +160,7 @@ fn snapshot_of(target_id: Uuid, figures: &[Metric]) -> metric::ActiveModel {
         id: Set(Uuid::now_v7()),
         target_id: Set(target_id),
         fetched_at: Set(Utc::now()),
-        likes: Set(find(&["likes", "favourites", "favorites"])),
+        likes: Set(find(&["likes", "favourites", "favorites", "reactions"])),
         shares: Set(find(&[
             "shares", "reposts", "reblogs", "boosts", "retweets",
         ])),

@@ -14,16 +14,17 @@
 //!
 //! Executing a webhook is not idempotent (Discord has no idempotency key for it), so the
 //! plugin reports `idempotent-publish: false`: Herald never retries a publish that may
-//! have reached Discord blindly (an interrupted worker leaves the target for review; a
-//! lost answer fails the target with a message asking to check the channel).
+//! have reached Discord blindly (an interrupted worker or a lost answer leaves the target
+//! for review). Engagement: the message's reactions, read back through the webhook.
 
 mod errors;
 mod webhook;
 
 use herald_plugin_sdk::http::{Multipart, Request};
 use herald_plugin_sdk::{
-    Account, Credentials, LengthCounting, Limits, MediaLimit, PluginInfo, Post, PublishError,
-    PublishRequest, Publisher, Receipt, Violation, log, media, register_publisher, text,
+    Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, PluginInfo, Post,
+    PublishError, PublishRequest, Publisher, Receipt, Violation, log, media, register_publisher,
+    text,
 };
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,18 @@ struct WebhookObject {
 struct Message {
     id: String,
     channel_id: String,
+}
+
+/// A message's reactions (`GET /webhooks/{id}/{token}/messages/{message_id}`).
+#[derive(Deserialize)]
+struct Reactions {
+    #[serde(default)]
+    reactions: Vec<Reaction>,
+}
+
+#[derive(Deserialize)]
+struct Reaction {
+    count: i64,
 }
 
 #[derive(Serialize)]
@@ -283,6 +296,34 @@ impl Publisher for Discord {
             }),
             id: object.id,
         })
+    }
+
+    fn fetch_metrics(
+        platform_post_id: String,
+        credentials: Credentials,
+    ) -> Result<Vec<Metric>, PublishError> {
+        Ok(vec![Metric {
+            name: "reactions".into(),
+            value: Self::reactions(&platform_post_id, &credentials)?,
+        }])
+    }
+}
+
+impl Discord {
+    /// The message's reactions, summed over emoji (Discord's only engagement figure a
+    /// webhook can read).
+    fn reactions(platform_post_id: &str, credentials: &Credentials) -> Result<i64, PublishError> {
+        let hook = webhook(credentials)?;
+        if platform_post_id.is_empty() || !platform_post_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PublishError::Permanent(format!(
+                "{platform_post_id:?} is not a Discord message id"
+            )));
+        }
+        let response = Request::get(format!("{}/messages/{platform_post_id}", hook.endpoint()))
+            .send()
+            .map_err(|error| errors::scrub(error.into(), hook.token()))?;
+        let message: Reactions = errors::check(response)?.json()?;
+        Ok(message.reactions.iter().map(|r| r.count).sum())
     }
 }
 

@@ -228,6 +228,21 @@ async fn discord_text_post_is_executed_with_wait_and_read_back() {
     assert_eq!(read["content"], text);
     assert_eq!(read["webhook_id"], WEBHOOK_ID);
     assert_eq!(read["attachments"], json!([]));
+
+    // Engagement: the message's reactions, summed, become the target's likes.
+    discord.react(id, "👍", 3);
+    discord.react(id, "🎉", 2);
+    let refreshed = app
+        .ok(
+            &token,
+            "mutation($id: ID!) { refreshPostMetrics(postId: $id) { error metrics { likes raw { name value } } } }",
+            json!({"id": post["id"]}),
+        )
+        .await;
+    assert_eq!(
+        refreshed["refreshPostMetrics"],
+        json!([{"error": null, "metrics": {"likes": 5, "raw": [{"name": "reactions", "value": 5}]}}])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -131,6 +131,19 @@ async fn telegram_text_post_is_sent_as_plain_text_and_linked() {
         !call.params.contains_key("parse_mode"),
         "plain text, nothing to escape"
     );
+
+    // A bot cannot read engagement figures: refreshing says so instead of inventing any.
+    let refreshed = app
+        .ok(
+            &token,
+            "mutation($id: ID!) { refreshPostMetrics(postId: $id) { error metrics { likes } } }",
+            json!({"id": post["id"]}),
+        )
+        .await;
+    assert_eq!(
+        refreshed["refreshPostMetrics"],
+        json!([{"error": "telegram does not report engagement figures", "metrics": null}])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,8 @@ pub struct Message {
     pub content: String,
     /// Its attachments, in order.
     pub attachments: Vec<File>,
+    /// Reactions: emoji and count.
+    pub reactions: Vec<(String, u32)>,
 }
 
 /// One request the fake received.
@@ -161,6 +163,14 @@ impl Discord {
     /// Creates the next message, then never answers.
     pub fn hang_next(&self) {
         self.inner.lock().expect("lock").hang_next = true;
+    }
+
+    /// Adds `count` reactions with `emoji` to message `id`.
+    pub fn react(&self, id: &str, emoji: &str, count: u32) {
+        let mut inner = self.inner.lock().expect("lock");
+        if let Some(message) = inner.messages.iter_mut().find(|m| m.id == id) {
+            message.reactions.push((emoji.into(), count));
+        }
     }
 
     /// Messages created so far.
@@ -291,6 +301,11 @@ fn message_json(message: &Message, name: &str) -> Value {
             "url": format!("https://cdn.discordapp.com/attachments/{CHANNEL_ID}/{}/{}", file.id, file.filename),
             "proxy_url": format!("https://media.discordapp.net/attachments/{CHANNEL_ID}/{}/{}", file.id, file.filename),
             "content_type": file.content_type, "description": file.description,
+        })).collect::<Vec<_>>(),
+        "reactions": message.reactions.iter().map(|(emoji, count)| json!({
+            "emoji": {"id": null, "name": emoji}, "count": count,
+            "count_details": {"burst": 0, "normal": count}, "burst_colors": [],
+            "me_burst": false, "me": false,
         })).collect::<Vec<_>>(),
         "embeds": [], "mentions": [], "mention_roles": [], "pinned": false,
         "mention_everyone": false, "tts": false, "timestamp": chrono::Utc::now().to_rfc3339(),
@@ -432,6 +447,7 @@ async fn execute(
             webhook_id: id.clone(),
             content,
             attachments: stored,
+            reactions: Vec::new(),
         };
         let answer = message_json(&message, &name);
         inner.messages.push(message);
