@@ -2,7 +2,7 @@
 //! (plus `errors` for invalid form bodies); a 429 body is `{message, retry_after, global}`
 //! with `retry_after` in float seconds.
 
-use herald_plugin_sdk::http::{HttpError, Response};
+use herald_plugin_sdk::http::Response;
 use herald_plugin_sdk::{PublishError, RateLimit, Violation};
 use serde::Deserialize;
 
@@ -83,40 +83,6 @@ fn retry_after(response: &Response, body: &ErrorBody) -> u32 {
         .max(1)
 }
 
-/// Maps a failed send of the message itself. Executing a webhook is not idempotent, so
-/// when the request may have reached Discord (a timeout, a connection lost mid-exchange)
-/// retrying could post the message twice: it is not retried, and the host reports it as
-/// unconfirmed (the target needs review). A connection that never opened is safe to retry.
-pub fn send_failed(error: HttpError) -> PublishError {
-    let unknown = |detail: String| {
-        PublishError::Permanent(format!(
-            "Discord's answer was lost ({detail}): the message may have been posted; \
-             check the channel, then retryPost or markPublished"
-        ))
-    };
-    match error {
-        HttpError::Transport(detail) if never_sent(&detail) => {
-            PublishError::Retryable(format!("cannot reach Discord: {detail}"))
-        }
-        HttpError::Transport(detail) => unknown(detail),
-        HttpError::Timeout => unknown("timed out".into()),
-        other => PublishError::from(other),
-    }
-}
-
-/// Whether a transport error happened before the request could be sent (the host's
-/// message carries the HTTP client's cause chain).
-fn never_sent(detail: &str) -> bool {
-    let detail = detail.to_ascii_lowercase();
-    [
-        "client error (connect)",
-        "dns error",
-        "has no public address",
-    ]
-    .iter()
-    .any(|marker| detail.contains(marker))
-}
-
 /// `error` with every occurrence of `secret` replaced (the host quotes request URLs, and
 /// the webhook token and bot token are part of them).
 pub fn scrub(error: PublishError, secret: &str) -> PublishError {
@@ -150,6 +116,7 @@ pub fn scrub(error: PublishError, secret: &str) -> PublishError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_plugin_sdk::http::HttpError;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
         Response {
@@ -245,11 +212,11 @@ mod tests {
 
     #[test]
     fn secrets_are_scrubbed_from_messages() {
-        let error = send_failed(HttpError::Transport(
+        let error = HttpError::Transport(
             "error sending request for url (https://discord.com/api/v10/webhooks/1/s3cr3t): client error (SendRequest)".into(),
-        ));
-        match scrub(error, "s3cr3t") {
-            PublishError::Permanent(m) => {
+        );
+        match scrub(error.into(), "s3cr3t") {
+            PublishError::Retryable(m) => {
                 assert!(
                     !m.contains("s3cr3t") && m.contains("webhooks/1/[redacted]"),
                     "{m}"
@@ -257,25 +224,5 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn a_lost_answer_is_not_retried_but_a_refused_connection_is() {
-        assert!(matches!(
-            send_failed(HttpError::Timeout),
-            PublishError::Permanent(m) if m.contains("markPublished")
-        ));
-        assert!(matches!(
-            send_failed(HttpError::Transport(
-                "error sending request: client error (SendRequest): connection closed before message completed".into()
-            )),
-            PublishError::Permanent(_)
-        ));
-        assert!(matches!(
-            send_failed(HttpError::Transport(
-                "error sending request: client error (Connect): tcp connect error: Connection refused".into()
-            )),
-            PublishError::Retryable(_)
-        ));
     }
 }

@@ -273,7 +273,9 @@ impl Publisher for Discord {
         ));
         let response = execute
             .send()
-            .map_err(|error| errors::scrub(errors::send_failed(error), hook.token()))?;
+            // Not idempotent: if this fails after Discord may have got it, the host reports
+            // the publish as unconfirmed and the target waits for review, never retried.
+            .map_err(|error| errors::scrub(error.into(), hook.token()))?;
         let message: Message = errors::check(response)?.json()?;
         Ok(Receipt {
             url: webhook::message_url(target.guild_id.as_deref(), &message.channel_id, &message.id),

@@ -57,28 +57,6 @@ impl BotToken {
         scrub_error(PublishError::from(error), self)
     }
 
-    /// A failed send of a message (not idempotent): when the request may have reached
-    /// Telegram (a timeout, a connection lost mid-exchange), retrying could post twice: it
-    /// is not retried, and the host reports it as unconfirmed (the target needs review). A
-    /// connection that never opened is safe to retry.
-    pub fn send_failed(&self, error: HttpError) -> PublishError {
-        let unknown = |detail: &str| {
-            PublishError::Permanent(format!(
-                "Telegram's answer was lost ({}): the message may have been sent; check the \
-                 chat, then retryPost or markPublished",
-                self.scrub(detail)
-            ))
-        };
-        match error {
-            HttpError::Transport(detail) if never_sent(&detail) => {
-                PublishError::Retryable(format!("cannot reach Telegram: {}", self.scrub(&detail)))
-            }
-            HttpError::Transport(detail) => unknown(&detail),
-            HttpError::Timeout => unknown("timed out"),
-            other => self.http_error(other),
-        }
-    }
-
     /// The `result` of a successful answer, or the error Herald acts on: 429 → rate
     /// limited after `parameters.retry_after`; 401 → auth expired (the token was revoked);
     /// 400/403/404 → permanent with Telegram's description (a group migrated to a
@@ -206,19 +184,6 @@ fn scrub_error(error: PublishError, token: &BotToken) -> PublishError {
     }
 }
 
-/// Whether a transport error happened before the request could be sent (the host's
-/// message carries the HTTP client's cause chain).
-fn never_sent(detail: &str) -> bool {
-    let detail = detail.to_ascii_lowercase();
-    [
-        "client error (connect)",
-        "dns error",
-        "has no public address",
-    ]
-    .iter()
-    .any(|marker| detail.contains(marker))
-}
-
 /// A message's public link: `https://t.me/<username>/<id>` for a chat with a public
 /// username; `https://t.me/c/<internal id>/<id>` for a channel or supergroup without one
 /// (opens for its members); empty for private chats and basic groups, which have no
@@ -274,11 +239,11 @@ mod tests {
             );
         }
         assert!(!format!("{:?}", token()).contains("AAH"));
-        let error = token().send_failed(HttpError::Transport(format!(
+        let error = token().http_error(HttpError::Transport(format!(
             "error sending request for url (https://api.telegram.org/bot{TOKEN}/sendMessage): client error (SendRequest)"
         )));
         match error {
-            PublishError::Permanent(m) => {
+            PublishError::Retryable(m) => {
                 assert!(!m.contains(TOKEN) && m.contains("bot[redacted]"), "{m}")
             }
             other => panic!("{other:?}"),

@@ -222,7 +222,9 @@ fn send<T: serde::de::DeserializeOwned>(
     token: &BotToken,
     request: Request,
 ) -> Result<T, PublishError> {
-    let response = request.send().map_err(|error| token.send_failed(error))?;
+    // Not idempotent: if this fails after Telegram may have got it, the host reports the
+    // publish as unconfirmed and the target waits for review, never retried.
+    let response = request.send().map_err(|error| token.http_error(error))?;
     token.result(&response)
 }
 

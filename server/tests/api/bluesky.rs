@@ -20,15 +20,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::{IncomingStream, Listener};
 use base64::Engine;
-use herald_plugin_host::{HostConfig, PluginHost};
-use herald_server::publish::PublisherRegistry;
-use herald_server::publish::plugin::PluginPublisher;
+use herald_plugin_host::PluginHost;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::harness::{TestApp, assert_error, fast_worker};
-use crate::plugins::built_plugins;
+use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host};
 
 /// The PDS as the plugin knows it (routed to the proxy by the host).
 const SERVICE: &str = "https://pds.test";
@@ -53,10 +50,6 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs_f64()
-}
-
-fn in_ms(ms: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339()
 }
 
 /// An account on the real PDS, with an app password for Herald.
@@ -388,25 +381,13 @@ async fn setup(first: FirstCreate) -> Setup {
         .expect("serve")
     });
 
-    let mut config = HostConfig::new(built_plugins());
-    for host in ["pds.test", "media.herald.test"] {
-        config
-            .host_overrides
-            .insert(host.into(), format!("http://{proxy_addr}"));
-    }
-    let host = PluginHost::load(config).await.expect("plugins");
-    let app = TestApp::spawn_with_worker_and_plugins(
-        PublisherRegistry::new(),
-        fast_worker(),
-        host.clone(),
-    )
+    let proxied = format!("http://{proxy_addr}");
+    let host = plugin_host(&[
+        ("pds.test", proxied.clone()),
+        ("media.herald.test", proxied),
+    ])
     .await;
-    let mut publishers = PublisherRegistry::new();
-    publishers.register(
-        "bluesky",
-        Arc::new(PluginPublisher::new(host.clone(), app.connections.clone())),
-    );
-    let app = app.with_worker(publishers).await;
+    let app = app_publishing("bluesky", host.clone()).await;
     let token = app.token("alice", None, &[]);
     Setup {
         app,

@@ -12,13 +12,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use herald_plugin_host::{HostConfig, PluginHost};
-use herald_server::publish::PublisherRegistry;
-use herald_server::publish::plugin::PluginPublisher;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, assert_error, fast_worker};
-use crate::plugins::built_plugins;
+use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host};
 
 /// The fake platform's state: valid tokens, the refresh token it honours, what it got.
 #[derive(Default)]
@@ -152,27 +148,13 @@ async fn setup() -> Setup {
         )
         .with_state(platform.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
-    let mut config = HostConfig::new(built_plugins());
-    config
-        .host_overrides
-        .insert("api.example.com".into(), format!("http://{addr}"));
-    config
-        .host_overrides
-        .insert("media.herald.test".into(), format!("http://{addr}"));
-    let host = PluginHost::load(config).await.expect("plugins");
-    let app = TestApp::spawn_with_worker_and_plugins(
-        PublisherRegistry::new(),
-        fast_worker(),
-        host.clone(),
-    )
+    let host = plugin_host(&[
+        ("api.example.com", format!("http://{addr}")),
+        ("media.herald.test", format!("http://{addr}")),
+    ])
     .await;
     // The worker publishes through the plugin as the tenant's connected account.
-    let mut publishers = PublisherRegistry::new();
-    publishers.register(
-        "example",
-        Arc::new(PluginPublisher::new(host.clone(), app.connections.clone())),
-    );
-    let app = app.with_worker(publishers).await;
+    let app = app_publishing("example", host).await;
     let token = app.token("alice", None, &[]);
     Setup {
         app,
@@ -182,10 +164,6 @@ async fn setup() -> Setup {
 }
 
 const CONNECT: &str = "mutation($c: CredentialsInput!) { connectAccount(platform: \"example\", credentials: $c) { id platform externalAccountId displayName status } }";
-
-fn in_ms(ms: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_verify_list_disconnect() {

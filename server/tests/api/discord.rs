@@ -4,51 +4,19 @@
 //! refused at scheduling, and a lost answer never producing a second message.
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald_plugin_host::{HostConfig, PluginHost};
-use herald_server::publish::PublisherRegistry;
-use herald_server::publish::plugin::PluginPublisher;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 use crate::fakes::discord::{CHANNEL_ID, Discord, GUILD_ID};
 use crate::fakes::media::{self, MediaHost};
-use crate::harness::{TestApp, assert_error, fast_worker};
+use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host, publish};
 use crate::plugins::built_plugins;
 
 const WEBHOOK_ID: &str = "1234567890123456789";
 const WEBHOOK_TOKEN: &str = "k3yT0k3n-abc_DEF";
 const CONNECT: &str = "mutation($p: String!, $c: CredentialsInput!) { connectAccount(platform: $p, credentials: $c) { id platform externalAccountId displayName status } }";
-
-/// Plugins with their hosts routed to local servers.
-pub async fn plugin_host(overrides: &[(&str, String)]) -> PluginHost {
-    let mut config = HostConfig::new(built_plugins());
-    for (host, base) in overrides {
-        config
-            .host_overrides
-            .insert((*host).to_owned(), base.clone());
-    }
-    PluginHost::load(config).await.expect("plugins")
-}
-
-/// Herald with in-process workers publishing `platform` through its plugin as the owner's
-/// connected account.
-pub async fn app_publishing(platform: &str, host: PluginHost) -> TestApp {
-    let app = TestApp::spawn_with_worker_and_plugins(
-        PublisherRegistry::new(),
-        fast_worker(),
-        host.clone(),
-    )
-    .await;
-    let mut publishers = PublisherRegistry::new();
-    publishers.register(
-        platform,
-        Arc::new(PluginPublisher::new(host, app.connections.clone())),
-    );
-    app.with_worker(publishers).await
-}
 
 /// A `herald worker` process loading the built plugins, with their hosts routed by
 /// `overrides` (`host=base`).
@@ -71,28 +39,6 @@ pub fn spawn_plugin_worker(app: &TestApp, overrides: &[String]) -> Child {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn herald worker")
-}
-
-/// An instant `ms` from now.
-pub fn in_ms(ms: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339()
-}
-
-/// Creates a post and waits until `done` holds for it.
-pub async fn publish(
-    app: &TestApp,
-    token: &str,
-    input: Value,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let post = app.create_post(token, input).await;
-    app.wait_for_post(
-        token,
-        post["id"].as_str().expect("id"),
-        Duration::from_secs(20),
-        done,
-    )
-    .await
 }
 
 struct Setup {
@@ -418,7 +364,7 @@ async fn discord_lost_answer_needs_review_without_a_second_message() {
     .await;
     let error = review["targets"][0]["lastError"].as_str().expect("error");
     assert!(
-        error.contains("may have been posted") && error.contains("markPublished"),
+        error.contains("may have published it") && error.contains("markPublished"),
         "{error}"
     );
     assert!(!error.contains(WEBHOOK_TOKEN), "{error}");

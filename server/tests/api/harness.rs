@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use herald_plugin_host::{HostConfig, PluginHost};
 use herald_server::app::{self, Background, Services};
 use herald_server::auth::JwtVerifier;
 use herald_server::config::{JwtConfig, JwtKey};
@@ -12,6 +13,7 @@ use herald_server::connections::ConnectionService;
 use herald_server::graphql::GraphqlConfig;
 use herald_server::graphql::persisted::PersistedQueries;
 use herald_server::publish::PublisherRegistry;
+use herald_server::publish::plugin::PluginPublisher;
 use herald_server::queue::JobQueue;
 use herald_server::queue::redis::RedisQueue;
 use herald_server::queue::retry::RetryPolicy;
@@ -21,6 +23,8 @@ use herald_server::worker::reconcile::ReconcileConfig;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+use crate::plugins::built_plugins;
 
 /// Token encryption key of test servers (base64 of it is [`TOKEN_KEY_B64`]).
 pub const TOKEN_KEY: [u8; 32] = *b"test-token-key-0123456789abcdefg";
@@ -443,4 +447,56 @@ pub async fn post_statuses_until(socket: &mut Socket, last: &str) -> Vec<String>
         }
     }
     statuses
+}
+
+// Publishing through the real plugins.
+
+/// The built plugins, with their hosts (`host[:port]`) routed to local servers (base URLs).
+pub async fn plugin_host(overrides: &[(&str, String)]) -> PluginHost {
+    let mut config = HostConfig::new(built_plugins());
+    for (host, base) in overrides {
+        config
+            .host_overrides
+            .insert((*host).to_owned(), base.clone());
+    }
+    PluginHost::load(config).await.expect("plugins")
+}
+
+/// Herald with in-process workers publishing `platform` through its plugin as the owner's
+/// connected account.
+pub async fn app_publishing(platform: &str, host: PluginHost) -> TestApp {
+    let app = TestApp::spawn_with_worker_and_plugins(
+        PublisherRegistry::new(),
+        fast_worker(),
+        host.clone(),
+    )
+    .await;
+    let mut publishers = PublisherRegistry::new();
+    publishers.register(
+        platform,
+        Arc::new(PluginPublisher::new(host, app.connections.clone())),
+    );
+    app.with_worker(publishers).await
+}
+
+/// An instant `ms` from now.
+pub fn in_ms(ms: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339()
+}
+
+/// Creates a post and waits until `done` holds for it.
+pub async fn publish(
+    app: &TestApp,
+    token: &str,
+    input: Value,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let post = app.create_post(token, input).await;
+    app.wait_for_post(
+        token,
+        post["id"].as_str().expect("id"),
+        Duration::from_secs(20),
+        done,
+    )
+    .await
 }

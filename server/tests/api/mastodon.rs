@@ -3,17 +3,12 @@
 //! back, with target options, media processed asynchronously, rate limits, revoked
 //! tokens, limits checked before scheduling and a lost answer retried idempotently.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use herald_plugin_host::{HostConfig, PluginHost};
-use herald_server::publish::PublisherRegistry;
-use herald_server::publish::plugin::PluginPublisher;
 use serde_json::{Value, json};
 
 use crate::fakes::mastodon::{FakeMastodon, PNG};
-use crate::harness::{TestApp, assert_error, fast_worker};
-use crate::plugins::built_plugins;
+use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host};
 
 const TOKEN: &str = "tok-alice-mastodon";
 const ACCOUNT_ID: &str = "109876543210987654";
@@ -31,26 +26,12 @@ struct Setup {
 async fn setup() -> Setup {
     let fake = FakeMastodon::start().await;
     fake.add_token(TOKEN, ACCOUNT_ID);
-    let mut config = HostConfig::new(built_plugins());
-    config
-        .host_overrides
-        .insert("mastodon.test:443".into(), fake.base.clone());
-    config
-        .host_overrides
-        .insert("media.herald.test:443".into(), fake.base.clone());
-    let host = PluginHost::load(config).await.expect("plugins");
-    let app = TestApp::spawn_with_worker_and_plugins(
-        PublisherRegistry::new(),
-        fast_worker(),
-        host.clone(),
-    )
+    let host = plugin_host(&[
+        ("mastodon.test:443", fake.base.clone()),
+        ("media.herald.test:443", fake.base.clone()),
+    ])
     .await;
-    let mut publishers = PublisherRegistry::new();
-    publishers.register(
-        "mastodon",
-        Arc::new(PluginPublisher::new(host, app.connections.clone())),
-    );
-    let app = app.with_worker(publishers).await;
+    let app = app_publishing("mastodon", host).await;
     let token = app.token("alice", None, &[]);
     Setup { app, fake, token }
 }
@@ -61,10 +42,6 @@ fn credentials(access_token: &str) -> Value {
 
 async fn connect(app: &TestApp, token: &str) -> Value {
     app.ok(token, CONNECT, credentials(TOKEN)).await["connectAccount"].clone()
-}
-
-fn in_ms(ms: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339()
 }
 
 /// A post for the Mastodon target with these options, due in 300 ms.

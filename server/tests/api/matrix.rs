@@ -10,15 +10,11 @@ use std::time::{Duration, Instant};
 
 use axum::http::header;
 use axum::routing::get;
-use herald_plugin_host::{HostConfig, PluginHost};
-use herald_server::publish::PublisherRegistry;
-use herald_server::publish::plugin::PluginPublisher;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::harness::{TestApp, assert_error, fast_worker};
-use crate::plugins::built_plugins;
+use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host};
 
 /// A 3×2 PNG (made with Pillow), served as `https://media.test/chart.png`.
 const PNG: [u8; 78] = [
@@ -399,26 +395,12 @@ async fn setup() -> Setup {
     );
     tokio::spawn(async move { axum::serve(media, router).await.expect("serve") });
 
-    let mut config = HostConfig::new(built_plugins());
-    config
-        .host_overrides
-        .insert("matrix.test".into(), format!("http://{}", proxy.addr));
-    config
-        .host_overrides
-        .insert("media.test".into(), format!("http://{media_addr}"));
-    let host = PluginHost::load(config).await.expect("plugins");
-    let app = TestApp::spawn_with_worker_and_plugins(
-        PublisherRegistry::new(),
-        fast_worker(),
-        host.clone(),
-    )
+    let host = plugin_host(&[
+        ("matrix.test", format!("http://{}", proxy.addr)),
+        ("media.test", format!("http://{media_addr}")),
+    ])
     .await;
-    let mut publishers = PublisherRegistry::new();
-    publishers.register(
-        "matrix",
-        Arc::new(PluginPublisher::new(host.clone(), app.connections.clone())),
-    );
-    let app = app.with_worker(publishers).await;
+    let app = app_publishing("matrix", host.clone()).await;
     let token = app.token("alice", None, &[]);
     Setup {
         app,
@@ -447,10 +429,6 @@ async fn connect(setup: &Setup, user: &User, room: &str) -> Value {
         )
         .await["connectAccount"]
         .clone()
-}
-
-fn in_ms(ms: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339()
 }
 
 /// Publishes `input` (plus `platforms: ["matrix"]`, due now) and waits for `status`.

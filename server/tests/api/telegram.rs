@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::discord::{app_publishing, in_ms, plugin_host, publish, spawn_plugin_worker};
+use crate::discord::spawn_plugin_worker;
 use crate::fakes::media::{self, MediaHost};
 use crate::fakes::telegram::Telegram;
-use crate::harness::{TestApp, assert_error};
+use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host, publish};
 
 const BOT_ID: i64 = 7_000_000_001;
 const CHANNEL: i64 = -1_001_234_567_890;
@@ -383,7 +383,7 @@ async fn telegram_lost_answer_needs_review_without_a_second_message() {
     .await;
     let error = review["targets"][0]["lastError"].as_str().expect("error");
     assert!(
-        error.contains("may have been sent") && error.contains("markPublished"),
+        error.contains("may have published it") && error.contains("markPublished"),
         "{error}"
     );
     assert!(!error.contains(&bot), "token in the error: {error}");
