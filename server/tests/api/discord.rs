@@ -41,6 +41,50 @@ pub fn spawn_plugin_worker(app: &TestApp, overrides: &[String]) -> Child {
         .expect("spawn herald worker")
 }
 
+/// Publishes a `platform` post through a `herald worker` process that is SIGKILLed while
+/// the platform holds its answer (`hung` fires), then waits until a second worker has put
+/// the target in review, asking to check and mark it published.
+pub async fn review_after_killed_worker(
+    app: &TestApp,
+    token: &str,
+    platform: &str,
+    overrides: &[String],
+    hung: &tokio::sync::Notify,
+) {
+    let mut first = spawn_plugin_worker(app, overrides);
+    let post = app
+        .create_post(
+            token,
+            json!({"content": "maybe out", "platforms": [platform], "scheduledAt": in_ms(300)}),
+        )
+        .await;
+    tokio::time::timeout(Duration::from_secs(30), hung.notified())
+        .await
+        .expect("the worker reached the platform");
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    let killed = Instant::now();
+    let _second = spawn_plugin_worker(app, overrides);
+    let reviewed = app
+        .wait_for_post(
+            token,
+            post["id"].as_str().expect("id"),
+            Duration::from_secs(30),
+            |p| p["status"] == "NEEDS_REVIEW",
+        )
+        .await;
+    println!(
+        "{platform}: needs review {:?} after SIGKILL",
+        killed.elapsed()
+    );
+    assert!(
+        reviewed["targets"][0]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("markPublished")),
+        "{reviewed}"
+    );
+}
+
 struct Setup {
     app: TestApp,
     discord: Discord,
@@ -385,36 +429,8 @@ async fn discord_worker_killed_mid_publish_needs_review_with_one_message() {
     let webhook = discord.create_webhook(WEBHOOK_ID, WEBHOOK_TOKEN, "Herald News");
     connect(&app, &token, &webhook).await;
     let overrides = [format!("discord.com={}", discord.base())];
-    let mut first = spawn_plugin_worker(&app, &overrides);
     discord.hang_next();
-    let post = app
-        .create_post(
-            &token,
-            json!({"content": "maybe out", "platforms": ["discord"], "scheduledAt": in_ms(300)}),
-        )
-        .await;
-    tokio::time::timeout(Duration::from_secs(30), discord.hung.notified())
-        .await
-        .expect("the worker reached Discord");
-    first.start_kill().expect("SIGKILL");
-    first.wait().await.expect("reaped");
-    let killed = Instant::now();
-    let _second = spawn_plugin_worker(&app, &overrides);
-    let reviewed = app
-        .wait_for_post(
-            &token,
-            post["id"].as_str().expect("id"),
-            Duration::from_secs(30),
-            |p| p["status"] == "NEEDS_REVIEW",
-        )
-        .await;
-    println!("needs review {:?} after SIGKILL", killed.elapsed());
-    assert!(
-        reviewed["targets"][0]["lastError"]
-            .as_str()
-            .is_some_and(|e| e.contains("markPublished")),
-        "{reviewed}"
-    );
+    review_after_killed_worker(&app, &token, "discord", &overrides, &discord.hung).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(discord.executions().len(), 1, "never executed twice");
     assert_eq!(discord.messages().len(), 1, "exactly one message");

@@ -4,11 +4,11 @@
 //! revoked token asking to reconnect, over-long text and captions refused at scheduling,
 //! and a lost answer never producing a second message.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::discord::spawn_plugin_worker;
+use crate::discord::review_after_killed_worker;
 use crate::fakes::media::{self, MediaHost};
 use crate::fakes::telegram::Telegram;
 use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host, publish};
@@ -403,36 +403,8 @@ async fn telegram_worker_killed_mid_publish_needs_review_with_one_message() {
     telegram.add_chat(CHANNEL, "channel", Some("Herald News"), Some("herald_news"));
     connect(&app, &token, &bot, "@herald_news").await;
     let overrides = [format!("api.telegram.org={}", telegram.base())];
-    let mut first = spawn_plugin_worker(&app, &overrides);
     telegram.hang_next();
-    let post = app
-        .create_post(
-            &token,
-            json!({"content": "maybe out", "platforms": ["telegram"], "scheduledAt": in_ms(300)}),
-        )
-        .await;
-    tokio::time::timeout(Duration::from_secs(30), telegram.hung.notified())
-        .await
-        .expect("the worker reached Telegram");
-    first.start_kill().expect("SIGKILL");
-    first.wait().await.expect("reaped");
-    let killed = Instant::now();
-    let _second = spawn_plugin_worker(&app, &overrides);
-    let reviewed = app
-        .wait_for_post(
-            &token,
-            post["id"].as_str().expect("id"),
-            Duration::from_secs(30),
-            |p| p["status"] == "NEEDS_REVIEW",
-        )
-        .await;
-    println!("needs review {:?} after SIGKILL", killed.elapsed());
-    assert!(
-        reviewed["targets"][0]["lastError"]
-            .as_str()
-            .is_some_and(|e| e.contains("markPublished")),
-        "{reviewed}"
-    );
+    review_after_killed_worker(&app, &token, "telegram", &overrides, &telegram.hung).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(telegram.calls("sendMessage").len(), 1, "never sent twice");
     assert_eq!(telegram.messages().len(), 1, "exactly one message");
