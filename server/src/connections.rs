@@ -214,12 +214,14 @@ impl ConnectionService {
     }
 
     /// Checks that connection `id` is the caller's tenant's, active, and on `platform`
-    /// (`BAD_USER_INPUT` otherwise; another tenant's connection reads as unknown).
+    /// (`BAD_USER_INPUT` about `field` otherwise; another tenant's connection reads as
+    /// unknown).
     pub async fn require_usable(
         &self,
         actor: &Actor,
         id: Uuid,
         platform: &str,
+        field: &str,
     ) -> Result<(), AppError> {
         let found = connection::Entity::find_by_id(id)
             .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
@@ -227,18 +229,18 @@ impl ConnectionService {
             .await?;
         match found {
             None => Err(AppError::bad_input(
-                "connectionId",
+                field,
                 format!("no connected account {id}"),
             )),
             Some(conn) if conn.platform != platform => Err(AppError::bad_input(
-                "connectionId",
+                field,
                 format!(
                     "connected account {id} is on {}, not {platform}",
                     conn.platform
                 ),
             )),
             Some(conn) if conn.status != ACTIVE => Err(AppError::bad_input(
-                "connectionId",
+                field,
                 format!(
                     "the {platform} account {} must be reconnected before scheduling",
                     conn.display_name

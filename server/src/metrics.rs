@@ -1,7 +1,7 @@
 //! Engagement figures of published posts: asked from each platform's plugin
 //! (`fetch-metrics`) as the target's account, and kept as snapshots in `post_metrics`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::Utc;
 use herald_plugin_host::{Metric, PluginHost};
@@ -90,17 +90,14 @@ impl MetricsService {
         Ok(refreshed)
     }
 
-    /// The latest snapshot of each of `target_ids` that has one.
-    pub async fn latest(
-        &self,
-        target_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, metric::Model>, AppError> {
-        let rows = metric::Entity::find()
-            .filter(metric::Column::TargetId.is_in(target_ids.iter().copied()))
-            .order_by_asc(metric::Column::FetchedAt)
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|row| (row.target_id, row)).collect())
+    /// The latest snapshot of target `target_id`, if any (one row, by the
+    /// `(target_id, fetched_at)` index).
+    pub async fn latest(&self, target_id: Uuid) -> Result<Option<metric::Model>, AppError> {
+        Ok(metric::Entity::find()
+            .filter(metric::Column::TargetId.eq(target_id))
+            .order_by_desc(metric::Column::FetchedAt)
+            .one(&self.db)
+            .await?)
     }
 
     /// One target's figures, stored; `Err(message)` when the platform gave none.
@@ -110,15 +107,16 @@ impl MetricsService {
         target: &target::Model,
     ) -> Result<Result<metric::Model, String>, AppError> {
         let platform = target.platform.as_str();
-        let (Some(host), Some(platform_post_id)) = (&self.plugins, &target.platform_post_id) else {
-            return Ok(Err(format!(
+        let unsupported = || {
+            Ok(Err(format!(
                 "{platform} does not report engagement figures"
-            )));
+            )))
+        };
+        let (Some(host), Some(platform_post_id)) = (&self.plugins, &target.platform_post_id) else {
+            return unsupported();
         };
         if host.platform(platform).is_none() {
-            return Ok(Err(format!(
-                "{platform} does not report engagement figures"
-            )));
+            return unsupported();
         }
         let Some((_, credentials)) = self
             .connections
@@ -131,11 +129,7 @@ impl MetricsService {
             .fetch_metrics(platform, platform_post_id, credentials)
             .await
         {
-            Ok(figures) if figures.is_empty() => {
-                return Ok(Err(format!(
-                    "{platform} does not report engagement figures"
-                )));
-            }
+            Ok(figures) if figures.is_empty() => return unsupported(),
             Ok(figures) => figures,
             Err(failure) => {
                 tracing::warn!(platform, target = %target.id, %failure, "fetching metrics failed");

@@ -240,14 +240,13 @@ impl PostService {
         for (index, target) in targets.iter().enumerate() {
             if let Some(id) = target.connection_id {
                 self.connections
-                    .require_usable(actor, id, &target.platform)
-                    .await
-                    .map_err(|error| match error {
-                        AppError::BadUserInput { message, .. } => {
-                            AppError::bad_input(format!("targets[{index}].connectionId"), message)
-                        }
-                        other => other,
-                    })?;
+                    .require_usable(
+                        actor,
+                        id,
+                        &target.platform,
+                        &format!("targets[{index}].connectionId"),
+                    )
+                    .await?;
             }
         }
         let needed: Vec<String> = targets

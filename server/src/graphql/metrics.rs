@@ -111,10 +111,10 @@ pub(super) async fn latest_of(
     ctx: &Context<'_>,
     id: uuid::Uuid,
 ) -> async_graphql::Result<Option<TargetMetrics>> {
-    let mut latest = ctx
+    let latest = ctx
         .data::<MetricsService>()?
-        .latest(&[id])
+        .latest(id)
         .await
         .map_err(|e| e.extend())?;
-    Ok(latest.remove(&id).map(Into::into))
+    Ok(latest.map(Into::into))
 }

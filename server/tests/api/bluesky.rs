@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host};
+use crate::harness::{
+    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, in_ms, plugin_host,
+};
 
 /// The PDS as the plugin knows it (routed to the proxy by the host).
 const SERVICE: &str = "https://pds.test";
@@ -679,13 +681,7 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
         json!({"content": "third", "platforms": ["bluesky"], "scheduledAt": in_ms(200)}),
     )
     .await;
-    assert_eq!(third["status"], "FAILED", "{third}");
-    let error = third["targets"][0]["lastError"].as_str().expect("error");
-    assert!(error.contains("reconnect"), "{error}");
-    let listed = app
-        .ok(&token, "{ connections { status } }", json!({}))
-        .await;
-    assert_eq!(listed["connections"][0]["status"], "reconnect_required");
+    assert_asks_to_reconnect(&app, &token, &third).await;
     assert_eq!(pds.posts(&alice.did).await.len(), 2, "only the first two");
 }
 

@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host};
+use crate::harness::{
+    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, in_ms, plugin_host,
+};
 
 /// The fake platform's state: valid tokens, the refresh token it honours, what it got.
 #[derive(Default)]
@@ -514,13 +516,7 @@ async fn expired_token_is_refreshed_once_and_revoked_one_asks_to_reconnect() {
             |p| p["status"] == "FAILED",
         )
         .await;
-    let error = failed["targets"][0]["lastError"].as_str().expect("error");
-    assert!(error.contains("reconnect"), "{error}");
-    assert_eq!(failed["targets"][0]["attempts"], 1, "not retried blindly");
-    let listed = app
-        .ok(&token, "{ connections { status } }", json!({}))
-        .await;
-    assert_eq!(listed["connections"][0]["status"], "reconnect_required");
+    assert_asks_to_reconnect(&app, &token, &failed).await;
     let blocked = app
         .gql(
             Some(&token),

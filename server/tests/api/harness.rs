@@ -500,3 +500,32 @@ pub async fn publish(
     )
     .await
 }
+
+/// Asserts that `post` (read once publishing ended) failed after one attempt asking to
+/// reconnect the account, and that the account is now `reconnect_required`; returns the
+/// target's error for platform-specific checks.
+pub async fn assert_asks_to_reconnect(app: &TestApp, token: &str, post: &Value) -> String {
+    assert_eq!(post["status"], "FAILED", "{post}");
+    let error = post["targets"][0]["lastError"]
+        .as_str()
+        .expect("error")
+        .to_owned();
+    assert!(error.contains("reconnect"), "{error}");
+    assert_eq!(post["targets"][0]["attempts"], 1, "not retried blindly");
+    let listed = app.ok(token, "{ connections { status } }", json!({})).await;
+    assert_eq!(listed["connections"][0]["status"], "reconnect_required");
+    error
+}
+
+/// Asserts that a retry came `waited` after the throttled try: not before the platform's
+/// `delay`, and within `slack` after it (so the stated delay, not a backoff, was used).
+pub fn assert_retried_after(waited: Duration, delay: Duration, slack: Duration) {
+    assert!(
+        waited >= delay,
+        "retried after {waited:?}, before the stated {delay:?}"
+    );
+    assert!(
+        waited < delay + slack,
+        "retried after {waited:?}, long after the stated {delay:?}"
+    );
+}

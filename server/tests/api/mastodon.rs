@@ -8,7 +8,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fakes::mastodon::{FakeMastodon, PNG};
-use crate::harness::{TestApp, app_publishing, assert_error, in_ms, plugin_host};
+use crate::harness::{
+    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
+    plugin_host,
+};
 
 const TOKEN: &str = "tok-alice-mastodon";
 const ACCOUNT_ID: &str = "109876543210987654";
@@ -248,14 +251,7 @@ async fn rate_limited_status_is_retried_once_the_iso_8601_reset_has_passed() {
     let created = fake.requests_to("POST", "/api/v1/statuses");
     assert_eq!(created.len(), 2, "one 429, then the retry");
     let waited = created[1].at - created[0].at;
-    assert!(
-        waited >= reset_in,
-        "retried after {waited:?}, before the reset ({reset_in:?})"
-    );
-    assert!(
-        waited < reset_in + Duration::from_millis(3_000),
-        "retried after {waited:?}: the reset time was not used"
-    );
+    assert_retried_after(waited, reset_in, Duration::from_millis(3_000));
     assert_eq!(
         created[0].header("idempotency-key"),
         created[1].header("idempotency-key")
@@ -280,13 +276,7 @@ async fn revoked_token_fails_the_target_asking_to_reconnect() {
             |p| p["status"] == "FAILED",
         )
         .await;
-    let error = failed["targets"][0]["lastError"].as_str().expect("error");
-    assert!(error.contains("reconnect"), "{error}");
-    assert_eq!(failed["targets"][0]["attempts"], 1, "not retried blindly");
-    let listed = app
-        .ok(&token, "{ connections { platform status } }", json!({}))
-        .await;
-    assert_eq!(listed["connections"][0]["status"], "reconnect_required");
+    assert_asks_to_reconnect(&app, &token, &failed).await;
     let refused = fake.requests_to("POST", "/api/v1/statuses");
     assert_eq!(refused.len(), 1);
     assert!(fake.state().statuses.is_empty());

@@ -460,15 +460,7 @@ async fn execute(
         tokio::time::sleep(Duration::from_secs(3_600)).await;
     }
     if lose {
-        // Headers go out, then the body breaks off: the client never gets the message.
-        let broken = futures_util::stream::once(async {
-            Err::<Bytes, std::io::Error>(std::io::Error::other("connection lost"))
-        });
-        return Response::builder()
-            .status(StatusCode::OK)
-            .header("content-type", "application/json")
-            .body(Body::from_stream(broken))
-            .expect("response");
+        return super::lost_answer();
     }
     if query.get("wait").map(String::as_str) == Some("true") {
         with_rate_headers(axum::Json(answer).into_response())

@@ -676,18 +676,8 @@ async fn create_status(State(state): State<Shared>, headers: HeaderMap, body: By
         s.idempotency.insert((account_id, key), index);
     }
     if std::mem::take(&mut s.lose_next_status_answer) {
-        // The status exists; its answer never arrives: the body breaks off.
-        let broken = futures_util::stream::once(async {
-            Err::<Bytes, std::io::Error>(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "connection lost",
-            ))
-        });
-        return Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from_stream(broken))
-            .expect("response");
+        // The status exists; its answer never arrives.
+        return super::lost_answer();
     }
     axum::Json(json).into_response()
 }

@@ -7,3 +7,23 @@ pub mod mastodon;
 pub mod media;
 pub mod multipart;
 pub mod telegram;
+
+use axum::body::{Body, Bytes};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+/// An answer whose headers go out and whose body breaks off: the platform did the work,
+/// the client never learns it (a lost answer).
+pub fn lost_answer() -> Response {
+    let broken = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection lost",
+        ))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(broken))
+        .expect("response")
+}
