@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::connections::ConnectionService;
 use crate::db::entities::{post, target};
+use crate::db::rows;
 use crate::dispatch;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::post::{
@@ -398,12 +399,11 @@ impl PostService {
         if page.key == SortKey::ScheduledAt {
             query = query.order_by(Expr::col(column).is_null(), Order::Asc);
         }
-        let mut posts = query
+        let query = query
             .order_by(column, order.clone())
             .order_by(post::Column::Id, order)
-            .limit(page.first + 1)
-            .all(&self.db)
-            .await?;
+            .limit(page.first + 1);
+        let mut posts: Vec<post::Model> = rows::fetch_all(&self.db, query).await?;
         let has_next_page = posts.len() as u64 > page.first;
         posts.truncate(page.first as usize);
         Ok(Page {
@@ -417,12 +417,11 @@ impl PostService {
         &self,
         post_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<target::Model>>, AppError> {
-        let rows = target::Entity::find()
+        let query = target::Entity::find()
             .filter(target::Column::PostId.is_in(post_ids.iter().copied()))
             .order_by_asc(target::Column::CreatedAt)
-            .order_by_asc(target::Column::Platform)
-            .all(&self.db)
-            .await?;
+            .order_by_asc(target::Column::Platform);
+        let rows: Vec<target::Model> = rows::fetch_all(&self.db, query).await?;
         let mut by_post: HashMap<Uuid, Vec<target::Model>> = HashMap::new();
         for row in rows {
             by_post.entry(row.post_id).or_default().push(row);

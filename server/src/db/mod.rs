@@ -2,6 +2,7 @@
 //! replicas start at once.
 
 pub mod entities;
+pub mod rows;
 
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 
 mod connections;
 mod cursor;
+mod eager;
 mod error;
 pub mod fanout;
 pub mod graphiql;
@@ -112,7 +113,8 @@ impl Default for GraphqlConfig {
     }
 }
 
-/// Builds the schema with the services its resolvers use.
+/// Builds the schema with the services its resolvers use. It installs no extensions:
+/// the eager resolution of hot lists (`eager`) does not call their per-field hooks.
 pub fn build_schema(services: &Services, config: &GraphqlConfig) -> HeraldSchema {
     let mut builder = match &services.plugins {
         Some(plugins) => builder().data::<PluginHost>(plugins.clone()),

@@ -26,7 +26,7 @@ impl PostMutation {
             .create(actor, input.into_new_post()?)
             .await
             .map_err(|e| e.extend())?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Edits a post; CONFLICT once it is publishing or published, or when
@@ -44,7 +44,7 @@ impl PostMutation {
             .update(actor, id, input.into_changes()?)
             .await
             .map_err(|e| e.extend())?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Deletes an unpublished post and its targets; returns its id.
@@ -81,7 +81,7 @@ impl PostMutation {
             .schedule(actor, id, request, expected_version)
             .await
             .map_err(|e| e.extend())?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Takes a post off the schedule, back to draft.
@@ -93,7 +93,7 @@ impl PostMutation {
             .unschedule(actor, id)
             .await
             .map_err(|e| e.extend())?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Approves a post that requires approval (approver role).
@@ -105,7 +105,7 @@ impl PostMutation {
             .approve(actor, id)
             .await
             .map_err(|e| e.extend())?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Rejects a post that requires approval, with a reason (approver role).
@@ -122,7 +122,7 @@ impl PostMutation {
             .reject(actor, id, &reason)
             .await
             .map_err(|e| e.extend())?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Archives the caller's settled posts (draft, published, partially published,

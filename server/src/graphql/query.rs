@@ -1,7 +1,10 @@
 //! Read operations.
 
+use std::collections::HashMap;
+
 use async_graphql::{Context, ErrorExtensions, ID, Object};
 
+use super::eager::Eager;
 use super::platforms::{self, Platform, PlatformValidation, ValidatePostInput};
 use super::types::{
     Me, OrderDirection, PageInfo, Post, PostConnection, PostEdge, PostFilter, PostOrder,
@@ -41,7 +44,7 @@ impl PostQuery {
             .get(actor, id)
             .await
             .map_err(|e| e.extend())?;
-        Ok(post.map(Post))
+        Ok(post.map(Post::from))
     }
 
     /// The caller's posts, filtered, sorted and paged with cursors.
@@ -77,8 +80,8 @@ impl PostQuery {
             .map(|c| cursor::decode(key, c))
             .transpose()
             .map_err(|e| e.extend())?;
-        let page = ctx
-            .data::<PostService>()?
+        let service = ctx.data::<PostService>()?;
+        let page = service
             .list(
                 actor,
                 &filter.unwrap_or_default().into(),
@@ -91,18 +94,40 @@ impl PostQuery {
             )
             .await
             .map_err(|e| e.extend())?;
+        // The page's targets in one query with the page, when they are asked for.
+        let wants_targets = ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("targets")
+            .exists();
+        let mut targets = if wants_targets {
+            let ids: Vec<_> = page.posts.iter().map(|post| post.id).collect();
+            service.targets_of(&ids).await.map_err(|e| e.extend())?
+        } else {
+            HashMap::new()
+        };
         let edges: Vec<PostEdge> = page
             .posts
             .into_iter()
-            .map(|post| PostEdge {
-                cursor: cursor::encode(
+            .map(|post| {
+                let cursor = cursor::encode(
                     key,
                     Keyset {
                         value: sort_value(&post, key),
                         id: post.id,
                     },
-                ),
-                node: Post(post),
+                );
+                let node = if wants_targets {
+                    let loaded = targets.remove(&post.id).unwrap_or_default();
+                    Post::with_targets(post, loaded)
+                } else {
+                    Post::from(post)
+                };
+                PostEdge {
+                    cursor,
+                    node: Eager(node),
+                }
             })
             .collect();
         Ok(PostConnection {
@@ -112,7 +137,7 @@ impl PostQuery {
                 start_cursor: edges.first().map(|e| e.cursor.clone()),
                 end_cursor: edges.last().map(|e| e.cursor.clone()),
             },
-            edges,
+            edges: edges.into(),
         })
     }
 

@@ -352,7 +352,7 @@ impl QueueMutation {
             .retry(actor, id)
             .await
             .map_err(|e| e.extend())?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Records that a failed or needs-review target is on the platform at `url` (after a
@@ -370,7 +370,7 @@ impl QueueMutation {
             .mark_published(actor, id, &url)
             .await
             .map_err(|e| e.extend())?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Deletes every dead-lettered job (admin role); the targets stay failed. Returns how

@@ -29,7 +29,7 @@ impl PostSubscription {
                 Ok(event)
                     if event.post.owner_id == tenant && id.is_none_or(|id| id == event.post.id) =>
                 {
-                    Some(Post(event.post.clone()))
+                    Some(Post::from(event.post.clone()))
                 }
                 // A lagging subscriber skips what it missed; the next event carries the
                 // post's full current state.

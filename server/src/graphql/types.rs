@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use super::eager::{Eager, EagerList};
 use super::loader::TargetLoader;
 use super::parse_id;
 use crate::db::entities::{post, target};
@@ -87,7 +88,27 @@ pub enum AmbiguousTime {
 }
 
 /// A post: text and media to publish on one or more platforms.
-pub struct Post(pub post::Model);
+pub struct Post {
+    row: post::Model,
+    /// Its targets when they were loaded with a page of posts (else `targets` loads them).
+    targets: Option<EagerList<Target>>,
+}
+
+impl From<post::Model> for Post {
+    fn from(row: post::Model) -> Self {
+        Self { row, targets: None }
+    }
+}
+
+impl Post {
+    /// A post whose targets are already loaded.
+    pub fn with_targets(row: post::Model, targets: Vec<target::Model>) -> Self {
+        Self {
+            row,
+            targets: Some(targets.into_iter().map(Target).collect::<Vec<_>>().into()),
+        }
+    }
+}
 
 fn stored<T>(value: Option<T>, what: &str, raw: &str) -> async_graphql::Result<T> {
     value
@@ -98,117 +119,117 @@ fn stored<T>(value: Option<T>, what: &str, raw: &str) -> async_graphql::Result<T
 impl Post {
     /// Post id.
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
     /// Text.
     async fn content(&self) -> &str {
-        &self.0.content
+        &self.row.content
     }
     /// Platform ids, in the order given.
     async fn platforms(&self) -> Vec<String> {
-        json_strings(&self.0.platforms)
+        json_strings(&self.row.platforms)
     }
     /// Overall status, derived from the targets.
     async fn status(&self) -> async_graphql::Result<PostStatus> {
         stored(
-            domain::status::PostStatus::parse(&self.0.status),
+            domain::status::PostStatus::parse(&self.row.status),
             "post status",
-            &self.0.status,
+            &self.row.status,
         )
         .map(Into::into)
     }
     /// When the post is due (UTC).
     async fn scheduled_at(&self) -> Option<DateTime<Utc>> {
-        self.0.scheduled_at
+        self.row.scheduled_at
     }
     /// The wall-clock time the author chose, in `timeZone`.
     async fn local_scheduled_at(&self) -> Option<NaiveDateTime> {
-        self.0.local_scheduled_at
+        self.row.local_scheduled_at
     }
     /// The author's IANA time zone.
     async fn time_zone(&self) -> &str {
-        &self.0.timezone
+        &self.row.timezone
     }
     /// When the first platform published it.
     async fn posted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.posted_at
+        self.row.posted_at
     }
     /// Media URLs (the same as `media { url }`).
     async fn media_urls(&self) -> Vec<String> {
-        json_strings(&self.0.media_urls)
+        json_strings(&self.row.media_urls)
     }
     /// Media attachments with their alt text.
     async fn media(&self) -> Vec<Media> {
-        posts::media_of(&self.0)
+        posts::media_of(&self.row)
             .into_iter()
             .map(Media::from)
             .collect()
     }
     /// Campaign label.
     async fn campaign(&self) -> Option<&str> {
-        self.0.campaign.as_deref()
+        self.row.campaign.as_deref()
     }
     /// Internal notes.
     async fn notes(&self) -> Option<&str> {
-        self.0.notes.as_deref()
+        self.row.notes.as_deref()
     }
     /// Whether an approver must approve it before it is published.
     async fn approval_required(&self) -> bool {
-        self.0.approval_required
+        self.row.approval_required
     }
     /// Approval state.
     async fn approval_status(&self) -> async_graphql::Result<ApprovalStatus> {
         stored(
-            domain::post::ApprovalStatus::parse(&self.0.approval_status),
+            domain::post::ApprovalStatus::parse(&self.row.approval_status),
             "approval status",
-            &self.0.approval_status,
+            &self.row.approval_status,
         )
         .map(Into::into)
     }
     /// Why an approver rejected it.
     async fn rejection_reason(&self) -> Option<&str> {
-        self.0.rejection_reason.as_deref()
+        self.row.rejection_reason.as_deref()
     }
     /// Why publishing failed, in short.
     async fn failure_reason(&self) -> Option<&str> {
-        self.0.failure_reason.as_deref()
+        self.row.failure_reason.as_deref()
     }
     /// The tenant that owns it.
     async fn owner_id(&self) -> &str {
-        &self.0.owner_id
+        &self.row.owner_id
     }
     /// The user who created it.
     async fn created_by(&self) -> &str {
-        &self.0.created_by
+        &self.row.created_by
     }
     /// Creation time.
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.row.created_at
     }
     /// Last change.
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.row.updated_at
     }
     /// When it was archived.
     async fn archived_at(&self) -> Option<DateTime<Utc>> {
-        self.0.archived_at
+        self.row.archived_at
     }
     /// Version for optimistic concurrency: pass it as `expectedVersion`.
     async fn version(&self) -> i32 {
-        self.0.version
+        self.row.version
     }
     /// One target per platform, with its own status.
-    async fn targets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Target>> {
-        let loader = ctx.data::<DataLoader<TargetLoader>>()?;
-        let targets = loader
-            .load_one(self.0.id)
+    async fn targets(&self, ctx: &Context<'_>) -> async_graphql::Result<EagerList<Target>> {
+        if let Some(targets) = &self.targets {
+            return Ok(targets.clone());
+        }
+        let targets = ctx
+            .data::<DataLoader<TargetLoader>>()?
+            .load_one(self.row.id)
             .await
-            .map_err(|e| e.as_ref().extend())?;
-        Ok(targets
-            .unwrap_or_default()
-            .into_iter()
-            .map(Target)
-            .collect())
+            .map_err(|e| e.as_ref().extend())?
+            .unwrap_or_default();
+        Ok(targets.into_iter().map(Target).collect::<Vec<_>>().into())
     }
 }
 
@@ -401,7 +422,7 @@ pub struct PostEdge {
     /// Opaque cursor: pass as `after` to continue after this post.
     pub cursor: String,
     /// The post.
-    pub node: Post,
+    pub node: Eager<Post>,
 }
 
 /// Paging state of a connection.
@@ -421,7 +442,7 @@ pub struct PageInfo {
 #[derive(SimpleObject)]
 pub struct PostConnection {
     /// The posts with their cursors.
-    pub edges: Vec<PostEdge>,
+    pub edges: EagerList<PostEdge>,
     /// Paging state.
     pub page_info: PageInfo,
 }

@@ -1,5 +1,5 @@
-//! The targets of a page of posts are loaded in one batch: the number of SQL statements
-//! of `posts { edges { node { targets } } }` does not grow with the page size.
+//! Reading pages of posts: the targets of a page cost the same SQL statements whatever
+//! the page size, and pages decode their rows as sea-orm does.
 
 use serde_json::json;
 
@@ -46,4 +46,69 @@ async fn targets_of_a_page_cost_the_same_statements_for_5_and_50_posts() {
         "statements per page: {}",
         counts[0]
     );
+}
+
+/// Pages are decoded straight from the Postgres rows (`db::rows`); every column, set or
+/// NULL, reads back as sea-orm's own decoding reads it.
+#[tokio::test]
+async fn pages_decode_every_column_as_sea_orm_does() {
+    use herald_server::db::entities::{post, target};
+    use herald_server::db::rows;
+    use sea_orm::{ConnectionTrait, EntityTrait};
+
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    app.create_post(&token, json!({"content": "bare draft", "platforms": ["x"]}))
+        .await;
+    app.create_post(
+        &token,
+        json!({
+            "content": "everything set",
+            "targets": [{"platform": "x", "options": [{"key": "reply_to", "value": "1"}]},
+                        {"platform": "bluesky"}],
+            "media": [{"url": "https://example.com/a.png", "altText": "a cat", "mimeType": "image/png"}],
+            "campaign": "launch",
+            "notes": "internal",
+            "scheduledAt": "2031-05-01T10:00:00Z",
+            "timeZone": "Europe/Paris"
+        }),
+    )
+    .await;
+    app.db
+        .execute_unprepared(
+            "UPDATE social_posts SET posted_at = now(), rejection_reason = 'r', failure_reason = 'f',
+               archived_at = now() WHERE content = 'everything set';
+             UPDATE post_targets SET platform_post_id = 'p1', platform_url = 'https://x/p1',
+               last_error = 'e', last_response_code = 429, published_at = now(),
+               attempt_id = gen_random_uuid(), next_attempt_at = now()
+             WHERE platform = 'bluesky'",
+        )
+        .await
+        .expect("update");
+
+    let by_sea_orm = post::Entity::find().all(&app.db).await.expect("posts");
+    let decoded: Vec<post::Model> = rows::fetch_all(&app.db, post::Entity::find())
+        .await
+        .expect("decoded posts");
+    assert_eq!(decoded.len(), 2);
+    assert_eq!(decoded, by_sea_orm);
+    assert!(
+        decoded
+            .iter()
+            .any(|p| p.archived_at.is_some() && p.campaign.is_some())
+    );
+    assert!(
+        decoded
+            .iter()
+            .any(|p| p.archived_at.is_none() && p.scheduled_at.is_none())
+    );
+
+    let by_sea_orm = target::Entity::find().all(&app.db).await.expect("targets");
+    let decoded: Vec<target::Model> = rows::fetch_all(&app.db, target::Entity::find())
+        .await
+        .expect("decoded targets");
+    assert_eq!(decoded.len(), 3);
+    assert_eq!(decoded, by_sea_orm);
+    assert!(decoded.iter().any(|t| t.last_response_code == Some(429)));
+    assert!(decoded.iter().any(|t| t.last_response_code.is_none()));
 }
