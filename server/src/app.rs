@@ -252,6 +252,9 @@ pub fn publishers(
 }
 
 /// What request handlers share.
+/// Parsed GraphQL documents kept per process.
+const DOCUMENT_CACHE_ENTRIES: usize = 1_000;
+
 #[derive(Clone)]
 struct AppState {
     graphql: Endpoint,
@@ -268,6 +271,7 @@ pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig)
             persisted: services.persisted_queries.clone(),
             config,
             subscriptions: graphql::fanout::Registry::default(),
+            documents: graphql::documents::DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
         },
         db: services.db.clone(),
     };

@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection,
     DatabaseTransaction, EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    Select, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -350,59 +350,7 @@ impl PostService {
         filter: &PostFilter,
         page: PageRequest,
     ) -> Result<Page, AppError> {
-        let mut query = post::Entity::find().filter(post::Column::OwnerId.eq(&actor.tenant_id));
-        query = query.filter(if filter.archived {
-            post::Column::ArchivedAt.is_not_null()
-        } else {
-            post::Column::ArchivedAt.is_null()
-        });
-        if !filter.statuses.is_empty() {
-            query = query
-                .filter(post::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
-        }
-        if let Some(platform) = &filter.platform {
-            // EXISTS per candidate post uses the (post_id, platform) unique index.
-            query = query.filter(Expr::exists(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(target::Entity)
-                    .and_where(
-                        Expr::col((target::Entity, target::Column::PostId))
-                            .equals((post::Entity, post::Column::Id)),
-                    )
-                    .and_where(
-                        Expr::col((target::Entity, target::Column::Platform))
-                            .eq(platform.to_ascii_lowercase()),
-                    )
-                    .to_owned(),
-            ));
-        }
-        if let Some(campaign) = &filter.campaign {
-            query = query.filter(post::Column::Campaign.eq(campaign));
-        }
-        if let Some(from) = filter.scheduled_from {
-            query = query.filter(post::Column::ScheduledAt.gte(from));
-        }
-        if let Some(before) = filter.scheduled_before {
-            query = query.filter(post::Column::ScheduledAt.lt(before));
-        }
-
-        let order = if page.ascending {
-            Order::Asc
-        } else {
-            Order::Desc
-        };
-        let column = sort_column(page.key);
-        if let Some(after) = page.after {
-            query = query.filter(keyset_condition(page.key, page.ascending, after));
-        }
-        if page.key == SortKey::ScheduledAt {
-            query = query.order_by(Expr::col(column).is_null(), Order::Asc);
-        }
-        let query = query
-            .order_by(column, order.clone())
-            .order_by(post::Column::Id, order)
-            .limit(page.first + 1);
+        let query = page_query(&actor.tenant_id, filter, page);
         let mut posts: Vec<post::Model> = rows::fetch_all(&self.db, query).await?;
         let has_next_page = posts.len() as u64 > page.first;
         posts.truncate(page.first as usize);
@@ -417,11 +365,7 @@ impl PostService {
         &self,
         post_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<target::Model>>, AppError> {
-        let query = target::Entity::find()
-            .filter(target::Column::PostId.is_in(post_ids.iter().copied()))
-            .order_by_asc(target::Column::CreatedAt)
-            .order_by_asc(target::Column::Platform);
-        let rows: Vec<target::Model> = rows::fetch_all(&self.db, query).await?;
+        let rows: Vec<target::Model> = rows::fetch_all(&self.db, targets_query(post_ids)).await?;
         let mut by_post: HashMap<Uuid, Vec<target::Model>> = HashMap::new();
         for row in rows {
             by_post.entry(row.post_id).or_default().push(row);
@@ -1139,6 +1083,72 @@ async fn save(
     model.updated_at = Set(now);
     model.version = Set(version);
     Ok((model.update(txn).await?, targets))
+}
+
+/// The statement of [`PostService::list`]: one more post than the page holds (to tell
+/// whether another page follows). Public so the benchmark runs the very same SQL.
+pub fn page_query(tenant: &str, filter: &PostFilter, page: PageRequest) -> Select<post::Entity> {
+    let mut query = post::Entity::find().filter(post::Column::OwnerId.eq(tenant));
+    query = query.filter(if filter.archived {
+        post::Column::ArchivedAt.is_not_null()
+    } else {
+        post::Column::ArchivedAt.is_null()
+    });
+    if !filter.statuses.is_empty() {
+        query =
+            query.filter(post::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+    }
+    if let Some(platform) = &filter.platform {
+        // EXISTS per candidate post uses the (post_id, platform) unique index.
+        query = query.filter(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(target::Entity)
+                .and_where(
+                    Expr::col((target::Entity, target::Column::PostId))
+                        .equals((post::Entity, post::Column::Id)),
+                )
+                .and_where(
+                    Expr::col((target::Entity, target::Column::Platform))
+                        .eq(platform.to_ascii_lowercase()),
+                )
+                .to_owned(),
+        ));
+    }
+    if let Some(campaign) = &filter.campaign {
+        query = query.filter(post::Column::Campaign.eq(campaign));
+    }
+    if let Some(from) = filter.scheduled_from {
+        query = query.filter(post::Column::ScheduledAt.gte(from));
+    }
+    if let Some(before) = filter.scheduled_before {
+        query = query.filter(post::Column::ScheduledAt.lt(before));
+    }
+
+    let order = if page.ascending {
+        Order::Asc
+    } else {
+        Order::Desc
+    };
+    let column = sort_column(page.key);
+    if let Some(after) = page.after {
+        query = query.filter(keyset_condition(page.key, page.ascending, after));
+    }
+    if page.key == SortKey::ScheduledAt {
+        query = query.order_by(Expr::col(column).is_null(), Order::Asc);
+    }
+    query
+        .order_by(column, order.clone())
+        .order_by(post::Column::Id, order)
+        .limit(page.first + 1)
+}
+
+/// The statement of [`PostService::targets_of`].
+pub fn targets_query(post_ids: &[Uuid]) -> Select<target::Entity> {
+    target::Entity::find()
+        .filter(target::Column::PostId.is_in(post_ids.iter().copied()))
+        .order_by_asc(target::Column::CreatedAt)
+        .order_by_asc(target::Column::Platform)
 }
 
 async fn targets_of_post(

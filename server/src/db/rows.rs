@@ -3,16 +3,53 @@
 //! and an error text for every NULL; for a page of 50 posts with their targets that was a
 //! third of the request's CPU time. Other backends use sea-orm's decoding.
 
-use sea_orm::sqlx::Row;
-use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::sqlx::postgres::{PgRow, Postgres};
+use sea_orm::sqlx::{self, Column, Row};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryTrait};
 
 use super::entities::{post, target};
 
-/// A model that can be read from a Postgres row by column name.
+/// A model that can be read from a Postgres row.
 pub trait FromPgRow: FromQueryResult {
-    /// Reads the model from `row`, whose columns are named as the model's fields.
-    fn from_pg_row(row: &PgRow) -> Result<Self, sea_orm::sqlx::Error>;
+    /// The columns the model reads, in the order [`FromPgRow::from_pg_row`] reads them.
+    const COLUMNS: &'static [&'static str];
+
+    /// Reads the model from `row`: `columns` yields the values of [`FromPgRow::COLUMNS`]
+    /// in order.
+    fn from_pg_row(columns: &mut Columns<'_>) -> Result<Self, sqlx::Error>;
+}
+
+/// The values of one row, read in the order of a model's columns.
+pub struct Columns<'r> {
+    row: &'r PgRow,
+    positions: &'r [usize],
+    next: usize,
+}
+
+impl<'r> Columns<'r> {
+    /// The next column's value.
+    pub fn value<T>(&mut self) -> Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+    {
+        let position = self.positions.get(self.next).copied().ok_or_else(|| {
+            sqlx::Error::ColumnIndexOutOfBounds {
+                index: self.next,
+                len: self.positions.len(),
+            }
+        })?;
+        self.next += 1;
+        self.row.try_get(position)
+    }
+}
+
+/// Where each of `M`'s columns is in the result set (looked up once per query, not per
+/// row).
+fn column_positions<M: FromPgRow>(row: &PgRow) -> Result<Vec<usize>, sqlx::Error> {
+    M::COLUMNS
+        .iter()
+        .map(|name| row.try_column(name).map(|column| column.ordinal()))
+        .collect()
 }
 
 /// Runs `query` and decodes every row as `M`.
@@ -22,63 +59,121 @@ where
     Q: QueryTrait,
 {
     let rows = db.query_all(query.build(db.get_database_backend())).await?;
+    let decode_error = |err: sqlx::Error| DbErr::Type(err.to_string());
+    let mut positions: Option<Vec<usize>> = None;
     rows.iter()
         .map(|row| match row.try_as_pg_row() {
-            Some(pg) => M::from_pg_row(pg).map_err(|err| DbErr::Type(err.to_string())),
+            Some(pg) => {
+                let positions = match &mut positions {
+                    Some(positions) => positions,
+                    empty => empty.insert(column_positions::<M>(pg).map_err(decode_error)?),
+                };
+                M::from_pg_row(&mut Columns {
+                    row: pg,
+                    positions,
+                    next: 0,
+                })
+                .map_err(decode_error)
+            }
             None => M::from_query_result(row, ""),
         })
         .collect()
 }
 
 impl FromPgRow for post::Model {
-    fn from_pg_row(row: &PgRow) -> Result<Self, sea_orm::sqlx::Error> {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "content",
+        "platforms",
+        "status",
+        "scheduled_at",
+        "local_scheduled_at",
+        "posted_at",
+        "timezone",
+        "media_urls",
+        "campaign",
+        "notes",
+        "approval_required",
+        "approval_status",
+        "rejection_reason",
+        "failure_reason",
+        "owner_id",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "archived_at",
+        "version",
+        "media",
+    ];
+
+    fn from_pg_row(columns: &mut Columns<'_>) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            content: row.try_get("content")?,
-            platforms: row.try_get("platforms")?,
-            status: row.try_get("status")?,
-            scheduled_at: row.try_get("scheduled_at")?,
-            local_scheduled_at: row.try_get("local_scheduled_at")?,
-            posted_at: row.try_get("posted_at")?,
-            timezone: row.try_get("timezone")?,
-            media_urls: row.try_get("media_urls")?,
-            campaign: row.try_get("campaign")?,
-            notes: row.try_get("notes")?,
-            approval_required: row.try_get("approval_required")?,
-            approval_status: row.try_get("approval_status")?,
-            rejection_reason: row.try_get("rejection_reason")?,
-            failure_reason: row.try_get("failure_reason")?,
-            owner_id: row.try_get("owner_id")?,
-            created_by: row.try_get("created_by")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            archived_at: row.try_get("archived_at")?,
-            version: row.try_get("version")?,
-            media: row.try_get("media")?,
+            id: columns.value()?,
+            content: columns.value()?,
+            platforms: columns.value()?,
+            status: columns.value()?,
+            scheduled_at: columns.value()?,
+            local_scheduled_at: columns.value()?,
+            posted_at: columns.value()?,
+            timezone: columns.value()?,
+            media_urls: columns.value()?,
+            campaign: columns.value()?,
+            notes: columns.value()?,
+            approval_required: columns.value()?,
+            approval_status: columns.value()?,
+            rejection_reason: columns.value()?,
+            failure_reason: columns.value()?,
+            owner_id: columns.value()?,
+            created_by: columns.value()?,
+            created_at: columns.value()?,
+            updated_at: columns.value()?,
+            archived_at: columns.value()?,
+            version: columns.value()?,
+            media: columns.value()?,
         })
     }
 }
 
 impl FromPgRow for target::Model {
-    fn from_pg_row(row: &PgRow) -> Result<Self, sea_orm::sqlx::Error> {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "post_id",
+        "platform",
+        "connection_id",
+        "status",
+        "attempts",
+        "platform_post_id",
+        "platform_url",
+        "last_error",
+        "last_response_code",
+        "published_at",
+        "created_at",
+        "updated_at",
+        "queue_version",
+        "attempt_id",
+        "next_attempt_at",
+        "options",
+    ];
+
+    fn from_pg_row(columns: &mut Columns<'_>) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            post_id: row.try_get("post_id")?,
-            platform: row.try_get("platform")?,
-            connection_id: row.try_get("connection_id")?,
-            status: row.try_get("status")?,
-            attempts: row.try_get("attempts")?,
-            platform_post_id: row.try_get("platform_post_id")?,
-            platform_url: row.try_get("platform_url")?,
-            last_error: row.try_get("last_error")?,
-            last_response_code: row.try_get("last_response_code")?,
-            published_at: row.try_get("published_at")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            queue_version: row.try_get("queue_version")?,
-            attempt_id: row.try_get("attempt_id")?,
-            next_attempt_at: row.try_get("next_attempt_at")?,
-            options: row.try_get("options")?,
+            id: columns.value()?,
+            post_id: columns.value()?,
+            platform: columns.value()?,
+            connection_id: columns.value()?,
+            status: columns.value()?,
+            attempts: columns.value()?,
+            platform_post_id: columns.value()?,
+            platform_url: columns.value()?,
+            last_error: columns.value()?,
+            last_response_code: columns.value()?,
+            published_at: columns.value()?,
+            created_at: columns.value()?,
+            updated_at: columns.value()?,
+            queue_version: columns.value()?,
+            attempt_id: columns.value()?,
+            next_attempt_at: columns.value()?,
+            options: columns.value()?,
         })
     }
 }

@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::documents::DocumentCache;
 use super::persisted::{self, PersistedQueries};
 use super::{Auth, GraphqlConfig, HeraldSchema, introspection};
 use crate::auth::JwtVerifier;
@@ -45,6 +46,8 @@ pub struct Endpoint {
     pub config: GraphqlConfig,
     /// The running subscription executions, shared between WebSocket subscribers.
     pub subscriptions: super::fanout::Registry,
+    /// Parsed documents by query text.
+    pub documents: DocumentCache,
 }
 
 /// The media type of a response.
@@ -198,7 +201,7 @@ pub async fn get(endpoint: &Endpoint, request: Request) -> Response {
         );
     }
     let name = graphql.operation_name.clone();
-    let operation = match graphql.parsed_query() {
+    let operation = match endpoint.documents.parse(&mut graphql) {
         Ok(document) => operation_type(document, name.as_deref()),
         Err(err) => return request_errors(media, vec![err], "GRAPHQL_PARSE_FAILED"),
     };
@@ -444,7 +447,7 @@ async fn execute(
     {
         return request_errors(media, vec![err], "BAD_REQUEST");
     }
-    match request.parsed_query() {
+    match endpoint.documents.parse(&mut request) {
         Err(err) => return request_errors(media, vec![err], "GRAPHQL_PARSE_FAILED"),
         Ok(document) if !endpoint.config.introspection && introspection::requested(document) => {
             return request_errors(media, vec![introspection::refused()], "");
@@ -481,7 +484,7 @@ async fn execute_batch(
                 bodies.push(json!({ "errors": [err] }).to_string());
                 continue;
             }
-            let refused = match request.parsed_query() {
+            let refused = match endpoint.documents.parse(&mut request) {
                 Err(err) => Some(with_codes(vec![err], "GRAPHQL_PARSE_FAILED")),
                 Ok(document)
                     if !endpoint.config.introspection && introspection::requested(document) =>

@@ -4,6 +4,7 @@
 
 mod connections;
 mod cursor;
+pub mod documents;
 mod eager;
 mod error;
 pub mod fanout;

@@ -285,7 +285,7 @@ impl Connection {
             .subscriptions
             .subscribe(key, self.deliveries.clone(), number, || {
                 let operation_name = request.operation_name.clone();
-                let shareable = match request.parsed_query() {
+                let shareable = match endpoint.documents.parse(&mut request) {
                     Err(err) => return Err(json!(with_codes(vec![err], "GRAPHQL_PARSE_FAILED"))),
                     Ok(document)
                         if !endpoint.config.introspection && introspection::requested(document) =>

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use herald_server::posts;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryTrait, Statement};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
@@ -266,25 +267,54 @@ async fn http_load(port: u16, token: &str) -> anyhow::Result<(f64, f64, f64, usi
     ))
 }
 
-/// The resolvers' SQL for one request, through pgbench at the same concurrency; returns
-/// transactions per second and the number of transactions.
+/// A statement as a pgbench script line: `$n` placeholders become `:pn` variables, whose
+/// values go to pgbench as `-D pn=value`, so pgbench sends the same parameterised statement
+/// the server sends.
+fn pgbench_statement(statement: &Statement, defines: &mut Vec<String>) -> anyhow::Result<String> {
+    let mut sql = statement.sql.clone();
+    let values = statement.values.as_ref().map(|v| v.0.clone()).unwrap_or_default();
+    let offset = defines.len();
+    // Highest first, so `$1` does not rewrite the start of `$10`.
+    for (index, value) in values.iter().enumerate().rev() {
+        let name = format!("p{}", offset + index + 1);
+        sql = sql.replace(&format!("${}", index + 1), &format!(":{name}"));
+        let text = match value {
+            sea_orm::Value::String(Some(s)) => s.to_string(),
+            sea_orm::Value::Uuid(Some(u)) => u.to_string(),
+            sea_orm::Value::BigUnsigned(Some(n)) => n.to_string(),
+            sea_orm::Value::BigInt(Some(n)) => n.to_string(),
+            other => bail!("no pgbench text for {other:?}"),
+        };
+        defines.push(format!("{name}={text}"));
+    }
+    Ok(format!("{sql};\n"))
+}
+
+/// The resolvers' SQL for one request (built by the server's own query functions, with
+/// the same parameters), through pgbench at the same concurrency; returns transactions
+/// per second and the number of transactions.
 async fn pgbench(url: &str, ids: &[Uuid]) -> anyhow::Result<(f64, u64)> {
     let pg_bin = std::fs::read_dir("/usr/lib/postgresql")?
         .filter_map(Result::ok)
         .map(|d| d.path().join("bin/pgbench"))
         .find(|p| p.exists())
         .context("pgbench not found")?;
-    let list = ids
-        .iter()
-        .take(50)
-        .map(|id| format!("'{id}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let script = format!(
-        "SELECT * FROM social_posts WHERE owner_id = '{TENANT}' AND archived_at IS NULL \
-         ORDER BY created_at DESC, id DESC LIMIT 51;\n\
-         SELECT * FROM post_targets WHERE post_id IN ({list}) ORDER BY created_at, platform;\n"
-    );
+    let page = posts::page_query(
+        TENANT,
+        &posts::PostFilter::default(),
+        posts::PageRequest {
+            key: posts::SortKey::CreatedAt,
+            ascending: false,
+            first: 50,
+            after: None,
+        },
+    )
+    .build(DbBackend::Postgres);
+    let page_ids: Vec<Uuid> = ids.iter().take(50).copied().collect();
+    let targets = posts::targets_query(&page_ids).build(DbBackend::Postgres);
+    let mut defines = Vec::new();
+    let script = pgbench_statement(&page, &mut defines)?
+        + &pgbench_statement(&targets, &mut defines)?;
     let file = std::env::temp_dir().join(format!("herald-bench-{}.sql", Uuid::new_v4().simple()));
     std::fs::write(&file, script)?;
     let output = Command::new(pg_bin)
@@ -299,6 +329,7 @@ async fn pgbench(url: &str, ids: &[Uuid]) -> anyhow::Result<(f64, u64)> {
             "-T",
         ])
         .arg(HTTP_SECONDS.to_string())
+        .args(defines.iter().flat_map(|d| ["-D", d.as_str()]))
         .arg("-f")
         .arg(&file)
         .arg(url)
