@@ -47,6 +47,12 @@ ensure_redis() {
   command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after install"
 }
 
+# ensure_wrk: the HTTP load generator of `scripts/bench graphql`.
+ensure_wrk() {
+  command -v wrk >/dev/null 2>&1 || apt_install wrk
+  command -v wrk >/dev/null 2>&1 || die "wrk still missing after install"
+}
+
 # ensure_node: Node 20+ and npm, for the conformance tests in server/tests/conformance.
 ensure_node() {
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm

@@ -3,11 +3,13 @@
 //! async-graphql resolves every selected field as its own boxed future in a
 //! `FuturesUnordered`, even a field that only copies a column: for a page of 50 posts
 //! with their targets that is about a thousand tasks per request, most of the request's
-//! CPU time. [`Eager`] and [`EagerList`] wrap an object type (or a list of them) and poll
-//! each field's resolver once as it is met; only a field that really waits (a database
-//! load) is kept and awaited afterwards. Results are the same as async-graphql's: the
-//! same values, the same errors with the same paths (a failed field is reported and left
-//! out), `__typename` and fragments, except that fields always come in selection order.
+//! CPU time. [`Eager`] and [`EagerList`] wrap an object type (or a list of them) and
+//! resolve an object's fields one after the other, in place (a field that only copies a
+//! column completes at once, without an allocation); the items of a list are polled once
+//! each and those that wait (a database load) are awaited together. Results are the same
+//! as async-graphql's: the same values, the same errors with the same paths (a failed
+//! field is reported and left out), `__typename` and fragments, except that fields always
+//! come in selection order.
 //! When the schema has custom directives, which wrap field resolvers, objects go through
 //! async-graphql's own executor instead. Extensions' per-field hooks are not called:
 //! Herald's schema installs none (see `build_schema`).
@@ -19,7 +21,8 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use futures_util::future::{BoxFuture, join_all};
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::{Field, Selection};
+use async_graphql::indexmap::map::Entry;
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::resolve_container;
 use async_graphql::{
@@ -112,9 +115,6 @@ impl<T: ContainerType> OutputType for EagerList<T> {
     }
 }
 
-/// A field's resolution: its response key and value.
-type FieldFuture<'a> = BoxFuture<'a, ServerResult<(Name, Value)>>;
-
 /// A future's result, or the future while it waits.
 enum State<'a, R> {
     Done(R),
@@ -156,7 +156,9 @@ async fn resolve_all<'a, R>(futures: Vec<BoxFuture<'a, R>>) -> Vec<R> {
         .collect()
 }
 
-/// Resolves `root`'s selection set: fields that are ready at once need no task.
+/// Resolves `root`'s selection set field by field, in place: a field that is ready at
+/// once costs no allocation; one that waits is awaited before the next (the items of an
+/// [`EagerList`] still wait together).
 async fn resolve_object<'a, T: ContainerType>(
     ctx: &ContextSelectionSet<'a>,
     root: &'a T,
@@ -165,11 +167,18 @@ async fn resolve_object<'a, T: ContainerType>(
         return resolve_container(ctx, root).await;
     }
     let mut fields = Vec::with_capacity(ctx.item.node.items.len());
-    collect(ctx, root, &mut fields)?;
+    collect(ctx, root, &ctx.item.node, &mut fields)?;
     let mut results = IndexMap::with_capacity(fields.len());
-    for result in resolve_all(fields).await {
-        match result {
-            Ok((name, value)) => insert_value(&mut results, name, value),
+    for field in fields {
+        let name = field.node.response_key().node.clone();
+        if field.node.name.node == "__typename" {
+            let typename = root.introspection_type_name().into_owned();
+            insert_value(&mut results, name, Value::String(typename));
+            continue;
+        }
+        let ctx_field = ctx.with_field(field);
+        match root.resolve_field(&ctx_field).await {
+            Ok(value) => insert_value(&mut results, name, value.unwrap_or_default()),
             Err(err) => ctx.add_error(err),
         }
     }
@@ -180,28 +189,18 @@ async fn resolve_object<'a, T: ContainerType>(
     })
 }
 
-/// Adds the fields of `ctx`'s selection set (and of the fragments that apply to `root`).
+/// The fields of `selection_set` and of the fragments in it that apply to `root`, in
+/// order. (A field inside a fragment resolves with the object's context, as in
+/// async-graphql: fragments do not add to the response path.)
 fn collect<'a, T: ContainerType>(
     ctx: &ContextSelectionSet<'a>,
-    root: &'a T,
-    fields: &mut Vec<FieldFuture<'a>>,
+    root: &T,
+    selection_set: &'a SelectionSet,
+    fields: &mut Vec<&'a Positioned<Field>>,
 ) -> ServerResult<()> {
-    for selection in &ctx.item.node.items {
+    for selection in &selection_set.items {
         match &selection.node {
-            Selection::Field(field) => {
-                let name = field.node.response_key().node.clone();
-                if field.node.name.node == "__typename" {
-                    let typename = root.introspection_type_name().into_owned();
-                    fields.push(Box::pin(async move { Ok((name, Value::String(typename))) }));
-                    continue;
-                }
-                let ctx = ctx.clone();
-                fields.push(Box::pin(async move {
-                    let ctx_field = ctx.with_field(field);
-                    let value = root.resolve_field(&ctx_field).await?;
-                    Ok((name, value.unwrap_or_default()))
-                }));
-            }
+            Selection::Field(field) => fields.push(field),
             Selection::FragmentSpread(spread) => {
                 let Some(fragment) = ctx.query_env.fragments.get(&spread.node.fragment_name.node)
                 else {
@@ -212,11 +211,7 @@ fn collect<'a, T: ContainerType>(
                 };
                 let condition = fragment.node.type_condition.node.on.node.as_str();
                 if applies(ctx, root, Some(condition)) {
-                    collect(
-                        &ctx.with_selection_set(&fragment.node.selection_set),
-                        root,
-                        fields,
-                    )?;
+                    collect(ctx, root, &fragment.node.selection_set.node, fields)?;
                 }
             }
             Selection::InlineFragment(fragment) => {
@@ -226,11 +221,7 @@ fn collect<'a, T: ContainerType>(
                     .as_ref()
                     .map(|c| c.node.on.node.as_str());
                 if applies(ctx, root, condition) {
-                    collect(
-                        &ctx.with_selection_set(&fragment.node.selection_set),
-                        root,
-                        fields,
-                    )?;
+                    collect(ctx, root, &fragment.node.selection_set.node, fields)?;
                 }
             }
         }
@@ -261,29 +252,29 @@ fn applies<T: ContainerType>(
 /// Adds a field's value under its response key, merging objects (and lists of objects)
 /// selected more than once, as async-graphql does.
 fn insert_value(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    match target.get_mut(&name) {
-        None => {
-            target.insert(name, value);
+    let existing = match target.entry(name) {
+        Entry::Vacant(entry) => {
+            entry.insert(value);
+            return;
         }
-        Some(Value::Object(existing)) => {
-            if let Value::Object(object) = value {
-                for (key, value) in object {
-                    insert_value(existing, key, value);
-                }
+        Entry::Occupied(entry) => entry.into_mut(),
+    };
+    match (existing, value) {
+        (Value::Object(existing), Value::Object(object)) => {
+            for (key, value) in object {
+                insert_value(existing, key, value);
             }
         }
-        Some(Value::List(existing)) => {
-            if let Value::List(list) = value {
-                for (item, value) in existing.iter_mut().zip(list) {
-                    if let (Value::Object(item), Value::Object(object)) = (item, value) {
-                        for (key, value) in object {
-                            insert_value(item, key, value);
-                        }
+        (Value::List(existing), Value::List(list)) => {
+            for (item, value) in existing.iter_mut().zip(list) {
+                if let (Value::Object(item), Value::Object(object)) = (item, value) {
+                    for (key, value) in object {
+                        insert_value(item, key, value);
                     }
                 }
             }
         }
-        Some(_) => {}
+        _ => {}
     }
 }
 

@@ -1,6 +1,8 @@
 //! `herald-bench graphql`: the GraphQL API under load, against a real `herald serve`
 //! process. `posts(first: 50)` with targets at 50 connections (requests/s, p99) compared
-//! with the same SQL through pgbench; then 10,000 authenticated graphql-transport-ws
+//! with the same SQL through pgbench, twice: with every process free to run on every CPU,
+//! and with Postgres alone on one CPU (as a database on its own host would be) while the
+//! server and the load generators share the others; then 10,000 authenticated graphql-transport-ws
 //! subscribers: time from a change to the last subscriber receiving it, and server memory
 //! per subscriber.
 
@@ -22,6 +24,9 @@ use uuid::Uuid;
 const TENANT: &str = "bench";
 const POSTS: usize = 200;
 const HTTP_CONNECTIONS: usize = 50;
+/// The server's database pool, and pgbench's clients: the same SQL through the same
+/// number of database connections.
+const DB_CONNECTIONS: usize = 20;
 const HTTP_SECONDS: u64 = 10;
 const SUBSCRIBERS: usize = 10_000;
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
@@ -89,13 +94,18 @@ fn token() -> anyhow::Result<String> {
     )?)
 }
 
+/// Starts `herald serve` on `cpus` (its runtime sizes itself to them, as in a container
+/// with that many CPUs).
 async fn start_server(
     herald: &Path,
     url: &str,
     redis_url: &str,
     port: u16,
+    cpus: &str,
 ) -> anyhow::Result<Child> {
-    let child = Command::new(herald)
+    let child = Command::new("taskset")
+        .args(["-c", cpus])
+        .arg(herald)
         .args(["serve", "--no-migrate", "--no-worker"])
         .env("DATABASE_URL", url)
         .env("REDIS_URL", redis_url)
@@ -109,7 +119,7 @@ async fn start_server(
             "HERALD_TOKEN_KEY",
             "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmU=",
         )
-        .env("HERALD_DB_MAX_CONNECTIONS", "20")
+        .env("HERALD_DB_MAX_CONNECTIONS", DB_CONNECTIONS.to_string())
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -205,16 +215,20 @@ async fn postmaster_pid(db: &DatabaseConnection) -> anyhow::Result<u32> {
         .context("postmaster pid")
 }
 
-/// `posts(first: 50)` at 50 connections for 10 s.
-/// Returns requests/s, p50 and p99 latency (ms), and the number of requests.
-async fn http_load(port: u16, token: &str) -> anyhow::Result<(f64, f64, f64, usize)> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(HTTP_CONNECTIONS)
-        .build()?;
+/// What one HTTP load run measured.
+struct Load {
+    requests_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+}
+
+/// `posts(first: 50)` at 50 connections for 10 s, by wrk (one thread) on `cpus`, after
+/// checking the answer once.
+async fn http_load(port: u16, token: &str, cpus: &str) -> anyhow::Result<Load> {
     let body = json!({ "query": QUERY }).to_string();
     let url = format!("http://127.0.0.1:{port}/graphql");
-    // Warm up and check the answer.
-    let check: Value = client
+    let check: Value = reqwest::Client::new()
         .post(&url)
         .bearer_auth(token)
         .header("content-type", "application/json")
@@ -227,44 +241,68 @@ async fn http_load(port: u16, token: &str) -> anyhow::Result<(f64, f64, f64, usi
     if edges != Some(50) {
         bail!("unexpected answer: {check}");
     }
-    let deadline = Instant::now() + Duration::from_secs(HTTP_SECONDS);
-    let mut tasks = Vec::new();
-    for _ in 0..HTTP_CONNECTIONS {
-        let (client, url, body, token) =
-            (client.clone(), url.clone(), body.clone(), token.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                if !response.status().is_success() {
-                    bail!("HTTP {}", response.status());
-                }
-                response.bytes().await?;
-                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-            }
-            anyhow::Ok(latencies)
-        }));
+    // wrk reports through its `done` hook: requests, duration (µs), p50 and p99 (µs),
+    // non-2xx answers and socket errors.
+    let script = format!(
+        r#"wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("herald-bench %d %d %d %d %d %d\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"#,
+        body = serde_json::to_string(&body)?,
+    );
+    let file = std::env::temp_dir().join(format!("herald-bench-{}.lua", Uuid::new_v4().simple()));
+    std::fs::write(&file, script)?;
+    let output = Command::new("taskset")
+        .args(["-c", cpus, "wrk", "-t1"])
+        .arg(format!("-c{HTTP_CONNECTIONS}"))
+        .arg(format!("-d{HTTP_SECONDS}s"))
+        .arg("-s")
+        .arg(&file)
+        .arg(&url)
+        .output()
+        .await
+        .context("running wrk (scripts/bench installs it)")?;
+    std::fs::remove_file(&file).ok();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let figures: Vec<f64> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("herald-bench "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let [
+        requests,
+        duration_us,
+        p50_us,
+        p99_us,
+        non_2xx,
+        socket_errors,
+    ] = figures[..]
+    else {
+        bail!(
+            "wrk output: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    if non_2xx > 0.0 || socket_errors > 0.0 {
+        bail!("wrk saw {non_2xx} non-2xx answers and {socket_errors} socket errors: {text}");
     }
-    let started = Instant::now();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await??);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(f64::total_cmp);
-    Ok((
-        all.len() as f64 / elapsed,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.len(),
-    ))
+    Ok(Load {
+        requests_per_s: requests / (duration_us / 1e6),
+        p50_ms: p50_us / 1000.0,
+        p99_ms: p99_us / 1000.0,
+        requests: requests as u64,
+    })
 }
 
 /// A statement as a pgbench script line: `$n` placeholders become `:pn` variables, whose
@@ -272,7 +310,11 @@ async fn http_load(port: u16, token: &str) -> anyhow::Result<(f64, f64, f64, usi
 /// the server sends.
 fn pgbench_statement(statement: &Statement, defines: &mut Vec<String>) -> anyhow::Result<String> {
     let mut sql = statement.sql.clone();
-    let values = statement.values.as_ref().map(|v| v.0.clone()).unwrap_or_default();
+    let values = statement
+        .values
+        .as_ref()
+        .map(|v| v.0.clone())
+        .unwrap_or_default();
     let offset = defines.len();
     // Highest first, so `$1` does not rewrite the start of `$10`.
     for (index, value) in values.iter().enumerate().rev() {
@@ -291,9 +333,9 @@ fn pgbench_statement(statement: &Statement, defines: &mut Vec<String>) -> anyhow
 }
 
 /// The resolvers' SQL for one request (built by the server's own query functions, with
-/// the same parameters), through pgbench at the same concurrency; returns transactions
-/// per second and the number of transactions.
-async fn pgbench(url: &str, ids: &[Uuid]) -> anyhow::Result<(f64, u64)> {
+/// the same parameters), through pgbench with as many clients as the server has database
+/// connections; returns transactions per second and the number of transactions. pgbench runs on `cpus`.
+async fn pgbench(url: &str, ids: &[Uuid], cpus: &str) -> anyhow::Result<(f64, u64)> {
     let pg_bin = std::fs::read_dir("/usr/lib/postgresql")?
         .filter_map(Result::ok)
         .map(|d| d.path().join("bin/pgbench"))
@@ -313,17 +355,19 @@ async fn pgbench(url: &str, ids: &[Uuid]) -> anyhow::Result<(f64, u64)> {
     let page_ids: Vec<Uuid> = ids.iter().take(50).copied().collect();
     let targets = posts::targets_query(&page_ids).build(DbBackend::Postgres);
     let mut defines = Vec::new();
-    let script = pgbench_statement(&page, &mut defines)?
-        + &pgbench_statement(&targets, &mut defines)?;
+    let script =
+        pgbench_statement(&page, &mut defines)? + &pgbench_statement(&targets, &mut defines)?;
     let file = std::env::temp_dir().join(format!("herald-bench-{}.sql", Uuid::new_v4().simple()));
     std::fs::write(&file, script)?;
-    let output = Command::new(pg_bin)
+    let output = Command::new("taskset")
+        .args(["-c", cpus])
+        .arg(pg_bin)
         .args([
             "-n",
             "-M",
             "prepared",
             "-c",
-            &HTTP_CONNECTIONS.to_string(),
+            &DB_CONNECTIONS.to_string(),
             "-j",
             "2",
             "-T",
@@ -474,52 +518,183 @@ async fn fan_out(port: u16, pid: u32, token: &str, post: Uuid) -> anyhow::Result
     }))
 }
 
+/// What the HTTP scenario runs against.
+struct Target<'a> {
+    herald: &'a Path,
+    db_url: &'a str,
+    redis_url: &'a str,
+    ids: &'a [Uuid],
+    postmaster: u32,
+    token: &'a str,
+    /// CPUs of the machine (counted before any pinning narrows this process's view).
+    cpus: usize,
+}
+
+/// How the processes share the machine's CPUs during the HTTP scenario.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// Every process may run on every CPU.
+    Shared,
+    /// Postgres alone on CPU 0; the server and the load generators (the HTTP client, or
+    /// pgbench's client threads) on the others, as with a database on its own host.
+    DatabaseOnItsOwnCore,
+}
+
+impl Layout {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::DatabaseOnItsOwnCore => "database_on_its_own_core",
+        }
+    }
+
+    /// CPU lists (`taskset -c`) of Postgres and of everything else, on `count` CPUs.
+    fn cpus(self, count: usize) -> (String, String) {
+        let last = count.max(1) - 1;
+        match self {
+            Self::Shared => (format!("0-{last}"), format!("0-{last}")),
+            Self::DatabaseOnItsOwnCore => ("0".into(), format!("1-{last}")),
+        }
+    }
+
+    /// Sets the CPU affinity of Postgres (the postmaster, which new backends inherit, and
+    /// its live processes) and of this process.
+    fn apply(self, target: &Target<'_>) -> anyhow::Result<()> {
+        let (database, others) = self.cpus(target.cpus);
+        let mut postgres = vec![target.postmaster];
+        postgres.extend(children(target.postmaster));
+        for pid in postgres {
+            taskset(&database, pid)?;
+        }
+        taskset(&others, std::process::id())
+    }
+}
+
+/// The live child processes of `parent`.
+fn children(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| stat_fields(pid).and_then(|f| f.get(1).copied()) == Some(u64::from(parent)))
+        .collect()
+}
+
+/// Pins every thread of `pid` to `cpus`.
+fn taskset(cpus: &str, pid: u32) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-c", "-p", cpus, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    if !status.success() {
+        bail!("taskset -c {cpus} -p {pid}: {status}");
+    }
+    Ok(())
+}
+
+/// A `herald serve` process of the benchmark.
+struct Server {
+    /// The process, killed when the server is dropped.
+    _process: Child,
+    pid: u32,
+    port: u16,
+}
+
+impl Server {
+    /// Starts a server on the CPUs that `layout` leaves to everything but Postgres.
+    async fn start(target: &Target<'_>, layout: Layout) -> anyhow::Result<Self> {
+        let (_, cpus) = layout.cpus(target.cpus);
+        let port = free_port()?;
+        let process =
+            start_server(target.herald, target.db_url, target.redis_url, port, &cpus).await?;
+        let pid = process.id().context("server pid")?;
+        Ok(Self {
+            _process: process,
+            pid,
+            port,
+        })
+    }
+}
+
+/// `posts(first: 50)` over HTTP between two pgbench runs of the same SQL, in `layout`,
+/// against `server` (started for that layout).
+async fn http_scenario(
+    target: &Target<'_>,
+    layout: Layout,
+    server: &Server,
+) -> anyhow::Result<Value> {
+    layout.apply(target)?;
+    let (_, client_cpus) = layout.cpus(target.cpus);
+    let (pid, port) = (server.pid, server.port);
+    // pgbench before and after the HTTP load: the machine's other load drifts.
+    let (tps_before, _) = pgbench(target.db_url, target.ids, &client_cpus).await?;
+    let (server_cpu, postgres_cpu) = (cpu_ms(pid, false), postgres_cpu_ms(target.postmaster));
+    let load = http_load(port, target.token, &client_cpus).await?;
+    let server_cpu = cpu_ms(pid, false).saturating_sub(server_cpu);
+    let postgres_http_cpu = postgres_cpu_ms(target.postmaster).saturating_sub(postgres_cpu);
+    let postgres_cpu = postgres_cpu_ms(target.postmaster);
+    let (tps_after, transactions) = pgbench(target.db_url, target.ids, &client_cpus).await?;
+    let postgres_pgbench_cpu = postgres_cpu_ms(target.postmaster).saturating_sub(postgres_cpu);
+    let tps = (tps_before + tps_after) / 2.0;
+    let per = |ms: u64, n: u64| round(ms as f64 / n.max(1) as f64);
+    Ok(json!({
+        "scenario": "graphql_posts_first_50",
+        "cpus": layout.name(),
+        "connections": HTTP_CONNECTIONS,
+        "requests_per_s": load.requests_per_s.round(),
+        "latency_ms": {"p50": round(load.p50_ms), "p99": round(load.p99_ms)},
+        "pgbench_tps": tps.round(),
+        "pgbench_tps_before_after": [tps_before.round(), tps_after.round()],
+        "ratio": round(load.requests_per_s / tps),
+        // CPU per request is what the machine's other load does not change.
+        "cpu_ms_per_request": {
+            "server": per(server_cpu, load.requests),
+            "postgres": per(postgres_http_cpu, load.requests),
+            "postgres_under_pgbench": per(postgres_pgbench_cpu, transactions),
+        },
+    }))
+}
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> anyhow::Result<u16> {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(socket.local_addr()?.port())
+}
+
 /// Runs both scenarios against a fresh database, printing one JSON line per scenario.
 pub async fn run(db_url: &str, redis_url: &str, herald: &Path) -> anyhow::Result<()> {
     herald_server::db::migrate(db_url).await?;
     let db = herald_server::db::connect(db_url, 5).await?;
     let ids = seed(&db).await?;
     db.execute_unprepared("ANALYZE").await?;
-    let port = {
-        let socket = std::net::TcpListener::bind("127.0.0.1:0")?;
-        socket.local_addr()?.port()
-    };
-    let server = start_server(herald, db_url, redis_url, port).await?;
-    let pid = server.id().context("server pid")?;
     let token = token()?;
-    let postmaster = postmaster_pid(&db).await?;
-    // pgbench before and after the HTTP load: the machine's other load drifts.
-    let (tps_before, _) = pgbench(db_url, &ids).await?;
-    let (server_cpu, postgres_cpu) = (cpu_ms(pid, false), postgres_cpu_ms(postmaster));
-    let (rps, p50, p99, requests) = http_load(port, &token).await?;
-    let server_cpu = cpu_ms(pid, false).saturating_sub(server_cpu);
-    let postgres_http_cpu = postgres_cpu_ms(postmaster).saturating_sub(postgres_cpu);
-    let postgres_cpu = postgres_cpu_ms(postmaster);
-    let (tps_after, transactions) = pgbench(db_url, &ids).await?;
-    let postgres_pgbench_cpu = postgres_cpu_ms(postmaster).saturating_sub(postgres_cpu);
-    let tps = (tps_before + tps_after) / 2.0;
-    let per = |ms: u64, n: u64| round(ms as f64 / n.max(1) as f64);
-    let http = json!({
-        "scenario": "graphql_posts_first_50",
-        "connections": HTTP_CONNECTIONS,
-        "requests_per_s": rps.round(),
-        "latency_ms": {"p50": round(p50), "p99": round(p99)},
-        "pgbench_tps": tps.round(),
-        "pgbench_tps_before_after": [tps_before.round(), tps_after.round()],
-        "ratio": round(rps / tps),
-        // CPU per request is what the machine's other load does not change.
-        "cpu_ms_per_request": {
-            "server": per(server_cpu, requests as u64),
-            "postgres": per(postgres_http_cpu, requests as u64),
-            "postgres_under_pgbench": per(postgres_pgbench_cpu, transactions),
-        },
-    });
-    println!("{http}");
-    let fan = fan_out(port, pid, &token, ids[0])
+    let target = Target {
+        herald,
+        db_url,
+        redis_url,
+        ids: &ids,
+        postmaster: postmaster_pid(&db).await?,
+        token: &token,
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let shared = Server::start(&target, Layout::Shared).await?;
+    println!("{}", http_scenario(&target, Layout::Shared, &shared).await?);
+    let fan = fan_out(shared.port, shared.pid, &token, ids[0])
         .await
         .context("subscriptions scenario")?;
     println!("{fan}");
-    drop(server);
+    drop(shared);
+    if target.cpus >= 2 {
+        let layout = Layout::DatabaseOnItsOwnCore;
+        let pinned = match Server::start(&target, layout).await {
+            Ok(server) => http_scenario(&target, layout, &server).await,
+            Err(err) => Err(err),
+        };
+        Layout::Shared.apply(&target)?;
+        println!("{}", pinned?);
+    }
     db.close().await?;
     Ok(())
 }
