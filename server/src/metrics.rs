@@ -1,13 +1,13 @@
 //! Engagement figures of published posts: asked from each platform's plugin
 //! (`fetch-metrics`) as the target's account, and kept as snapshots in `post_metrics`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use herald_plugin_host::{Metric, PluginHost};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -90,14 +90,20 @@ impl MetricsService {
         Ok(refreshed)
     }
 
-    /// The latest snapshot of target `target_id`, if any (one row, by the
-    /// `(target_id, fetched_at)` index).
-    pub async fn latest(&self, target_id: Uuid) -> Result<Option<metric::Model>, AppError> {
-        Ok(metric::Entity::find()
-            .filter(metric::Column::TargetId.eq(target_id))
+    /// The latest snapshot of each of `target_ids` that has one, in one statement
+    /// (`DISTINCT ON`, one row per target by the `(target_id, fetched_at)` index).
+    pub async fn latest(
+        &self,
+        target_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, metric::Model>, AppError> {
+        let rows = metric::Entity::find()
+            .distinct_on([metric::Column::TargetId])
+            .filter(metric::Column::TargetId.is_in(target_ids.iter().copied()))
+            .order_by_asc(metric::Column::TargetId)
             .order_by_desc(metric::Column::FetchedAt)
-            .one(&self.db)
-            .await?)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.target_id, row)).collect())
     }
 
     /// One target's figures, stored; `Err(message)` when the platform gave none.

@@ -1,9 +1,11 @@
 //! Engagement figures in GraphQL: a target's latest snapshot (`Target.metrics`) and a
 //! mutation that asks the platforms again.
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::loader::MetricsLoader;
 use super::types::Target;
 use super::{actor, parse_id};
 use crate::db::entities::metric;
@@ -112,9 +114,9 @@ pub(super) async fn latest_of(
     id: uuid::Uuid,
 ) -> async_graphql::Result<Option<TargetMetrics>> {
     let latest = ctx
-        .data::<MetricsService>()?
-        .latest(id)
+        .data::<DataLoader<MetricsLoader>>()?
+        .load_one(id)
         .await
-        .map_err(|e| e.extend())?;
+        .map_err(|e| e.as_ref().extend())?;
     Ok(latest.map(Into::into))
 }

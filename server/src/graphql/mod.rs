@@ -129,6 +129,10 @@ pub fn build_schema(services: &Services, config: &GraphqlConfig) -> HeraldSchema
             loader::TargetLoader::new(services.posts.clone()),
             tokio::spawn,
         ))
+        .data(DataLoader::new(
+            loader::MetricsLoader::new(services.metrics.clone()),
+            tokio::spawn,
+        ))
         .data(services.posts.clone())
         .data(services.connections.clone())
         .data(services.metrics.clone())

@@ -1,12 +1,14 @@
-//! Reading pages of posts: the targets of a page cost the same SQL statements whatever
-//! the page size, and pages decode their rows as sea-orm does.
+//! Reading pages of posts: the targets of a page and their metrics cost the same SQL
+//! statements whatever the page size, and pages decode their rows as sea-orm does.
 
 use serde_json::json;
 
 use crate::harness::TestApp;
 
 #[tokio::test]
-async fn targets_of_a_page_cost_the_same_statements_for_5_and_50_posts() {
+async fn targets_and_their_metrics_cost_the_same_statements_for_5_and_50_posts() {
+    use sea_orm::ConnectionTrait;
+
     let app = TestApp::spawn().await;
     let token = app.token("alice", None, &[]);
     for n in 0..50 {
@@ -16,13 +18,25 @@ async fn targets_of_a_page_cost_the_same_statements_for_5_and_50_posts() {
         )
         .await;
     }
+    // Two snapshots of the newest post's x target: the later one is the latest.
+    app.db
+        .execute_unprepared(
+            "INSERT INTO post_metrics (id, target_id, fetched_at, likes)
+             SELECT gen_random_uuid(), t.id, now() - s.age * interval '1 hour', s.likes
+             FROM post_targets t JOIN social_posts p ON p.id = t.post_id
+             CROSS JOIN (VALUES (2, 1), (1, 5)) AS s(age, likes)
+             WHERE p.content = 'post 49' AND t.platform = 'x'",
+        )
+        .await
+        .expect("metrics");
     let mut counts = Vec::new();
     for first in [5, 50] {
         let before = app.statements();
         let data = app
             .ok(
                 &token,
-                "query($first: Int) { posts(first: $first) { edges { node { targets { platform } } } } }",
+                "query($first: Int) { posts(first: $first) { edges { node { content
+                   targets { platform metrics { likes } } } } } }",
                 json!({"first": first}),
             )
             .await;
@@ -34,18 +48,27 @@ async fn targets_of_a_page_cost_the_same_statements_for_5_and_50_posts() {
                 .is_some_and(|t| t.len() == 2)),
             "{data}"
         );
+        let newest = &edges[0]["node"];
+        assert_eq!(newest["content"], "post 49");
+        let likes: Vec<_> = newest["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .map(|t| (t["platform"].clone(), t["metrics"]["likes"].clone()))
+            .collect();
+        assert!(likes.contains(&(json!("x"), json!(5))), "{likes:?}");
+        assert!(
+            likes.contains(&(json!("bluesky"), json!(null))),
+            "{likes:?}"
+        );
         counts.push(app.statements() - before);
     }
     assert_eq!(
         counts[0], counts[1],
         "statements for 5 and 50 posts: {counts:?}"
     );
-    // The page itself and one batch of targets.
-    assert!(
-        (2..=3).contains(&counts[0]),
-        "statements per page: {}",
-        counts[0]
-    );
+    // The page, its targets, and one batch of metrics.
+    assert_eq!(counts[0], 3, "statements per page: {counts:?}");
 }
 
 /// Pages are decoded straight from the Postgres rows (`db::rows`); every column, set or
