@@ -366,7 +366,7 @@ impl PostService {
         post_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<target::Model>>, AppError> {
         let rows: Vec<target::Model> = rows::fetch_all(&self.db, targets_query(post_ids)).await?;
-        let mut by_post: HashMap<Uuid, Vec<target::Model>> = HashMap::new();
+        let mut by_post: HashMap<Uuid, Vec<target::Model>> = HashMap::with_capacity(post_ids.len());
         for row in rows {
             by_post.entry(row.post_id).or_default().push(row);
         }

@@ -35,7 +35,7 @@ pub struct Eager<T>(pub T);
 
 /// A list of objects resolved eagerly; the GraphQL type is `[T!]!`. Cloning it shares
 /// the items.
-pub struct EagerList<T>(Arc<[T]>);
+pub struct EagerList<T>(Arc<Vec<T>>);
 
 impl<T> Clone for EagerList<T> {
     fn clone(&self) -> Self {
@@ -45,7 +45,7 @@ impl<T> Clone for EagerList<T> {
 
 impl<T> From<Vec<T>> for EagerList<T> {
     fn from(items: Vec<T>) -> Self {
-        Self(items.into())
+        Self(Arc::new(items))
     }
 }
 

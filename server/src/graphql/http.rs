@@ -32,6 +32,8 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
 /// Most requests accepted in one batch.
 const MAX_BATCH: usize = 20;
+/// Initial size of a response body's buffer.
+const RESPONSE_BUFFER_BYTES: usize = 16 * 1024;
 
 /// What the GraphQL endpoints share: the schema, token verification and limits.
 #[derive(Clone)]
@@ -419,12 +421,20 @@ fn response_body(response: async_graphql::Response) -> (bool, String) {
         let errors = with_codes(response.errors, "GRAPHQL_VALIDATION_FAILED");
         return (true, json!({ "errors": errors }).to_string());
     }
-    let body = serde_json::to_string(&response).unwrap_or_else(|err| {
-        tracing::error!(%err, "cannot serialise a GraphQL response");
-        json!({"errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}]})
-            .to_string()
-    });
-    (false, body)
+    // Pages of posts run to tens of kilobytes: start big rather than grow by doubling.
+    let mut body = Vec::with_capacity(RESPONSE_BUFFER_BYTES);
+    let serialised = serde_json::to_writer(&mut body, &response)
+        .map_err(|err| err.to_string())
+        .and_then(|()| String::from_utf8(body).map_err(|err| err.to_string()));
+    match serialised {
+        Ok(body) => (false, body),
+        Err(err) => {
+            tracing::error!(%err, "cannot serialise a GraphQL response");
+            let internal = json!({"errors": [{"message": "internal error",
+                                               "extensions": {"code": "INTERNAL"}}]});
+            (false, internal.to_string())
+        }
+    }
 }
 
 fn timed_out(media: MediaType, timeout: std::time::Duration) -> Response {
