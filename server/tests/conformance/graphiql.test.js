@@ -32,7 +32,8 @@ function launch(profile) {
       `--user-data-dir=${profile}`,
       'about:blank',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // Its own process group, so that its helper processes are stopped with it.
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   const endpoint = new Promise((resolve, reject) => {
     let stderr = '';
@@ -170,8 +171,15 @@ test('GraphiQL runs a query with a bearer token and shows the result', async () 
     assert.doesNotMatch(shown, /"errors"/, `result pane:\n${shown}`);
   } finally {
     browser?.close();
-    child.kill();
-    await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r()));
-    rmSync(profile, { recursive: true, force: true });
+    const exited = new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r()));
+    // The whole group: helpers (renderer, utility processes) may still write into the
+    // profile after the browser process is gone.
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch (error) {
+      if (error.code !== 'ESRCH') throw error;
+    }
+    await exited;
+    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 });
