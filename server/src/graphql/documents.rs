@@ -34,18 +34,21 @@ impl DocumentCache {
         request: &'r mut async_graphql::Request,
     ) -> Result<&'r ExecutableDocument, ServerError> {
         let cacheable = self.capacity > 0 && request.query.len() <= MAX_QUERY_BYTES;
-        let cached = cacheable
-            .then(|| self.entries.lock().ok()?.get(&request.query).cloned())
-            .flatten();
-        let hit = cached.is_some();
+        if !cacheable {
+            return request.parsed_query();
+        }
+        let cached = self
+            .entries
+            .lock()
+            .ok()
+            .and_then(|entries| entries.get(&request.query).cloned());
         if let Some(document) = cached {
             request.set_parsed_query(document);
+            return request.parsed_query();
         }
-        let query = cacheable.then(|| request.query.clone());
+        let query = request.query.clone();
         let document = request.parsed_query()?;
-        if let (Some(query), false) = (query, hit)
-            && let Ok(mut entries) = self.entries.lock()
-        {
+        if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= self.capacity {
                 entries.clear();
             }

@@ -180,7 +180,7 @@ pub async fn get(endpoint: &Endpoint, request: Request) -> Response {
     let Some(media) = negotiate(headers) else {
         return not_acceptable();
     };
-    let mut graphql = match async_graphql::http::parse_query_string(query_string) {
+    let graphql = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
         Err(err) => {
             return refuse(
@@ -191,34 +191,8 @@ pub async fn get(endpoint: &Endpoint, request: Request) -> Response {
             );
         }
     };
-    if let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut graphql).await {
-        return request_errors(media, vec![err], "BAD_REQUEST");
-    }
-    if graphql.query.is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            media,
-            "BAD_REQUEST",
-            "the `query` parameter is missing",
-        );
-    }
-    let name = graphql.operation_name.clone();
-    let operation = match endpoint.documents.parse(&mut graphql) {
-        Ok(document) => operation_type(document, name.as_deref()),
-        Err(err) => return request_errors(media, vec![err], "GRAPHQL_PARSE_FAILED"),
-    };
-    if matches!(
-        operation,
-        Some(OperationType::Mutation | OperationType::Subscription)
-    ) {
-        return method_not_allowed(
-            media,
-            "POST",
-            "only queries run over GET: send mutations with POST (subscriptions over WebSocket)",
-        );
-    }
     let auth = authenticate(&endpoint.verifier, headers);
-    execute(endpoint, media, graphql, auth).await
+    execute(endpoint, media, graphql, auth, QueriesOnly(true)).await
 }
 
 /// `POST /graphql`: a JSON request (or a batch, when enabled).
@@ -300,7 +274,7 @@ pub async fn post(endpoint: &Endpoint, request: Request) -> Response {
         other => match parameters(other) {
             Ok(request) => {
                 let auth = authenticate(&endpoint.verifier, &parts.headers);
-                execute(endpoint, media, request, auth).await
+                execute(endpoint, media, request, auth, QueriesOnly(false)).await
             }
             Err(message) => refuse(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", &message),
         },
@@ -446,19 +420,44 @@ fn timed_out(media: MediaType, timeout: std::time::Duration) -> Response {
     )
 }
 
+/// Whether only queries may run (GET): mutations and subscriptions are then 405.
+#[derive(Clone, Copy)]
+struct QueriesOnly(bool);
+
 async fn execute(
     endpoint: &Endpoint,
     media: MediaType,
     mut request: async_graphql::Request,
     auth: Auth,
+    queries_only: QueriesOnly,
 ) -> Response {
-    if persisted::requested(&request)
-        && let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut request).await
-    {
+    if let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut request).await {
         return request_errors(media, vec![err], "BAD_REQUEST");
     }
+    if request.query.is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            media,
+            "BAD_REQUEST",
+            "the `query` parameter is missing",
+        );
+    }
+    let name = request.operation_name.clone();
     match endpoint.documents.parse(&mut request) {
         Err(err) => return request_errors(media, vec![err], "GRAPHQL_PARSE_FAILED"),
+        Ok(document)
+            if queries_only.0
+                && matches!(
+                    operation_type(document, name.as_deref()),
+                    Some(OperationType::Mutation | OperationType::Subscription)
+                ) =>
+        {
+            return method_not_allowed(
+                media,
+                "POST",
+                "only queries run over GET: send mutations with POST (subscriptions over WebSocket)",
+            );
+        }
         Ok(document) if !endpoint.config.introspection && introspection::requested(document) => {
             return request_errors(media, vec![introspection::refused()], "");
         }

@@ -87,11 +87,6 @@ fn error(message: &str, code: &str) -> ServerError {
     error
 }
 
-/// Whether `request` uses the APQ extension.
-pub(crate) fn requested(request: &async_graphql::Request) -> bool {
-    request.extensions.contains_key("persistedQuery")
-}
-
 /// Applies (and removes) `extensions.persistedQuery` of `request`: fills in the query of a
 /// known hash, or registers the query sent with its hash. A request without the extension
 /// is left alone; the error is the client's answer.

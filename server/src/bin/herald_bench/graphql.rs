@@ -185,14 +185,8 @@ fn cpu_ms(pid: u32, children: bool) -> u64 {
 /// CPU time of a Postgres server so far, in ms: the postmaster, its live backends, and
 /// the backends it has reaped.
 fn postgres_cpu_ms(postmaster: u32) -> u64 {
-    let live: u64 = std::fs::read_dir("/proc")
+    let live: u64 = children(postmaster)
         .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| {
-            stat_fields(pid).and_then(|f| f.get(1).copied()) == Some(u64::from(postmaster))
-        })
         .map(|pid| cpu_ms(pid, false))
         .sum();
     live + cpu_ms(postmaster, true)
