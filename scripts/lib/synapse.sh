@@ -30,12 +30,20 @@ ensure_synapse() {
   if [ -x "$SYNAPSE_VENV/bin/synapse_homeserver" ] && cmp -s "$synapse_requirements" "$stamp"; then
     return
   fi
-  log "installing Synapse into $SYNAPSE_VENV (pip)"
-  rm -rf "$SYNAPSE_VENV"
-  "$(synapse_python)" -m venv "$SYNAPSE_VENV" || die "could not create $SYNAPSE_VENV"
-  "$SYNAPSE_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$synapse_requirements" \
-    || die "pip could not install $synapse_requirements"
-  cp "$synapse_requirements" "$stamp"
+  mkdir -p "$target"
+  (
+    # Several checkouts may share the build directory: one installs, the others wait.
+    flock 9
+    if [ -x "$SYNAPSE_VENV/bin/synapse_homeserver" ] && cmp -s "$synapse_requirements" "$stamp"; then
+      exit 0
+    fi
+    log "installing Synapse into $SYNAPSE_VENV (pip)"
+    rm -rf "$SYNAPSE_VENV"
+    "$(synapse_python)" -m venv "$SYNAPSE_VENV" || die "could not create $SYNAPSE_VENV"
+    "$SYNAPSE_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$synapse_requirements" \
+      || die "pip could not install $synapse_requirements"
+    cp "$synapse_requirements" "$stamp"
+  ) 9>"$target/synapse-venv.lock"
 }
 
 start_synapse() {
@@ -101,7 +109,8 @@ root: {level: WARNING, handlers: [file]}
 disable_existing_loggers: false
 YAML
   "$SYNAPSE_VENV/bin/python" -m synapse.app.homeserver -c "$SYNAPSE_DIR/homeserver.yaml" \
-    --generate-keys >/dev/null 2>&1 || die "Synapse could not generate its signing key"
+    --generate-keys >"$SYNAPSE_DIR/generate.log" 2>&1 \
+    || { cat "$SYNAPSE_DIR/generate.log" >&2; die "Synapse could not generate its signing key"; }
   "$SYNAPSE_VENV/bin/python" -m synapse.app.homeserver -c "$SYNAPSE_DIR/homeserver.yaml" \
     >"$SYNAPSE_DIR/stdout.log" 2>&1 &
   SYNAPSE_PID=$!

@@ -251,10 +251,10 @@ pub fn publishers(
     Ok(registry)
 }
 
-/// What request handlers share.
 /// Parsed GraphQL documents kept per process.
 const DOCUMENT_CACHE_ENTRIES: usize = 1_000;
 
+/// What request handlers share.
 #[derive(Clone)]
 struct AppState {
     graphql: Endpoint,

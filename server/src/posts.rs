@@ -11,6 +11,7 @@ use sea_orm::{
     DatabaseTransaction, EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect,
     Select, TransactionTrait,
 };
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::connections::ConnectionService;
@@ -956,17 +957,13 @@ pub fn spec_of(target: &target::Model) -> TargetSpec {
     }
 }
 
-/// A stored options object as key/value pairs (non-string values are ignored).
+/// A stored options object as key/value pairs. Herald writes them as an object of
+/// strings; anything else is logged and read as no options.
 pub fn options_of(value: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
-    value
-        .as_object()
-        .map(|object| {
-            object
-                .iter()
-                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
+    std::collections::BTreeMap::deserialize(value).unwrap_or_else(|error| {
+        tracing::warn!(%error, "stored target options unreadable; publishing without them");
+        Default::default()
+    })
 }
 
 /// A post's media as stored; posts written before media details existed have only URLs.
@@ -976,7 +973,7 @@ pub fn media_of(post: &post::Model) -> Vec<MediaItem> {
 
 /// Media from the stored `media` column, falling back to the bare `media_urls`.
 pub fn media_from_json(media: &serde_json::Value, urls: &serde_json::Value) -> Vec<MediaItem> {
-    match serde_json::from_value::<Vec<MediaItem>>(media.clone()) {
+    match Vec::<MediaItem>::deserialize(media) {
         Ok(items) if !items.is_empty() => items,
         Ok(_) => json_strings(urls).into_iter().map(MediaItem::url).collect(),
         Err(error) => {

@@ -392,7 +392,13 @@ impl Publisher for Bluesky {
         // A retry after a lost answer writes to a key that is taken: the PDS refuses
         // (InvalidSwap, or a 500 from its tree), and the record there is this post.
         if (matches!(failure, PublishError::Retryable(_)) || error_name(&response) == "InvalidSwap")
-            && let Some(uri) = find_post(&pds, &repo, &rkey)?
+            && let Some(uri) = find_post(&pds, &repo, &rkey).unwrap_or_else(|lookup| {
+                // The write's own failure is the answer; the lookup's is only logged.
+                log::warn(&format!(
+                    "looking for {rkey} after a failed write: {lookup:?}"
+                ));
+                None
+            })
         {
             log::info(&format!("{uri} was already written by an earlier attempt"));
             return Ok(receipt(credentials, uri));
@@ -428,11 +434,9 @@ impl Publisher for Bluesky {
             .or_else(|| Some(credentials.access_token.as_str()).filter(|token| !is_jwt(token)))
             .map(str::to_owned);
         if let Some(refresh) = credentials.refresh_token.as_deref().filter(|t| is_jwt(t)) {
-            match parse::<Session>(pds.procedure(
-                "com.atproto.server.refreshSession",
-                &Value::Null,
-                Some(refresh),
-            )?) {
+            match parse::<Session>(
+                pds.procedure_without_input("com.atproto.server.refreshSession", Some(refresh))?,
+            ) {
                 Ok(session) => {
                     return Ok(session_credentials(
                         &credentials,

@@ -70,11 +70,17 @@ impl Pds<'_> {
         body: &serde_json::Value,
         token: Option<&str>,
     ) -> Result<Response, PublishError> {
-        let mut request = Request::post(self.url(method)).json(body);
-        if let Some(token) = token {
-            request = request.bearer(token);
-        }
-        Ok(request.send()?)
+        send(Request::post(self.url(method)).json(body), token)
+    }
+
+    /// A procedure (POST) without input, such as `refreshSession`: no body at all, as
+    /// the PDS refuses a body where its lexicon expects none.
+    pub fn procedure_without_input(
+        &self,
+        method: &str,
+        token: Option<&str>,
+    ) -> Result<Response, PublishError> {
+        send(Request::post(self.url(method)), token)
     }
 
     /// A procedure (POST) whose body is the current post's media at `index`.
@@ -159,6 +165,14 @@ fn percent_encode(value: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// Sends `request`, with `token` as its bearer when given.
+fn send(mut request: Request, token: Option<&str>) -> Result<Response, PublishError> {
+    if let Some(token) = token {
+        request = request.bearer(token);
+    }
+    Ok(request.send()?)
 }
 
 #[cfg(test)]

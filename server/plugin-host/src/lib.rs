@@ -536,6 +536,7 @@ impl Inner {
             .await
             .map_err(|_| PluginError::Engine("plugin host is shutting down".into()))?;
         let limit = self.config.call_timeout;
+        let unsafe_to_repeat = matches!(call, Call::Publish(_)) && !plugin.info.idempotent_publish;
         let state = HostState::new(
             Arc::clone(&plugin.id),
             allowed_hosts,
@@ -590,6 +591,9 @@ impl Inner {
             }
             Err(error) => {
                 let traps = plugin.consecutive_traps.fetch_add(1, Ordering::Relaxed) + 1;
+                let cut_off_mid_change = matches!(error, PluginError::Timeout { .. })
+                    && unsafe_to_repeat
+                    && store.data().maybe_delivered;
                 tracing::warn!(plugin = %plugin.id, %error, traps, "plugin call failed in the sandbox");
                 if traps >= self.config.quarantine_after
                     && !plugin.quarantined.swap(true, Ordering::Relaxed)
@@ -600,6 +604,15 @@ impl Inner {
                         traps,
                         "plugin quarantined: it trapped or timed out {traps} times in a row; restart Herald after fixing it"
                     );
+                }
+                if cut_off_mid_change {
+                    // Stopped while a request that changes something was out: neither
+                    // retrying nor failing is safe, a person must check.
+                    let message = error.to_string();
+                    return Ok((
+                        Outcome::Publish(Err(PublishFailure::Unconfirmed { message })),
+                        store.into_data(),
+                    ));
                 }
                 Err(error)
             }

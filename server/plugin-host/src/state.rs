@@ -91,14 +91,17 @@ impl HostState {
         request: net::Request,
     ) -> Result<net::Response, FetchError> {
         let changes_something = !matches!(request.method, net::Method::Get | net::Method::Head);
+        let before = self.maybe_delivered;
+        // Set while the request is out: a call cut off by its deadline mid-request may
+        // have changed something.
+        self.maybe_delivered |= changes_something;
         let result = self
             .net
             .fetch(&self.plugin, &self.allowed_hosts, request)
             .await;
-        if changes_something
-            && matches!(result, Err(FetchError::Transport(_) | FetchError::Timeout))
-        {
-            self.maybe_delivered = true;
+        if !matches!(result, Err(FetchError::Transport(_) | FetchError::Timeout)) {
+            // Answered, or never sent: this request leaves no doubt.
+            self.maybe_delivered = before;
         }
         result
     }

@@ -176,6 +176,13 @@ async fn fake_platform() -> (String, Fake) {
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/v1/me")]) }),
         )
         .route(
+            "/stall",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                StatusCode::OK
+            }),
+        )
+        .route(
             "/huge",
             get(|| async { vec![b'x'; RESPONSE_CAP as usize * 4] }),
         )
@@ -451,6 +458,18 @@ async fn assert_still_serves(host: &PluginHost) {
             .await
             .map(|r| r.platform_post_id),
         Ok("ok".to_owned())
+    );
+}
+
+/// A publish stopped by its deadline while a POST was out may have posted: on a platform
+/// without idempotency keys it is unconfirmed (a person decides), not a plain timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_cut_off_during_a_post_is_unconfirmed() {
+    let (host, _) = host(&["hostile"]).await;
+    let stalled = host.publish("hostile", request("stall")).await;
+    assert!(
+        matches!(&stalled, Err(PublishFailure::Unconfirmed { message }) if message.contains("2s")),
+        "{stalled:?}"
     );
 }
 

@@ -242,6 +242,13 @@ impl Registry {
     /// Joins the running shareable execution of `key`, if there is an open one.
     fn join_running(&self, key: &Key, subscriber: Subscriber) -> Option<Membership> {
         let execution = lock(&self.executions).get(key).and_then(Weak::upgrade)?;
+        // An execution whose task ended without finishing (a panic) delivers nothing.
+        if lock(&execution.task)
+            .as_ref()
+            .is_some_and(AbortHandle::is_finished)
+        {
+            return None;
+        }
         let token = execution.join(subscriber)?;
         Some(Membership { execution, token })
     }
@@ -271,7 +278,10 @@ async fn run(
     while let Some(response) = responses.next().await {
         if first && is_request_error(&response) {
             let errors = with_codes(response.errors, "GRAPHQL_VALIDATION_FAILED");
-            let errors = serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into());
+            let errors = serde_json::to_string(&errors).unwrap_or_else(|err| {
+                tracing::error!(%err, "cannot serialise subscription errors");
+                "[]".into()
+            });
             execution.finish(&registry, Event::Error(errors));
             return;
         }

@@ -105,7 +105,6 @@ struct Active {
 struct Connection {
     endpoint: Endpoint,
     deliveries: mpsc::Sender<Delivery>,
-    init_received: bool,
     actor: Option<Actor>,
     /// Few per connection: a list is smaller and as fast as a map.
     subscriptions: Vec<Active>,
@@ -120,7 +119,6 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
     let mut connection = Connection {
         endpoint,
         deliveries,
-        init_received: false,
         actor: None,
         subscriptions: Vec::new(),
         numbers: 0,
@@ -190,9 +188,8 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
             }
         }
     };
-    let registry = connection.endpoint.subscriptions.clone();
     for active in connection.subscriptions.drain(..) {
-        active.membership.leave(&registry);
+        active.membership.leave(&connection.endpoint.subscriptions);
     }
     if let Some(Close(code, reason)) = close {
         let frame = CloseFrame {
@@ -214,10 +211,11 @@ impl Connection {
     fn handle(&mut self, message: ClientMessage) -> Result<Option<Value>, Close> {
         match message {
             ClientMessage::ConnectionInit { payload } => {
-                if self.init_received {
+                // A failed initialisation closes the connection, so a second one here
+                // follows a successful one.
+                if self.actor.is_some() {
                     return Err(Close::new(4429, "Too many initialisation requests"));
                 }
-                self.init_received = true;
                 let credential = payload.as_ref().and_then(init_authorization);
                 match self.endpoint.verifier.verify_header(credential.as_deref()) {
                     Ok(actor) => {
@@ -249,8 +247,7 @@ impl Connection {
     /// The message that delivers `event` to subscription `number`, if it still runs.
     fn deliver(&mut self, number: u64, event: &fanout::Event) -> Option<String> {
         let index = self.subscriptions.iter().position(|a| a.number == number)?;
-        let active = self.subscriptions.get(index)?;
-        let message = event.message(&active.id);
+        let message = event.message(&self.subscriptions[index].id);
         if event.is_final() {
             // The execution has already dropped its subscribers.
             self.subscriptions.swap_remove(index);

@@ -26,7 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{
-    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, in_ms, plugin_host,
+    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
+    plugin_host,
 };
 
 /// The PDS as the plugin knows it (routed to the proxy by the host).
@@ -176,6 +177,8 @@ enum FirstCreate {
 
 #[derive(Default)]
 struct ProxyLog {
+    /// Paths of every call, in order.
+    calls: Vec<String>,
     /// Arrival times (Unix seconds) of createRecord calls.
     creates: Vec<f64>,
     /// The `ratelimit-reset` the proxy stated (Unix seconds).
@@ -311,6 +314,12 @@ async fn proxied(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    proxy
+        .log
+        .lock()
+        .expect("lock")
+        .calls
+        .push(uri.path().to_owned());
     if uri.path() != "/xrpc/com.atproto.repo.createRecord" {
         return forward(&proxy, method, &uri, &headers, body).await;
     }
@@ -578,10 +587,10 @@ async fn rate_limited_create_is_retried_after_the_stated_reset() {
         )
     };
     assert_eq!(creates.len(), 2, "one refused, one accepted");
-    assert!(
-        creates[1] >= reset,
-        "retried at {} before the stated reset {reset}",
-        creates[1]
+    assert_retried_after(
+        Duration::from_secs_f64(creates[1] - creates[0]),
+        Duration::from_secs_f64(reset - creates[0]),
+        Duration::from_secs(4),
     );
     assert_eq!(pds.posts(&alice.did).await.len(), 1);
     assert_eq!(
@@ -593,10 +602,23 @@ async fn rate_limited_create_is_retried_after_the_stated_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconnect() {
     let Setup {
-        app, token, pds, ..
+        app,
+        token,
+        pds,
+        log,
+        ..
     } = setup(FirstCreate::Forward).await;
     let alice = pds.account().await;
     connect(&app, &token, &alice).await;
+    let calls_to = |method: &str| {
+        let path = format!("/xrpc/{method}");
+        log.lock()
+            .expect("lock")
+            .calls
+            .iter()
+            .filter(|c| **c == path)
+            .count()
+    };
 
     // The first publish signs in with the app password; the session is stored.
     let first = publish(
@@ -641,6 +663,7 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
         .refreshed(connection_id, &expired)
         .await
         .expect("store");
+    let sessions_before = calls_to("com.atproto.server.createSession");
     let second = publish(
         &app,
         &token,
@@ -648,6 +671,14 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     )
     .await;
     rkey_of(&second, &alice);
+    // Renewed by refreshSession, not by signing in again.
+    assert_eq!(calls_to("com.atproto.server.refreshSession"), 1);
+    assert_eq!(
+        calls_to("com.atproto.server.createSession"),
+        sessions_before,
+        "{:?}",
+        log.lock().expect("lock").calls
+    );
     let (_, renewed) = app
         .connections
         .credentials("alice", "bluesky", None)

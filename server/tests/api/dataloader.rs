@@ -77,7 +77,7 @@ async fn targets_and_their_metrics_cost_the_same_statements_for_5_and_50_posts()
 async fn pages_decode_every_column_as_sea_orm_does() {
     use herald_server::db::entities::{post, target};
     use herald_server::db::rows;
-    use sea_orm::{ConnectionTrait, EntityTrait};
+    use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
 
     let app = TestApp::spawn().await;
     let token = app.token("alice", None, &[]);
@@ -109,10 +109,15 @@ async fn pages_decode_every_column_as_sea_orm_does() {
         .await
         .expect("update");
 
-    let by_sea_orm = post::Entity::find().all(&app.db).await.expect("posts");
-    let decoded: Vec<post::Model> = rows::fetch_all(&app.db, post::Entity::find())
+    let by_sea_orm = post::Entity::find()
+        .order_by_asc(post::Column::Id)
+        .all(&app.db)
         .await
-        .expect("decoded posts");
+        .expect("posts");
+    let decoded: Vec<post::Model> =
+        rows::fetch_all(&app.db, post::Entity::find().order_by_asc(post::Column::Id))
+            .await
+            .expect("decoded posts");
     assert_eq!(decoded.len(), 2);
     assert_eq!(decoded, by_sea_orm);
     assert!(
@@ -126,10 +131,17 @@ async fn pages_decode_every_column_as_sea_orm_does() {
             .any(|p| p.archived_at.is_none() && p.scheduled_at.is_none())
     );
 
-    let by_sea_orm = target::Entity::find().all(&app.db).await.expect("targets");
-    let decoded: Vec<target::Model> = rows::fetch_all(&app.db, target::Entity::find())
+    let by_sea_orm = target::Entity::find()
+        .order_by_asc(target::Column::Id)
+        .all(&app.db)
         .await
-        .expect("decoded targets");
+        .expect("targets");
+    let decoded: Vec<target::Model> = rows::fetch_all(
+        &app.db,
+        target::Entity::find().order_by_asc(target::Column::Id),
+    )
+    .await
+    .expect("decoded targets");
     assert_eq!(decoded.len(), 3);
     assert_eq!(decoded, by_sea_orm);
     assert!(decoded.iter().any(|t| t.last_response_code == Some(429)));

@@ -383,7 +383,8 @@ async fn instance_with_a_lower_limit_fails_the_post_without_sending_it() {
         )
         .await;
     let error = failed["targets"][0]["lastError"].as_str().expect("error");
-    assert!(error.contains("100"), "{error}");
+    assert!(error.contains("the limit is 100"), "{error}");
+    assert_eq!(failed["targets"][0]["attempts"], 1, "{failed}");
     assert!(fake.requests_to("POST", "/api/v1/statuses").is_empty());
 }
 

@@ -49,6 +49,13 @@ impl Publisher for Hostile {
             "undeclared" => fetch("https://evil.example.net/steal"),
             "redirect" => fetch("https://api.example.com/redirect"),
             "huge" => fetch("https://api.example.com/huge"),
+            // A POST the platform never answers: the call's deadline cuts it off.
+            "stall" => {
+                Request::post("https://api.example.com/stall").send()?;
+                Err(PublishError::Permanent(
+                    "the stalled POST was answered".into(),
+                ))
+            }
             _ => Ok(Receipt {
                 platform_post_id: "ok".into(),
                 url: "https://api.example.com/p/ok".into(),
