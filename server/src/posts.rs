@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, PgFunc, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect,
-    Select, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, Order, QueryFilter,
+    QueryOrder, QuerySelect, Select, TransactionTrait,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -366,7 +366,8 @@ impl PostService {
         &self,
         post_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<target::Model>>, AppError> {
-        let rows: Vec<target::Model> = rows::fetch_all(&self.db, targets_query(post_ids)).await?;
+        let query = targets_query(self.db.get_database_backend(), post_ids);
+        let rows: Vec<target::Model> = rows::fetch_all(&self.db, query).await?;
         let mut by_post: HashMap<Uuid, Vec<target::Model>> = HashMap::with_capacity(post_ids.len());
         for row in rows {
             by_post.entry(row.post_id).or_default().push(row);
@@ -1140,10 +1141,17 @@ pub fn page_query(tenant: &str, filter: &PostFilter, page: PageRequest) -> Selec
         .limit(page.first + 1)
 }
 
-/// The statement of [`PostService::targets_of`].
-pub fn targets_query(post_ids: &[Uuid]) -> Select<target::Entity> {
+/// The statement of [`PostService::targets_of`]. On Postgres the ids go as one array
+/// parameter, so every page size shares one statement (and its prepared plan).
+pub fn targets_query(backend: DatabaseBackend, post_ids: &[Uuid]) -> Select<target::Entity> {
+    let of_posts = if backend == DatabaseBackend::Postgres {
+        Expr::col((target::Entity, target::Column::PostId))
+            .eq(PgFunc::any(Expr::val(post_ids.to_vec())))
+    } else {
+        target::Column::PostId.is_in(post_ids.iter().copied())
+    };
     target::Entity::find()
-        .filter(target::Column::PostId.is_in(post_ids.iter().copied()))
+        .filter(of_posts)
         .order_by_asc(target::Column::CreatedAt)
         .order_by_asc(target::Column::Platform)
 }

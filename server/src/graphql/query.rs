@@ -111,13 +111,10 @@ impl PostQuery {
             .posts
             .into_iter()
             .map(|post| {
-                let cursor = cursor::encode(
-                    key,
-                    Keyset {
-                        value: sort_value(&post, key),
-                        id: post.id,
-                    },
-                );
+                let position = Keyset {
+                    value: sort_value(&post, key),
+                    id: post.id,
+                };
                 let node = if wants_targets {
                     let loaded = targets.remove(&post.id).unwrap_or_default();
                     Post::with_targets(post, loaded)
@@ -125,7 +122,8 @@ impl PostQuery {
                     Post::from(post)
                 };
                 PostEdge {
-                    cursor,
+                    key,
+                    position,
                     node: Eager(node),
                 }
             })
@@ -134,8 +132,8 @@ impl PostQuery {
             page_info: PageInfo {
                 has_next_page: page.has_next_page,
                 has_previous_page: after.is_some(),
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
+                start_cursor: edges.first().map(|e| cursor::encode(key, e.position)),
+                end_cursor: edges.last().map(|e| cursor::encode(key, e.position)),
             },
             edges: edges.into(),
         })

@@ -11,13 +11,13 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::eager::{Eager, EagerList};
 use super::loader::TargetLoader;
-use super::parse_id;
+use super::{cursor, parse_id};
 use crate::db::entities::{post, target};
 use crate::domain;
 use crate::domain::post::MediaItem;
 use crate::domain::target::TargetSpec;
 use crate::error::AppError;
-use crate::posts::{self, json_strings};
+use crate::posts::{self, Keyset, SortKey, json_strings};
 
 /// A post's overall status, derived from its targets.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -417,12 +417,27 @@ pub struct Me {
 }
 
 /// One post in a list, with its cursor.
-#[derive(SimpleObject)]
 pub struct PostEdge {
-    /// Opaque cursor: pass as `after` to continue after this post.
-    pub cursor: String,
+    /// The list's sort key.
+    pub key: SortKey,
+    /// The post's position under `key`, encoded as the cursor only when asked for.
+    pub position: Keyset,
     /// The post.
     pub node: Eager<Post>,
+}
+
+/// One post in a list, with its cursor.
+#[Object]
+impl PostEdge {
+    /// Opaque cursor: pass as `after` to continue after this post.
+    async fn cursor(&self) -> String {
+        cursor::encode(self.key, self.position)
+    }
+
+    /// The post.
+    async fn node(&self) -> &Eager<Post> {
+        &self.node
+    }
 }
 
 /// Paging state of a connection.

@@ -319,6 +319,16 @@ fn pgbench_statement(statement: &Statement, defines: &mut Vec<String>) -> anyhow
             sea_orm::Value::Uuid(Some(u)) => u.to_string(),
             sea_orm::Value::BigUnsigned(Some(n)) => n.to_string(),
             sea_orm::Value::BigInt(Some(n)) => n.to_string(),
+            sea_orm::Value::Array(_, Some(items)) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|item| match item {
+                        sea_orm::Value::Uuid(Some(u)) => Ok(u.to_string()),
+                        other => Err(anyhow::anyhow!("no pgbench text for {other:?}")),
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                format!("{{{}}}", items.join(","))
+            }
             other => bail!("no pgbench text for {other:?}"),
         };
         defines.push(format!("{name}={text}"));
@@ -347,7 +357,7 @@ async fn pgbench(url: &str, ids: &[Uuid], cpus: &str) -> anyhow::Result<(f64, u6
     )
     .build(DbBackend::Postgres);
     let page_ids: Vec<Uuid> = ids.iter().take(50).copied().collect();
-    let targets = posts::targets_query(&page_ids).build(DbBackend::Postgres);
+    let targets = posts::targets_query(DbBackend::Postgres, &page_ids).build(DbBackend::Postgres);
     let mut defines = Vec::new();
     let script =
         pgbench_statement(&page, &mut defines)? + &pgbench_statement(&targets, &mut defines)?;
