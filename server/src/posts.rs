@@ -2,14 +2,14 @@
 //! caller's tenant, in transactions, applying the rules of [`crate::domain`].
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, PgFunc, Query};
+use sea_orm::sea_query::{Expr, PgFunc, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
     DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, Order, QueryFilter,
-    QueryOrder, QuerySelect, Select, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement, TransactionTrait,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -352,7 +352,8 @@ impl PostService {
         page: PageRequest,
     ) -> Result<Page, AppError> {
         let query = page_query(&actor.tenant_id, filter, page);
-        let mut posts: Vec<post::Model> = rows::fetch_all(&self.db, query).await?;
+        let statement = query.build(self.db.get_database_backend());
+        let mut posts: Vec<post::Model> = rows::fetch_all(&self.db, statement).await?;
         let has_next_page = posts.len() as u64 > page.first;
         posts.truncate(page.first as usize);
         Ok(Page {
@@ -366,8 +367,8 @@ impl PostService {
         &self,
         post_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<target::Model>>, AppError> {
-        let query = targets_query(self.db.get_database_backend(), post_ids);
-        let rows: Vec<target::Model> = rows::fetch_all(&self.db, query).await?;
+        let statement = targets_statement(self.db.get_database_backend(), post_ids);
+        let rows: Vec<target::Model> = rows::fetch_all(&self.db, statement).await?;
         let mut by_post: HashMap<Uuid, Vec<target::Model>> = HashMap::with_capacity(post_ids.len());
         for row in rows {
             by_post.entry(row.post_id).or_default().push(row);
@@ -447,21 +448,67 @@ impl PostService {
     }
 
     /// Edits a post that has not started publishing.
+    ///
+    /// The checks of a scheduled post's new content (account lookups, each platform
+    /// plugin's `validate`, which may take up to a plugin call's deadline) run before the
+    /// post's row is locked. The edit is then written only if the post is still at the
+    /// version that was checked; otherwise it is checked again against the new version.
     pub async fn update(
         &self,
         actor: &Actor,
         id: Uuid,
         changes: PostChanges,
     ) -> Result<post::Model, AppError> {
-        let txn = self.db.begin().await?;
-        let (current, targets) = lock_post(&txn, actor, id).await?;
-        check_version(&current, changes.expected_version)?;
-        refuse_if_locked(&targets, "edited")?;
+        for _ in 0..CHECK_ATTEMPTS {
+            let (current, targets) = read_post(&self.db, actor, id).await?;
+            check_version(&current, changes.expected_version)?;
+            refuse_if_locked(&targets, "edited")?;
+            let edit = self.edit(&current, &targets, changes.clone())?;
+            if current.scheduled_at.is_some() && edit.substance_changed {
+                self.require_schedulable(actor, &edit.content, &edit.media, &edit.targets)
+                    .await?;
+            }
 
+            let txn = self.db.begin().await?;
+            let (locked, targets) = lock_post(&txn, actor, id).await?;
+            if locked.version != current.version {
+                continue;
+            }
+            refuse_if_locked(&targets, "edited")?;
+            let now = Utc::now();
+            sync_targets(&txn, &locked, &targets, &edit.targets, now).await?;
+            let mut model = locked.clone().into_active_model();
+            model.content = Set(edit.content);
+            model.media_urls = Set(serde_json::json!(urls_of(&edit.media)));
+            model.media = Set(serde_json::json!(edit.media));
+            model.platforms = Set(serde_json::json!(platforms_of(&edit.targets)));
+            model.campaign = Set(edit.campaign);
+            model.notes = Set(edit.notes);
+            model.approval_required = Set(edit.approval_required);
+            model.approval_status = Set(edit.approval.as_str().to_owned());
+            if edit.approval != ApprovalStatus::Rejected {
+                model.rejection_reason = Set(None);
+            }
+            let (updated, targets) = save(&txn, &locked, model, now).await?;
+            txn.commit().await?;
+            self.changed(&updated, &targets).await;
+            return Ok(updated);
+        }
+        Err(still_changing())
+    }
+
+    /// What `changes` make of `current` (with its `targets`), checked against the rules
+    /// that need no lookups.
+    fn edit(
+        &self,
+        current: &post::Model,
+        targets: &[target::Model],
+        changes: PostChanges,
+    ) -> Result<Edit, AppError> {
         let content = changes.content.unwrap_or_else(|| current.content.clone());
         rules::validate_content(&content)?;
         let media = match (changes.media_urls, changes.media) {
-            (None, None) => media_of(&current),
+            (None, None) => media_of(current),
             (urls, media) => requested_media(urls.unwrap_or_default(), media.unwrap_or_default())?,
         };
         let current_targets: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
@@ -482,48 +529,34 @@ impl PostService {
                 self.requested_targets(platforms.unwrap_or_default(), targets.unwrap_or_default())?
             }
         };
-        let platforms = platforms_of(&new_targets);
         let campaign = changes.campaign.unwrap_or_else(|| current.campaign.clone());
         let notes = changes.notes.unwrap_or_else(|| current.notes.clone());
         rules::validate_label("campaign", campaign.as_deref(), MAX_CAMPAIGN_CHARS)?;
         rules::validate_label("notes", notes.as_deref(), MAX_NOTES_CHARS)?;
-        if current.scheduled_at.is_some() {
-            self.require_schedulable(actor, &content, &media, &new_targets)
-                .await?;
-        }
 
         let approval_required = changes
             .approval_required
             .unwrap_or(current.approval_required);
         let substance_changed = content != current.content
-            || media != media_of(&current)
+            || media != media_of(current)
             || new_targets != current_targets;
         let approval = if !approval_required {
             ApprovalStatus::NotRequired
         } else if substance_changed || !current.approval_required {
             ApprovalStatus::Pending
         } else {
-            approval_of(&current)?
+            approval_of(current)?
         };
-
-        let now = Utc::now();
-        sync_targets(&txn, &current, &targets, &new_targets, now).await?;
-        let mut model = current.clone().into_active_model();
-        model.content = Set(content);
-        model.media_urls = Set(serde_json::json!(urls_of(&media)));
-        model.media = Set(serde_json::json!(media));
-        model.platforms = Set(serde_json::json!(platforms));
-        model.campaign = Set(campaign);
-        model.notes = Set(notes);
-        model.approval_required = Set(approval_required);
-        model.approval_status = Set(approval.as_str().to_owned());
-        if approval != ApprovalStatus::Rejected {
-            model.rejection_reason = Set(None);
-        }
-        let (updated, targets) = save(&txn, &current, model, now).await?;
-        txn.commit().await?;
-        self.changed(&updated, &targets).await;
-        Ok(updated)
+        Ok(Edit {
+            content,
+            media,
+            targets: new_targets,
+            campaign,
+            notes,
+            approval_required,
+            approval,
+            substance_changed,
+        })
     }
 
     /// Deletes a post that has not started publishing, with its targets.
@@ -546,29 +579,39 @@ impl PostService {
         request: ScheduleRequest<'_>,
         expected_version: Option<i32>,
     ) -> Result<post::Model, AppError> {
-        let txn = self.db.begin().await?;
-        let (current, targets) = lock_post(&txn, actor, id).await?;
-        check_version(&current, expected_version)?;
-        refuse_if_locked(&targets, "rescheduled")?;
-        let specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
-        self.require_schedulable(actor, &current.content, &media_of(&current), &specs)
-            .await?;
-        let request = ScheduleRequest {
-            time_zone: request.time_zone.or(Some(current.timezone.as_str())),
-            ..request
-        };
-        let Schedule { at, local, zone } = schedule::resolve(request, Utc::now())?;
-        let now = Utc::now();
-        set_target_status(&txn, &targets, TargetStatus::Scheduled, now).await?;
-        let mut model = current.clone().into_active_model();
-        model.scheduled_at = Set(Some(at));
-        model.local_scheduled_at = Set(Some(local));
-        model.timezone = Set(zone.name().to_owned());
-        model.failure_reason = Set(None);
-        let (updated, targets) = save(&txn, &current, model, now).await?;
-        txn.commit().await?;
-        self.changed(&updated, &targets).await;
-        Ok(updated)
+        for _ in 0..CHECK_ATTEMPTS {
+            // The checks run before the row is locked, as in `update`.
+            let (current, targets) = read_post(&self.db, actor, id).await?;
+            check_version(&current, expected_version)?;
+            refuse_if_locked(&targets, "rescheduled")?;
+            let specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
+            self.require_schedulable(actor, &current.content, &media_of(&current), &specs)
+                .await?;
+            let request = ScheduleRequest {
+                time_zone: request.time_zone.or(Some(current.timezone.as_str())),
+                ..request
+            };
+            let Schedule { at, local, zone } = schedule::resolve(request, Utc::now())?;
+
+            let txn = self.db.begin().await?;
+            let (locked, targets) = lock_post(&txn, actor, id).await?;
+            if locked.version != current.version {
+                continue;
+            }
+            refuse_if_locked(&targets, "rescheduled")?;
+            let now = Utc::now();
+            set_target_status(&txn, &targets, TargetStatus::Scheduled, now).await?;
+            let mut model = locked.clone().into_active_model();
+            model.scheduled_at = Set(Some(at));
+            model.local_scheduled_at = Set(Some(local));
+            model.timezone = Set(zone.name().to_owned());
+            model.failure_reason = Set(None);
+            let (updated, targets) = save(&txn, &locked, model, now).await?;
+            txn.commit().await?;
+            self.changed(&updated, &targets).await;
+            return Ok(updated);
+        }
+        Err(still_changing())
     }
 
     /// Takes a post off the schedule, back to draft.
@@ -755,6 +798,49 @@ impl PostService {
         self.events.publish(PostEvent { post: post.clone() });
         dispatch::sync(&self.queue, post, targets).await;
     }
+}
+
+/// How many times `update` and `schedule` check a post that changes while it is checked
+/// before giving up with `CONFLICT`.
+const CHECK_ATTEMPTS: usize = 3;
+
+/// The error of an edit whose post changed under every check.
+fn still_changing() -> AppError {
+    AppError::Conflict("the post kept changing while it was checked; try again".into())
+}
+
+/// A post edit, worked out from the post as read and checked against the rules that
+/// need no lookups.
+struct Edit {
+    content: String,
+    media: Vec<MediaItem>,
+    targets: Vec<TargetSpec>,
+    campaign: Option<String>,
+    notes: Option<String>,
+    approval_required: bool,
+    approval: ApprovalStatus,
+    /// Whether content, media or targets change (which needs a new approval and, for a
+    /// scheduled post, the plugins' checks).
+    substance_changed: bool,
+}
+
+/// Loads the caller's post `id` and its targets without locking anything. Another
+/// tenant's post is `NOT_FOUND`.
+async fn read_post(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(post::Model, Vec<target::Model>), AppError> {
+    let post = post::Entity::find_by_id(id)
+        .filter(post::Column::OwnerId.eq(&actor.tenant_id))
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("post"))?;
+    let targets = target::Entity::find()
+        .filter(target::Column::PostId.eq(id))
+        .all(db)
+        .await?;
+    Ok((post, targets))
 }
 
 /// Loads the caller's post `id` and its targets, locking the post row until the end of
@@ -1142,14 +1228,25 @@ pub fn page_query(tenant: &str, filter: &PostFilter, page: PageRequest) -> Selec
 }
 
 /// The statement of [`PostService::targets_of`]. On Postgres the ids go as one array
-/// parameter, so every page size shares one statement (and its prepared plan).
-pub fn targets_query(backend: DatabaseBackend, post_ids: &[Uuid]) -> Select<target::Entity> {
-    let of_posts = if backend == DatabaseBackend::Postgres {
-        Expr::col((target::Entity, target::Column::PostId))
-            .eq(PgFunc::any(Expr::val(post_ids.to_vec())))
+/// parameter, so every page size shares one statement text (built once) and prepared plan.
+pub fn targets_statement(backend: DatabaseBackend, post_ids: &[Uuid]) -> Statement {
+    static POSTGRES_SQL: LazyLock<String> = LazyLock::new(|| {
+        targets_select(
+            Expr::col((target::Entity, target::Column::PostId))
+                .eq(PgFunc::any(Expr::val(Vec::<Uuid>::new()))),
+        )
+        .build(DatabaseBackend::Postgres)
+        .sql
+    });
+    if backend == DatabaseBackend::Postgres {
+        Statement::from_sql_and_values(backend, POSTGRES_SQL.as_str(), [post_ids.to_vec().into()])
     } else {
-        target::Column::PostId.is_in(post_ids.iter().copied())
-    };
+        targets_select(target::Column::PostId.is_in(post_ids.iter().copied())).build(backend)
+    }
+}
+
+/// Targets matching `of_posts`, in each post's platform order.
+fn targets_select(of_posts: SimpleExpr) -> Select<target::Entity> {
     target::Entity::find()
         .filter(of_posts)
         .order_by_asc(target::Column::CreatedAt)

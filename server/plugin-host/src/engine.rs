@@ -13,7 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::{HostConfig, PluginError};
 
-/// How often the epoch advances; a call's deadline is counted in these ticks.
+/// How often the epoch advances: a plugin call busy computing yields its thread this often.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Builds the engine for `config`.

@@ -6,8 +6,8 @@
 //!   wasm's hash and the engine's compatibility hash), linked once (one `InstancePre` per
 //!   plugin) and routed to the binding of the WIT version it exports.
 //! - **Calls**: a fresh `Store` per call, on a pooling allocator sized to the configured
-//!   concurrency; an epoch deadline and a `tokio` timeout bound time, a memory cap traps
-//!   on growth, and the WASI context is empty (no files, environment, sockets).
+//!   concurrency; a call busy computing yields its runtime thread on every epoch tick
+//!   and a `tokio` timeout bounds its time, a memory cap traps on growth, and the WASI context is empty (no files, environment, sockets).
 //! - **Capabilities**: `http.fetch` to the hosts the manifest declares (https, redirects
 //!   re-checked, time and size capped), the current post's media, logging.
 //! - **Failures**: a plugin's errors and the host's verdicts (trap, timeout) map to
@@ -547,9 +547,10 @@ impl Inner {
         .with_secrets(secrets);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let ticks = limit.as_millis() / engine::EPOCH_TICK.as_millis() + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        // A plugin busy computing yields its runtime thread on every epoch tick, so it
+        // never holds up other requests; the `timeout` below ends the call at `limit`.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         let run = async {
             match &plugin.pre {
                 Pre::V0_1(pre) => v0_1_0::call(pre, &mut store, call).await,
@@ -559,25 +560,18 @@ impl Inner {
         let verdict = match tokio::time::timeout(limit, run).await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(error)) => {
-                if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-                    Err(PluginError::Timeout {
-                        platform: plugin.id.to_string(),
-                        limit,
-                    })
+                let reason = if store.data().limiter.exceeded {
+                    format!(
+                        "memory limit of {} bytes exceeded",
+                        self.config.memory_limit_bytes
+                    )
                 } else {
-                    let reason = if store.data().limiter.exceeded {
-                        format!(
-                            "memory limit of {} bytes exceeded",
-                            self.config.memory_limit_bytes
-                        )
-                    } else {
-                        trap_reason(&error)
-                    };
-                    Err(PluginError::Trap {
-                        platform: plugin.id.to_string(),
-                        reason,
-                    })
-                }
+                    trap_reason(&error)
+                };
+                Err(PluginError::Trap {
+                    platform: plugin.id.to_string(),
+                    reason,
+                })
             }
             Err(_) => Err(PluginError::Timeout {
                 platform: plugin.id.to_string(),

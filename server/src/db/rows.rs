@@ -7,7 +7,7 @@
 
 use sea_orm::sqlx::postgres::{PgRow, Postgres};
 use sea_orm::sqlx::{self, Column, Row};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryTrait};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 
 use super::entities::{post, target};
 
@@ -61,13 +61,12 @@ fn column_positions<M: FromPgRow>(row: &PgRow) -> Result<Vec<usize>, sqlx::Error
         .collect()
 }
 
-/// Runs `query` and decodes every row as `M`.
-pub async fn fetch_all<M, Q>(db: &impl ConnectionTrait, query: Q) -> Result<Vec<M>, DbErr>
+/// Runs `statement` and decodes every row as `M`.
+pub async fn fetch_all<M>(db: &impl ConnectionTrait, statement: Statement) -> Result<Vec<M>, DbErr>
 where
     M: FromPgRow,
-    Q: QueryTrait,
 {
-    let rows = db.query_all(query.build(db.get_database_backend())).await?;
+    let rows = db.query_all(statement).await?;
     let decode_error = |err: sqlx::Error| DbErr::Type(err.to_string());
     let mut positions: Option<Vec<usize>> = None;
     rows.iter()

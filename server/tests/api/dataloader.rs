@@ -77,7 +77,7 @@ async fn targets_and_their_metrics_cost_the_same_statements_for_5_and_50_posts()
 async fn pages_decode_every_column_as_sea_orm_does() {
     use herald_server::db::entities::{post, target};
     use herald_server::db::rows;
-    use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+    use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QueryTrait};
 
     let app = TestApp::spawn().await;
     let token = app.token("alice", None, &[]);
@@ -109,15 +109,20 @@ async fn pages_decode_every_column_as_sea_orm_does() {
         .await
         .expect("update");
 
+    let backend = app.db.get_database_backend();
     let by_sea_orm = post::Entity::find()
         .order_by_asc(post::Column::Id)
         .all(&app.db)
         .await
         .expect("posts");
-    let decoded: Vec<post::Model> =
-        rows::fetch_all(&app.db, post::Entity::find().order_by_asc(post::Column::Id))
-            .await
-            .expect("decoded posts");
+    let decoded: Vec<post::Model> = rows::fetch_all(
+        &app.db,
+        post::Entity::find()
+            .order_by_asc(post::Column::Id)
+            .build(backend),
+    )
+    .await
+    .expect("decoded posts");
     assert_eq!(decoded.len(), 2);
     assert_eq!(decoded, by_sea_orm);
     assert!(
@@ -138,7 +143,9 @@ async fn pages_decode_every_column_as_sea_orm_does() {
         .expect("targets");
     let decoded: Vec<target::Model> = rows::fetch_all(
         &app.db,
-        target::Entity::find().order_by_asc(target::Column::Id),
+        target::Entity::find()
+            .order_by_asc(target::Column::Id)
+            .build(backend),
     )
     .await
     .expect("decoded targets");

@@ -245,3 +245,95 @@ async fn trapping_plugin_fails_its_posts_and_is_quarantined() {
         .expect("example listed");
     assert_eq!(example["quarantined"], false);
 }
+
+/// A scheduled post's plugin checks run before its row is locked: while a plugin takes
+/// its whole deadline to check an edit, other changes to the post go through, and the
+/// edit that failed its check writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_plugin_check_does_not_hold_the_post() {
+    use std::time::Duration;
+
+    use crate::harness::days_from_now;
+
+    let mut config = HostConfig::new(built_plugins());
+    config.call_timeout = Duration::from_secs(10);
+    let host = PluginHost::load(config).await.expect("load plugins");
+    let app = TestApp::spawn_with_plugins(host).await;
+    let token = app.token("alice", None, &[]);
+    let alice = herald_server::domain::actor::Actor {
+        user_id: "alice".into(),
+        tenant_id: "alice".into(),
+        roles: vec![],
+    };
+    // The hostile plugin refuses every credential; seed its account directly.
+    app.connections
+        .store(
+            &alice,
+            "hostile",
+            "acct-1",
+            "Hostile",
+            &herald_plugin_host::Credentials::default(),
+        )
+        .await
+        .expect("seed connection");
+    let post = app
+        .create_post(
+            &token,
+            json!({"content": "fine", "platforms": ["hostile"], "scheduledAt": days_from_now(2)}),
+        )
+        .await;
+    let id = post["id"].as_str().expect("id").to_owned();
+    assert_eq!(post["status"], "SCHEDULED", "{post}");
+
+    let started = std::time::Instant::now();
+    let edit = tokio::spawn({
+        let (base, token, id) = (app.http_url(), token.clone(), id.clone());
+        async move {
+            let answer = reqwest::Client::new()
+                .post(format!("{base}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({
+                    "query": "mutation($id: ID!) { updatePost(id: $id, input: {content: \"slow-check\"}) { id } }",
+                    "variables": {"id": id},
+                }))
+                .send()
+                .await
+                .expect("send")
+                .json::<Value>()
+                .await
+                .expect("json");
+            (answer, started.elapsed())
+        }
+    });
+    // Let the edit reach the plugin's check, then change the post meanwhile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let unscheduled = app
+        .ok(
+            &token,
+            "mutation($id: ID!) { unschedulePost(id: $id) { status version } }",
+            json!({"id": id}),
+        )
+        .await;
+    let unscheduled_after = started.elapsed();
+    assert_eq!(unscheduled["unschedulePost"]["status"], "DRAFT");
+
+    let (refused, edit_took) = edit.await.expect("edit task");
+    assert_error(&refused, "BAD_USER_INPUT", Some("platforms"));
+    assert!(
+        unscheduled_after < edit_took,
+        "the unschedule ({unscheduled_after:?}) waited for the edit's check ({edit_took:?})"
+    );
+    let after = app
+        .ok(
+            &token,
+            "query($id: ID!) { post(id: $id) { content status version } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(after["post"]["content"], "fine");
+    assert_eq!(after["post"]["status"], "DRAFT");
+    assert_eq!(
+        after["post"]["version"],
+        unscheduled["unschedulePost"]["version"]
+    );
+}

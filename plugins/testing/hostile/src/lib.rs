@@ -2,13 +2,14 @@
 //! `loop` spins forever, `bomb` allocates without end, `panic` panics, `undeclared` calls a
 //! host its manifest does not declare, `redirect` follows a redirect off the allowed
 //! hosts, `huge` downloads an oversized response; anything else publishes normally.
+//! `validate` spins forever on `slow-check` and checks the limits otherwise.
 
 use std::hint::black_box;
 
 use herald_plugin_sdk::http::Request;
 use herald_plugin_sdk::{
-    Account, Credentials, LengthCounting, Limits, PluginInfo, PublishError, PublishRequest,
-    Publisher, Receipt, register_publisher,
+    Account, Credentials, LengthCounting, Limits, PluginInfo, Post, PublishError, PublishRequest,
+    Publisher, Receipt, Violation, register_publisher, validate_limits,
 };
 
 /// The misbehaving publisher.
@@ -30,14 +31,16 @@ impl Publisher for Hostile {
         }
     }
 
+    fn validate(post: Post) -> Vec<Violation> {
+        if post.text == "slow-check" {
+            spin();
+        }
+        validate_limits(&Self::info().limits, &post)
+    }
+
     fn publish(request: PublishRequest) -> Result<Receipt, PublishError> {
         match request.post.text.as_str() {
-            "loop" => {
-                let mut counter = 0_u64;
-                loop {
-                    counter = black_box(counter.wrapping_add(1));
-                }
-            }
+            "loop" => spin(),
             "bomb" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -65,6 +68,14 @@ impl Publisher for Hostile {
 
     fn verify_credentials(_credentials: Credentials) -> Result<Account, PublishError> {
         Err(PublishError::AuthExpired("never valid".into()))
+    }
+}
+
+/// Runs until the host's deadline stops it.
+fn spin() -> ! {
+    let mut counter = 0_u64;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
     }
 }
 

@@ -357,7 +357,7 @@ async fn pgbench(url: &str, ids: &[Uuid], cpus: &str) -> anyhow::Result<(f64, u6
     )
     .build(DbBackend::Postgres);
     let page_ids: Vec<Uuid> = ids.iter().take(50).copied().collect();
-    let targets = posts::targets_query(DbBackend::Postgres, &page_ids).build(DbBackend::Postgres);
+    let targets = posts::targets_statement(DbBackend::Postgres, &page_ids);
     let mut defines = Vec::new();
     let script =
         pgbench_statement(&page, &mut defines)? + &pgbench_statement(&targets, &mut defines)?;
