@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::__bindings::herald::publisher::http as host;
-use crate::{PublishError, RateLimit};
+use crate::{PublishError, RateLimit, time};
 
 pub use host::{Body, HttpError, Method};
 
@@ -166,15 +166,22 @@ impl Response {
         })
     }
 
-    /// Seconds to wait before retrying: `Retry-After` (seconds), else
+    /// Seconds to wait before retrying: `Retry-After` (delta seconds, or an HTTP date
+    /// counted from the answer's `Date`, else from `now_unix`), else
     /// `x-rate-limit-reset`/`x-ratelimit-reset` (Unix seconds, relative to `now_unix`),
     /// else `None`.
     pub fn retry_after(&self, now_unix: u64) -> Option<u32> {
-        if let Some(seconds) = self
-            .header("retry-after")
-            .and_then(|value| value.trim().parse::<u32>().ok())
-        {
-            return Some(seconds);
+        if let Some(value) = self.header("retry-after").map(str::trim) {
+            if let Ok(seconds) = value.parse::<u32>() {
+                return Some(seconds);
+            }
+            if let Some(at) = time::parse_http_date(value) {
+                let now = self
+                    .header("date")
+                    .and_then(time::parse_http_date)
+                    .unwrap_or_else(|| i64::try_from(now_unix).unwrap_or(i64::MAX) * 1000);
+                return Some(time::seconds_until(at, now));
+            }
         }
         let reset = self
             .header("x-rate-limit-reset")
@@ -243,6 +250,21 @@ impl From<HttpError> for PublishError {
             }
         }
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a URL path
+/// segment or query value (`!room:example.org` → `%21room%3Aexample.org`).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte));
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// Percent-encodes for `application/x-www-form-urlencoded`.
@@ -366,6 +388,32 @@ mod tests {
             Err(PublishError::Retryable(_))
         ));
         assert!(response(201, &[]).error_for_status().is_ok());
+    }
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved_characters() {
+        assert_eq!(percent_encode("!abc:matrix.test"), "%21abc%3Amatrix.test");
+        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(percent_encode("é /"), "%C3%A9%20%2F");
+    }
+
+    #[test]
+    fn retry_after_reads_an_http_date_from_the_answers_clock() {
+        let dated = response(
+            429,
+            &[
+                ("retry-after", "Sun, 29 Nov 2026 02:16:30 GMT"),
+                ("date", "Sun, 29 Nov 2026 02:16:00 GMT"),
+            ],
+        );
+        // The answer's own `Date` counts, not the (skewed) local clock.
+        assert_eq!(dated.retry_after(0), Some(30));
+        let undated = response(429, &[("retry-after", "Sun, 29 Nov 2026 02:16:30 GMT")]);
+        assert_eq!(undated.retry_after(1_795_918_560), Some(30));
+        assert_eq!(
+            response(429, &[("retry-after", "soon")]).retry_after(0),
+            None
+        );
     }
 
     #[test]

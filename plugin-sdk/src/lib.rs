@@ -8,9 +8,10 @@
 //!
 //! The interface is the WIT in `wit/v0.1.0/` (package `herald:publisher@0.1.0`). The types
 //! in this crate are generated from it; the helpers ([`http`], [`media`], [`text`],
-//! [`log`]) wrap what the host grants a plugin: outbound HTTP to declared hosts, the
-//! current post's media and logging. A plugin has no filesystem, sockets, clock-based
-//! sleeping or environment.
+//! [`log`], [`time`]) wrap what the host grants a plugin: outbound HTTP to declared hosts,
+//! the current post's media, logging and the wall clock; [`settings`] reads a post's
+//! options and an account's extra credentials. A plugin has no filesystem,
+//! sockets, clock-based sleeping or environment.
 //!
 //! ```ignore
 //! use herald_plugin_sdk::{Publisher, PluginInfo, PublishRequest, Receipt, PublishError};
@@ -29,7 +30,9 @@
 pub mod http;
 pub mod log;
 pub mod media;
+pub mod settings;
 pub mod text;
+pub mod time;
 mod validate;
 
 pub use validate::validate_limits;

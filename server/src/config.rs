@@ -677,13 +677,36 @@ pub struct WorkerProcessConfig {
 impl WorkerArgs {
     /// Validates every setting of `herald worker`.
     pub fn config(&self) -> Result<WorkerProcessConfig, ConfigError> {
+        let queue = self.queue.config()?;
+        let plugins = self.plugins.config()?;
+        check_plugin_deadline(&queue, plugins.as_ref())?;
         Ok(WorkerProcessConfig {
             database_url: self.database.url()?,
             db_max_connections: self.db_max_connections.max(1),
-            queue: self.queue.config()?,
-            plugins: self.plugins.config()?,
+            queue,
+            plugins,
             cipher: self.token_key.cipher()?,
         })
+    }
+}
+
+/// A plugin call must end by its own deadline, before the worker's publish timeout cuts
+/// it off: a call cut off from outside is not counted as the plugin's failure.
+fn check_plugin_deadline(
+    queue: &QueueConfig,
+    plugins: Option<&herald_plugin_host::HostConfig>,
+) -> Result<(), ConfigError> {
+    match plugins {
+        Some(plugins) if plugins.call_timeout > queue.worker.publish_timeout => {
+            Err(ConfigError::new(
+                "HERALD_PLUGIN_TIMEOUT_SECS (--plugin-timeout-secs)",
+                format!(
+                    "must not exceed HERALD_PUBLISH_TIMEOUT_SECS ({} s)",
+                    queue.worker.publish_timeout.as_secs()
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -730,15 +753,18 @@ impl ServeArgs {
                 "must be at least 1",
             ));
         }
+        let queue = self.queue.config()?;
+        let plugins = self.plugins.config()?;
+        check_plugin_deadline(&queue, plugins.as_ref())?;
         Ok(ServeConfig {
             database_url: self.database.url()?,
             db_max_connections: self.db_max_connections,
-            queue: self.queue.config()?,
+            queue,
             workers: !self.no_worker,
             bind,
             jwt: self.jwt.config()?,
             migrate: !self.no_migrate,
-            plugins: self.plugins.config()?,
+            plugins,
             cipher: self.token_key.cipher()?,
             graphql: self.graphql.config()?,
         })
@@ -893,6 +919,11 @@ mod tests {
                 .map(String::as_str),
             Some("http://127.0.0.1:4000")
         );
+        args.plugins.plugin_timeout_secs = args.queue.publish_timeout_secs + 1;
+        let err = args
+            .config()
+            .expect_err("plugin deadline past the publish timeout");
+        assert!(err.key.starts_with("HERALD_PLUGIN_TIMEOUT_SECS"), "{err}");
     }
 
     #[test]

@@ -451,8 +451,11 @@ impl PostService {
     ///
     /// The checks of a scheduled post's new content (account lookups, each platform
     /// plugin's `validate`, which may take up to a plugin call's deadline) run before the
-    /// post's row is locked. The edit is then written only if the post is still at the
-    /// version that was checked; otherwise it is checked again against the new version.
+    /// post's row is locked. The edit is then written only if the post is still as it
+    /// was checked; otherwise it is checked again against the new version, and after
+    /// [`CHECK_ATTEMPTS`] changes in a row the edit fails with `CONFLICT`. Only edits of
+    /// content, media or targets are checked again; other edits (notes, campaign, approval)
+    /// keep the checks the post passed when it was scheduled.
     pub async fn update(
         &self,
         actor: &Actor,
@@ -460,10 +463,10 @@ impl PostService {
         changes: PostChanges,
     ) -> Result<post::Model, AppError> {
         for _ in 0..CHECK_ATTEMPTS {
-            let (current, targets) = read_post(&self.db, actor, id).await?;
+            let (current, read_targets) = read_post(&self.db, actor, id).await?;
             check_version(&current, changes.expected_version)?;
-            refuse_if_locked(&targets, "edited")?;
-            let edit = self.edit(&current, &targets, changes.clone())?;
+            refuse_if_locked(&read_targets, "edited")?;
+            let edit = self.edit(&current, &read_targets, changes.clone())?;
             if current.scheduled_at.is_some() && edit.substance_changed {
                 self.require_schedulable(actor, &edit.content, &edit.media, &edit.targets)
                     .await?;
@@ -471,7 +474,8 @@ impl PostService {
 
             let txn = self.db.begin().await?;
             let (locked, targets) = lock_post(&txn, actor, id).await?;
-            if locked.version != current.version {
+            if changed_since_read(&current, &read_targets, &locked, &targets) {
+                txn.rollback().await?;
                 continue;
             }
             refuse_if_locked(&targets, "edited")?;
@@ -571,7 +575,8 @@ impl PostService {
         Ok(id)
     }
 
-    /// Sets (or moves) a post's publication time.
+    /// Sets (or moves) a post's publication time. As in [`PostService::update`], the
+    /// checks run before the row is locked and the post must not change meanwhile.
     pub async fn schedule(
         &self,
         actor: &Actor,
@@ -581,10 +586,10 @@ impl PostService {
     ) -> Result<post::Model, AppError> {
         for _ in 0..CHECK_ATTEMPTS {
             // The checks run before the row is locked, as in `update`.
-            let (current, targets) = read_post(&self.db, actor, id).await?;
+            let (current, read_targets) = read_post(&self.db, actor, id).await?;
             check_version(&current, expected_version)?;
-            refuse_if_locked(&targets, "rescheduled")?;
-            let specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
+            refuse_if_locked(&read_targets, "rescheduled")?;
+            let specs: Vec<TargetSpec> = read_targets.iter().map(spec_of).collect();
             self.require_schedulable(actor, &current.content, &media_of(&current), &specs)
                 .await?;
             let request = ScheduleRequest {
@@ -595,7 +600,8 @@ impl PostService {
 
             let txn = self.db.begin().await?;
             let (locked, targets) = lock_post(&txn, actor, id).await?;
-            if locked.version != current.version {
+            if changed_since_read(&current, &read_targets, &locked, &targets) {
+                txn.rollback().await?;
                 continue;
             }
             refuse_if_locked(&targets, "rescheduled")?;
@@ -822,6 +828,24 @@ struct Edit {
     /// Whether content, media or targets change (which needs a new approval and, for a
     /// scheduled post, the plugins' checks).
     substance_changed: bool,
+}
+
+/// Whether the post changed between the read its checks used (`read`, `read_targets`)
+/// and the lock (`locked`, `locked_targets`). Edits bump the version; a disconnected
+/// account clears its targets' connection without one, so the targets' settings are
+/// compared too. (Status changes by workers are checked again under the lock.)
+fn changed_since_read(
+    read: &post::Model,
+    read_targets: &[target::Model],
+    locked: &post::Model,
+    locked_targets: &[target::Model],
+) -> bool {
+    let specs = |targets: &[target::Model]| -> Vec<TargetSpec> {
+        let mut specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
+        specs.sort_by(|a, b| a.platform.cmp(&b.platform));
+        specs
+    };
+    locked.version != read.version || specs(locked_targets) != specs(read_targets)
 }
 
 /// Loads the caller's post `id` and its targets without locking anything. Another
@@ -1231,12 +1255,14 @@ pub fn page_query(tenant: &str, filter: &PostFilter, page: PageRequest) -> Selec
 /// parameter, so every page size shares one statement text (built once) and prepared plan.
 pub fn targets_statement(backend: DatabaseBackend, post_ids: &[Uuid]) -> Statement {
     static POSTGRES_SQL: LazyLock<String> = LazyLock::new(|| {
-        targets_select(
+        let statement = targets_select(
             Expr::col((target::Entity, target::Column::PostId))
                 .eq(PgFunc::any(Expr::val(Vec::<Uuid>::new()))),
         )
-        .build(DatabaseBackend::Postgres)
-        .sql
+        .build(DatabaseBackend::Postgres);
+        // The ids must stay the statement's only parameter.
+        debug_assert_eq!(statement.values.map(|values| values.0.len()), Some(1));
+        statement.sql
     });
     if backend == DatabaseBackend::Postgres {
         Statement::from_sql_and_values(backend, POSTGRES_SQL.as_str(), [post_ids.to_vec().into()])

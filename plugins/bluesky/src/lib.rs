@@ -19,13 +19,13 @@ mod xrpc;
 use herald_plugin_sdk::{
     Account, Credentials, LengthCounting, Limits, Media, MediaLimit, PluginInfo, Post,
     PublishError, PublishRequest, Publisher, Receipt, Violation, log, media, register_publisher,
-    validate_limits,
+    time, validate_limits,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::facets::{SpanKind, is_handle};
-use crate::record_key::{now_rfc3339, rkey_for};
+use crate::record_key::rkey_for;
 use crate::xrpc::{Pds, Session, error, error_name, parse};
 
 /// The PDS of accounts that do not name one.
@@ -66,18 +66,10 @@ struct Me {
     handle: String,
 }
 
-fn extra<'a>(credentials: &'a Credentials, key: &str) -> Option<&'a str> {
-    credentials
-        .extra
-        .iter()
-        .find(|(name, _)| name == key)
-        .map(|(_, value)| value.as_str())
-        .filter(|value| !value.is_empty())
-}
-
 /// The account's PDS base URL, without a trailing slash.
 fn service(credentials: &Credentials) -> Result<String, PublishError> {
-    let service = extra(credentials, "service")
+    let service = credentials
+        .extra_value("service")
         .unwrap_or(DEFAULT_SERVICE)
         .trim_end_matches('/');
     if !service.starts_with("https://") {
@@ -95,8 +87,9 @@ fn is_jwt(token: &str) -> bool {
 
 /// The repository to write to: the account's DID when known, else its handle or email.
 fn repo(credentials: &Credentials) -> Result<String, PublishError> {
-    extra(credentials, "did")
-        .or_else(|| extra(credentials, "identifier"))
+    credentials
+        .extra_value("did")
+        .or_else(|| credentials.extra_value("identifier"))
         .map(str::to_owned)
         .ok_or_else(|| {
             PublishError::Permanent(
@@ -112,8 +105,13 @@ fn receipt(credentials: &Credentials, uri: String) -> Receipt {
         .strip_prefix("at://")
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_default();
-    let profile = extra(credentials, "handle")
-        .or_else(|| extra(credentials, "identifier").filter(|id| is_handle(id)))
+    let profile = credentials
+        .extra_value("handle")
+        .or_else(|| {
+            credentials
+                .extra_value("identifier")
+                .filter(|id| is_handle(id))
+        })
         .unwrap_or(did);
     Receipt {
         url: format!("https://bsky.app/profile/{profile}/post/{rkey}"),
@@ -227,8 +225,9 @@ fn sign_in(pds: &Pds<'_>, identifier: &str, password: &str) -> Result<Session, P
 }
 
 fn identifier(credentials: &Credentials) -> Result<&str, PublishError> {
-    extra(credentials, "identifier")
-        .or_else(|| extra(credentials, "handle"))
+    credentials
+        .extra_value("identifier")
+        .or_else(|| credentials.extra_value("handle"))
         .ok_or_else(|| {
             PublishError::Permanent(
                 "the credentials need an `identifier` (handle or email) in extra".into(),
@@ -365,7 +364,7 @@ impl Publisher for Bluesky {
         let mut record = json!({
             "$type": POSTS,
             "text": post.text,
-            "createdAt": now_rfc3339(),
+            "createdAt": time::now_rfc3339(),
         });
         let facets = facets(&pds, &post.text)?;
         if !facets.is_empty() {
@@ -430,7 +429,8 @@ impl Publisher for Bluesky {
     fn refresh_token(credentials: Credentials) -> Result<Credentials, PublishError> {
         let service = service(&credentials)?;
         let pds = Pds { service: &service };
-        let app_password = extra(&credentials, "app_password")
+        let app_password = credentials
+            .extra_value("app_password")
             .or_else(|| Some(credentials.access_token.as_str()).filter(|token| !is_jwt(token)))
             .map(str::to_owned);
         if let Some(refresh) = credentials.refresh_token.as_deref().filter(|t| is_jwt(t)) {
@@ -624,10 +624,13 @@ mod tests {
         let fresh = session_credentials(&old, session, Some("abcd-efgh-ijkl-mnop"));
         assert_eq!(fresh.access_token, "eyJa.b.c");
         assert_eq!(fresh.refresh_token.as_deref(), Some("eyJr.b.c"));
-        assert_eq!(extra(&fresh, "service"), Some("https://pds.test"));
-        assert_eq!(extra(&fresh, "identifier"), Some("alice.test"));
-        assert_eq!(extra(&fresh, "did"), Some("did:plc:abc"));
-        assert_eq!(extra(&fresh, "app_password"), Some("abcd-efgh-ijkl-mnop"));
+        assert_eq!(fresh.extra_value("service"), Some("https://pds.test"));
+        assert_eq!(fresh.extra_value("identifier"), Some("alice.test"));
+        assert_eq!(fresh.extra_value("did"), Some("did:plc:abc"));
+        assert_eq!(
+            fresh.extra_value("app_password"),
+            Some("abcd-efgh-ijkl-mnop")
+        );
         assert!(!is_jwt("abcd-efgh-ijkl-mnop"));
         assert!(is_jwt(&fresh.access_token));
     }

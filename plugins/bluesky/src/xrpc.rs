@@ -1,11 +1,9 @@
 //! XRPC calls to the account's PDS and the mapping of its errors onto what Herald does.
 
-use herald_plugin_sdk::http::{Body, Request, Response};
-use herald_plugin_sdk::{PublishError, RateLimit};
+use herald_plugin_sdk::http::{Body, Request, Response, percent_encode};
+use herald_plugin_sdk::{PublishError, RateLimit, time};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-
-use crate::record_key::now_unix;
 
 /// How long to wait on a 429 that does not say.
 const DEFAULT_RETRY_SECONDS: u32 = 60;
@@ -136,7 +134,7 @@ pub fn error(response: &Response) -> PublishError {
             PublishError::AuthExpired(message)
         }
         429 => PublishError::RateLimited(RateLimit {
-            retry_after_seconds: retry_after(response, now_unix()),
+            retry_after_seconds: retry_after(response, time::now_unix()),
             message,
         }),
         408 | 500..=599 => PublishError::Retryable(message),
@@ -152,19 +150,6 @@ fn retry_after(response: &Response, now_unix: u64) -> u32 {
         .map(|reset| u32::try_from(reset.saturating_sub(now_unix)).unwrap_or(u32::MAX))
         .or_else(|| response.retry_after(now_unix))
         .unwrap_or(DEFAULT_RETRY_SECONDS)
-}
-
-/// Percent-encodes a query parameter value (RFC 3986 unreserved characters stay).
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(byte).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// Sends `request`, with `token` as its bearer when given.
@@ -218,7 +203,7 @@ mod tests {
         assert_eq!(error(&down), PublishError::Retryable("HTTP 502".into()));
         let limited = answer(
             429,
-            &[("ratelimit-reset", &(now_unix() + 30).to_string())],
+            &[("ratelimit-reset", &(time::now_unix() + 30).to_string())],
             r#"{"error":"RateLimitExceeded","message":"Rate Limit Exceeded"}"#,
         );
         match error(&limited) {
@@ -252,11 +237,5 @@ mod tests {
             retry_after(&answer(429, &[], ""), 1000),
             DEFAULT_RETRY_SECONDS
         );
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(percent_encode("did:plc:abc"), "did%3Aplc%3Aabc");
-        assert_eq!(percent_encode("alice.test"), "alice.test");
     }
 }

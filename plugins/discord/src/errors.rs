@@ -3,7 +3,7 @@
 //! with `retry_after` in float seconds.
 
 use herald_plugin_sdk::http::Response;
-use herald_plugin_sdk::{PublishError, RateLimit, Violation};
+use herald_plugin_sdk::{PublishError, RateLimit, Violation, time};
 use serde::Deserialize;
 
 /// Discord's "Unknown Webhook": the webhook was deleted, its URL is dead.
@@ -67,14 +67,13 @@ pub fn check(response: Response) -> Result<Response, PublishError> {
 }
 
 fn retry_after(response: &Response, body: &ErrorBody) -> u32 {
-    let header = |name: &str| {
-        response
-            .header(name)
-            .and_then(|value| value.trim().parse::<f64>().ok())
-    };
     body.retry_after
-        .or_else(|| header("retry-after"))
-        .or_else(|| header("x-ratelimit-reset-after"))
+        .or_else(|| response.retry_after(time::now_unix()).map(f64::from))
+        .or_else(|| {
+            response
+                .header("x-ratelimit-reset-after")
+                .and_then(|value| value.trim().parse::<f64>().ok())
+        })
         .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
         .map_or(DEFAULT_RETRY_SECONDS, |seconds| {
             // Round up: retrying early would only be throttled again.

@@ -2,10 +2,8 @@
 //! what Herald should do.
 
 use herald_plugin_sdk::http::Response;
-use herald_plugin_sdk::{PublishError, RateLimit, Violation};
+use herald_plugin_sdk::{PublishError, RateLimit, Violation, time};
 use serde::Deserialize;
-
-use crate::clock;
 
 /// Wait when a 429 says nothing usable about its reset (Mastodon's windows are 5 minutes).
 pub const DEFAULT_RATE_LIMIT_WAIT: u32 = 300;
@@ -103,17 +101,17 @@ pub fn check(response: Response, now_ms: Option<i64>) -> Result<Response, Publis
 pub fn rate_limit_wait(response: &Response, now_ms: Option<i64>) -> u32 {
     let reset = response
         .header("x-ratelimit-reset")
-        .and_then(clock::parse_rfc3339);
+        .and_then(time::parse_rfc3339);
     let now = response
         .header("date")
-        .and_then(clock::parse_http_date)
+        .and_then(time::parse_http_date)
         .or(now_ms);
     if let (Some(reset), Some(now)) = (reset, now) {
-        return clock::seconds_until(reset, now);
+        return time::seconds_until(reset, now);
     }
+    let now_unix = now.map_or(0, |ms| u64::try_from(ms / 1000).unwrap_or(0));
     response
-        .header("retry-after")
-        .and_then(|value| value.trim().parse().ok())
+        .retry_after(now_unix)
         .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
 }
 

@@ -15,16 +15,15 @@
 //! runs before scheduling without credentials, so it cannot ask the instance itself).
 
 mod api;
-mod clock;
 mod length;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use herald_plugin_sdk::http::{Multipart, Request, Response};
 use herald_plugin_sdk::{
     Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, PluginInfo, Post,
     PublishError, PublishRequest, Publisher, Receipt, Violation, log, media, register_publisher,
-    validate_limits,
+    time, validate_limits,
 };
 
 use crate::api::{
@@ -85,7 +84,7 @@ impl Publisher for Mastodon {
 
     fn validate(post: Post) -> Vec<Violation> {
         let mut violations = Vec::new();
-        let max_characters = match option(&post, "max_characters") {
+        let max_characters = match post.option("max_characters") {
             None => DEFAULT_MAX_CHARACTERS,
             Some(value) => match value.trim().parse::<u32>() {
                 Ok(limit) if limit > 0 => limit,
@@ -112,7 +111,9 @@ impl Publisher for Mastodon {
         let instance = instance_url(&request.credentials)?;
         let token = request.credentials.access_token.as_str();
         let limits = instance_limits(&instance, token).unwrap_or_else(|| StatusLimits {
-            max_characters: option(&request.post, "max_characters")
+            max_characters: request
+                .post
+                .option("max_characters")
                 .and_then(|value| value.trim().parse().ok())
                 .unwrap_or(DEFAULT_MAX_CHARACTERS),
             max_media_attachments: DEFAULT_MAX_MEDIA,
@@ -129,11 +130,11 @@ impl Publisher for Mastodon {
         let post = &request.post;
         let mut body = serde_json::json!({ "status": post.text, "media_ids": media_ids });
         for key in ["visibility", "spoiler_text", "language"] {
-            if let Some(value) = option(post, key).filter(|value| !value.is_empty()) {
+            if let Some(value) = post.option(key) {
                 body[key] = value.into();
             }
         }
-        if let Some(sensitive) = option(post, "sensitive") {
+        if let Some(sensitive) = post.option("sensitive") {
             body["sensitive"] = (sensitive == "true").into();
         }
         let response = Request::post(format!("{instance}/api/v1/statuses"))
@@ -141,7 +142,7 @@ impl Publisher for Mastodon {
             .header("idempotency-key", request.idempotency_key.clone())
             .json(&body)
             .send()?;
-        let status: Status = api::check(response, now_ms())?.json()?;
+        let status: Status = api::check(response, Some(time::now_unix_millis()))?.json()?;
         log::info(&format!(
             "published status {} with {} media",
             status.id,
@@ -158,7 +159,8 @@ impl Publisher for Mastodon {
         let response = Request::get(format!("{instance}/api/v1/accounts/verify_credentials"))
             .bearer(&credentials.access_token)
             .send()?;
-        let account: CredentialAccount = api::check(response, now_ms())?.json()?;
+        let account: CredentialAccount =
+            api::check(response, Some(time::now_unix_millis()))?.json()?;
         if let Some(limits) = instance_limits(&instance, &credentials.access_token) {
             log::info(&format!(
                 "{instance} allows {} characters and {} attachments per status",
@@ -188,7 +190,7 @@ impl Publisher for Mastodon {
         let response = Request::get(format!("{instance}/api/v1/statuses/{platform_post_id}"))
             .bearer(&credentials.access_token)
             .send()?;
-        let counts: StatusCounts = api::check(response, now_ms())?.json()?;
+        let counts: StatusCounts = api::check(response, Some(time::now_unix_millis()))?.json()?;
         Ok(vec![
             Metric {
                 name: "replies".into(),
@@ -211,7 +213,7 @@ register_publisher!(Mastodon);
 /// Why `post` cannot be a status on an instance with `limits`.
 fn check_post(post: &Post, limits: &StatusLimits) -> Vec<Violation> {
     let mut violations = Vec::new();
-    if let Some(visibility) = option(post, "visibility")
+    if let Some(visibility) = post.option("visibility")
         && !VISIBILITIES.contains(&visibility)
     {
         violations.push(violation(
@@ -223,7 +225,7 @@ fn check_post(post: &Post, limits: &StatusLimits) -> Vec<Violation> {
             ),
         ));
     }
-    if let Some(language) = option(post, "language")
+    if let Some(language) = post.option("language")
         && !(2..=3).contains(&language.len())
     {
         violations.push(violation(
@@ -232,7 +234,7 @@ fn check_post(post: &Post, limits: &StatusLimits) -> Vec<Violation> {
             format!("language must be an ISO 639 code such as \"en\", not {language:?}"),
         ));
     }
-    if let Some(sensitive) = option(post, "sensitive")
+    if let Some(sensitive) = post.option("sensitive")
         && sensitive != "true"
         && sensitive != "false"
     {
@@ -242,7 +244,7 @@ fn check_post(post: &Post, limits: &StatusLimits) -> Vec<Violation> {
             format!("sensitive must be true or false, not {sensitive:?}"),
         ));
     }
-    let spoiler = option(post, "spoiler_text").unwrap_or_default();
+    let spoiler = post.option("spoiler_text").unwrap_or_default();
     let used = length::status_length(spoiler, &post.text, limits.characters_reserved_per_url);
     if used > u64::from(limits.max_characters) {
         violations.push(violation(
@@ -311,7 +313,8 @@ fn upload(
         .multipart(form)
         .send()?;
     let processing = response.status == 202;
-    let attachment: MediaAttachment = api::check(response, now_ms())?.json()?;
+    let attachment: MediaAttachment =
+        api::check(response, Some(time::now_unix_millis()))?.json()?;
     if !processing && attachment.url.is_some() {
         return Ok(attachment.id);
     }
@@ -323,7 +326,8 @@ fn upload(
         if response.status == 206 {
             continue;
         }
-        let polled: MediaAttachment = api::check(response, now_ms())?.json()?;
+        let polled: MediaAttachment =
+            api::check(response, Some(time::now_unix_millis()))?.json()?;
         if polled.url.is_some() {
             log::debug(&format!(
                 "media {} processed after {poll} poll(s)",
@@ -343,7 +347,7 @@ fn instance_limits(instance: &str, token: &str) -> Option<StatusLimits> {
         .bearer(token)
         .send()
         .map_err(PublishError::from)
-        .and_then(|response| api::check(response, now_ms()))
+        .and_then(|response| api::check(response, Some(time::now_unix_millis())))
         .and_then(|response: Response| response.json::<Instance>());
     match answer {
         Ok(instance) => Some(instance.configuration.statuses),
@@ -382,13 +386,6 @@ fn instance_url(credentials: &Credentials) -> Result<String, PublishError> {
     Ok(value.to_owned())
 }
 
-fn option<'a>(post: &'a Post, key: &str) -> Option<&'a str> {
-    post.options
-        .iter()
-        .find(|(name, _)| name == key)
-        .map(|(_, value)| value.as_str())
-}
-
 fn violation(field: &str, code: &str, message: String) -> Violation {
     Violation {
         field: field.into(),
@@ -409,12 +406,6 @@ fn file_name(index: usize, mime_type: &str) -> String {
         _ => "bin",
     };
     format!("media-{index}.{extension}")
-}
-
-/// The host's wall clock in Unix milliseconds (WASI `wall-clock`), when it has one.
-fn now_ms() -> Option<i64> {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-    i64::try_from(since.as_millis()).ok()
 }
 
 #[cfg(test)]

@@ -16,10 +16,10 @@
 mod html;
 mod image;
 
-use herald_plugin_sdk::http::{Body, Request, Response};
+use herald_plugin_sdk::http::{Body, Request, Response, percent_encode};
 use herald_plugin_sdk::{
     Account, Credentials, LengthCounting, Limits, MediaLimit, PluginInfo, Post, PublishError,
-    PublishRequest, Publisher, RateLimit, Receipt, Violation, media, register_publisher,
+    PublishRequest, Publisher, RateLimit, Receipt, Violation, media, register_publisher, time,
     validate_limits,
 };
 use serde::Deserialize;
@@ -146,7 +146,7 @@ impl Publisher for Matrix {
                 message: "a Matrix message needs text or an image".into(),
             });
         }
-        if let Some(room) = option(&post.options, "room_id")
+        if let Some(room) = post.option("room_id")
             && !is_room_id(room)
         {
             violations.push(Violation {
@@ -169,8 +169,8 @@ impl Publisher for Matrix {
         let send = |txn_id: &str, content: &Value| -> Result<String, PublishError> {
             let url = format!(
                 "{homeserver}/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
-                encode_segment(&room),
-                encode_segment(txn_id)
+                percent_encode(&room),
+                percent_encode(txn_id)
             );
             let response = Request::put(url).bearer(token).json(content).send()?;
             let sent: Sent = check(response, true)?.json()?;
@@ -200,7 +200,7 @@ impl Publisher for Matrix {
             let file_name = file_name(&attachment.url, &opened.mime_type, index);
             let upload = format!(
                 "{homeserver}/_matrix/media/v3/upload?filename={}",
-                encode_segment(&file_name)
+                percent_encode(&file_name)
             );
             let response = Request::post(upload)
                 .bearer(token)
@@ -239,8 +239,8 @@ impl Publisher for Matrix {
         Ok(Receipt {
             url: format!(
                 "https://matrix.to/#/{}/{}",
-                encode_segment(&room),
-                encode_segment(&event)
+                percent_encode(&room),
+                percent_encode(&event)
             ),
             platform_post_id: event,
         })
@@ -253,7 +253,7 @@ impl Publisher for Matrix {
             .bearer(token)
             .send()?;
         let whoami: WhoAmI = check(response, false)?.json()?;
-        if let Some(room) = extra(&credentials, "room_id") {
+        if let Some(room) = credentials.extra_value("room_id") {
             if !is_room_id(room) {
                 return Err(PublishError::Permanent(format!(
                     "room_id {room:?} is not a room id (!opaque:server)"
@@ -272,7 +272,7 @@ impl Publisher for Matrix {
         }
         let response = Request::get(format!(
             "{homeserver}/_matrix/client/v3/profile/{}/displayname",
-            encode_segment(&whoami.user_id)
+            percent_encode(&whoami.user_id)
         ))
         .bearer(token)
         .send()?;
@@ -334,21 +334,11 @@ fn txn_id(idempotency_key: &str, index: Option<u32>) -> String {
     }
 }
 
-fn extra<'a>(credentials: &'a Credentials, key: &str) -> Option<&'a str> {
-    option(&credentials.extra, key)
-}
-
-fn option<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(name, _)| name == key)
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
-}
-
 /// The account's homeserver base URL, without a trailing slash.
 fn homeserver(credentials: &Credentials) -> Result<String, PublishError> {
-    let base = extra(credentials, "homeserver").unwrap_or(DEFAULT_HOMESERVER);
+    let base = credentials
+        .extra_value("homeserver")
+        .unwrap_or(DEFAULT_HOMESERVER);
     let base = base.trim_end_matches('/');
     let host = base.strip_prefix("https://").ok_or_else(|| {
         PublishError::Permanent(format!("homeserver {base:?} is not an https:// URL"))
@@ -363,8 +353,8 @@ fn homeserver(credentials: &Credentials) -> Result<String, PublishError> {
 
 /// The room to post in: the target's `room_id` option, else the account's.
 fn room_id(post: &Post, credentials: &Credentials) -> Result<String, PublishError> {
-    let room = option(&post.options, "room_id")
-        .or_else(|| extra(credentials, "room_id"))
+    let room = post.option("room_id")
+        .or_else(|| credentials.extra_value("room_id"))
         .ok_or_else(|| {
             PublishError::Permanent(
                 "no room to post in: set room_id in the account's credentials or the target's options".into(),
@@ -404,20 +394,6 @@ fn file_name(url: &str, mime_type: &str, index: u32) -> String {
     format!("image-{index}.{extension}")
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(byte));
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 /// Keeps a 2xx response; maps a Matrix error to what Herald should do. `posting`: the
 /// request sent an event to the room, so a 403 means the account may not post there.
 fn check(response: Response, posting: bool) -> Result<Response, PublishError> {
@@ -440,11 +416,7 @@ fn check(response: Response, posting: bool) -> Result<Response, PublishError> {
             let seconds = error
                 .retry_after_ms
                 .map(|ms| u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX))
-                .or_else(|| {
-                    response
-                        .header("retry-after")
-                        .and_then(|value| value.trim().parse::<u32>().ok())
-                })
+                .or_else(|| response.retry_after(time::now_unix()))
                 .unwrap_or(DEFAULT_RETRY_SECONDS)
                 .max(1);
             PublishError::RateLimited(RateLimit {
@@ -575,8 +547,6 @@ mod tests {
         );
         assert_eq!(txn_id("herald-1", None), "herald-1.text");
         assert_eq!(txn_id("herald-1", Some(2)), "herald-1.image2");
-        assert_eq!(encode_segment("!abc:matrix.test"), "%21abc%3Amatrix.test");
-        assert_eq!(encode_segment("$e/v+t="), "%24e%2Fv%2Bt%3D");
         assert_eq!(
             file_name("https://cdn.test/a/cat.png?x=1", "image/png", 0),
             "cat.png"

@@ -4,7 +4,7 @@
 //! message that may quote a URL is scrubbed of it.
 
 use herald_plugin_sdk::http::{HttpError, Response};
-use herald_plugin_sdk::{PublishError, RateLimit, Violation};
+use herald_plugin_sdk::{PublishError, RateLimit, Violation, time};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -138,11 +138,7 @@ fn status_error(
             retry_after_seconds: parameters
                 .retry_after
                 .and_then(|seconds| u32::try_from(seconds).ok())
-                .or_else(|| {
-                    response
-                        .header("retry-after")
-                        .and_then(|value| value.trim().parse().ok())
-                })
+                .or_else(|| response.retry_after(time::now_unix()))
                 .unwrap_or(DEFAULT_RETRY_SECONDS)
                 .max(1),
             message: format!("Telegram: {description}"),

@@ -73,22 +73,6 @@ struct Message {
     chat: Chat,
 }
 
-fn option<'a>(post: &'a Post, key: &str) -> Option<&'a str> {
-    post.options
-        .iter()
-        .find(|(name, _)| name == key)
-        .map(|(_, value)| value.as_str())
-}
-
-fn extra<'a>(credentials: &'a Credentials, key: &str) -> Option<&'a str> {
-    credentials
-        .extra
-        .iter()
-        .find(|(name, _)| name == key)
-        .map(|(_, value)| value.as_str())
-        .filter(|value| !value.trim().is_empty())
-}
-
 /// A chat id as the Bot API takes it: an integer, or `@username` as a string.
 fn chat_id_value(chat_id: &str) -> Option<Value> {
     let chat_id = chat_id.trim();
@@ -167,7 +151,7 @@ fn violations(post: &Post) -> Vec<Violation> {
             });
         }
     }
-    if let Some(chat_id) = option(post, "chat_id")
+    if let Some(chat_id) = post.option("chat_id")
         && chat_id_value(chat_id).is_none()
     {
         found.push(Violation {
@@ -261,8 +245,9 @@ impl Publisher for Telegram {
         }
         let token = BotToken::parse(&request.credentials.access_token)?;
         let post = &request.post;
-        let chat = option(post, "chat_id")
-            .or_else(|| extra(&request.credentials, "chat_id"))
+        let chat = post
+            .option("chat_id")
+            .or_else(|| request.credentials.extra_value("chat_id"))
             .ok_or_else(|| {
                 PublishError::Permanent(
                     "no Telegram chat to post to: set chat_id on the connection or the target"
@@ -282,7 +267,7 @@ impl Publisher for Telegram {
         let messages = match post.media.len() {
             0 => {
                 let mut body = json!({"chat_id": chat_id, "text": post.text});
-                if option(post, "disable_link_preview") == Some("true") {
+                if post.option("disable_link_preview") == Some("true") {
                     body["link_preview_options"] = json!({"is_disabled": true});
                 }
                 let message: Message = send(
@@ -356,7 +341,7 @@ impl Publisher for Telegram {
             .map_err(|error| token.http_error(error))?;
         let bot: User = token.result(&response)?;
         let handle = bot.username.clone().unwrap_or_else(|| bot.id.to_string());
-        let display_name = match extra(&credentials, "chat_id") {
+        let display_name = match credentials.extra_value("chat_id") {
             Some(chat) => {
                 let chat_id = chat_id_value(chat).ok_or_else(|| {
                     PublishError::Permanent(

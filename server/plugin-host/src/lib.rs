@@ -7,7 +7,8 @@
 //!   plugin) and routed to the binding of the WIT version it exports.
 //! - **Calls**: a fresh `Store` per call, on a pooling allocator sized to the configured
 //!   concurrency; a call busy computing yields its runtime thread on every epoch tick
-//!   and a `tokio` timeout bounds its time, a memory cap traps on growth, and the WASI context is empty (no files, environment, sockets).
+//!   and a `tokio` timeout bounds its time, a memory cap traps on growth, and the WASI
+//!   context is empty (no files, environment, sockets).
 //! - **Capabilities**: `http.fetch` to the hosts the manifest declares (https, redirects
 //!   re-checked, time and size capped), the current post's media, logging.
 //! - **Failures**: a plugin's errors and the host's verdicts (trap, timeout) map to

@@ -29,8 +29,9 @@ impl PostMutation {
         Ok(Post::from(post))
     }
 
-    /// Edits a post; CONFLICT once it is publishing or published, or when
-    /// `expectedVersion` is stale.
+    /// Edits a post; CONFLICT once it is publishing or published, when `expectedVersion`
+    /// is stale, or when the post keeps changing while the edit is checked. New content,
+    /// media or targets of a scheduled post are checked by each platform's plugin.
     async fn update_post(
         &self,
         ctx: &Context<'_>,
@@ -60,6 +61,8 @@ impl PostMutation {
 
     /// Schedules (or reschedules) a post. `scheduledAt` is RFC 3339 with offset, or a
     /// local date-time without offset read in `timeZone` (default: the post's zone).
+    /// Each platform's plugin checks the post first; CONFLICT when the post keeps changing
+    /// meanwhile.
     async fn schedule_post(
         &self,
         ctx: &Context<'_>,

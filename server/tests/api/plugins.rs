@@ -246,17 +246,11 @@ async fn trapping_plugin_fails_its_posts_and_is_quarantined() {
     assert_eq!(example["quarantined"], false);
 }
 
-/// A scheduled post's plugin checks run before its row is locked: while a plugin takes
-/// its whole deadline to check an edit, other changes to the post go through, and the
-/// edit that failed its check writes nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_plugin_check_does_not_hold_the_post() {
-    use std::time::Duration;
-
-    use crate::harness::days_from_now;
-
+/// A Herald with the test plugins (plugin calls cut off after `call_timeout`), the token
+/// of `alice`, who has a hostile account, and the id of her post scheduled on it.
+async fn scheduled_hostile_post(call_timeout: std::time::Duration) -> (TestApp, String, String) {
     let mut config = HostConfig::new(built_plugins());
-    config.call_timeout = Duration::from_secs(10);
+    config.call_timeout = call_timeout;
     let host = PluginHost::load(config).await.expect("load plugins");
     let app = TestApp::spawn_with_plugins(host).await;
     let token = app.token("alice", None, &[]);
@@ -279,49 +273,84 @@ async fn a_slow_plugin_check_does_not_hold_the_post() {
     let post = app
         .create_post(
             &token,
-            json!({"content": "fine", "platforms": ["hostile"], "scheduledAt": days_from_now(2)}),
+            json!({"content": "fine", "platforms": ["hostile"], "scheduledAt": crate::harness::days_from_now(2)}),
         )
         .await;
-    let id = post["id"].as_str().expect("id").to_owned();
     assert_eq!(post["status"], "SCHEDULED", "{post}");
+    let id = post["id"].as_str().expect("id").to_owned();
+    (app, token, id)
+}
 
-    let started = std::time::Instant::now();
-    let edit = tokio::spawn({
-        let (base, token, id) = (app.http_url(), token.clone(), id.clone());
-        async move {
-            let answer = reqwest::Client::new()
-                .post(format!("{base}/graphql"))
-                .bearer_auth(token)
-                .json(&json!({
-                    "query": "mutation($id: ID!) { updatePost(id: $id, input: {content: \"slow-check\"}) { id } }",
-                    "variables": {"id": id},
-                }))
-                .send()
-                .await
-                .expect("send")
-                .json::<Value>()
-                .await
-                .expect("json");
-            (answer, started.elapsed())
-        }
+/// Starts `updatePost(id, {content})` in the background; its answer comes with the time
+/// it took from `started`.
+fn start_edit(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    content: &str,
+    started: std::time::Instant,
+) -> tokio::task::JoinHandle<(Value, std::time::Duration)> {
+    let (base, token) = (app.http_url(), token.to_owned());
+    let body = json!({
+        "query": "mutation($id: ID!, $content: String!) { updatePost(id: $id, input: {content: $content}) { content status version } }",
+        "variables": {"id": id, "content": content},
     });
-    // Let the edit reach the plugin's check, then change the post meanwhile.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let unscheduled = app
+    tokio::spawn(async move {
+        let answer = reqwest::Client::new()
+            .post(format!("{base}/graphql"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("send")
+            .json::<Value>()
+            .await
+            .expect("json");
+        (answer, started.elapsed())
+    })
+}
+
+/// Unschedules post `id`; returns the answer's `unschedulePost` and when it came.
+async fn unschedule(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    started: std::time::Instant,
+) -> (Value, std::time::Duration) {
+    let answer = app
         .ok(
-            &token,
+            token,
             "mutation($id: ID!) { unschedulePost(id: $id) { status version } }",
             json!({"id": id}),
         )
         .await;
-    let unscheduled_after = started.elapsed();
-    assert_eq!(unscheduled["unschedulePost"]["status"], "DRAFT");
+    (answer["unschedulePost"].clone(), started.elapsed())
+}
+
+/// A scheduled post's plugin checks run before its row is locked: while a plugin takes
+/// its whole deadline to check an edit, other changes to the post go through, and the
+/// edit that failed its check writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_plugin_check_does_not_hold_the_post() {
+    use std::time::{Duration, Instant};
+
+    let deadline = Duration::from_secs(6);
+    let (app, token, id) = scheduled_hostile_post(deadline).await;
+    let started = Instant::now();
+    let edit = start_edit(&app, &token, &id, "slow-check", started);
+    // Let the edit reach the plugin's check (which runs until the deadline).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (unscheduled, unscheduled_at) = unschedule(&app, &token, &id, started).await;
+    assert_eq!(unscheduled["status"], "DRAFT");
 
     let (refused, edit_took) = edit.await.expect("edit task");
     assert_error(&refused, "BAD_USER_INPUT", Some("platforms"));
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("could not check"), "{refused}");
+    // Holding the row during the check would have made the unschedule wait for its end.
     assert!(
-        unscheduled_after < edit_took,
-        "the unschedule ({unscheduled_after:?}) waited for the edit's check ({edit_took:?})"
+        unscheduled_at + Duration::from_secs(2) < edit_took,
+        "the unschedule ({unscheduled_at:?}) waited for the edit's check ({edit_took:?})"
     );
     let after = app
         .ok(
@@ -332,8 +361,37 @@ async fn a_slow_plugin_check_does_not_hold_the_post() {
         .await;
     assert_eq!(after["post"]["content"], "fine");
     assert_eq!(after["post"]["status"], "DRAFT");
-    assert_eq!(
-        after["post"]["version"],
-        unscheduled["unschedulePost"]["version"]
+    assert_eq!(after["post"]["version"], unscheduled["version"]);
+}
+
+/// An edit whose post changes while its check runs is worked out again on the new
+/// version: here the post was unscheduled meanwhile, so the edit lands on the draft.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_checked_while_the_post_changed_is_redone_on_the_new_version() {
+    use std::time::{Duration, Instant};
+
+    let (app, token, id) = scheduled_hostile_post(Duration::from_secs(20)).await;
+    let started = Instant::now();
+    // The plugin takes two seconds to accept this content.
+    let edit = start_edit(&app, &token, &id, "slow-ok", started);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (unscheduled, unscheduled_at) = unschedule(&app, &token, &id, started).await;
+    assert_eq!(unscheduled["status"], "DRAFT");
+
+    let (edited, edit_took) = edit.await.expect("edit task");
+    // The check ran (so the edit read the post while it was scheduled), and the post
+    // changed before the edit could lock it.
+    assert!(
+        edit_took >= Duration::from_secs(2),
+        "{edit_took:?}: {edited}"
     );
+    assert!(
+        unscheduled_at < edit_took,
+        "{unscheduled_at:?} {edit_took:?}"
+    );
+    let post = &edited["data"]["updatePost"];
+    assert_eq!(post["content"], "slow-ok", "{edited}");
+    assert_eq!(post["status"], "DRAFT", "{edited}");
+    let unscheduled_version = unscheduled["version"].as_i64().expect("version");
+    assert_eq!(post["version"].as_i64(), Some(unscheduled_version + 1));
 }

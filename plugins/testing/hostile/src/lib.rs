@@ -2,14 +2,15 @@
 //! `loop` spins forever, `bomb` allocates without end, `panic` panics, `undeclared` calls a
 //! host its manifest does not declare, `redirect` follows a redirect off the allowed
 //! hosts, `huge` downloads an oversized response; anything else publishes normally.
-//! `validate` spins forever on `slow-check` and checks the limits otherwise.
+//! `validate` spins forever on `slow-check`, takes two seconds (by the wall clock) on
+//! `slow-ok`, and checks the limits.
 
 use std::hint::black_box;
 
 use herald_plugin_sdk::http::Request;
 use herald_plugin_sdk::{
     Account, Credentials, LengthCounting, Limits, PluginInfo, Post, PublishError, PublishRequest,
-    Publisher, Receipt, Violation, register_publisher, validate_limits,
+    Publisher, Receipt, Violation, register_publisher, time, validate_limits,
 };
 
 /// The misbehaving publisher.
@@ -32,8 +33,15 @@ impl Publisher for Hostile {
     }
 
     fn validate(post: Post) -> Vec<Violation> {
-        if post.text == "slow-check" {
-            spin();
+        match post.text.as_str() {
+            "slow-check" => spin(),
+            "slow-ok" => {
+                let until = time::now_unix_millis() + 2_000;
+                while time::now_unix_millis() < until {
+                    black_box(());
+                }
+            }
+            _ => {}
         }
         validate_limits(&Self::info().limits, &post)
     }

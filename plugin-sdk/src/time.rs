@@ -1,5 +1,52 @@
-//! Time stamps in Mastodon's answers: `X-RateLimit-Reset` is ISO 8601 (RFC 3339) and the
-//! HTTP `Date` header is an IMF-fixdate. Both become Unix milliseconds.
+//! Time for plugins: the clock (WASI's wall clock, which the host grants) and the time
+//! stamps platforms send: RFC 3339 (`2026-11-29T02:20:00.123Z`) and HTTP dates
+//! (`Sun, 29 Nov 2026 02:16:00 GMT`, as in `Date` and `Retry-After`). Instants are Unix
+//! milliseconds.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unix milliseconds now.
+pub fn now_unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Unix seconds now.
+pub fn now_unix() -> u64 {
+    u64::try_from(now_unix_millis() / 1000).unwrap_or(0)
+}
+
+/// Now as an RFC 3339 UTC time stamp with milliseconds (`2026-11-29T02:30:00.000Z`).
+pub fn now_rfc3339() -> String {
+    format_rfc3339(now_unix_millis())
+}
+
+/// `millis` (Unix milliseconds, from 1970 on) as an RFC 3339 UTC time stamp with
+/// milliseconds.
+pub fn format_rfc3339(millis: i64) -> String {
+    let millis = millis.max(0);
+    let (seconds, fraction) = (millis / 1000, millis % 1000);
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{fraction:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
 
 /// Unix milliseconds of an RFC 3339 time stamp (`2026-11-29T02:20:00.123Z`, or with a
 /// `±HH:MM` offset); `None` when it is not one.
@@ -168,6 +215,18 @@ mod tests {
         );
         assert_eq!(parse_http_date("Thu, 05 Foo 2019 11:34:47 GMT"), None);
         assert_eq!(parse_http_date("Thu, 05 Dec 2019 11:34:47 CET"), None);
+    }
+
+    #[test]
+    fn time_stamps_are_rfc3339_utc() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc3339(951_782_400_007), "2000-02-29T00:00:00.007Z");
+        assert_eq!(
+            format_rfc3339(1_795_919_400_123),
+            "2026-11-29T02:30:00.123Z"
+        );
+        let now = now_unix_millis();
+        assert_eq!(parse_rfc3339(&format_rfc3339(now)), Some(now));
     }
 
     #[test]
