@@ -188,23 +188,7 @@ async fn trapping_plugin_fails_its_posts_and_is_quarantined() {
         Arc::new(PluginPublisher::new(host, app.connections.clone())),
     );
     let app = app.with_worker(publishers).await;
-    let token = app.token("alice", None, &[]);
-    // The hostile plugin refuses every credential; seed its account directly.
-    let alice = herald_server::domain::actor::Actor {
-        user_id: "alice".into(),
-        tenant_id: "alice".into(),
-        roles: vec![],
-    };
-    app.connections
-        .store(
-            &alice,
-            "hostile",
-            "acct-1",
-            "Hostile",
-            &herald_plugin_host::Credentials::default(),
-        )
-        .await
-        .expect("seed connection");
+    let token = hostile_account(&app).await;
     let at = (chrono::Utc::now() + chrono::Duration::milliseconds(200)).to_rfc3339();
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -246,20 +230,14 @@ async fn trapping_plugin_fails_its_posts_and_is_quarantined() {
     assert_eq!(example["quarantined"], false);
 }
 
-/// A Herald with the test plugins (plugin calls cut off after `call_timeout`), the token
-/// of `alice`, who has a hostile account, and the id of her post scheduled on it.
-async fn scheduled_hostile_post(call_timeout: std::time::Duration) -> (TestApp, String, String) {
-    let mut config = HostConfig::new(built_plugins());
-    config.call_timeout = call_timeout;
-    let host = PluginHost::load(config).await.expect("load plugins");
-    let app = TestApp::spawn_with_plugins(host).await;
-    let token = app.token("alice", None, &[]);
+/// Gives `alice` a hostile account (the hostile plugin refuses every credential, so it is
+/// stored directly); returns her token.
+async fn hostile_account(app: &TestApp) -> String {
     let alice = herald_server::domain::actor::Actor {
         user_id: "alice".into(),
         tenant_id: "alice".into(),
         roles: vec![],
     };
-    // The hostile plugin refuses every credential; seed its account directly.
     app.connections
         .store(
             &alice,
@@ -270,6 +248,17 @@ async fn scheduled_hostile_post(call_timeout: std::time::Duration) -> (TestApp, 
         )
         .await
         .expect("seed connection");
+    app.token("alice", None, &[])
+}
+
+/// A Herald with the test plugins (plugin calls cut off after `call_timeout`), the token
+/// of `alice`, who has a hostile account, and the id of her post scheduled on it.
+async fn scheduled_hostile_post(call_timeout: std::time::Duration) -> (TestApp, String, String) {
+    let mut config = HostConfig::new(built_plugins());
+    config.call_timeout = call_timeout;
+    let host = PluginHost::load(config).await.expect("load plugins");
+    let app = TestApp::spawn_with_plugins(host).await;
+    let token = hostile_account(&app).await;
     let post = app
         .create_post(
             &token,
