@@ -2,6 +2,8 @@
 //! sealed (see [`crate::secrets`]), and handing them to publishes — refreshed when the
 //! platform says they expired.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use herald_plugin_host::{Credentials, PluginHost};
 use sea_orm::sea_query::OnConflict;
@@ -213,41 +215,56 @@ impl ConnectionService {
         Ok(id)
     }
 
-    /// Checks that connection `id` is the caller's tenant's, active, and on `platform`
-    /// (`BAD_USER_INPUT` about `field` otherwise; another tenant's connection reads as
-    /// unknown).
+    /// Checks that each named connection (`id`, the target's platform, and the input
+    /// field naming it) is the caller's tenant's, active, and on that platform, in one
+    /// query. The first that is not gives `BAD_USER_INPUT` about its field; another
+    /// tenant's connection reads as unknown.
     pub async fn require_usable(
         &self,
         actor: &Actor,
-        id: Uuid,
-        platform: &str,
-        field: &str,
+        named: &[(Uuid, &str, String)],
     ) -> Result<(), AppError> {
-        let found = connection::Entity::find_by_id(id)
-            .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
-            .one(&self.db)
-            .await?;
-        match found {
-            None => Err(AppError::bad_input(
-                field,
-                format!("no connected account {id}"),
-            )),
-            Some(conn) if conn.platform != platform => Err(AppError::bad_input(
-                field,
-                format!(
-                    "connected account {id} is on {}, not {platform}",
-                    conn.platform
-                ),
-            )),
-            Some(conn) if conn.status != ACTIVE => Err(AppError::bad_input(
-                field,
-                format!(
-                    "the {platform} account {} must be reconnected before scheduling",
-                    conn.display_name
-                ),
-            )),
-            Some(_) => Ok(()),
+        if named.is_empty() {
+            return Ok(());
         }
+        let found: HashMap<Uuid, connection::Model> = connection::Entity::find()
+            .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
+            .filter(connection::Column::Id.is_in(named.iter().map(|(id, _, _)| *id)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|conn| (conn.id, conn))
+            .collect();
+        for (id, platform, field) in named {
+            match found.get(id) {
+                None => {
+                    return Err(AppError::bad_input(
+                        field,
+                        format!("no connected account {id}"),
+                    ));
+                }
+                Some(conn) if conn.platform != *platform => {
+                    return Err(AppError::bad_input(
+                        field,
+                        format!(
+                            "connected account {id} is on {}, not {platform}",
+                            conn.platform
+                        ),
+                    ));
+                }
+                Some(conn) if conn.status != ACTIVE => {
+                    return Err(AppError::bad_input(
+                        field,
+                        format!(
+                            "the {platform} account {} must be reconnected before scheduling",
+                            conn.display_name
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Which of `platforms` the tenant has no active connection for.

@@ -239,18 +239,20 @@ impl PostService {
         actor: &Actor,
         targets: &[TargetSpec],
     ) -> Result<(), AppError> {
-        for (index, target) in targets.iter().enumerate() {
-            if let Some(id) = target.connection_id {
-                self.connections
-                    .require_usable(
-                        actor,
+        let named: Vec<(Uuid, &str, String)> = targets
+            .iter()
+            .enumerate()
+            .filter_map(|(index, target)| {
+                target.connection_id.map(|id| {
+                    (
                         id,
-                        &target.platform,
-                        &format!("targets[{index}].connectionId"),
+                        target.platform.as_str(),
+                        format!("targets[{index}].connectionId"),
                     )
-                    .await?;
-            }
-        }
+                })
+            })
+            .collect();
+        self.connections.require_usable(actor, &named).await?;
         let needed: Vec<String> = targets
             .iter()
             .filter(|t| t.connection_id.is_none() && self.account_platforms.contains(&t.platform))
