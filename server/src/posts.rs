@@ -451,39 +451,48 @@ impl PostService {
 
     /// Edits a post that has not started publishing.
     ///
-    /// The checks of a scheduled post's new content (account lookups, each platform
-    /// plugin's `validate`, which may take up to a plugin call's deadline) run before the
-    /// post's row is locked. The edit is then written only if the post is still as it
-    /// was checked; otherwise it is checked again against the new version, and after
-    /// [`CHECK_ATTEMPTS`] changes in a row the edit fails with `CONFLICT`. Only edits of
-    /// content, media or targets are checked again; other edits (notes, campaign, approval)
-    /// keep the checks the post passed when it was scheduled.
+    /// The edit is worked out with the post's row locked. When it needs the checks of a
+    /// scheduled post's new content (account lookups, each platform plugin's `validate`,
+    /// which may take up to a plugin call's deadline), the row is released while they run
+    /// and locked again afterwards; the edit is written if the post is still as it was
+    /// checked, else checked again on the new version (after [`CHECK_ATTEMPTS`] checks
+    /// the edit fails with `CONFLICT`). Only edits of content, media or targets are
+    /// checked; others (notes, campaign, approval) keep the checks the post passed when
+    /// it was scheduled.
     pub async fn update(
         &self,
         actor: &Actor,
         id: Uuid,
         changes: PostChanges,
     ) -> Result<post::Model, AppError> {
-        for _ in 0..CHECK_ATTEMPTS {
-            let (current, read_targets) = read_post(&self.db, actor, id).await?;
+        // The post (and its targets) as the last check saw it.
+        let mut checked: Option<(post::Model, Vec<target::Model>)> = None;
+        let mut checks = 0;
+        loop {
+            let txn = self.db.begin().await?;
+            let (current, targets) = lock_post(&txn, actor, id).await?;
             check_version(&current, changes.expected_version)?;
-            refuse_if_locked(&read_targets, "edited")?;
-            let edit = self.edit(&current, &read_targets, changes.clone())?;
-            if current.scheduled_at.is_some() && edit.substance_changed {
+            refuse_if_locked(&targets, "edited")?;
+            let edit = self.edit(&current, &targets, changes.clone())?;
+            let needs_check = current.scheduled_at.is_some() && edit.substance_changed;
+            let still_as_checked = checked.as_ref().is_some_and(|(post, post_targets)| {
+                !changed_since_read(post, post_targets, &current, &targets)
+            });
+            if needs_check && !still_as_checked {
+                txn.rollback().await?;
+                if checks == CHECK_ATTEMPTS {
+                    return Err(still_changing());
+                }
+                checks += 1;
                 self.require_schedulable(actor, &edit.content, &edit.media, &edit.targets)
                     .await?;
-            }
-
-            let txn = self.db.begin().await?;
-            let (locked, targets) = lock_post(&txn, actor, id).await?;
-            if changed_since_read(&current, &read_targets, &locked, &targets) {
-                txn.rollback().await?;
+                checked = Some((current, targets));
                 continue;
             }
-            refuse_if_locked(&targets, "edited")?;
+
             let now = Utc::now();
-            sync_targets(&txn, &locked, &targets, &edit.targets, now).await?;
-            let mut model = locked.clone().into_active_model();
+            sync_targets(&txn, &current, &targets, &edit.targets, now).await?;
+            let mut model = current.clone().into_active_model();
             model.content = Set(edit.content);
             model.media_urls = Set(serde_json::json!(urls_of(&edit.media)));
             model.media = Set(serde_json::json!(edit.media));
@@ -495,12 +504,11 @@ impl PostService {
             if edit.approval != ApprovalStatus::Rejected {
                 model.rejection_reason = Set(None);
             }
-            let (updated, targets) = save(&txn, &locked, model, now).await?;
+            let (updated, targets) = save(&txn, &current, model, now).await?;
             txn.commit().await?;
             self.changed(&updated, &targets).await;
             return Ok(updated);
         }
-        Err(still_changing())
     }
 
     /// What `changes` make of `current` (with its `targets`), checked against the rules
@@ -808,8 +816,8 @@ impl PostService {
     }
 }
 
-/// How many times `update` and `schedule` check a post that changes while it is checked
-/// before giving up with `CONFLICT`.
+/// How many times `update` and `schedule` check a post that keeps changing while it is
+/// checked before giving up with `CONFLICT`.
 const CHECK_ATTEMPTS: usize = 3;
 
 /// The error of an edit whose post changed under every check.
