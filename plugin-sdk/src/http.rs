@@ -179,7 +179,11 @@ impl Response {
                 let now = self
                     .header("date")
                     .and_then(time::parse_http_date)
-                    .unwrap_or_else(|| i64::try_from(now_unix).unwrap_or(i64::MAX) * 1000);
+                    .unwrap_or_else(|| {
+                        i64::try_from(now_unix)
+                            .unwrap_or(i64::MAX)
+                            .saturating_mul(1000)
+                    });
                 return Some(time::seconds_until(at, now));
             }
         }

@@ -690,18 +690,19 @@ impl WorkerArgs {
     }
 }
 
-/// A plugin call must end by its own deadline, before the worker's publish timeout cuts
-/// it off: a call cut off from outside is not counted as the plugin's failure.
+/// A plugin call must be able to end by its own deadline before the worker's publish
+/// timeout cuts it off: a call cut off from outside is not counted as the plugin's
+/// failure (so it never leads to quarantine).
 fn check_plugin_deadline(
     queue: &QueueConfig,
     plugins: Option<&herald_plugin_host::HostConfig>,
 ) -> Result<(), ConfigError> {
     match plugins {
-        Some(plugins) if plugins.call_timeout > queue.worker.publish_timeout => {
+        Some(plugins) if plugins.call_timeout >= queue.worker.publish_timeout => {
             Err(ConfigError::new(
                 "HERALD_PLUGIN_TIMEOUT_SECS (--plugin-timeout-secs)",
                 format!(
-                    "must not exceed HERALD_PUBLISH_TIMEOUT_SECS ({} s)",
+                    "must be less than HERALD_PUBLISH_TIMEOUT_SECS ({} s)",
                     queue.worker.publish_timeout.as_secs()
                 ),
             ))
@@ -919,7 +920,7 @@ mod tests {
                 .map(String::as_str),
             Some("http://127.0.0.1:4000")
         );
-        args.plugins.plugin_timeout_secs = args.queue.publish_timeout_secs + 1;
+        args.plugins.plugin_timeout_secs = args.queue.publish_timeout_secs;
         let err = args
             .config()
             .expect_err("plugin deadline past the publish timeout");

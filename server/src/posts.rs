@@ -595,7 +595,8 @@ impl PostService {
         expected_version: Option<i32>,
     ) -> Result<post::Model, AppError> {
         for _ in 0..CHECK_ATTEMPTS {
-            // The checks run before the row is locked, as in `update`.
+            // The checks always run here, so the post is read, checked, then locked and
+            // compared (`update` only releases the row when a check is needed).
             let (current, read_targets) = read_post(&self.db, actor, id).await?;
             check_version(&current, expected_version)?;
             refuse_if_locked(&read_targets, "rescheduled")?;
@@ -820,13 +821,13 @@ impl PostService {
 /// checked before giving up with `CONFLICT`.
 const CHECK_ATTEMPTS: usize = 3;
 
-/// The error of an edit whose post changed under every check.
+/// The error of an edit or a scheduling whose post changed under every check.
 fn still_changing() -> AppError {
     AppError::Conflict("the post kept changing while it was checked; try again".into())
 }
 
-/// A post edit, worked out from the post as read and checked against the rules that
-/// need no lookups.
+/// A post edit, worked out from the locked post and checked against the rules that need
+/// no lookups.
 struct Edit {
     content: String,
     media: Vec<MediaItem>,
@@ -841,9 +842,10 @@ struct Edit {
 }
 
 /// Whether the post changed between the read its checks used (`read`, `read_targets`)
-/// and the lock (`locked`, `locked_targets`). Edits bump the version; a disconnected
-/// account clears its targets' connection without one, so the targets' settings are
-/// compared too. (Status changes by workers are checked again under the lock.)
+/// and the lock (`locked`, `locked_targets`). Edits bump the version; disconnecting a
+/// named account clears its targets' connection without one, so the targets' settings
+/// are compared too. (Status changes by workers are checked again under the lock; an
+/// account that goes away meanwhile is found by the worker when the post is due.)
 fn changed_since_read(
     read: &post::Model,
     read_targets: &[target::Model],

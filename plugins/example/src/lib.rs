@@ -21,14 +21,10 @@ const API: &str = "https://api.example.com";
 
 /// The API base URL for an account: its own server, or the public one.
 fn api(credentials: &Credentials) -> String {
-    credentials
-        .extra
-        .iter()
-        .find(|(key, _)| key == "server")
-        .map_or_else(
-            || API.to_owned(),
-            |(_, url)| url.trim_end_matches('/').to_owned(),
-        )
+    credentials.extra_value("server").map_or_else(
+        || API.to_owned(),
+        |url| url.trim_end_matches('/').to_owned(),
+    )
 }
 
 /// The example platform.

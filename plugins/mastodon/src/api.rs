@@ -97,7 +97,8 @@ pub fn check(response: Response, now_ms: Option<i64>) -> Result<Response, Publis
 
 /// Seconds until the rate limit resets: `X-RateLimit-Reset` (ISO 8601) relative to the
 /// answer's `Date` (the instance's own clock, so skew between clocks does not matter), else
-/// to `now_ms`; then `Retry-After`; else [`DEFAULT_RATE_LIMIT_WAIT`].
+/// to `now_ms`; then the SDK's [`Response::retry_after`] (`Retry-After` in seconds or as an
+/// HTTP date); else (or without any clock) [`DEFAULT_RATE_LIMIT_WAIT`].
 pub fn rate_limit_wait(response: &Response, now_ms: Option<i64>) -> u32 {
     let reset = response
         .header("x-ratelimit-reset")
@@ -109,10 +110,13 @@ pub fn rate_limit_wait(response: &Response, now_ms: Option<i64>) -> u32 {
     if let (Some(reset), Some(now)) = (reset, now) {
         return time::seconds_until(reset, now);
     }
-    let now_unix = now.map_or(0, |ms| u64::try_from(ms / 1000).unwrap_or(0));
-    response
-        .retry_after(now_unix)
-        .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+    match now {
+        Some(now) => response
+            .retry_after(u64::try_from(now / 1000).unwrap_or(0))
+            .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+            .max(1),
+        None => DEFAULT_RATE_LIMIT_WAIT,
+    }
 }
 
 /// Mastodon's `{"error": "…"}` text, else the start of the body.
@@ -161,6 +165,8 @@ mod tests {
     fn rate_limit_without_date_uses_the_host_clock_then_defaults() {
         let reset_only = answer(429, &[("x-ratelimit-reset", "1970-01-01T00:00:10Z")], "");
         assert_eq!(rate_limit_wait(&reset_only, Some(3_000)), 7);
+        let retry_after = answer(429, &[("retry-after", "9")], "");
+        assert_eq!(rate_limit_wait(&retry_after, Some(0)), 9);
         assert_eq!(
             rate_limit_wait(&answer(429, &[], ""), Some(0)),
             DEFAULT_RATE_LIMIT_WAIT

@@ -86,7 +86,7 @@ impl Publisher for Mastodon {
         let mut violations = Vec::new();
         let max_characters = match post.option("max_characters") {
             None => DEFAULT_MAX_CHARACTERS,
-            Some(value) => match value.trim().parse::<u32>() {
+            Some(value) => match value.parse::<u32>() {
                 Ok(limit) if limit > 0 => limit,
                 _ => {
                     violations.push(violation(
@@ -114,7 +114,7 @@ impl Publisher for Mastodon {
             max_characters: request
                 .post
                 .option("max_characters")
-                .and_then(|value| value.trim().parse().ok())
+                .and_then(|value| value.parse().ok())
                 .unwrap_or(DEFAULT_MAX_CHARACTERS),
             max_media_attachments: DEFAULT_MAX_MEDIA,
             characters_reserved_per_url: length::URL_LENGTH,
@@ -363,10 +363,8 @@ fn instance_limits(instance: &str, token: &str) -> Option<StatusLimits> {
 /// The account's instance, `https://host[:port]` without a trailing slash.
 fn instance_url(credentials: &Credentials) -> Result<String, PublishError> {
     let value = credentials
-        .extra
-        .iter()
-        .find(|(key, _)| key == "instance")
-        .map(|(_, value)| value.trim().trim_end_matches('/'))
+        .extra_value("instance")
+        .map(|value| value.trim_end_matches('/'))
         .filter(|value| !value.is_empty())
         .ok_or_else(|| {
             PublishError::Permanent(

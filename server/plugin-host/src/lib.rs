@@ -84,7 +84,12 @@ impl Plugin {
         };
         let mut hosts = self.allowed_hosts.to_vec();
         for key in &self.account_host_keys {
-            let Some((_, value)) = credentials.extra.iter().find(|(name, _)| name == key) else {
+            // A blank value counts as absent, as in the SDK's `Credentials::extra_value`.
+            let Some((_, value)) = credentials
+                .extra
+                .iter()
+                .find(|(name, value)| name == key && !value.trim().is_empty())
+            else {
                 continue;
             };
             let authority =

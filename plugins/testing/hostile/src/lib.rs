@@ -2,7 +2,7 @@
 //! `loop` spins forever, `bomb` allocates without end, `panic` panics, `undeclared` calls a
 //! host its manifest does not declare, `redirect` follows a redirect off the allowed
 //! hosts, `huge` downloads an oversized response; anything else publishes normally.
-//! `validate` spins forever on `slow-check`, takes two seconds (by the wall clock) on
+//! `validate` spins forever on `slow-check`, takes four seconds (by the wall clock) on
 //! `slow-ok`, and checks the limits.
 
 use std::hint::black_box;
@@ -36,7 +36,7 @@ impl Publisher for Hostile {
         match post.text.as_str() {
             "slow-check" => spin(),
             "slow-ok" => {
-                let until = time::now_unix_millis() + 2_000;
+                let until = time::now_unix_millis() + 4_000;
                 while time::now_unix_millis() < until {
                     black_box(());
                 }
