@@ -259,28 +259,31 @@ impl From<HttpError> for PublishError {
 /// Percent-encodes everything but RFC 3986's unreserved characters, for a URL path
 /// segment or query value (`!room:example.org` → `%21room%3Aexample.org`).
 pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(byte));
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    escape(text, b'~', false)
 }
 
 /// Percent-encodes for `application/x-www-form-urlencoded`.
 pub fn form_encode(text: &str) -> String {
+    escape(text, b'*', true)
+}
+
+/// `text` with every byte but ASCII letters, digits, `-`, `_`, `.` and `also` written as
+/// `%XX`; a space becomes `+` when `space_as_plus`.
+fn escape(text: &str, also: u8, space_as_plus: bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
                 out.push(char::from(byte));
             }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
+            _ if byte == also => out.push(char::from(byte)),
+            b' ' if space_as_plus => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xF)]));
+            }
         }
     }
     out

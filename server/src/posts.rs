@@ -455,8 +455,8 @@ impl PostService {
     /// scheduled post's new content (account lookups, each platform plugin's `validate`,
     /// which may take up to a plugin call's deadline), the row is released while they run
     /// and locked again afterwards; the edit is written if the post is still as it was
-    /// checked, else checked again on the new version (after [`CHECK_ATTEMPTS`] checks
-    /// the edit fails with `CONFLICT`). Only edits of content, media or targets are
+    /// checked, else checked again on the new version (after three checks the edit fails
+    /// with `CONFLICT`). Only edits of content, media or targets are
     /// checked; others (notes, campaign, approval) keep the checks the post passed when
     /// it was scheduled.
     pub async fn update(
@@ -465,9 +465,7 @@ impl PostService {
         id: Uuid,
         changes: PostChanges,
     ) -> Result<post::Model, AppError> {
-        // The post (and its targets) as the last check saw it.
-        let mut checked: Option<(post::Model, Vec<target::Model>)> = None;
-        let mut checks = 0;
+        let mut checked = Checked::default();
         loop {
             let txn = self.db.begin().await?;
             let (current, targets) = lock_post(&txn, actor, id).await?;
@@ -475,18 +473,12 @@ impl PostService {
             refuse_if_locked(&targets, "edited")?;
             let edit = self.edit(&current, &targets, changes.clone())?;
             let needs_check = current.scheduled_at.is_some() && edit.substance_changed;
-            let still_as_checked = checked.as_ref().is_some_and(|(post, post_targets)| {
-                !changed_since_read(post, post_targets, &current, &targets)
-            });
-            if needs_check && !still_as_checked {
+            if needs_check && !checked.covers(&current, &targets) {
                 txn.rollback().await?;
-                if checks == CHECK_ATTEMPTS {
-                    return Err(still_changing());
-                }
-                checks += 1;
+                checked.count()?;
                 self.require_schedulable(actor, &edit.content, &edit.media, &edit.targets)
                     .await?;
-                checked = Some((current, targets));
+                checked.saw(current, targets);
                 continue;
             }
 
@@ -585,8 +577,9 @@ impl PostService {
         Ok(id)
     }
 
-    /// Sets (or moves) a post's publication time. As in [`PostService::update`], the
-    /// checks run before the row is locked and the post must not change meanwhile.
+    /// Sets (or moves) a post's publication time, once the post passes its checks. As in
+    /// [`PostService::update`], the row is released while the checks run and the post is
+    /// scheduled only if it is still as it was checked.
     pub async fn schedule(
         &self,
         actor: &Actor,
@@ -594,41 +587,39 @@ impl PostService {
         request: ScheduleRequest<'_>,
         expected_version: Option<i32>,
     ) -> Result<post::Model, AppError> {
-        for _ in 0..CHECK_ATTEMPTS {
-            // The checks always run here, so the post is read, checked, then locked and
-            // compared (`update` only releases the row when a check is needed).
-            let (current, read_targets) = read_post(&self.db, actor, id).await?;
+        let mut checked = Checked::default();
+        loop {
+            let txn = self.db.begin().await?;
+            let (current, targets) = lock_post(&txn, actor, id).await?;
             check_version(&current, expected_version)?;
-            refuse_if_locked(&read_targets, "rescheduled")?;
-            let specs: Vec<TargetSpec> = read_targets.iter().map(spec_of).collect();
-            self.require_schedulable(actor, &current.content, &media_of(&current), &specs)
-                .await?;
+            refuse_if_locked(&targets, "rescheduled")?;
+            if !checked.covers(&current, &targets) {
+                txn.rollback().await?;
+                checked.count()?;
+                let specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
+                self.require_schedulable(actor, &current.content, &media_of(&current), &specs)
+                    .await?;
+                checked.saw(current, targets);
+                continue;
+            }
+
             let request = ScheduleRequest {
                 time_zone: request.time_zone.or(Some(current.timezone.as_str())),
                 ..request
             };
             let Schedule { at, local, zone } = schedule::resolve(request, Utc::now())?;
-
-            let txn = self.db.begin().await?;
-            let (locked, targets) = lock_post(&txn, actor, id).await?;
-            if changed_since_read(&current, &read_targets, &locked, &targets) {
-                txn.rollback().await?;
-                continue;
-            }
-            refuse_if_locked(&targets, "rescheduled")?;
             let now = Utc::now();
             set_target_status(&txn, &targets, TargetStatus::Scheduled, now).await?;
-            let mut model = locked.clone().into_active_model();
+            let mut model = current.clone().into_active_model();
             model.scheduled_at = Set(Some(at));
             model.local_scheduled_at = Set(Some(local));
             model.timezone = Set(zone.name().to_owned());
             model.failure_reason = Set(None);
-            let (updated, targets) = save(&txn, &locked, model, now).await?;
+            let (updated, targets) = save(&txn, &current, model, now).await?;
             txn.commit().await?;
             self.changed(&updated, &targets).await;
             return Ok(updated);
         }
-        Err(still_changing())
     }
 
     /// Takes a post off the schedule, back to draft.
@@ -821,9 +812,46 @@ impl PostService {
 /// checked before giving up with `CONFLICT`.
 const CHECK_ATTEMPTS: usize = 3;
 
-/// The error of an edit or a scheduling whose post changed under every check.
-fn still_changing() -> AppError {
-    AppError::Conflict("the post kept changing while it was checked; try again".into())
+/// The plugin and account checks of a post, which `update` and `schedule` run with the
+/// post's row released: the post as the last check saw it, and how many checks ran.
+#[derive(Default)]
+struct Checked {
+    seen: Option<(post::Model, Vec<target::Model>)>,
+    checks: usize,
+}
+
+impl Checked {
+    /// Whether the locked post (`current` with its `targets`) is still the one the last
+    /// check passed. Edits bump the version; disconnecting a named account clears its
+    /// targets' connection without one, so the targets' settings are compared too.
+    /// (Status changes by workers are checked again under the lock; an account that goes
+    /// away meanwhile is found by the worker when the post is due.)
+    fn covers(&self, current: &post::Model, targets: &[target::Model]) -> bool {
+        let specs = |targets: &[target::Model]| -> Vec<TargetSpec> {
+            let mut specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
+            specs.sort_by(|a, b| a.platform.cmp(&b.platform));
+            specs
+        };
+        self.seen.as_ref().is_some_and(|(post, seen_targets)| {
+            post.version == current.version && specs(seen_targets) == specs(targets)
+        })
+    }
+
+    /// Counts one more check; `CONFLICT` once the post has changed under every check.
+    fn count(&mut self) -> Result<(), AppError> {
+        if self.checks == CHECK_ATTEMPTS {
+            return Err(AppError::Conflict(
+                "the post kept changing while it was checked; try again".into(),
+            ));
+        }
+        self.checks += 1;
+        Ok(())
+    }
+
+    /// Records the post a check has just passed.
+    fn saw(&mut self, post: post::Model, targets: Vec<target::Model>) {
+        self.seen = Some((post, targets));
+    }
 }
 
 /// A post edit, worked out from the locked post and checked against the rules that need
@@ -839,44 +867,6 @@ struct Edit {
     /// Whether content, media or targets change (which needs a new approval and, for a
     /// scheduled post, the plugins' checks).
     substance_changed: bool,
-}
-
-/// Whether the post changed between the read its checks used (`read`, `read_targets`)
-/// and the lock (`locked`, `locked_targets`). Edits bump the version; disconnecting a
-/// named account clears its targets' connection without one, so the targets' settings
-/// are compared too. (Status changes by workers are checked again under the lock; an
-/// account that goes away meanwhile is found by the worker when the post is due.)
-fn changed_since_read(
-    read: &post::Model,
-    read_targets: &[target::Model],
-    locked: &post::Model,
-    locked_targets: &[target::Model],
-) -> bool {
-    let specs = |targets: &[target::Model]| -> Vec<TargetSpec> {
-        let mut specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
-        specs.sort_by(|a, b| a.platform.cmp(&b.platform));
-        specs
-    };
-    locked.version != read.version || specs(locked_targets) != specs(read_targets)
-}
-
-/// Loads the caller's post `id` and its targets without locking anything. Another
-/// tenant's post is `NOT_FOUND`.
-async fn read_post(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<(post::Model, Vec<target::Model>), AppError> {
-    let post = post::Entity::find_by_id(id)
-        .filter(post::Column::OwnerId.eq(&actor.tenant_id))
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("post"))?;
-    let targets = target::Entity::find()
-        .filter(target::Column::PostId.eq(id))
-        .all(db)
-        .await?;
-    Ok((post, targets))
 }
 
 /// Loads the caller's post `id` and its targets, locking the post row until the end of

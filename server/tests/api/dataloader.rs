@@ -76,8 +76,7 @@ async fn targets_and_their_metrics_cost_the_same_statements_for_5_and_50_posts()
 #[tokio::test]
 async fn pages_decode_every_column_as_sea_orm_does() {
     use herald_server::db::entities::{post, target};
-    use herald_server::db::rows;
-    use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QueryTrait};
+    use sea_orm::ConnectionTrait;
 
     let app = TestApp::spawn().await;
     let token = app.token("alice", None, &[]);
@@ -109,22 +108,8 @@ async fn pages_decode_every_column_as_sea_orm_does() {
         .await
         .expect("update");
 
-    let backend = app.db.get_database_backend();
-    let by_sea_orm = post::Entity::find()
-        .order_by_asc(post::Column::Id)
-        .all(&app.db)
-        .await
-        .expect("posts");
-    let decoded: Vec<post::Model> = rows::fetch_all(
-        &app.db,
-        post::Entity::find()
-            .order_by_asc(post::Column::Id)
-            .build(backend),
-    )
-    .await
-    .expect("decoded posts");
+    let decoded = decoded_as_sea_orm_does(&app, post::Entity, post::Column::Id).await;
     assert_eq!(decoded.len(), 2);
-    assert_eq!(decoded, by_sea_orm);
     assert!(
         decoded
             .iter()
@@ -136,21 +121,27 @@ async fn pages_decode_every_column_as_sea_orm_does() {
             .any(|p| p.archived_at.is_none() && p.scheduled_at.is_none())
     );
 
-    let by_sea_orm = target::Entity::find()
-        .order_by_asc(target::Column::Id)
-        .all(&app.db)
-        .await
-        .expect("targets");
-    let decoded: Vec<target::Model> = rows::fetch_all(
-        &app.db,
-        target::Entity::find()
-            .order_by_asc(target::Column::Id)
-            .build(backend),
-    )
-    .await
-    .expect("decoded targets");
+    let decoded = decoded_as_sea_orm_does(&app, target::Entity, target::Column::Id).await;
     assert_eq!(decoded.len(), 3);
-    assert_eq!(decoded, by_sea_orm);
     assert!(decoded.iter().any(|t| t.last_response_code == Some(429)));
     assert!(decoded.iter().any(|t| t.last_response_code.is_none()));
+}
+
+/// Every row of `entity`, in `order`, decoded by [`herald_server::db::rows`]; asserts that
+/// sea-orm's own decoding gives the same models.
+async fn decoded_as_sea_orm_does<E>(app: &TestApp, entity: E, order: E::Column) -> Vec<E::Model>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: herald_server::db::rows::FromPgRow + PartialEq + std::fmt::Debug,
+{
+    use sea_orm::{ConnectionTrait, QueryOrder, QueryTrait};
+
+    let query = E::find().order_by_asc(order);
+    let by_sea_orm = query.clone().all(&app.db).await.expect("sea-orm rows");
+    let statement = query.build(app.db.get_database_backend());
+    let decoded: Vec<E::Model> = herald_server::db::rows::fetch_all(&app.db, statement)
+        .await
+        .expect("decoded rows");
+    assert_eq!(decoded, by_sea_orm, "{entity:?}");
+    decoded
 }
