@@ -71,9 +71,8 @@ struct ErrorBody {
 
 /// Keeps a 2xx answer; maps the others: 401 → auth expired, 422 → validation (with
 /// Mastodon's `error` text), 429 → rate limited until `X-RateLimit-Reset`, 408/5xx →
-/// retryable, anything else → permanent. `now_ms` is the host clock (Unix milliseconds),
-/// used only when the answer has no `Date` header.
-pub fn check(response: Response, now_ms: Option<i64>) -> Result<Response, PublishError> {
+/// retryable, anything else → permanent.
+pub fn check(response: Response) -> Result<Response, PublishError> {
     if response.is_success() {
         return Ok(response);
     }
@@ -87,7 +86,7 @@ pub fn check(response: Response, now_ms: Option<i64>) -> Result<Response, Publis
             message,
         }]),
         429 => PublishError::RateLimited(RateLimit {
-            retry_after_seconds: rate_limit_wait(&response, now_ms),
+            retry_after_seconds: rate_limit_wait(&response, time::now_unix_millis()),
             message,
         }),
         408 | 500..=599 => PublishError::Retryable(message),
@@ -97,26 +96,24 @@ pub fn check(response: Response, now_ms: Option<i64>) -> Result<Response, Publis
 
 /// Seconds until the rate limit resets: `X-RateLimit-Reset` (ISO 8601) relative to the
 /// answer's `Date` (the instance's own clock, so skew between clocks does not matter), else
-/// to `now_ms`; then the SDK's [`Response::retry_after`] (`Retry-After` in seconds or as an
-/// HTTP date); else (or without any clock) [`DEFAULT_RATE_LIMIT_WAIT`].
-pub fn rate_limit_wait(response: &Response, now_ms: Option<i64>) -> u32 {
+/// to `now_ms` (the host clock, Unix milliseconds); then the SDK's
+/// [`Response::retry_after`] (`Retry-After` in seconds or as an HTTP date); else
+/// [`DEFAULT_RATE_LIMIT_WAIT`].
+pub fn rate_limit_wait(response: &Response, now_ms: i64) -> u32 {
     let reset = response
         .header("x-ratelimit-reset")
         .and_then(time::parse_rfc3339);
     let now = response
         .header("date")
         .and_then(time::parse_http_date)
-        .or(now_ms);
-    if let (Some(reset), Some(now)) = (reset, now) {
+        .unwrap_or(now_ms);
+    if let Some(reset) = reset {
         return time::seconds_until(reset, now);
     }
-    match now {
-        Some(now) => response
-            .retry_after(u64::try_from(now / 1000).unwrap_or(0))
-            .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
-            .max(1),
-        None => DEFAULT_RATE_LIMIT_WAIT,
-    }
+    response
+        .retry_after(u64::try_from(now / 1000).unwrap_or(0))
+        .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+        .max(1)
 }
 
 /// Mastodon's `{"error": "…"}` text, else the start of the body.
@@ -153,7 +150,7 @@ mod tests {
             r#"{"error":"Too many requests"}"#,
         );
         assert_eq!(
-            check(limited, None).err(),
+            check(limited).err(),
             Some(PublishError::RateLimited(RateLimit {
                 retry_after_seconds: 4,
                 message: "Mastodon answered HTTP 429: Too many requests".into(),
@@ -164,52 +161,45 @@ mod tests {
     #[test]
     fn rate_limit_without_date_uses_the_host_clock_then_defaults() {
         let reset_only = answer(429, &[("x-ratelimit-reset", "1970-01-01T00:00:10Z")], "");
-        assert_eq!(rate_limit_wait(&reset_only, Some(3_000)), 7);
+        assert_eq!(rate_limit_wait(&reset_only, 3_000), 7);
         let retry_after = answer(429, &[("retry-after", "9")], "");
-        assert_eq!(rate_limit_wait(&retry_after, Some(0)), 9);
+        assert_eq!(rate_limit_wait(&retry_after, 0), 9);
         assert_eq!(
-            rate_limit_wait(&answer(429, &[], ""), Some(0)),
+            rate_limit_wait(&answer(429, &[], ""), 0),
             DEFAULT_RATE_LIMIT_WAIT
-        );
-        assert_eq!(
-            rate_limit_wait(&reset_only, None),
-            DEFAULT_RATE_LIMIT_WAIT,
-            "no clock at all"
         );
     }
 
     #[test]
     fn statuses_map_to_what_herald_does() {
-        let invalid = check(
-            answer(401, &[], r#"{"error":"The access token is invalid"}"#),
-            None,
-        );
+        let invalid = check(answer(
+            401,
+            &[],
+            r#"{"error":"The access token is invalid"}"#,
+        ));
         assert_eq!(
             invalid.err(),
             Some(PublishError::AuthExpired(
                 "Mastodon answered HTTP 401: The access token is invalid".into()
             ))
         );
-        let rejected = check(
-            answer(
-                422,
-                &[],
-                r#"{"error":"Validation failed: Text character limit of 500 exceeded"}"#,
-            ),
-            None,
-        );
+        let rejected = check(answer(
+            422,
+            &[],
+            r#"{"error":"Validation failed: Text character limit of 500 exceeded"}"#,
+        ));
         assert!(
             matches!(&rejected, Err(PublishError::Validation(v)) if v[0].message.contains("character limit")),
             "{rejected:?}"
         );
         assert!(matches!(
-            check(answer(503, &[], "<html>"), None),
+            check(answer(503, &[], "<html>")),
             Err(PublishError::Retryable(_))
         ));
         assert!(matches!(
-            check(answer(404, &[], "{}"), None),
+            check(answer(404, &[], "{}")),
             Err(PublishError::Permanent(_))
         ));
-        assert!(check(answer(202, &[], "{}"), None).is_ok());
+        assert!(check(answer(202, &[], "{}")).is_ok());
     }
 }

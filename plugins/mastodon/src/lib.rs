@@ -23,7 +23,7 @@ use herald_plugin_sdk::http::{Multipart, Request, Response};
 use herald_plugin_sdk::{
     Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, PluginInfo, Post,
     PublishError, PublishRequest, Publisher, Receipt, Violation, log, media, register_publisher,
-    time, validate_limits,
+    validate_limits,
 };
 
 use crate::api::{
@@ -142,7 +142,7 @@ impl Publisher for Mastodon {
             .header("idempotency-key", request.idempotency_key.clone())
             .json(&body)
             .send()?;
-        let status: Status = api::check(response, Some(time::now_unix_millis()))?.json()?;
+        let status: Status = api::check(response)?.json()?;
         log::info(&format!(
             "published status {} with {} media",
             status.id,
@@ -159,8 +159,7 @@ impl Publisher for Mastodon {
         let response = Request::get(format!("{instance}/api/v1/accounts/verify_credentials"))
             .bearer(&credentials.access_token)
             .send()?;
-        let account: CredentialAccount =
-            api::check(response, Some(time::now_unix_millis()))?.json()?;
+        let account: CredentialAccount = api::check(response)?.json()?;
         if let Some(limits) = instance_limits(&instance, &credentials.access_token) {
             log::info(&format!(
                 "{instance} allows {} characters and {} attachments per status",
@@ -190,7 +189,7 @@ impl Publisher for Mastodon {
         let response = Request::get(format!("{instance}/api/v1/statuses/{platform_post_id}"))
             .bearer(&credentials.access_token)
             .send()?;
-        let counts: StatusCounts = api::check(response, Some(time::now_unix_millis()))?.json()?;
+        let counts: StatusCounts = api::check(response)?.json()?;
         Ok(vec![
             Metric {
                 name: "replies".into(),
@@ -313,8 +312,7 @@ fn upload(
         .multipart(form)
         .send()?;
     let processing = response.status == 202;
-    let attachment: MediaAttachment =
-        api::check(response, Some(time::now_unix_millis()))?.json()?;
+    let attachment: MediaAttachment = api::check(response)?.json()?;
     if !processing && attachment.url.is_some() {
         return Ok(attachment.id);
     }
@@ -326,8 +324,7 @@ fn upload(
         if response.status == 206 {
             continue;
         }
-        let polled: MediaAttachment =
-            api::check(response, Some(time::now_unix_millis()))?.json()?;
+        let polled: MediaAttachment = api::check(response)?.json()?;
         if polled.url.is_some() {
             log::debug(&format!(
                 "media {} processed after {poll} poll(s)",
@@ -347,7 +344,7 @@ fn instance_limits(instance: &str, token: &str) -> Option<StatusLimits> {
         .bearer(token)
         .send()
         .map_err(PublishError::from)
-        .and_then(|response| api::check(response, Some(time::now_unix_millis())))
+        .and_then(api::check)
         .and_then(|response: Response| response.json::<Instance>());
     match answer {
         Ok(instance) => Some(instance.configuration.statuses),

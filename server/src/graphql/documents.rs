@@ -13,7 +13,7 @@ const MAX_QUERY_BYTES: usize = 16 * 1024;
 /// A bounded cache of parsed documents, shared by the HTTP and WebSocket endpoints.
 #[derive(Clone)]
 pub struct DocumentCache {
-    entries: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+    entries: Arc<Mutex<HashMap<String, Arc<ExecutableDocument>>>>,
     capacity: usize,
 }
 
@@ -37,22 +37,24 @@ impl DocumentCache {
         if !cacheable {
             return request.parsed_query();
         }
+        // Only the `Arc` is cloned under the lock; the document is copied after it.
         let cached = self
             .entries
             .lock()
             .ok()
             .and_then(|entries| entries.get(&request.query).cloned());
         if let Some(document) = cached {
-            request.set_parsed_query(document);
+            request.set_parsed_query(ExecutableDocument::clone(&document));
             return request.parsed_query();
         }
         let query = request.query.clone();
         let document = request.parsed_query()?;
+        let shared = Arc::new(document.clone());
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= self.capacity {
                 entries.clear();
             }
-            entries.insert(query, document.clone());
+            entries.insert(query, shared);
         }
         Ok(document)
     }
@@ -63,26 +65,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn documents_are_parsed_once_and_errors_are_not_kept() {
+    fn known_texts_are_served_from_the_cache_and_errors_are_not_kept() {
+        const QUERY: &str = "{ posts { edges { cursor } } }";
         let cache = DocumentCache::new(2);
-        let mut first = async_graphql::Request::new("{ posts { edges { cursor } } }");
-        let parsed = cache.parse(&mut first).expect("parses").clone();
-        let mut again = async_graphql::Request::new("{ posts { edges { cursor } } }");
-        assert_eq!(
-            format!("{:?}", cache.parse(&mut again).expect("cached")),
-            format!("{parsed:?}")
-        );
+        cache
+            .parse(&mut async_graphql::Request::new(QUERY))
+            .expect("parses");
         assert_eq!(cache.entries.lock().expect("lock").len(), 1);
+        // Swap the cached document for another one: a hit must return it, not a parse.
+        let other = async_graphql::parser::parse_query("{ other }").expect("parses");
+        cache
+            .entries
+            .lock()
+            .expect("lock")
+            .insert(QUERY.to_owned(), Arc::new(other));
+        let mut again = async_graphql::Request::new(QUERY);
+        let served = format!("{:?}", cache.parse(&mut again).expect("cached"));
+        assert!(served.contains("other"), "{served}");
 
         let mut broken = async_graphql::Request::new("{ posts { ");
         assert!(cache.parse(&mut broken).is_err());
         assert_eq!(cache.entries.lock().expect("lock").len(), 1);
 
+        // Full at two: the third new text starts the cache over.
         for query in ["{ a }", "{ b }"] {
             cache
                 .parse(&mut async_graphql::Request::new(query))
                 .expect("parses");
         }
-        assert!(cache.entries.lock().expect("lock").len() <= 2);
+        assert_eq!(cache.entries.lock().expect("lock").len(), 1);
     }
 }

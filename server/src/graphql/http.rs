@@ -113,11 +113,11 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 
 /// A JSON response with the negotiated content type.
 fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
-    serialized_response(status, media, body.to_string())
+    serialized_response(status, media, body.to_string().into_bytes())
 }
 
 /// A response whose body is JSON already serialised.
-fn serialized_response(status: StatusCode, media: MediaType, body: String) -> Response {
+fn serialized_response(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     response
         .headers_mut()
@@ -389,24 +389,22 @@ pub(crate) fn with_codes(mut errors: Vec<ServerError>, default_code: &str) -> Ve
     errors
 }
 
-/// The body of an executed (or refused) request, serialised once.
-fn response_body(response: async_graphql::Response) -> (bool, String) {
+/// The body of an executed (or refused) request, serialised once (serde_json writes
+/// UTF-8, so the bytes go out as they are).
+fn response_body(response: async_graphql::Response) -> (bool, Vec<u8>) {
     if is_request_error(&response) {
         let errors = with_codes(response.errors, "GRAPHQL_VALIDATION_FAILED");
-        return (true, json!({ "errors": errors }).to_string());
+        return (true, json!({ "errors": errors }).to_string().into_bytes());
     }
     // Pages of posts run to tens of kilobytes: start big rather than grow by doubling.
     let mut body = Vec::with_capacity(RESPONSE_BUFFER_BYTES);
-    let serialised = serde_json::to_writer(&mut body, &response)
-        .map_err(|err| err.to_string())
-        .and_then(|()| String::from_utf8(body).map_err(|err| err.to_string()));
-    match serialised {
-        Ok(body) => (false, body),
+    match serde_json::to_writer(&mut body, &response) {
+        Ok(()) => (false, body),
         Err(err) => {
             tracing::error!(%err, "cannot serialise a GraphQL response");
             let internal = json!({"errors": [{"message": "internal error",
                                                "extensions": {"code": "INTERNAL"}}]});
-            (false, internal.to_string())
+            (false, internal.to_string().into_bytes())
         }
     }
 }
@@ -490,7 +488,7 @@ async fn execute_batch(
         for request in requests {
             let mut request = request;
             if let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut request).await {
-                bodies.push(json!({ "errors": [err] }).to_string());
+                bodies.push(json!({ "errors": [err] }).to_string().into_bytes());
                 continue;
             }
             let refused = match endpoint.documents.parse(&mut request) {
@@ -503,7 +501,7 @@ async fn execute_batch(
                 Ok(_) => None,
             };
             if let Some(errors) = refused {
-                bodies.push(json!({ "errors": errors }).to_string());
+                bodies.push(json!({ "errors": errors }).to_string().into_bytes());
                 continue;
             }
             let auth = authenticate(&endpoint.verifier, headers);
@@ -513,7 +511,10 @@ async fn execute_batch(
         bodies
     };
     match tokio::time::timeout(timeout, run).await {
-        Ok(bodies) => serialized_response(StatusCode::OK, media, format!("[{}]", bodies.join(","))),
+        Ok(bodies) => {
+            let body = [b"[".as_slice(), &bodies.join(b",".as_slice()), b"]"].concat();
+            serialized_response(StatusCode::OK, media, body)
+        }
         Err(_) => timed_out(media, timeout),
     }
 }
