@@ -269,6 +269,10 @@ pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig)
             schema: graphql::build_schema(services, &config),
             verifier: Arc::new(verifier),
             persisted: services.persisted_queries.clone(),
+            reads: graphql::compiled::CompiledReads::new(
+                services.db.clone(),
+                config.compiled_reads,
+            ),
             config,
             subscriptions: graphql::fanout::Registry::default(),
             documents: graphql::documents::DocumentCache::new(DOCUMENT_CACHE_ENTRIES),

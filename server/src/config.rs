@@ -359,6 +359,9 @@ pub struct GraphqlArgs {
     /// How long a persisted query (APQ) stays registered, in seconds.
     #[arg(long, env = "HERALD_GRAPHQL_APQ_TTL_SECS", default_value_t = 86_400)]
     pub graphql_apq_ttl_secs: u64,
+    /// Answer `posts` pages with one compiled SQL statement that writes their JSON.
+    #[arg(long, env = "HERALD_GRAPHQL_COMPILED_READS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphql_compiled_reads: bool,
 }
 
 impl GraphqlArgs {
@@ -394,6 +397,7 @@ impl GraphqlArgs {
                 "HERALD_GRAPHQL_APQ_TTL_SECS (--graphql-apq-ttl-secs)",
                 self.graphql_apq_ttl_secs,
             )?,
+            compiled_reads: self.graphql_compiled_reads,
         })
     }
 }
@@ -832,6 +836,7 @@ mod tests {
                 ws_ping_interval_secs: 15,
                 ws_pong_timeout_secs: 10,
                 graphql_apq_ttl_secs: 86_400,
+                graphql_compiled_reads: true,
             },
         }
     }

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{ServerError, Variables};
 use axum::body::Body;
 use axum::extract::Request;
@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::compiled::{self, CompiledReads, Lookup};
 use super::documents::DocumentCache;
 use super::persisted::{self, PersistedQueries};
 use super::{Auth, GraphqlConfig, HeraldSchema, introspection};
@@ -33,7 +34,7 @@ const APPLICATION_JSON: &str = "application/json";
 /// Most requests accepted in one batch.
 const MAX_BATCH: usize = 20;
 /// Initial size of a response body's buffer.
-const RESPONSE_BUFFER_BYTES: usize = 16 * 1024;
+pub(super) const RESPONSE_BUFFER_BYTES: usize = 16 * 1024;
 
 /// What the GraphQL endpoints share: the schema, token verification and limits.
 #[derive(Clone)]
@@ -50,6 +51,8 @@ pub struct Endpoint {
     pub subscriptions: super::fanout::Registry,
     /// Parsed documents by query text.
     pub documents: DocumentCache,
+    /// Plans of `posts` pages answered by one SQL statement.
+    pub reads: CompiledReads,
 }
 
 /// The media type of a response.
@@ -345,17 +348,7 @@ fn object_parameter(
 
 /// The type of the operation that will run, when the document names it unambiguously.
 fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    match &document.operations {
-        DocumentOperations::Single(operation) => Some(operation.node.ty),
-        DocumentOperations::Multiple(operations) => match name {
-            Some(name) => operations
-                .iter()
-                .find(|(key, _)| key.as_str() == name)
-                .map(|(_, operation)| operation.node.ty),
-            None if operations.len() == 1 => operations.values().next().map(|op| op.node.ty),
-            None => None,
-        },
-    }
+    compiled::operation(document, name).map(|operation| operation.ty)
 }
 
 /// Whether a response is a request error: nothing executed, so no `data`.
@@ -441,7 +434,8 @@ async fn execute(
         );
     }
     let name = request.operation_name.clone();
-    match endpoint.documents.parse(&mut request) {
+    let lookup = endpoint.reads.lookup(&request.query, name.as_deref());
+    let candidate = match endpoint.documents.parse(&mut request) {
         Err(err) => return request_errors(media, vec![err], "GRAPHQL_PARSE_FAILED"),
         Ok(document)
             if queries_only.0
@@ -459,14 +453,33 @@ async fn execute(
         Ok(document) if !endpoint.config.introspection && introspection::requested(document) => {
             return request_errors(media, vec![introspection::refused()], "");
         }
-        Ok(_) => {}
-    }
+        Ok(document) => match &lookup {
+            Lookup::Unknown => Some(compiled::compile(document, name.as_deref())),
+            Lookup::Plan(_) | Lookup::Stock => None,
+        },
+    };
     let timeout = endpoint.config.request_timeout;
+    if let Lookup::Plan(plan) = &lookup {
+        let answer = endpoint.reads.answer(plan, &request.variables, &auth);
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Some(body)) => return serialized_response(StatusCode::OK, media, body),
+            Ok(None) => {}
+            Err(_) => return timed_out(media, timeout),
+        }
+    }
+    let query = candidate.as_ref().map(|_| request.query.clone());
     let Ok(response) =
         tokio::time::timeout(timeout, endpoint.schema.execute(request.data(auth))).await
     else {
         return timed_out(media, timeout);
     };
+    if let (Some(plan), Some(query)) = (candidate, query) {
+        // A plan is kept only for a document the stock executor ran without errors (a
+        // document that does not compile is remembered as such at once).
+        if plan.is_none() || response.errors.is_empty() {
+            endpoint.reads.remember(query, name, plan);
+        }
+    }
     let (refused, body) = response_body(response);
     let status = if refused && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST

@@ -2,6 +2,7 @@
 //! one module per concern. Resolvers are thin: they translate GraphQL types and call
 //! [`crate::posts::PostService`].
 
+pub mod compiled;
 mod connections;
 mod cursor;
 pub mod documents;
@@ -97,6 +98,8 @@ pub struct GraphqlConfig {
     pub ws_pong_timeout: Duration,
     /// How long a persisted query stays registered after its last registration.
     pub apq_ttl: Duration,
+    /// Whether `posts` pages are answered by one compiled SQL statement (`compiled`).
+    pub compiled_reads: bool,
 }
 
 impl Default for GraphqlConfig {
@@ -110,6 +113,7 @@ impl Default for GraphqlConfig {
             ws_ping_interval: Duration::from_secs(15),
             ws_pong_timeout: Duration::from_secs(10),
             apq_ttl: Duration::from_secs(86_400),
+            compiled_reads: true,
         }
     }
 }

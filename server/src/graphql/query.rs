@@ -57,40 +57,15 @@ impl PostQuery {
         #[graphql(desc = "Cursor of the edge to continue after.")] after: Option<String>,
     ) -> async_graphql::Result<PostConnection> {
         let actor = actor(ctx)?;
-        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&first) {
-            return Err(AppError::bad_input(
-                "first",
-                format!("first must be between 1 and {MAX_PAGE_SIZE}"),
-            )
-            .extend());
-        }
-        let (key, ascending) = match order_by {
-            Some(order) => (
-                match order.field {
-                    PostOrderField::CreatedAt => SortKey::CreatedAt,
-                    PostOrderField::ScheduledAt => SortKey::ScheduledAt,
-                },
-                order.direction == OrderDirection::Asc,
-            ),
-            None => (SortKey::CreatedAt, false),
-        };
-        let after = after
-            .as_deref()
-            .map(|c| cursor::decode(key, c))
-            .transpose()
-            .map_err(|e| e.extend())?;
+        let page = page_request(first, order_by, after.as_deref())?;
+        let key = page.key;
+        let after = page.after;
         let service = ctx.data::<PostService>()?;
         let page = service
             .list(
                 actor,
                 &filter.unwrap_or_default().into(),
-                PageRequest {
-                    key,
-                    ascending,
-                    first: first.unsigned_abs().into(),
-                    after,
-                },
+                page,
             )
             .await
             .map_err(|e| e.extend())?;
@@ -152,4 +127,41 @@ impl PostQuery {
     ) -> async_graphql::Result<Vec<PlatformValidation>> {
         platforms::validate_post(ctx, input).await
     }
+}
+
+/// The page `posts` asks for (size, order, start), checked: `BAD_USER_INPUT` for a size
+/// out of range or a cursor made under another order.
+pub(super) fn page_request(
+    first: Option<i32>,
+    order_by: Option<PostOrder>,
+    after: Option<&str>,
+) -> async_graphql::Result<PageRequest> {
+    let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&first) {
+        return Err(AppError::bad_input(
+            "first",
+            format!("first must be between 1 and {MAX_PAGE_SIZE}"),
+        )
+        .extend());
+    }
+    let (key, ascending) = match order_by {
+        Some(order) => (
+            match order.field {
+                PostOrderField::CreatedAt => SortKey::CreatedAt,
+                PostOrderField::ScheduledAt => SortKey::ScheduledAt,
+            },
+            order.direction == OrderDirection::Asc,
+        ),
+        None => (SortKey::CreatedAt, false),
+    };
+    let after = after
+        .map(|c| cursor::decode(key, c))
+        .transpose()
+        .map_err(|e| e.extend())?;
+    Ok(PageRequest {
+        key,
+        ascending,
+        first: first.unsigned_abs().into(),
+        after,
+    })
 }

@@ -1,8 +1,7 @@
 //! One shared harness: a fresh database, the real router on a loopback port, token
 //! minting and GraphQL helpers.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use herald_plugin_host::{HostConfig, PluginHost};
@@ -46,8 +45,8 @@ pub struct TestApp {
     pub connections: ConnectionService,
     /// The app's services.
     pub services: Services,
-    /// SQL statements run through the server's connection pool so far.
-    statements: Arc<AtomicUsize>,
+    /// The SQL of the statements run through the server's connection pool so far.
+    statements: Arc<Mutex<Vec<String>>>,
     /// In-process workers, kept running for the test's lifetime.
     _background: Option<Background>,
     client: reqwest::Client,
@@ -105,7 +104,12 @@ impl TestApp {
 
     /// SQL statements the server has run so far.
     pub fn statements(&self) -> usize {
-        self.statements.load(Ordering::SeqCst)
+        self.statements.lock().expect("statements").len()
+    }
+
+    /// The SQL of the statements run since the first `from` (see [`Self::statements`]).
+    pub fn statements_since(&self, from: usize) -> Vec<String> {
+        self.statements.lock().expect("statements")[from..].to_vec()
     }
 
     /// The base URL of the HTTP API, e.g. `http://127.0.0.1:1234`.
@@ -201,10 +205,13 @@ impl TestApp {
 
         herald_server::db::migrate(&url).await.expect("migrate");
         let mut db = herald_server::db::connect(&url, 10).await.expect("connect");
-        let statements = Arc::new(AtomicUsize::new(0));
-        let counter = statements.clone();
-        db.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::SeqCst);
+        let statements = Arc::new(Mutex::new(Vec::new()));
+        let recorder = statements.clone();
+        db.set_metric_callback(move |info| {
+            recorder
+                .lock()
+                .expect("statements")
+                .push(info.statement.sql.clone());
         });
         let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
         let queue: Arc<dyn JobQueue> = Arc::new(

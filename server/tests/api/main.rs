@@ -8,6 +8,7 @@ mod harness;
 mod approval;
 mod auth;
 mod bluesky;
+mod compiled;
 mod conformance;
 mod connections;
 mod dataloader;

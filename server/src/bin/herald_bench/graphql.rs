@@ -1,8 +1,9 @@
 //! `herald-bench graphql`: the GraphQL API under load, against a real `herald serve`
 //! process. `posts(first: 50)` with targets at 50 connections (requests/s, p99) compared
-//! with the same SQL through pgbench, twice: with every process free to run on every CPU,
-//! and with Postgres alone on one CPU (as a database on its own host would be) while the
-//! server and the load generators share the others; then 10,000 authenticated graphql-transport-ws
+//! with the same SQL through pgbench: with every process free to run on every CPU, and
+//! with Postgres alone on one CPU (as a database on its own host would be) while the
+//! server and the load generators share the others; each with compiled reads (the
+//! default) and with the stock executor. Then 10,000 authenticated graphql-transport-ws
 //! subscribers: time from a change to the last subscriber receiving it, and server memory
 //! per subscriber.
 
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
+use async_graphql::Variables;
+use herald_server::graphql::compiled::CompiledReads;
 use herald_server::posts;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryTrait, Statement};
 use serde_json::{Value, json};
@@ -102,6 +105,7 @@ async fn start_server(
     redis_url: &str,
     port: u16,
     cpus: &str,
+    reads: Reads,
 ) -> anyhow::Result<Child> {
     let child = Command::new("taskset")
         .args(["-c", cpus])
@@ -120,6 +124,10 @@ async fn start_server(
             "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmU=",
         )
         .env("HERALD_DB_MAX_CONNECTIONS", DB_CONNECTIONS.to_string())
+        .env(
+            "HERALD_GRAPHQL_COMPILED_READS",
+            (reads == Reads::Compiled).to_string(),
+        )
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -336,31 +344,64 @@ fn pgbench_statement(statement: &Statement, defines: &mut Vec<String>) -> anyhow
     Ok(format!("{sql};\n"))
 }
 
-/// The resolvers' SQL for one request (built by the server's own query functions, with
-/// the same parameters), through pgbench with as many clients as the server has database
-/// connections; returns transactions per second and the number of transactions. pgbench runs on `cpus`.
-async fn pgbench(url: &str, ids: &[Uuid], cpus: &str) -> anyhow::Result<(f64, u64)> {
+/// How the server answers `posts` pages (`HERALD_GRAPHQL_COMPILED_READS`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// One compiled statement that writes the page's JSON.
+    Compiled,
+    /// The stock executor: the page, then its targets, decoded and serialised.
+    Stock,
+}
+
+impl Reads {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Compiled => "compiled",
+            Self::Stock => "stock",
+        }
+    }
+
+    /// The SQL the server runs for one `QUERY` request, as a pgbench script and its
+    /// `-D` definitions: built by the server's own functions, with the same parameters.
+    fn pgbench_script(self, ids: &[Uuid]) -> anyhow::Result<(String, Vec<String>)> {
+        let mut defines = Vec::new();
+        let script = match self {
+            Self::Compiled => {
+                let statement = CompiledReads::statement_of(QUERY, &Variables::default(), TENANT)?;
+                pgbench_statement(&statement, &mut defines)?
+            }
+            Self::Stock => {
+                let page = posts::page_query(
+                    TENANT,
+                    &posts::PostFilter::default(),
+                    posts::PageRequest {
+                        key: posts::SortKey::CreatedAt,
+                        ascending: false,
+                        first: 50,
+                        after: None,
+                    },
+                )
+                .build(DbBackend::Postgres);
+                let page_ids: Vec<Uuid> = ids.iter().take(50).copied().collect();
+                let targets = posts::targets_statement(DbBackend::Postgres, &page_ids);
+                pgbench_statement(&page, &mut defines)?
+                    + &pgbench_statement(&targets, &mut defines)?
+            }
+        };
+        Ok((script, defines))
+    }
+}
+
+/// The server's SQL for one request (see [`Reads::pgbench_script`]), through pgbench with
+/// as many clients as the server has database connections; returns transactions per
+/// second and the number of transactions. pgbench runs on `cpus`.
+async fn pgbench(url: &str, ids: &[Uuid], cpus: &str, reads: Reads) -> anyhow::Result<(f64, u64)> {
     let pg_bin = std::fs::read_dir("/usr/lib/postgresql")?
         .filter_map(Result::ok)
         .map(|d| d.path().join("bin/pgbench"))
         .find(|p| p.exists())
         .context("pgbench not found")?;
-    let page = posts::page_query(
-        TENANT,
-        &posts::PostFilter::default(),
-        posts::PageRequest {
-            key: posts::SortKey::CreatedAt,
-            ascending: false,
-            first: 50,
-            after: None,
-        },
-    )
-    .build(DbBackend::Postgres);
-    let page_ids: Vec<Uuid> = ids.iter().take(50).copied().collect();
-    let targets = posts::targets_statement(DbBackend::Postgres, &page_ids);
-    let mut defines = Vec::new();
-    let script =
-        pgbench_statement(&page, &mut defines)? + &pgbench_statement(&targets, &mut defines)?;
+    let (script, defines) = reads.pgbench_script(ids)?;
     let file = std::env::temp_dir().join(format!("herald-bench-{}.sql", Uuid::new_v4().simple()));
     std::fs::write(&file, script)?;
     let output = Command::new("taskset")
@@ -604,20 +645,30 @@ struct Server {
     _process: Child,
     pid: u32,
     port: u16,
+    reads: Reads,
 }
 
 impl Server {
-    /// Starts a server on the CPUs that `layout` leaves to everything but Postgres.
-    async fn start(target: &Target<'_>, layout: Layout) -> anyhow::Result<Self> {
+    /// Starts a server answering with `reads` on the CPUs that `layout` leaves to
+    /// everything but Postgres.
+    async fn start(target: &Target<'_>, layout: Layout, reads: Reads) -> anyhow::Result<Self> {
         let (_, cpus) = layout.cpus(target.cpus);
         let port = free_port()?;
-        let process =
-            start_server(target.herald, target.db_url, target.redis_url, port, &cpus).await?;
+        let process = start_server(
+            target.herald,
+            target.db_url,
+            target.redis_url,
+            port,
+            &cpus,
+            reads,
+        )
+        .await?;
         let pid = process.id().context("server pid")?;
         Ok(Self {
             _process: process,
             pid,
             port,
+            reads,
         })
     }
 }
@@ -633,19 +684,21 @@ async fn http_scenario(
     let (_, client_cpus) = layout.cpus(target.cpus);
     let (pid, port) = (server.pid, server.port);
     // pgbench before and after the HTTP load: the machine's other load drifts.
-    let (tps_before, _) = pgbench(target.db_url, target.ids, &client_cpus).await?;
+    let (tps_before, _) = pgbench(target.db_url, target.ids, &client_cpus, server.reads).await?;
     let (server_cpu, postgres_cpu) = (cpu_ms(pid, false), postgres_cpu_ms(target.postmaster));
     let load = http_load(port, target.token, &client_cpus).await?;
     let server_cpu = cpu_ms(pid, false).saturating_sub(server_cpu);
     let postgres_http_cpu = postgres_cpu_ms(target.postmaster).saturating_sub(postgres_cpu);
     let postgres_cpu = postgres_cpu_ms(target.postmaster);
-    let (tps_after, transactions) = pgbench(target.db_url, target.ids, &client_cpus).await?;
+    let (tps_after, transactions) =
+        pgbench(target.db_url, target.ids, &client_cpus, server.reads).await?;
     let postgres_pgbench_cpu = postgres_cpu_ms(target.postmaster).saturating_sub(postgres_cpu);
     let tps = (tps_before + tps_after) / 2.0;
     let per = |ms: u64, n: u64| round(ms as f64 / n.max(1) as f64);
     Ok(json!({
         "scenario": "graphql_posts_first_50",
         "cpus": layout.name(),
+        "reads": server.reads.name(),
         "connections": HTTP_CONNECTIONS,
         "requests_per_s": load.requests_per_s.round(),
         "latency_ms": {"p50": round(load.p50_ms), "p99": round(load.p99_ms)},
@@ -683,21 +736,26 @@ pub async fn run(db_url: &str, redis_url: &str, herald: &Path) -> anyhow::Result
         token: &token,
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
     };
-    let shared = Server::start(&target, Layout::Shared).await?;
+    let shared = Server::start(&target, Layout::Shared, Reads::Compiled).await?;
     println!("{}", http_scenario(&target, Layout::Shared, &shared).await?);
     let fan = fan_out(shared.port, shared.pid, &token, ids[0])
         .await
         .context("subscriptions scenario")?;
     println!("{fan}");
     drop(shared);
+    let stock = Server::start(&target, Layout::Shared, Reads::Stock).await?;
+    println!("{}", http_scenario(&target, Layout::Shared, &stock).await?);
+    drop(stock);
     if target.cpus >= 2 {
         let layout = Layout::DatabaseOnItsOwnCore;
-        let pinned = match Server::start(&target, layout).await {
-            Ok(server) => http_scenario(&target, layout, &server).await,
-            Err(err) => Err(err),
-        };
-        Layout::Shared.apply(&target)?;
-        println!("{}", pinned?);
+        for reads in [Reads::Compiled, Reads::Stock] {
+            let pinned = match Server::start(&target, layout, reads).await {
+                Ok(server) => http_scenario(&target, layout, &server).await,
+                Err(err) => Err(err),
+            };
+            Layout::Shared.apply(&target)?;
+            println!("{}", pinned?);
+        }
     }
     db.close().await?;
     Ok(())

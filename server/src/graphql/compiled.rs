@@ -1,0 +1,676 @@
+//! Compiled reads: a `posts` page answered by one SQL statement that writes each post's
+//! JSON, the way Hasura and PostGraphile answer lists.
+//!
+//! A page of 50 posts with their targets is the API's hottest read. Through the stock
+//! executor it costs two statements (the page, then its targets) that read every column,
+//! a decoded row per post and per target, a `Value` tree and its serialisation. Here the
+//! selection is compiled once per document into SQL that selects only the fields asked
+//! for and concatenates them as JSON text (targets in a correlated subquery, in the same
+//! order as the stock path); the server splices the posts' JSON into the response and
+//! writes the cursors and `pageInfo` itself.
+//!
+//! A plan is used only where it answers exactly as the stock executor does:
+//! - it is learned from a document that has run once through the stock executor without
+//!   errors (so it passed validation, depth and complexity limits, which do not depend on
+//!   variable values);
+//! - it covers a query whose only root field is `posts`, with fields, aliases and
+//!   fragments but no directives or repeated response keys, and the fields of `Post` and
+//!   `Target` that are columns (`platforms`, `media`, `mediaUrls`, `options` and
+//!   `metrics` are left to the stock executor);
+//! - anything a request brings that the plan cannot answer in the same words (no token,
+//!   a variable value of the wrong type, a page size out of range, a bad cursor, a stored
+//!   value the schema does not know, a database error) makes it step aside, and the stock
+//!   executor answers, errors included.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::parser::types::{
+    ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
+    SelectionSet,
+};
+use async_graphql::resolver_utils::EnumType;
+use async_graphql::{InputType, Name, Variables};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, QuerySelect, QueryTrait, Statement,
+};
+use uuid::Uuid;
+
+use super::types::{ApprovalStatus, PostFilter, PostOrder, PostStatus, TargetStatus};
+use super::{Auth, cursor};
+use crate::db::entities::post;
+use crate::domain;
+use crate::posts::{self, Keyset, PageRequest, SortKey};
+
+/// Most plans (and documents known not to compile) kept; when full the cache starts over.
+const MAX_PLANS: usize = 1_000;
+/// Longest query text whose plan is kept.
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// Deepest fragment nesting followed (validation refuses cycles; this bounds the walk).
+const MAX_FRAGMENT_DEPTH: usize = 16;
+/// Written by the SQL in place of a value the schema does not know (an unknown stored
+/// status). JSON text never holds it raw (`to_json` escapes control characters), so
+/// finding it means the stock executor must answer (and report the error).
+const UNKNOWN: u8 = 1;
+
+/// The table of posts, as the page statement names it.
+const POSTS: &str = "\"social_posts\"";
+
+/// Plans of compiled reads, by query text and operation name.
+#[derive(Clone)]
+pub struct CompiledReads {
+    db: DatabaseConnection,
+    plans: Arc<Mutex<HashMap<PlanKey, Option<Arc<Plan>>>>>,
+    enabled: bool,
+}
+
+type PlanKey = (String, Option<String>);
+
+/// What the cache knows of a document.
+pub enum Lookup {
+    /// It compiles: answer with this plan.
+    Plan(Arc<Plan>),
+    /// It does not compile: the stock executor answers.
+    Stock,
+    /// Not seen yet: compile it, and keep the plan once the stock executor has run the
+    /// document without errors.
+    Unknown,
+}
+
+impl CompiledReads {
+    /// Compiled reads on `db` (Postgres only; on other backends, and when not `enabled`,
+    /// every document goes to the stock executor).
+    pub fn new(db: DatabaseConnection, enabled: bool) -> Self {
+        let enabled = enabled && db.get_database_backend() == DatabaseBackend::Postgres;
+        Self {
+            db,
+            plans: Arc::default(),
+            enabled,
+        }
+    }
+
+    /// What is known of the document `query` with operation `operation`.
+    pub fn lookup(&self, query: &str, operation: Option<&str>) -> Lookup {
+        if !self.enabled || query.len() > MAX_QUERY_BYTES {
+            return Lookup::Stock;
+        }
+        let Ok(plans) = self.plans.lock() else {
+            return Lookup::Stock;
+        };
+        // The key is built only to look it up; documents are a few hundred bytes.
+        match plans.get(&(query.to_owned(), operation.map(str::to_owned))) {
+            Some(Some(plan)) => Lookup::Plan(plan.clone()),
+            Some(None) => Lookup::Stock,
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// Keeps what `compile` made of a document: its plan once the stock executor ran it
+    /// without errors, or that it does not compile.
+    pub fn remember(&self, query: String, operation: Option<String>, plan: Option<Plan>) {
+        if let Ok(mut plans) = self.plans.lock() {
+            if plans.len() >= MAX_PLANS {
+                plans.clear();
+            }
+            plans.insert((query, operation), plan.map(Arc::new));
+        }
+    }
+
+    /// The response body `plan` gives for this request, or `None` when the stock executor
+    /// must answer it.
+    pub async fn answer(&self, plan: &Plan, variables: &Variables, auth: &Auth) -> Option<Vec<u8>> {
+        let Auth(Ok(actor)) = auth else {
+            return None;
+        };
+        let arguments = plan.arguments(variables)?;
+        let statement = plan.statement(&actor.tenant_id, &arguments);
+        let rows = match self.db.query_all(statement).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::debug!(%err, "compiled read failed; the stock executor answers");
+                return None;
+            }
+        };
+        let mut page = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: Uuid = row.try_get_by_index(0).ok()?;
+            let created_at: DateTime<Utc> = row.try_get_by_index(1).ok()?;
+            let scheduled_at: Option<DateTime<Utc>> = row.try_get_by_index(2).ok()?;
+            let node: Option<String> = row.try_get_by_index(3).ok()?;
+            if node.as_deref().is_some_and(|n| n.as_bytes().contains(&UNKNOWN)) {
+                return None;
+            }
+            let value = match arguments.page.key {
+                SortKey::CreatedAt => Some(created_at),
+                SortKey::ScheduledAt => scheduled_at,
+            };
+            page.push((Keyset { value, id }, node));
+        }
+        let has_next_page = page.len() as u64 > arguments.page.first;
+        page.truncate(arguments.page.first as usize);
+        plan.write(&arguments, &page, has_next_page)
+    }
+
+    /// The statement `query` (with `variables`) runs for `tenant`, when it compiles: what
+    /// the benchmark gives pgbench.
+    pub fn statement_of(
+        query: &str,
+        variables: &Variables,
+        tenant: &str,
+    ) -> Result<Statement, CompileError> {
+        let document = async_graphql::parser::parse_query(query)
+            .map_err(|err| CompileError(err.to_string()))?;
+        let plan = compile(&document, None).ok_or_else(|| CompileError("not compiled".into()))?;
+        let arguments = plan
+            .arguments(variables)
+            .ok_or_else(|| CompileError("arguments do not apply".into()))?;
+        Ok(plan.statement(tenant, &arguments))
+    }
+}
+
+/// Why a document has no plan (see [`CompiledReads::statement_of`]).
+#[derive(Debug, thiserror::Error)]
+#[error("no compiled read: {0}")]
+pub struct CompileError(String);
+
+/// A compiled `posts` query.
+pub struct Plan {
+    /// The response key of `posts`.
+    key: Name,
+    /// `posts`'s arguments as written (literals, or values with variables).
+    arguments: Vec<(Name, async_graphql_value::Value)>,
+    /// Variables of the operation: name, whether null is refused, default.
+    variables: Vec<(Name, bool, Option<async_graphql::Value>)>,
+    /// The connection's fields, in selection order.
+    connection: Vec<(Name, ConnectionField)>,
+    /// The SQL expression that writes one post's JSON (`NULL` when no edge asks for it).
+    node_sql: String,
+}
+
+enum ConnectionField {
+    Typename,
+    Edges(Vec<(Name, EdgeField)>),
+    PageInfo(Vec<(Name, PageInfoField)>),
+}
+
+enum EdgeField {
+    Typename,
+    Cursor,
+    Node,
+}
+
+enum PageInfoField {
+    Typename,
+    HasNextPage,
+    HasPreviousPage,
+    StartCursor,
+    EndCursor,
+}
+
+/// The arguments of one request, checked.
+struct Arguments {
+    filter: posts::PostFilter,
+    page: PageRequest,
+}
+
+impl Plan {
+    /// `posts`'s arguments for this request, or `None` when they are not what the stock
+    /// executor would accept as they are.
+    fn arguments(&self, variables: &Variables) -> Option<Arguments> {
+        for (name, non_null, default) in &self.variables {
+            match variables.get(name) {
+                Some(async_graphql::Value::Null) if *non_null => return None,
+                None if *non_null && default.is_none() => return None,
+                _ => {}
+            }
+        }
+        let default_of = |variable: &Name| {
+            self.variables
+                .iter()
+                .find(|(name, _, _)| name == variable)
+                .and_then(|(_, _, default)| default.clone())
+        };
+        // `None`: the stock executor must answer; `Some(None)`: the argument is absent.
+        let value_of = |argument: &str| -> Option<Option<async_graphql::Value>> {
+            let Some((_, value)) = self.arguments.iter().find(|(n, _)| n.as_str() == argument)
+            else {
+                return Some(None);
+            };
+            if let async_graphql_value::Value::Variable(variable) = value
+                && !variables.contains_key(variable)
+                && default_of(variable).is_none()
+            {
+                // An argument given as an absent variable is absent.
+                return Some(None);
+            }
+            // An absent variable deeper in (an input object's field) is left to the stock
+            // executor.
+            value
+                .clone()
+                .into_const_with(|variable| {
+                    variables
+                        .get(&variable)
+                        .cloned()
+                        .or_else(|| default_of(&variable))
+                        .ok_or(())
+                })
+                .ok()
+                .map(Some)
+        };
+        let filter = <Option<PostFilter>>::parse(value_of("filter")?).ok()?;
+        let order_by = <Option<PostOrder>>::parse(value_of("orderBy")?).ok()?;
+        let first = <Option<i32>>::parse(value_of("first")?).ok()?;
+        let after = <Option<String>>::parse(value_of("after")?).ok()?;
+        let page = super::query::page_request(first, order_by, after.as_deref()).ok()?;
+        Some(Arguments {
+            filter: filter.unwrap_or_default().into(),
+            page,
+        })
+    }
+
+    /// The page statement with the compiled select list: id and sort values (for cursors)
+    /// and each post's JSON.
+    fn statement(&self, tenant: &str, arguments: &Arguments) -> Statement {
+        posts::page_query(tenant, &arguments.filter, arguments.page)
+            .select_only()
+            .column(post::Column::Id)
+            .column(post::Column::CreatedAt)
+            .column(post::Column::ScheduledAt)
+            .expr(Expr::cust(self.node_sql.as_str()))
+            .build(DatabaseBackend::Postgres)
+    }
+
+    /// The response body for a page.
+    fn write(
+        &self,
+        arguments: &Arguments,
+        page: &[(Keyset, Option<String>)],
+        has_next_page: bool,
+    ) -> Option<Vec<u8>> {
+        let key = arguments.page.key;
+        let cursor = |keyset: &Keyset| format!("\"{}\"", cursor::encode(key, *keyset));
+        let mut out = String::with_capacity(super::http::RESPONSE_BUFFER_BYTES);
+        let _ = write!(out, "{{\"data\":{{\"{}\":{{", self.key);
+        for (index, (name, field)) in self.connection.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "\"{name}\":");
+            match field {
+                ConnectionField::Typename => out.push_str("\"PostConnection\""),
+                ConnectionField::Edges(fields) => {
+                    out.push('[');
+                    for (n, (keyset, node)) in page.iter().enumerate() {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        out.push('{');
+                        for (index, (name, field)) in fields.iter().enumerate() {
+                            if index > 0 {
+                                out.push(',');
+                            }
+                            let _ = write!(out, "\"{name}\":");
+                            match field {
+                                EdgeField::Typename => out.push_str("\"PostEdge\""),
+                                EdgeField::Cursor => out.push_str(&cursor(keyset)),
+                                EdgeField::Node => out.push_str(node.as_deref()?),
+                            }
+                        }
+                        out.push('}');
+                    }
+                    out.push(']');
+                }
+                ConnectionField::PageInfo(fields) => {
+                    out.push('{');
+                    for (index, (name, field)) in fields.iter().enumerate() {
+                        if index > 0 {
+                            out.push(',');
+                        }
+                        let _ = write!(out, "\"{name}\":");
+                        match field {
+                            PageInfoField::Typename => out.push_str("\"PageInfo\""),
+                            PageInfoField::HasNextPage => out.push_str(bool_json(has_next_page)),
+                            PageInfoField::HasPreviousPage => {
+                                out.push_str(bool_json(arguments.page.after.is_some()))
+                            }
+                            PageInfoField::StartCursor => match page.first() {
+                                Some((keyset, _)) => out.push_str(&cursor(keyset)),
+                                None => out.push_str("null"),
+                            },
+                            PageInfoField::EndCursor => match page.last() {
+                                Some((keyset, _)) => out.push_str(&cursor(keyset)),
+                                None => out.push_str("null"),
+                            },
+                        }
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        out.push_str("}}}");
+        Some(out.into_bytes())
+    }
+}
+
+fn bool_json(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
+}
+
+/// The operation that runs: the one named, or the document's only one.
+pub(crate) fn operation<'d>(
+    document: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d OperationDefinition> {
+    use async_graphql::parser::types::DocumentOperations;
+    match &document.operations {
+        DocumentOperations::Single(operation) => Some(&operation.node),
+        DocumentOperations::Multiple(operations) => match name {
+            Some(name) => operations
+                .iter()
+                .find(|(key, _)| key.as_str() == name)
+                .map(|(_, operation)| &operation.node),
+            None if operations.len() == 1 => operations.values().next().map(|op| &op.node),
+            None => None,
+        },
+    }
+}
+
+/// The plan of `document`'s operation `name`, when it is a `posts` query the plans cover.
+pub fn compile(document: &ExecutableDocument, name: Option<&str>) -> Option<Plan> {
+    let operation = operation(document, name)?;
+    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
+        return None;
+    }
+    let root = fields(document, &operation.selection_set.node, "Query")?;
+    let [posts] = root.as_slice() else {
+        return None;
+    };
+    if posts.name.node.as_str() != "posts" {
+        return None;
+    }
+    let mut node_sql = None;
+    let mut connection = Vec::new();
+    for field in fields(document, &posts.selection_set.node, "PostConnection")? {
+        let compiled = match field.name.node.as_str() {
+            "__typename" => ConnectionField::Typename,
+            "edges" => {
+                let mut edge = Vec::new();
+                for field in fields(document, &field.selection_set.node, "PostEdge")? {
+                    let compiled = match field.name.node.as_str() {
+                        "__typename" => EdgeField::Typename,
+                        "cursor" => EdgeField::Cursor,
+                        "node" if node_sql.is_none() => {
+                            node_sql = Some(post_sql(document, &field.selection_set.node)?);
+                            EdgeField::Node
+                        }
+                        _ => return None,
+                    };
+                    edge.push((response_key(field), compiled));
+                }
+                ConnectionField::Edges(edge)
+            }
+            "pageInfo" => {
+                let mut info = Vec::new();
+                for field in fields(document, &field.selection_set.node, "PageInfo")? {
+                    let compiled = match field.name.node.as_str() {
+                        "__typename" => PageInfoField::Typename,
+                        "hasNextPage" => PageInfoField::HasNextPage,
+                        "hasPreviousPage" => PageInfoField::HasPreviousPage,
+                        "startCursor" => PageInfoField::StartCursor,
+                        "endCursor" => PageInfoField::EndCursor,
+                        _ => return None,
+                    };
+                    info.push((response_key(field), compiled));
+                }
+                ConnectionField::PageInfo(info)
+            }
+            _ => return None,
+        };
+        connection.push((response_key(field), compiled));
+    }
+    if connection
+        .iter()
+        .filter(|(_, f)| matches!(f, ConnectionField::Edges(_)))
+        .count()
+        > 1
+    {
+        return None;
+    }
+    let variables = operation
+        .variable_definitions
+        .iter()
+        .map(|definition| {
+            let definition = &definition.node;
+            (
+                definition.name.node.clone(),
+                !definition.var_type.node.nullable,
+                definition.default_value.as_ref().map(|v| v.node.clone()),
+            )
+        })
+        .collect();
+    Some(Plan {
+        key: response_key(posts),
+        arguments: posts
+            .arguments
+            .iter()
+            .map(|(name, value)| (name.node.clone(), value.node.clone()))
+            .collect(),
+        variables,
+        connection,
+        node_sql: node_sql.unwrap_or_else(|| "NULL".to_owned()),
+    })
+}
+
+fn response_key(field: &Field) -> Name {
+    field.alias.as_ref().unwrap_or(&field.name).node.clone()
+}
+
+/// The fields of `set` on an object of type `on`, fragments spread; `None` when the
+/// selection uses what plans do not cover (directives, arguments below the root, a
+/// repeated response key).
+fn fields<'d>(
+    document: &'d ExecutableDocument,
+    set: &'d SelectionSet,
+    on: &str,
+) -> Option<Vec<&'d Field>> {
+    let mut out = Vec::new();
+    collect(document, set, on, &mut out, 0)?;
+    let mut keys = HashSet::new();
+    out.iter()
+        .all(|field| keys.insert(response_key(field)))
+        .then_some(out)
+}
+
+fn collect<'d>(
+    document: &'d ExecutableDocument,
+    set: &'d SelectionSet,
+    on: &str,
+    out: &mut Vec<&'d Field>,
+    depth: usize,
+) -> Option<()> {
+    if depth > MAX_FRAGMENT_DEPTH {
+        return None;
+    }
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                let arguments_allowed = on == "Query";
+                if !field.directives.is_empty()
+                    || (!arguments_allowed && !field.arguments.is_empty())
+                {
+                    return None;
+                }
+                out.push(field);
+            }
+            Selection::InlineFragment(fragment) => {
+                let fragment = &fragment.node;
+                let matches = fragment
+                    .type_condition
+                    .as_ref()
+                    .is_none_or(|condition| condition.node.on.node.as_str() == on);
+                if !fragment.directives.is_empty() || !matches {
+                    return None;
+                }
+                collect(document, &fragment.selection_set.node, on, out, depth + 1)?;
+            }
+            Selection::FragmentSpread(spread) => {
+                let spread = &spread.node;
+                let fragment = &document.fragments.get(&spread.fragment_name.node)?.node;
+                if !spread.directives.is_empty()
+                    || !fragment.directives.is_empty()
+                    || fragment.type_condition.node.on.node.as_str() != on
+                {
+                    return None;
+                }
+                collect(document, &fragment.selection_set.node, on, out, depth + 1)?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// The SQL expression writing a post's JSON for `set`.
+fn post_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
+    let column = |name: &str| format!("{POSTS}.\"{name}\"");
+    let mut members = Vec::new();
+    for field in fields(document, set, "Post")? {
+        let sql = match field.name.node.as_str() {
+            "__typename" => "'\"Post\"'".to_owned(),
+            "id" => uuid_json(&column("id"), false),
+            "content" => string_json(&column("content"), false),
+            "status" => enum_json::<PostStatus, _>(&column("status"), |s| {
+                domain::status::PostStatus::from(s).as_str()
+            }),
+            "scheduledAt" => timestamp_json(&column("scheduled_at"), true),
+            "localScheduledAt" => timestamp_json(&column("local_scheduled_at"), false),
+            "timeZone" => string_json(&column("timezone"), false),
+            "postedAt" => timestamp_json(&column("posted_at"), true),
+            "campaign" => string_json(&column("campaign"), true),
+            "notes" => string_json(&column("notes"), true),
+            "approvalRequired" => bool_sql(&column("approval_required")),
+            "approvalStatus" => enum_json::<ApprovalStatus, _>(&column("approval_status"), |s| {
+                domain::post::ApprovalStatus::from(s).as_str()
+            }),
+            "rejectionReason" => string_json(&column("rejection_reason"), true),
+            "failureReason" => string_json(&column("failure_reason"), true),
+            "ownerId" => string_json(&column("owner_id"), false),
+            "createdBy" => string_json(&column("created_by"), false),
+            "createdAt" => timestamp_json(&column("created_at"), true),
+            "updatedAt" => timestamp_json(&column("updated_at"), true),
+            "archivedAt" => timestamp_json(&column("archived_at"), true),
+            "version" => int_json(&column("version"), false),
+            "targets" => targets_sql(document, &field.selection_set.node)?,
+            _ => return None,
+        };
+        members.push((response_key(field), sql));
+    }
+    Some(object_sql(&members))
+}
+
+/// The SQL expression writing the JSON array of a post's targets for `set`, in the order
+/// of the stock path (creation, then platform).
+fn targets_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
+    let column = |name: &str| format!("t.\"{name}\"");
+    let mut members = Vec::new();
+    for field in fields(document, set, "Target")? {
+        let sql = match field.name.node.as_str() {
+            "__typename" => "'\"Target\"'".to_owned(),
+            "id" => uuid_json(&column("id"), false),
+            "platform" => string_json(&column("platform"), false),
+            "connectionId" => uuid_json(&column("connection_id"), true),
+            "status" => enum_json::<TargetStatus, _>(&column("status"), |s| {
+                domain::status::TargetStatus::from(s).as_str()
+            }),
+            "attempts" => int_json(&column("attempts"), false),
+            "platformPostId" => string_json(&column("platform_post_id"), true),
+            "platformUrl" => string_json(&column("platform_url"), true),
+            "lastError" => string_json(&column("last_error"), true),
+            "lastResponseCode" => int_json(&column("last_response_code"), true),
+            "publishedAt" => timestamp_json(&column("published_at"), true),
+            "updatedAt" => timestamp_json(&column("updated_at"), true),
+            _ => return None,
+        };
+        members.push((response_key(field), sql));
+    }
+    Some(format!(
+        "'[' || coalesce((SELECT string_agg({}, ',' ORDER BY t.\"created_at\", t.\"platform\") \
+         FROM \"post_targets\" t WHERE t.\"post_id\" = {POSTS}.\"id\"), '') || ']'",
+        object_sql(&members)
+    ))
+}
+
+/// `'{"a":' || a || ',"b":' || b || '}'`; a NULL member (which no member should give)
+/// writes the [`UNKNOWN`] marker rather than dropping the object.
+fn object_sql(members: &[(Name, String)]) -> String {
+    let mut sql = String::from("coalesce('{");
+    for (index, (key, value)) in members.iter().enumerate() {
+        let separator = if index > 0 { "," } else { "" };
+        // Response keys are GraphQL names: letters, digits and `_` only.
+        let _ = write!(sql, "{separator}\"{key}\":' || ({value}) || '");
+    }
+    let _ = write!(sql, "}}', chr({UNKNOWN}))");
+    sql
+}
+
+fn or_null(sql: String, nullable: bool) -> String {
+    if nullable {
+        format!("coalesce({sql}, 'null')")
+    } else {
+        sql
+    }
+}
+
+fn string_json(column: &str, nullable: bool) -> String {
+    or_null(format!("to_json({column})::text"), nullable)
+}
+
+fn uuid_json(column: &str, nullable: bool) -> String {
+    or_null(format!("'\"' || {column} || '\"'"), nullable)
+}
+
+fn int_json(column: &str, nullable: bool) -> String {
+    or_null(format!("{column}::text"), nullable)
+}
+
+fn bool_sql(column: &str) -> String {
+    format!("CASE WHEN {column} THEN 'true' ELSE 'false' END")
+}
+
+/// A stored enum as its GraphQL name; a stored value the schema does not know writes
+/// [`UNKNOWN`].
+fn enum_json<E, F>(column: &str, stored: F) -> String
+where
+    E: EnumType + Copy,
+    F: Fn(E) -> &'static str,
+{
+    let mut sql = format!("CASE {column}");
+    for item in E::items() {
+        let _ = write!(sql, " WHEN '{}' THEN '\"{}\"'", stored(item.value), item.name);
+    }
+    let _ = write!(sql, " ELSE chr({UNKNOWN}) END");
+    sql
+}
+
+/// A timestamp as async-graphql writes chrono's: RFC 3339 with 0, 3 or 6 fraction digits
+/// (whichever shows the value exactly), and `+00:00` for a `timestamptz`. The text keeps
+/// `:` away from letters and digits, so that pgbench (which reads `:name` as a variable)
+/// runs the same SQL.
+fn timestamp_json(column: &str, with_zone: bool) -> String {
+    let utc = if with_zone {
+        format!("({column} AT TIME ZONE 'UTC')")
+    } else {
+        column.to_owned()
+    };
+    let offset = if with_zone { "'+00' || ':' || '00'" } else { "''" };
+    format!(
+        "CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' \
+         || to_char({utc}, 'YYYY-MM-DD\"T\"HH24\":\"MI\":\"SS') \
+         || CASE WHEN to_char({utc}, 'US') = '000000' THEN '' \
+         WHEN to_char({utc}, 'US') LIKE '%000' THEN '.' || to_char({utc}, 'MS') \
+         ELSE '.' || to_char({utc}, 'US') END || {offset} || '\"' END"
+    )
+}

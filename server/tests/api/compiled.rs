@@ -1,0 +1,303 @@
+//! Compiled reads: a `posts` document runs through the stock executor the first time; once
+//! it has run without errors, the server answers it with one SQL statement that writes
+//! the page's JSON. Those answers must be the stock executor's, word for word: the
+//! stock answer here comes from the same document with a trailing comment (another
+//! text, so the server has not learned it yet).
+
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, error_code};
+use herald_server::graphql::GraphqlConfig;
+
+/// Every field a plan covers, `__typename` at every level, cursors and `pageInfo`.
+const EVERY_FIELD: &str = "query($first: Int, $after: String, $filter: PostFilter, $order: PostOrder) {
+  posts(first: $first, after: $after, filter: $filter, orderBy: $order) {
+    __typename
+    pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+    edges {
+      __typename cursor
+      node {
+        __typename id content status scheduledAt localScheduledAt timeZone postedAt campaign
+        notes approvalRequired approvalStatus rejectionReason failureReason ownerId createdBy
+        createdAt updatedAt archivedAt version
+        targets {
+          __typename id platform connectionId status attempts platformPostId platformUrl
+          lastError lastResponseCode publishedAt updatedAt
+        }
+      }
+    }
+  }
+}";
+
+/// Aliases, a named fragment and inline fragments.
+const FRAGMENTS: &str = "query Page($n: Int) { list: posts(first: $n) { ...Connection } }
+fragment Connection on PostConnection {
+  info: pageInfo { last: endCursor more: hasNextPage }
+  edges { ... on PostEdge { at: cursor } node { ...Card } }
+}
+fragment Card on Post { key: id text: content ... { state: status } targets { ... on Target { p: platform s: status } } }";
+
+/// The plan's statement: the page with each post's JSON written by Postgres.
+fn is_compiled(sql: &str) -> bool {
+    sql.contains("coalesce('{\"")
+}
+
+/// The stock executor's answer to `query` (a text the server has not seen).
+async fn stock(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let text = format!("{query}\n# stock {}", uuid::Uuid::new_v4());
+    let before = app.statements();
+    let body = app.gql(token, &text, variables).await;
+    let statements = app.statements_since(before);
+    assert!(
+        !statements.iter().any(|sql| is_compiled(sql)),
+        "a first run is the stock executor's: {statements:?}"
+    );
+    body
+}
+
+/// Runs `query` (already learned) and returns its body and whether one compiled statement
+/// answered it.
+async fn run(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> (Value, bool) {
+    let before = app.statements();
+    let body = app.gql(token, query, variables).await;
+    let statements = app.statements_since(before);
+    let compiled = statements.len() == 1 && is_compiled(&statements[0]);
+    (body, compiled)
+}
+
+/// Lets the server learn `query` by running it once with `variables`, which must succeed.
+async fn learn(app: &TestApp, token: &str, query: &str, variables: Value) {
+    app.ok(token, query, variables).await;
+}
+
+/// Asserts that `query` with `variables` is answered by its plan, as the stock executor
+/// answers it; returns the answer's `data`.
+async fn assert_compiled_as_stock(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let expected = stock(app, Some(token), query, variables.clone()).await;
+    assert!(expected.get("errors").is_none(), "{expected}");
+    let (body, compiled) = run(app, Some(token), query, variables.clone()).await;
+    assert!(compiled, "answered by the plan: {variables}");
+    assert_eq!(body, expected, "variables: {variables}");
+    body["data"].clone()
+}
+
+/// Three posts of alice's with every kind of value (NULLs, 0/3/6 fraction digits, escapes,
+/// each status), an archived one, and one of bob's; returns alice's token.
+async fn seed(app: &TestApp) -> String {
+    let alice = app.token("alice", None, &[]);
+    let bob = app.token("bob", None, &[]);
+    let contents = [
+        "plain",
+        "quotes \" and \\ backslash, tab\t, newline\n, bell \u{1}, émoji 🚀",
+        "third",
+        "archived",
+    ];
+    for content in contents {
+        app.create_post(
+            &alice,
+            json!({"content": content, "platforms": ["x", "bluesky", "mastodon"]}),
+        )
+        .await;
+    }
+    app.create_post(&bob, json!({"content": "bob's", "platforms": ["x"]}))
+        .await;
+    app.db
+        .execute_unprepared(
+            r#"
+            UPDATE social_posts SET status = 'scheduled',
+              scheduled_at = date_trunc('second', now()) + interval '3 days',
+              local_scheduled_at = date_trunc('second', now()) + interval '3 days 250 milliseconds',
+              timezone = 'Europe/Paris', campaign = 'launch "q"' || E'\n✓',
+              notes = 'n', created_at = date_trunc('second', created_at)
+              WHERE content = 'plain';
+            UPDATE social_posts SET status = 'partially_published', posted_at = now(),
+              scheduled_at = date_trunc('milliseconds', now()) - interval '1 hour',
+              approval_required = true, approval_status = 'rejected',
+              rejection_reason = E'no\ttabs', failure_reason = 'x failed',
+              created_at = date_trunc('milliseconds', created_at) + interval '10 milliseconds'
+              WHERE content LIKE 'quotes%';
+            UPDATE social_posts SET archived_at = now() WHERE content = 'archived';
+            UPDATE post_targets t SET status = 'published', platform_post_id = '123',
+              platform_url = 'https://x.example/123', published_at = now(),
+              last_response_code = 201, attempts = 1
+              FROM social_posts p WHERE p.id = t.post_id AND p.content LIKE 'quotes%'
+              AND t.platform = 'x';
+            UPDATE post_targets t SET status = 'failed', attempts = 3,
+              last_error = 'HTTP 429: "slow down"' || chr(1), last_response_code = 429
+              FROM social_posts p WHERE p.id = t.post_id AND p.content LIKE 'quotes%'
+              AND t.platform = 'bluesky';
+            UPDATE post_targets t SET status = 'queued'
+              FROM social_posts p WHERE p.id = t.post_id AND p.content = 'plain';
+            "#,
+        )
+        .await
+        .expect("seed values");
+    alice
+}
+
+#[tokio::test]
+async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
+    let app = TestApp::spawn().await;
+    let alice = seed(&app).await;
+    learn(&app, &alice, EVERY_FIELD, json!({})).await;
+    let scheduled = json!({"field": "SCHEDULED_AT", "direction": "ASC"});
+    let cases = [
+        json!({}),
+        json!({"first": 2}),
+        json!({"order": scheduled}),
+        json!({"order": {"field": "CREATED_AT", "direction": "ASC"}, "first": 1}),
+        json!({"filter": {"archived": true}}),
+        json!({"filter": {"status": ["SCHEDULED", "PARTIALLY_PUBLISHED"]}}),
+        json!({"filter": {"platform": "X", "campaign": "launch \"q\"\n✓"}}),
+        json!({"filter": {"campaign": "none of them"}}),
+    ];
+    for variables in cases {
+        let data = assert_compiled_as_stock(&app, &alice, EVERY_FIELD, variables).await;
+        let edges = data["posts"]["edges"].as_array().expect("edges");
+        assert!(
+            edges
+                .iter()
+                .all(|e| e["node"]["ownerId"] == "alice" && e["node"]["content"] != "bob's"),
+            "{data}"
+        );
+    }
+    // Every kind of value was compared: the list holds them all.
+    let data = assert_compiled_as_stock(&app, &alice, EVERY_FIELD, json!({})).await;
+    let edges = data["posts"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 3, "{data}");
+    let tricky = edges
+        .iter()
+        .map(|e| &e["node"])
+        .find(|n| n["status"] == "PARTIALLY_PUBLISHED")
+        .expect("the post with escapes");
+    assert!(tricky["content"].as_str().expect("content").contains('\u{1}'));
+    let statuses: Vec<_> = tricky["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["status"].as_str().expect("status").to_owned())
+        .collect();
+    assert_eq!(statuses.len(), 3, "{tricky}");
+    assert!(statuses.contains(&"FAILED".to_owned()), "{statuses:?}");
+
+    // Paging on with the end cursor, in both orders.
+    for order in [json!(null), scheduled] {
+        let first = assert_compiled_as_stock(
+            &app,
+            &alice,
+            EVERY_FIELD,
+            json!({"first": 2, "order": order}),
+        )
+        .await;
+        let after = first["posts"]["pageInfo"]["endCursor"].clone();
+        assert!(after.is_string(), "{first}");
+        let next = assert_compiled_as_stock(
+            &app,
+            &alice,
+            EVERY_FIELD,
+            json!({"first": 2, "after": after, "order": order}),
+        )
+        .await;
+        assert_eq!(next["posts"]["edges"].as_array().map(Vec::len), Some(1));
+        assert_eq!(next["posts"]["pageInfo"]["hasPreviousPage"], true);
+    }
+
+    // Aliases and fragments.
+    learn(&app, &alice, FRAGMENTS, json!({"n": 2})).await;
+    let data = assert_compiled_as_stock(&app, &alice, FRAGMENTS, json!({"n": 2})).await;
+    assert_eq!(data["list"]["edges"].as_array().map(Vec::len), Some(2));
+    assert!(data["list"]["edges"][0]["node"]["key"].is_string(), "{data}");
+}
+
+#[tokio::test]
+async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
+    let app = TestApp::spawn().await;
+    let alice = seed(&app).await;
+    learn(&app, &alice, EVERY_FIELD, json!({"first": 2})).await;
+    // Each of these gets the stock executor's answer (an error), not the plan's.
+    let cases = [
+        (None, json!({"first": 2}), "UNAUTHENTICATED"),
+        (Some(alice.as_str()), json!({"first": 500}), "BAD_USER_INPUT"),
+        (
+            Some(alice.as_str()),
+            json!({"first": "two"}),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (Some(alice.as_str()), json!({"after": "not-a-cursor"}), "BAD_USER_INPUT"),
+        (
+            Some(alice.as_str()),
+            json!({"filter": {"status": ["NOT_A_STATUS"]}}),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+    ];
+    for (token, variables, code) in cases {
+        let expected = stock(&app, token, EVERY_FIELD, variables.clone()).await;
+        let (body, compiled) = run(&app, token, EVERY_FIELD, variables.clone()).await;
+        assert!(!compiled, "{variables}");
+        assert_eq!(body, expected, "{variables}");
+        assert!(body.get("errors").is_some(), "{body}");
+        assert_eq!(error_code(&body), Some(code), "{variables}: {body}");
+    }
+    // A stored status the schema does not know: the stock executor reports it.
+    app.db
+        .execute_unprepared("UPDATE social_posts SET status = 'bogus' WHERE content = 'third'")
+        .await
+        .expect("unknown status");
+    let expected = stock(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    assert!(expected.get("errors").is_some(), "{expected}");
+    let before = app.statements();
+    let body = app.gql(Some(&alice), EVERY_FIELD, json!({})).await;
+    let statements = app.statements_since(before);
+    assert!(is_compiled(&statements[0]), "the plan ran first: {statements:?}");
+    assert!(statements.len() > 1, "then the stock executor: {statements:?}");
+    assert_eq!(body, expected);
+}
+
+#[tokio::test]
+async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
+    let app = TestApp::spawn().await;
+    let alice = seed(&app).await;
+    let uncovered = [
+        "{ posts { edges { node { id platforms } } } }",
+        "{ posts { edges { node { id targets { options { key } } } } } }",
+        "{ posts { edges { node { id } } } me { userId } }",
+        "query($skip: Boolean!) { posts { edges { node { id @skip(if: $skip) } } } }",
+        "{ posts { edges { node { id } } } posts { edges { node { id } } } }",
+    ];
+    for query in uncovered {
+        let variables = json!({"skip": false});
+        let expected = stock(&app, Some(&alice), query, variables.clone()).await;
+        assert!(expected.get("errors").is_none(), "{query}: {expected}");
+        let (body, compiled) = run(&app, Some(&alice), query, variables).await;
+        assert!(!compiled, "{query}");
+        assert_eq!(body, expected, "{query}");
+    }
+    // A document whose first run failed is not learned from it.
+    let query = "query($n: Int) { posts(first: $n) { edges { node { id } } } }";
+    let failed = app.gql(Some(&alice), query, json!({"n": 0})).await;
+    assert_eq!(error_code(&failed), Some("BAD_USER_INPUT"), "{failed}");
+    let (_, compiled) = run(&app, Some(&alice), query, json!({"n": 1})).await;
+    assert!(!compiled, "learned from a failed run");
+    let (_, compiled) = run(&app, Some(&alice), query, json!({"n": 1})).await;
+    assert!(compiled, "learned from the clean run");
+}
+
+#[tokio::test]
+async fn compiled_reads_can_be_turned_off() {
+    let app = TestApp::spawn_with_graphql(GraphqlConfig {
+        compiled_reads: false,
+        ..GraphqlConfig::default()
+    })
+    .await;
+    let alice = seed(&app).await;
+    learn(&app, &alice, EVERY_FIELD, json!({})).await;
+    let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    assert!(!compiled);
+    assert_eq!(body["data"]["posts"]["edges"].as_array().map(Vec::len), Some(3));
+}
