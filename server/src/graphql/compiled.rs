@@ -27,8 +27,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{
-    ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
-    SelectionSet,
+    ExecutableDocument, Field, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{InputType, Name, Variables};
@@ -45,7 +44,8 @@ use crate::db::entities::post;
 use crate::domain;
 use crate::posts::{self, Keyset, PageRequest, SortKey};
 
-/// Most plans (and documents known not to compile) kept; when full the cache starts over.
+/// Most query texts known (with their plans, or that they do not compile); when full the
+/// cache starts over.
 const MAX_PLANS: usize = 1_000;
 /// Longest query text whose plan is kept.
 const MAX_QUERY_BYTES: usize = 16 * 1024;
@@ -63,11 +63,13 @@ const POSTS: &str = "\"social_posts\"";
 #[derive(Clone)]
 pub struct CompiledReads {
     db: DatabaseConnection,
-    plans: Arc<Mutex<HashMap<PlanKey, Option<Arc<Plan>>>>>,
+    plans: Arc<Mutex<HashMap<String, Vec<Known>>>>,
     enabled: bool,
 }
 
-type PlanKey = (String, Option<String>);
+/// What is known of one operation of a query text: its name, and its plan (`None`: it
+/// does not compile).
+type Known = (Option<String>, Option<Arc<Plan>>);
 
 /// What the cache knows of a document.
 pub enum Lookup {
@@ -100,10 +102,12 @@ impl CompiledReads {
         let Ok(plans) = self.plans.lock() else {
             return Lookup::Stock;
         };
-        // The key is built only to look it up; documents are a few hundred bytes.
-        match plans.get(&(query.to_owned(), operation.map(str::to_owned))) {
-            Some(Some(plan)) => Lookup::Plan(plan.clone()),
-            Some(None) => Lookup::Stock,
+        let known = plans
+            .get(query)
+            .and_then(|known| known.iter().find(|(name, _)| name.as_deref() == operation));
+        match known {
+            Some((_, Some(plan))) => Lookup::Plan(plan.clone()),
+            Some((_, None)) => Lookup::Stock,
             None => Lookup::Unknown,
         }
     }
@@ -115,7 +119,9 @@ impl CompiledReads {
             if plans.len() >= MAX_PLANS {
                 plans.clear();
             }
-            plans.insert((query, operation), plan.map(Arc::new));
+            let known = plans.entry(query).or_default();
+            known.retain(|(name, _)| *name != operation);
+            known.push((operation, plan.map(Arc::new)));
         }
     }
 
@@ -140,7 +146,10 @@ impl CompiledReads {
             let created_at: DateTime<Utc> = row.try_get_by_index(1).ok()?;
             let scheduled_at: Option<DateTime<Utc>> = row.try_get_by_index(2).ok()?;
             let node: Option<String> = row.try_get_by_index(3).ok()?;
-            if node.as_deref().is_some_and(|n| n.as_bytes().contains(&UNKNOWN)) {
+            if node
+                .as_deref()
+                .is_some_and(|n| n.as_bytes().contains(&UNKNOWN))
+            {
                 return None;
             }
             let value = match arguments.page.key {
@@ -260,10 +269,10 @@ impl Plan {
                 .ok()
                 .map(Some)
         };
-        let filter = <Option<PostFilter>>::parse(value_of("filter")?).ok()?;
-        let order_by = <Option<PostOrder>>::parse(value_of("orderBy")?).ok()?;
-        let first = <Option<i32>>::parse(value_of("first")?).ok()?;
-        let after = <Option<String>>::parse(value_of("after")?).ok()?;
+        let filter: Option<PostFilter> = parse(value_of("filter")?)?;
+        let order_by: Option<PostOrder> = parse(value_of("orderBy")?)?;
+        let first: Option<i32> = parse(value_of("first")?)?;
+        let after: Option<String> = parse(value_of("after")?)?;
         let page = super::query::page_request(first, order_by, after.as_deref()).ok()?;
         Some(Arguments {
             filter: filter.unwrap_or_default().into(),
@@ -352,6 +361,33 @@ impl Plan {
         }
         out.push_str("}}}");
         Some(out.into_bytes())
+    }
+}
+
+/// An argument as the stock executor reads it, or `None` when it would refuse it: input
+/// coercion (`InputType::parse`) ignores fields an input object does not have, which
+/// validation refuses.
+fn parse<T: InputType>(value: Option<async_graphql::Value>) -> Option<T> {
+    let parsed = T::parse(value.clone()).ok()?;
+    match &value {
+        Some(given) if !known_fields(given, &parsed.to_value()) => None,
+        _ => Some(parsed),
+    }
+}
+
+/// Whether every input-object field in `given`, at any depth, is in `parsed` (the value
+/// parsed and written back, which has every field of its type).
+fn known_fields(given: &async_graphql::Value, parsed: &async_graphql::Value) -> bool {
+    use async_graphql::Value;
+    match (given, parsed) {
+        (Value::Object(given), Value::Object(parsed)) => given
+            .iter()
+            .all(|(key, value)| parsed.get(key).is_some_and(|p| known_fields(value, p))),
+        (Value::List(given), Value::List(parsed)) => {
+            given.len() == parsed.len() && given.iter().zip(parsed).all(|(g, p)| known_fields(g, p))
+        }
+        (Value::Object(_), _) => false,
+        _ => true,
     }
 }
 
@@ -649,7 +685,12 @@ where
 {
     let mut sql = format!("CASE {column}");
     for item in E::items() {
-        let _ = write!(sql, " WHEN '{}' THEN '\"{}\"'", stored(item.value), item.name);
+        let _ = write!(
+            sql,
+            " WHEN '{}' THEN '\"{}\"'",
+            stored(item.value),
+            item.name
+        );
     }
     let _ = write!(sql, " ELSE chr({UNKNOWN}) END");
     sql
@@ -665,7 +706,11 @@ fn timestamp_json(column: &str, with_zone: bool) -> String {
     } else {
         column.to_owned()
     };
-    let offset = if with_zone { "'+00' || ':' || '00'" } else { "''" };
+    let offset = if with_zone {
+        "'+00' || ':' || '00'"
+    } else {
+        "''"
+    };
     format!(
         "CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' \
          || to_char({utc}, 'YYYY-MM-DD\"T\"HH24\":\"MI\":\"SS') \

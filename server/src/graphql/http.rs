@@ -434,7 +434,17 @@ async fn execute(
         );
     }
     let name = request.operation_name.clone();
+    let timeout = endpoint.config.request_timeout;
     let lookup = endpoint.reads.lookup(&request.query, name.as_deref());
+    if let Lookup::Plan(plan) = &lookup {
+        // A plan's document is a query that has passed every check below: it needs no parse.
+        let answer = endpoint.reads.answer(plan, &request.variables, &auth);
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Some(body)) => return serialized_response(StatusCode::OK, media, body),
+            Ok(None) => {}
+            Err(_) => return timed_out(media, timeout),
+        }
+    }
     let candidate = match endpoint.documents.parse(&mut request) {
         Err(err) => return request_errors(media, vec![err], "GRAPHQL_PARSE_FAILED"),
         Ok(document)
@@ -453,20 +463,10 @@ async fn execute(
         Ok(document) if !endpoint.config.introspection && introspection::requested(document) => {
             return request_errors(media, vec![introspection::refused()], "");
         }
-        Ok(document) => match &lookup {
-            Lookup::Unknown => Some(compiled::compile(document, name.as_deref())),
-            Lookup::Plan(_) | Lookup::Stock => None,
-        },
-    };
-    let timeout = endpoint.config.request_timeout;
-    if let Lookup::Plan(plan) = &lookup {
-        let answer = endpoint.reads.answer(plan, &request.variables, &auth);
-        match tokio::time::timeout(timeout, answer).await {
-            Ok(Some(body)) => return serialized_response(StatusCode::OK, media, body),
-            Ok(None) => {}
-            Err(_) => return timed_out(media, timeout),
+        Ok(document) => {
+            matches!(lookup, Lookup::Unknown).then(|| compiled::compile(document, name.as_deref()))
         }
-    }
+    };
     let query = candidate.as_ref().map(|_| request.query.clone());
     let Ok(response) =
         tokio::time::timeout(timeout, endpoint.schema.execute(request.data(auth))).await

@@ -62,11 +62,7 @@ impl PostQuery {
         let after = page.after;
         let service = ctx.data::<PostService>()?;
         let page = service
-            .list(
-                actor,
-                &filter.unwrap_or_default().into(),
-                page,
-            )
+            .list(actor, &filter.unwrap_or_default().into(), page)
             .await
             .map_err(|e| e.extend())?;
         // The page's targets in one query with the page, when they are asked for.

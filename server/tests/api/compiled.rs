@@ -11,7 +11,8 @@ use crate::harness::{TestApp, error_code};
 use herald_server::graphql::GraphqlConfig;
 
 /// Every field a plan covers, `__typename` at every level, cursors and `pageInfo`.
-const EVERY_FIELD: &str = "query($first: Int, $after: String, $filter: PostFilter, $order: PostOrder) {
+const EVERY_FIELD: &str =
+    "query($first: Int, $after: String, $filter: PostFilter, $order: PostOrder) {
   posts(first: $first, after: $after, filter: $filter, orderBy: $order) {
     __typename
     pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
@@ -176,7 +177,12 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         .map(|e| &e["node"])
         .find(|n| n["status"] == "PARTIALLY_PUBLISHED")
         .expect("the post with escapes");
-    assert!(tricky["content"].as_str().expect("content").contains('\u{1}'));
+    assert!(
+        tricky["content"]
+            .as_str()
+            .expect("content")
+            .contains('\u{1}')
+    );
     let statuses: Vec<_> = tricky["targets"]
         .as_array()
         .expect("targets")
@@ -212,7 +218,10 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
     learn(&app, &alice, FRAGMENTS, json!({"n": 2})).await;
     let data = assert_compiled_as_stock(&app, &alice, FRAGMENTS, json!({"n": 2})).await;
     assert_eq!(data["list"]["edges"].as_array().map(Vec::len), Some(2));
-    assert!(data["list"]["edges"][0]["node"]["key"].is_string(), "{data}");
+    assert!(
+        data["list"]["edges"][0]["node"]["key"].is_string(),
+        "{data}"
+    );
 }
 
 #[tokio::test]
@@ -223,16 +232,34 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
     // Each of these gets the stock executor's answer (an error), not the plan's.
     let cases = [
         (None, json!({"first": 2}), "UNAUTHENTICATED"),
-        (Some(alice.as_str()), json!({"first": 500}), "BAD_USER_INPUT"),
+        (
+            Some(alice.as_str()),
+            json!({"first": 500}),
+            "BAD_USER_INPUT",
+        ),
         (
             Some(alice.as_str()),
             json!({"first": "two"}),
             "GRAPHQL_VALIDATION_FAILED",
         ),
-        (Some(alice.as_str()), json!({"after": "not-a-cursor"}), "BAD_USER_INPUT"),
+        (
+            Some(alice.as_str()),
+            json!({"after": "not-a-cursor"}),
+            "BAD_USER_INPUT",
+        ),
         (
             Some(alice.as_str()),
             json!({"filter": {"status": ["NOT_A_STATUS"]}}),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            Some(alice.as_str()),
+            json!({"filter": {"archived": false, "unknownField": true}}),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            Some(alice.as_str()),
+            json!({"order": {"field": "CREATED_AT"}, "first": 2.5}),
             "GRAPHQL_VALIDATION_FAILED",
         ),
     ];
@@ -254,8 +281,14 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
     let before = app.statements();
     let body = app.gql(Some(&alice), EVERY_FIELD, json!({})).await;
     let statements = app.statements_since(before);
-    assert!(is_compiled(&statements[0]), "the plan ran first: {statements:?}");
-    assert!(statements.len() > 1, "then the stock executor: {statements:?}");
+    assert!(
+        is_compiled(&statements[0]),
+        "the plan ran first: {statements:?}"
+    );
+    assert!(
+        statements.len() > 1,
+        "then the stock executor: {statements:?}"
+    );
     assert_eq!(body, expected);
 }
 
@@ -299,5 +332,8 @@ async fn compiled_reads_can_be_turned_off() {
     learn(&app, &alice, EVERY_FIELD, json!({})).await;
     let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
     assert!(!compiled);
-    assert_eq!(body["data"]["posts"]["edges"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        body["data"]["posts"]["edges"].as_array().map(Vec::len),
+        Some(3)
+    );
 }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use futures_util::{SinkExt, StreamExt};
 use async_graphql::Variables;
+use futures_util::{SinkExt, StreamExt};
 use herald_server::graphql::compiled::CompiledReads;
 use herald_server::posts;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryTrait, Statement};
