@@ -14,9 +14,9 @@
 //!   errors (so it passed validation, depth and complexity limits, which do not depend on
 //!   variable values);
 //! - it covers a query whose only root field is `posts`, with fields, aliases and
-//!   fragments but no directives or repeated response keys, and the fields of `Post` and
-//!   `Target` that are columns (`platforms`, `media`, `mediaUrls`, `options` and
-//!   `metrics` are left to the stock executor);
+//!   fragments but no directives or repeated response keys, and every field of `Post`,
+//!   `Media` and `Target` but `Target.options` and `Target.metrics` (left to the stock
+//!   executor);
 //! - anything a request brings that the plan cannot answer in the same words (no token,
 //!   a variable value of the wrong type, a page size out of range, a bad cursor, a stored
 //!   value the schema does not know, a database error) makes it step aside, and the stock
@@ -599,12 +599,58 @@ fn post_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String>
             "updatedAt" => timestamp_json(&column("updated_at"), true),
             "archivedAt" => timestamp_json(&column("archived_at"), true),
             "version" => int_json(&column("version"), false),
+            "platforms" => strings_json(&column("platforms")),
+            "mediaUrls" => strings_json(&column("media_urls")),
+            "media" => media_sql(document, &field.selection_set.node)?,
             "targets" => targets_sql(document, &field.selection_set.node)?,
             _ => return None,
         };
         members.push((response_key(field), sql));
     }
     Some(object_sql(&members))
+}
+
+/// The SQL expression writing a post's `media` for `set`, as `posts::media_of` reads
+/// them: the `media` column's items, or (when it is empty) its bare `media_urls`. Items
+/// that would not deserialise (which Herald does not write) give [`UNKNOWN`], and the
+/// stock executor answers.
+fn media_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
+    let media = format!("{POSTS}.\"media\"");
+    let urls = format!("{POSTS}.\"media_urls\"");
+    let mut items = Vec::new();
+    let mut bare = Vec::new();
+    for field in fields(document, set, "Media")? {
+        let (item, url_only) = match field.name.node.as_str() {
+            "__typename" => ("'\"Media\"'".to_owned(), "'\"Media\"'".to_owned()),
+            "url" => (
+                string_json("(e ->> 'url')", false),
+                string_json("(e #>> '{}')", false),
+            ),
+            "altText" => (string_json("(e ->> 'alt')", true), "'null'".to_owned()),
+            "mimeType" => (
+                string_json("(e ->> 'mime_type')", true),
+                "'null'".to_owned(),
+            ),
+            _ => return None,
+        };
+        let key = response_key(field);
+        items.push((key.clone(), item));
+        bare.push((key, url_only));
+    }
+    let optional_string =
+        |name: &str| format!("coalesce(json_typeof(e -> '{name}'), 'null') IN ('string', 'null')");
+    Some(format!(
+        "CASE WHEN json_typeof({media}) <> 'array' THEN chr({UNKNOWN}) \
+         WHEN json_array_length({media}) = 0 THEN {bare} \
+         ELSE (SELECT CASE WHEN bool_and(json_typeof(e) = 'object' \
+           AND json_typeof(e -> 'url') = 'string' AND {alt} AND {mime}) \
+           THEN '[' || string_agg({item}, ',' ORDER BY n) || ']' ELSE chr({UNKNOWN}) END \
+           FROM json_array_elements({media}) WITH ORDINALITY AS a(e, n)) END",
+        bare = string_elements(&urls, &object_sql(&bare)),
+        alt = optional_string("alt"),
+        mime = optional_string("mime_type"),
+        item = object_sql(&items),
+    ))
 }
 
 /// The SQL expression writing the JSON array of a post's targets for `set`, in the order
@@ -662,6 +708,23 @@ fn or_null(sql: String, nullable: bool) -> String {
 
 fn string_json(column: &str, nullable: bool) -> String {
     or_null(format!("to_json({column})::text"), nullable)
+}
+
+/// A JSON column as `posts::json_strings` reads it: the array's string items (anything
+/// else is skipped), `[]` when it is not an array.
+fn strings_json(column: &str) -> String {
+    string_elements(column, "to_json(e #>> '{}')::text")
+}
+
+/// `[item, …]` over the string items `e` of the JSON array `column`, in order; `[]` when
+/// it is not an array.
+fn string_elements(column: &str, item: &str) -> String {
+    format!(
+        "CASE WHEN json_typeof({column}) = 'array' THEN '[' || coalesce((SELECT \
+         string_agg({item}, ',' ORDER BY n) FROM json_array_elements({column}) \
+         WITH ORDINALITY AS a(e, n) WHERE json_typeof(e) = 'string'), '') || ']' \
+         ELSE '[]' END"
+    )
 }
 
 fn uuid_json(column: &str, nullable: bool) -> String {

@@ -21,7 +21,8 @@ const EVERY_FIELD: &str =
       node {
         __typename id content status scheduledAt localScheduledAt timeZone postedAt campaign
         notes approvalRequired approvalStatus rejectionReason failureReason ownerId createdBy
-        createdAt updatedAt archivedAt version
+        createdAt updatedAt archivedAt version platforms mediaUrls
+        media { __typename url altText mimeType }
         targets {
           __typename id platform connectionId status attempts platformPostId platformUrl
           lastError lastResponseCode publishedAt updatedAt
@@ -102,7 +103,10 @@ async fn seed(app: &TestApp) -> String {
     for content in contents {
         app.create_post(
             &alice,
-            json!({"content": content, "platforms": ["x", "bluesky", "mastodon"]}),
+            json!({"content": content, "platforms": ["x", "bluesky", "mastodon"],
+                   "media": [{"url": "https://cdn.example/a.png", "altText": "a \"cat\"",
+                              "mimeType": "image/png"},
+                             {"url": "https://cdn.example/b.jpg"}]}),
         )
         .await;
     }
@@ -124,6 +128,9 @@ async fn seed(app: &TestApp) -> String {
               created_at = date_trunc('milliseconds', created_at) + interval '10 milliseconds'
               WHERE content LIKE 'quotes%';
             UPDATE social_posts SET archived_at = now() WHERE content = 'archived';
+            UPDATE social_posts SET media = '[]',
+              media_urls = '["https://cdn.example/legacy.gif", 7, "https://cdn.example/é"]'
+              WHERE content = 'third';
             UPDATE post_targets t SET status = 'published', platform_post_id = '123',
               platform_url = 'https://x.example/123', published_at = now(),
               last_response_code = 201, attempts = 1
@@ -271,6 +278,18 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         assert!(body.get("errors").is_some(), "{body}");
         assert_eq!(error_code(&body), Some(code), "{variables}: {body}");
     }
+    // Media details that do not deserialise: the stock executor falls back to the URLs.
+    app.db
+        .execute_unprepared(
+            r#"UPDATE social_posts SET media = '[{"url": 5}]' WHERE content = 'plain'"#,
+        )
+        .await
+        .expect("unreadable media");
+    let expected = stock(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    assert!(expected.get("errors").is_none(), "{expected}");
+    let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    assert!(!compiled);
+    assert_eq!(body, expected);
     // A stored status the schema does not know: the stock executor reports it.
     app.db
         .execute_unprepared("UPDATE social_posts SET status = 'bogus' WHERE content = 'third'")
@@ -297,7 +316,7 @@ async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
     let uncovered = [
-        "{ posts { edges { node { id platforms } } } }",
+        "{ posts { edges { node { id targets { metrics { likes } } } } } }",
         "{ posts { edges { node { id targets { options { key } } } } } }",
         "{ posts { edges { node { id } } } me { userId } }",
         "query($skip: Boolean!) { posts { edges { node { id @skip(if: $skip) } } } }",
@@ -305,6 +324,7 @@ async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
     ];
     for query in uncovered {
         let variables = json!({"skip": false});
+        learn(&app, &alice, query, variables.clone()).await;
         let expected = stock(&app, Some(&alice), query, variables.clone()).await;
         assert!(expected.get("errors").is_none(), "{query}: {expected}");
         let (body, compiled) = run(&app, Some(&alice), query, variables).await;
