@@ -90,8 +90,9 @@ impl MetricsService {
         Ok(refreshed)
     }
 
-    /// The latest snapshot of each of `target_ids` that has one, in one statement
-    /// (`DISTINCT ON`, one row per target by the `(target_id, fetched_at)` index).
+    /// The latest snapshot of each of `target_ids` that has one (the last fetched; of
+    /// two fetched at the same time, the higher id), in one statement (`DISTINCT ON`, one
+    /// row per target by the `(target_id, fetched_at)` index).
     pub async fn latest(
         &self,
         target_ids: &[Uuid],
@@ -101,6 +102,7 @@ impl MetricsService {
             .filter(metric::Column::TargetId.is_in(target_ids.iter().copied()))
             .order_by_asc(metric::Column::TargetId)
             .order_by_desc(metric::Column::FetchedAt)
+            .order_by_desc(metric::Column::Id)
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(|row| (row.target_id, row)).collect())

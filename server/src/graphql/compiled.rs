@@ -14,9 +14,8 @@
 //!   errors (so it passed validation, depth and complexity limits, which do not depend on
 //!   variable values);
 //! - it covers a query whose only root field is `posts`, with fields, aliases and
-//!   fragments but no directives or repeated response keys, and every field of `Post`,
-//!   `Media` and `Target` but `Target.options` and `Target.metrics` (left to the stock
-//!   executor);
+//!   fragments but no directives or repeated response keys, and every field below
+//!   `posts` (posts, media, targets, their options and latest metrics);
 //! - anything a request brings that the plan cannot answer in the same words (no token,
 //!   a variable value of the wrong type, a page size out of range, a bad cursor, a stored
 //!   value the schema does not know, a database error) makes it step aside, and the stock
@@ -674,6 +673,8 @@ fn targets_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
             "lastResponseCode" => int_json(&column("last_response_code"), true),
             "publishedAt" => timestamp_json(&column("published_at"), true),
             "updatedAt" => timestamp_json(&column("updated_at"), true),
+            "options" => options_sql(document, &field.selection_set.node)?,
+            "metrics" => metrics_sql(document, &field.selection_set.node)?,
             _ => return None,
         };
         members.push((response_key(field), sql));
@@ -682,6 +683,79 @@ fn targets_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
         "'[' || coalesce((SELECT string_agg({}, ',' ORDER BY t.\"created_at\", t.\"platform\") \
          FROM \"post_targets\" t WHERE t.\"post_id\" = {POSTS}.\"id\"), '') || ']'",
         object_sql(&members)
+    ))
+}
+
+/// The SQL expression writing a target's `options` for `set`, as `posts::options_of`
+/// reads them: sorted by key (byte order, as a `BTreeMap`); options that would not
+/// deserialise (which Herald does not write) give [`UNKNOWN`].
+fn options_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
+    let mut members = Vec::new();
+    for field in fields(document, set, "TargetOption")? {
+        let sql = match field.name.node.as_str() {
+            "__typename" => "'\"TargetOption\"'".to_owned(),
+            "key" => string_json("o.k", false),
+            "value" => string_json("(o.v #>> '{}')", false),
+            _ => return None,
+        };
+        members.push((response_key(field), sql));
+    }
+    Some(format!(
+        "CASE WHEN json_typeof(t.\"options\") <> 'object' THEN chr({UNKNOWN}) \
+         ELSE (SELECT CASE WHEN count(*) = 0 THEN '[]' \
+           WHEN bool_and(json_typeof(o.v) = 'string') \
+           THEN '[' || string_agg({item}, ',' ORDER BY o.k COLLATE \"C\") || ']' \
+           ELSE chr({UNKNOWN}) END FROM json_each(t.\"options\") AS o(k, v)) END",
+        item = object_sql(&members),
+    ))
+}
+
+/// The SQL expression writing a target's latest `metrics` for `set` (null when it has
+/// none), as the `MetricsLoader` picks them: the last fetched (then the highest id).
+fn metrics_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
+    let column = |name: &str| format!("m.\"{name}\"");
+    let mut members = Vec::new();
+    for field in fields(document, set, "TargetMetrics")? {
+        let sql = match field.name.node.as_str() {
+            "__typename" => "'\"TargetMetrics\"'".to_owned(),
+            "fetchedAt" => timestamp_json(&column("fetched_at"), true),
+            "likes" => int_json(&column("likes"), true),
+            "shares" => int_json(&column("shares"), true),
+            "comments" => int_json(&column("comments"), true),
+            "impressions" => int_json(&column("impressions"), true),
+            "raw" => raw_metrics_sql(document, &field.selection_set.node)?,
+            _ => return None,
+        };
+        members.push((response_key(field), sql));
+    }
+    Some(format!(
+        "coalesce((SELECT {} FROM \"post_metrics\" m WHERE m.\"target_id\" = t.\"id\" \
+         ORDER BY m.\"fetched_at\" DESC, m.\"id\" DESC LIMIT 1), 'null')",
+        object_sql(&members)
+    ))
+}
+
+/// The SQL expression writing `TargetMetrics.raw` for `set`: the figures of the `raw`
+/// object that are integers (`i64`), sorted by name (byte order, as serde_json's map).
+fn raw_metrics_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
+    let mut members = Vec::new();
+    for field in fields(document, set, "MetricValue")? {
+        let sql = match field.name.node.as_str() {
+            "__typename" => "'\"MetricValue\"'".to_owned(),
+            "name" => string_json("r.k", false),
+            "value" => "(r.v::text)::numeric::text".to_owned(),
+            _ => return None,
+        };
+        members.push((response_key(field), sql));
+    }
+    Some(format!(
+        "CASE WHEN json_typeof(m.\"raw\") = 'object' THEN '[' || coalesce((SELECT \
+         string_agg({item}, ',' ORDER BY r.k COLLATE \"C\") FROM json_each(m.\"raw\") AS r(k, v) \
+         WHERE json_typeof(r.v) = 'number' AND r.v::text ~ '^-?[0-9]+$' \
+         AND (r.v::text)::numeric BETWEEN {min} AND {max}), '') || ']' ELSE '[]' END",
+        item = object_sql(&members),
+        min = i64::MIN,
+        max = i64::MAX,
     ))
 }
 
