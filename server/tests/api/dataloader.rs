@@ -81,7 +81,7 @@ async fn targets_and_their_metrics_cost_the_same_statements_for_5_and_50_posts()
 /// NULL, reads back as sea-orm's own decoding reads it.
 #[tokio::test]
 async fn pages_decode_every_column_as_sea_orm_does() {
-    use herald_server::db::entities::{post, target};
+    use herald_server::db::entities::{metric, post, target};
     use sea_orm::ConnectionTrait;
 
     let app = TestApp::spawn().await;
@@ -131,6 +131,26 @@ async fn pages_decode_every_column_as_sea_orm_does() {
     assert_eq!(decoded.len(), 3);
     assert!(decoded.iter().any(|t| t.last_response_code == Some(429)));
     assert!(decoded.iter().any(|t| t.last_response_code.is_none()));
+
+    app.db
+        .execute_unprepared(
+            r#"INSERT INTO post_metrics (id, target_id, fetched_at, likes, shares, comments,
+                 impressions, raw)
+               SELECT gen_random_uuid(), id, now(), 1, 2, 3, 4, '{"favourites": 1}'
+               FROM post_targets WHERE platform = 'bluesky';
+               INSERT INTO post_metrics (id, target_id, fetched_at)
+               SELECT gen_random_uuid(), id, now() FROM post_targets WHERE platform = 'x'"#,
+        )
+        .await
+        .expect("metrics");
+    let decoded = decoded_as_sea_orm_does(&app, metric::Entity, metric::Column::Id).await;
+    assert_eq!(decoded.len(), 3);
+    assert!(
+        decoded
+            .iter()
+            .any(|m| m.raw.is_some() && m.impressions == Some(4))
+    );
+    assert!(decoded.iter().any(|m| m.raw.is_none() && m.likes.is_none()));
 }
 
 /// Every row of `entity`, in `order`, decoded by [`herald_server::db::rows`]; asserts that
