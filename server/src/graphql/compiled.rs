@@ -11,22 +11,24 @@
 //!
 //! A plan is used only where it answers exactly as the stock executor does:
 //! - it is learned from a document that has run once through the stock executor without
-//!   errors (so it passed validation, depth and complexity limits, which do not depend on
-//!   variable values);
+//!   errors (so it passed validation and the depth and complexity limits; of these only
+//!   the argument checks depend on variable values, and the plan makes the same checks on
+//!   every request);
 //! - it covers a query whose only root field is `posts`, with fields, aliases and
 //!   fragments but no directives or repeated response keys, and every field below
 //!   `posts` (posts, media, targets, their options and latest metrics);
 //! - anything a request brings that the plan cannot answer in the same words (no token,
 //!   a variable value of the wrong type, a page size out of range, a bad cursor, a stored
-//!   value the schema does not know, a database error) makes it step aside, and the stock
-//!   executor answers, errors included.
+//!   value the schema does not know or that would not deserialise, a year chrono writes
+//!   differently, a database error) makes it step aside, and the stock executor answers,
+//!   errors included.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use async_graphql::parser::types::{
-    ExecutableDocument, Field, OperationDefinition, OperationType, Selection, SelectionSet,
+    ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{InputType, Name, Variables};
@@ -46,10 +48,15 @@ use crate::posts::{self, Keyset, PageRequest, SortKey};
 /// Most query texts known (with their plans, or that they do not compile); when full the
 /// cache starts over.
 const MAX_PLANS: usize = 1_000;
+/// Most operations known of one query text; when full its list starts over.
+const MAX_OPERATIONS: usize = 16;
 /// Longest query text whose plan is kept.
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 /// Deepest fragment nesting followed (validation refuses cycles; this bounds the walk).
 const MAX_FRAGMENT_DEPTH: usize = 16;
+/// Most fields a plan writes per object (a selection spreading a fragment twice repeats a
+/// response key and is refused at once, so the walk stays within the document's size).
+const MAX_FIELDS: usize = 256;
 /// Written by the SQL in place of a value the schema does not know (an unknown stored
 /// status). JSON text never holds it raw (`to_json` escapes control characters), so
 /// finding it means the stock executor must answer (and report the error).
@@ -62,7 +69,7 @@ const POSTS: &str = "\"social_posts\"";
 #[derive(Clone)]
 pub struct CompiledReads {
     db: DatabaseConnection,
-    plans: Arc<Mutex<HashMap<String, Vec<Known>>>>,
+    plans: Arc<RwLock<HashMap<String, Vec<Known>>>>,
     enabled: bool,
 }
 
@@ -98,7 +105,7 @@ impl CompiledReads {
         if !self.enabled || query.len() > MAX_QUERY_BYTES {
             return Lookup::Stock;
         }
-        let Ok(plans) = self.plans.lock() else {
+        let Ok(plans) = self.plans.read() else {
             return Lookup::Stock;
         };
         let known = plans
@@ -111,15 +118,18 @@ impl CompiledReads {
         }
     }
 
-    /// Keeps what `compile` made of a document: its plan once the stock executor ran it
-    /// without errors, or that it does not compile.
+    /// Keeps what `compile` made of a document's operation (one that exists): its plan
+    /// once the stock executor ran it without errors, or that it does not compile.
     pub fn remember(&self, query: String, operation: Option<String>, plan: Option<Plan>) {
-        if let Ok(mut plans) = self.plans.lock() {
+        if let Ok(mut plans) = self.plans.write() {
             if plans.len() >= MAX_PLANS {
                 plans.clear();
             }
             let known = plans.entry(query).or_default();
             known.retain(|(name, _)| *name != operation);
+            if known.len() >= MAX_OPERATIONS {
+                known.clear();
+            }
             known.push((operation, plan.map(Arc::new)));
         }
     }
@@ -299,7 +309,11 @@ impl Plan {
         has_next_page: bool,
     ) -> Option<Vec<u8>> {
         let key = arguments.page.key;
-        let cursor = |keyset: &Keyset| format!("\"{}\"", cursor::encode(key, *keyset));
+        let cursor = |out: &mut String, keyset: &Keyset| {
+            out.push('"');
+            out.push_str(&cursor::encode(key, *keyset));
+            out.push('"');
+        };
         let mut out = String::with_capacity(super::http::RESPONSE_BUFFER_BYTES);
         let _ = write!(out, "{{\"data\":{{\"{}\":{{", self.key);
         for (index, (name, field)) in self.connection.iter().enumerate() {
@@ -323,7 +337,7 @@ impl Plan {
                             let _ = write!(out, "\"{name}\":");
                             match field {
                                 EdgeField::Typename => out.push_str("\"PostEdge\""),
-                                EdgeField::Cursor => out.push_str(&cursor(keyset)),
+                                EdgeField::Cursor => cursor(&mut out, keyset),
                                 EdgeField::Node => out.push_str(node.as_deref()?),
                             }
                         }
@@ -345,11 +359,11 @@ impl Plan {
                                 out.push_str(bool_json(arguments.page.after.is_some()))
                             }
                             PageInfoField::StartCursor => match page.first() {
-                                Some((keyset, _)) => out.push_str(&cursor(keyset)),
+                                Some((keyset, _)) => cursor(&mut out, keyset),
                                 None => out.push_str("null"),
                             },
                             PageInfoField::EndCursor => match page.last() {
-                                Some((keyset, _)) => out.push_str(&cursor(keyset)),
+                                Some((keyset, _)) => cursor(&mut out, keyset),
                                 None => out.push_str("null"),
                             },
                         }
@@ -367,9 +381,11 @@ impl Plan {
 /// coercion (`InputType::parse`) ignores fields an input object does not have, which
 /// validation refuses.
 fn parse<T: InputType>(value: Option<async_graphql::Value>) -> Option<T> {
-    let parsed = T::parse(value.clone()).ok()?;
-    match &value {
-        Some(given) if !known_fields(given, &parsed.to_value()) => None,
+    let object = matches!(value, Some(async_graphql::Value::Object(_)));
+    let given = object.then(|| value.clone()).flatten();
+    let parsed = T::parse(value).ok()?;
+    match given {
+        Some(given) if !known_fields(&given, &parsed.to_value()) => None,
         _ => Some(parsed),
     }
 }
@@ -394,28 +410,9 @@ fn bool_json(value: bool) -> &'static str {
     if value { "true" } else { "false" }
 }
 
-/// The operation that runs: the one named, or the document's only one.
-pub(crate) fn operation<'d>(
-    document: &'d ExecutableDocument,
-    name: Option<&str>,
-) -> Option<&'d OperationDefinition> {
-    use async_graphql::parser::types::DocumentOperations;
-    match &document.operations {
-        DocumentOperations::Single(operation) => Some(&operation.node),
-        DocumentOperations::Multiple(operations) => match name {
-            Some(name) => operations
-                .iter()
-                .find(|(key, _)| key.as_str() == name)
-                .map(|(_, operation)| &operation.node),
-            None if operations.len() == 1 => operations.values().next().map(|op| &op.node),
-            None => None,
-        },
-    }
-}
-
 /// The plan of `document`'s operation `name`, when it is a `posts` query the plans cover.
 pub fn compile(document: &ExecutableDocument, name: Option<&str>) -> Option<Plan> {
-    let operation = operation(document, name)?;
+    let operation = super::operation(document, name)?;
     if operation.ty != OperationType::Query || !operation.directives.is_empty() {
         return None;
     }
@@ -512,11 +509,8 @@ fn fields<'d>(
     on: &str,
 ) -> Option<Vec<&'d Field>> {
     let mut out = Vec::new();
-    collect(document, set, on, &mut out, 0)?;
-    let mut keys = HashSet::new();
-    out.iter()
-        .all(|field| keys.insert(response_key(field)))
-        .then_some(out)
+    collect(document, set, on, &mut out, &mut HashSet::new(), 0)?;
+    Some(out)
 }
 
 fn collect<'d>(
@@ -524,6 +518,7 @@ fn collect<'d>(
     set: &'d SelectionSet,
     on: &str,
     out: &mut Vec<&'d Field>,
+    keys: &mut HashSet<&'d Name>,
     depth: usize,
 ) -> Option<()> {
     if depth > MAX_FRAGMENT_DEPTH {
@@ -536,6 +531,8 @@ fn collect<'d>(
                 let arguments_allowed = on == "Query";
                 if !field.directives.is_empty()
                     || (!arguments_allowed && !field.arguments.is_empty())
+                    || !keys.insert(&field.alias.as_ref().unwrap_or(&field.name).node)
+                    || keys.len() > MAX_FIELDS
                 {
                     return None;
                 }
@@ -550,7 +547,14 @@ fn collect<'d>(
                 if !fragment.directives.is_empty() || !matches {
                     return None;
                 }
-                collect(document, &fragment.selection_set.node, on, out, depth + 1)?;
+                collect(
+                    document,
+                    &fragment.selection_set.node,
+                    on,
+                    out,
+                    keys,
+                    depth + 1,
+                )?;
             }
             Selection::FragmentSpread(spread) => {
                 let spread = &spread.node;
@@ -561,7 +565,14 @@ fn collect<'d>(
                 {
                     return None;
                 }
-                collect(document, &fragment.selection_set.node, on, out, depth + 1)?;
+                collect(
+                    document,
+                    &fragment.selection_set.node,
+                    on,
+                    out,
+                    keys,
+                    depth + 1,
+                )?;
             }
         }
     }
@@ -637,14 +648,15 @@ fn media_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String
         bare.push((key, url_only));
     }
     let optional_string =
-        |name: &str| format!("coalesce(json_typeof(e -> '{name}'), 'null') IN ('string', 'null')");
+        |name: &str| format!("coalesce(jsonb_typeof(e -> '{name}'), 'null') IN ('string', 'null')");
+    // Items are read as `jsonb`: of a key given twice the last counts, as in serde_json.
     Some(format!(
         "CASE WHEN json_typeof({media}) <> 'array' THEN chr({UNKNOWN}) \
          WHEN json_array_length({media}) = 0 THEN {bare} \
-         ELSE (SELECT CASE WHEN bool_and(json_typeof(e) = 'object' \
-           AND json_typeof(e -> 'url') = 'string' AND {alt} AND {mime}) \
+         ELSE (SELECT CASE WHEN bool_and(coalesce(jsonb_typeof(e) = 'object' \
+           AND jsonb_typeof(e -> 'url') = 'string' AND {alt} AND {mime}, false)) \
            THEN '[' || string_agg({item}, ',' ORDER BY n) || ']' ELSE chr({UNKNOWN}) END \
-           FROM json_array_elements({media}) WITH ORDINALITY AS a(e, n)) END",
+           FROM jsonb_array_elements({media}::jsonb) WITH ORDINALITY AS a(e, n)) END",
         bare = string_elements(&urls, &object_sql(&bare)),
         alt = optional_string("alt"),
         mime = optional_string("mime_type"),
@@ -687,8 +699,9 @@ fn targets_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
 }
 
 /// The SQL expression writing a target's `options` for `set`, as `posts::options_of`
-/// reads them: sorted by key (byte order, as a `BTreeMap`); options that would not
-/// deserialise (which Herald does not write) give [`UNKNOWN`].
+/// reads them: sorted by key (byte order, as a `BTreeMap`), a key given twice counting
+/// once with its last value (read as `jsonb`, as serde_json reads it); options that would
+/// not deserialise (which Herald does not write) give [`UNKNOWN`].
 fn options_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
     let mut members = Vec::new();
     for field in fields(document, set, "TargetOption")? {
@@ -703,9 +716,9 @@ fn options_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
     Some(format!(
         "CASE WHEN json_typeof(t.\"options\") <> 'object' THEN chr({UNKNOWN}) \
          ELSE (SELECT CASE WHEN count(*) = 0 THEN '[]' \
-           WHEN bool_and(json_typeof(o.v) = 'string') \
+           WHEN bool_and(coalesce(jsonb_typeof(o.v) = 'string', false)) \
            THEN '[' || string_agg({item}, ',' ORDER BY o.k COLLATE \"C\") || ']' \
-           ELSE chr({UNKNOWN}) END FROM json_each(t.\"options\") AS o(k, v)) END",
+           ELSE chr({UNKNOWN}) END FROM jsonb_each(t.\"options\"::jsonb) AS o(k, v)) END",
         item = object_sql(&members),
     ))
 }
@@ -736,7 +749,10 @@ fn metrics_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
 }
 
 /// The SQL expression writing `TargetMetrics.raw` for `set`: the figures of the `raw`
-/// object that are integers (`i64`), sorted by name (byte order, as serde_json's map).
+/// object that serde_json reads as integers that fit an `i64` (so not `1e3`, `1.0` or
+/// `-0`), sorted by name (byte order, as serde_json's map), a name given twice counting
+/// once with its last value. The column is read as `json`, which keeps each number as
+/// written (`jsonb` would turn `1e3` into `1000`).
 fn raw_metrics_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
     let mut members = Vec::new();
     for field in fields(document, set, "MetricValue")? {
@@ -750,8 +766,9 @@ fn raw_metrics_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<
     }
     Some(format!(
         "CASE WHEN json_typeof(m.\"raw\") = 'object' THEN '[' || coalesce((SELECT \
-         string_agg({item}, ',' ORDER BY r.k COLLATE \"C\") FROM json_each(m.\"raw\") AS r(k, v) \
-         WHERE json_typeof(r.v) = 'number' AND r.v::text ~ '^-?[0-9]+$' \
+         string_agg({item}, ',' ORDER BY r.k COLLATE \"C\") FROM (SELECT DISTINCT ON (k) k, v \
+         FROM json_each(m.\"raw\") WITH ORDINALITY AS f(k, v, n) ORDER BY k, n DESC) AS r \
+         WHERE json_typeof(r.v) = 'number' AND r.v::text ~ '^(0|-?[1-9][0-9]*)$' \
          AND (r.v::text)::numeric BETWEEN {min} AND {max}), '') || ']' ELSE '[]' END",
         item = object_sql(&members),
         min = i64::MIN,
@@ -834,7 +851,8 @@ where
 }
 
 /// A timestamp as async-graphql writes chrono's: RFC 3339 with 0, 3 or 6 fraction digits
-/// (whichever shows the value exactly), and `+00:00` for a `timestamptz`. The text keeps
+/// (whichever shows the value exactly), and `+00:00` for a `timestamptz`. Years outside
+/// 1–9999, which chrono writes with a sign, give [`UNKNOWN`]. The text keeps
 /// `:` away from letters and digits, so that pgbench (which reads `:name` as a variable)
 /// runs the same SQL.
 fn timestamp_json(column: &str, with_zone: bool) -> String {
@@ -849,10 +867,59 @@ fn timestamp_json(column: &str, with_zone: bool) -> String {
         "''"
     };
     format!(
-        "CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' \
+        "CASE WHEN {column} IS NULL THEN 'null' \
+         WHEN {utc} < '0001-01-01' OR {utc} >= '10000-01-01' THEN chr({UNKNOWN}) ELSE '\"' \
          || to_char({utc}, 'YYYY-MM-DD\"T\"HH24\":\"MI\":\"SS') \
          || CASE WHEN to_char({utc}, 'US') = '000000' THEN '' \
          WHEN to_char({utc}, 'US') LIKE '%000' THEN '.' || to_char({utc}, 'MS') \
          ELSE '.' || to_char({utc}, 'US') END || {offset} || '\"' END"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(query).expect("valid document")
+    }
+
+    #[test]
+    fn fragments_spread_many_times_over_are_refused_at_once() {
+        // Spread in full, F15 would be 4^15 (about a billion) fields.
+        let mut query = String::from("{ posts { edges { node { ...F15 } } } }\n");
+        query.push_str("fragment F0 on Post { id }\n");
+        for i in 1..=15 {
+            let previous = format!("...F{} ", i - 1);
+            query.push_str(&format!(
+                "fragment F{i} on Post {{ {} }}\n",
+                previous.repeat(4)
+            ));
+        }
+        assert!(compile(&parse(&query), None).is_none());
+        // The same fragment spread once compiles.
+        let once = "{ posts { edges { node { ...P } } } } fragment P on Post { id content }";
+        assert!(compile(&parse(once), None).is_some());
+    }
+
+    #[test]
+    fn only_posts_queries_compile() {
+        for query in [
+            "mutation { archivePosts(olderThan: \"2030-01-01T00:00:00Z\") }",
+            "{ posts { edges { node { id } } } me { userId } }",
+            "{ posts { edges { node { id @skip(if: true) } } } }",
+            "{ posts { edges { node { id } } } posts { edges { node { id } } } }",
+            "{ posts { edges { node { unknownField } } } }",
+        ] {
+            assert!(compile(&parse(query), None).is_none(), "{query}");
+        }
+        let named = parse("query A { posts { edges { node { id } } } } query B { me { userId } }");
+        assert!(compile(&named, Some("A")).is_some());
+        assert!(compile(&named, Some("B")).is_none());
+        assert!(compile(&named, None).is_none());
+        // An anonymous operation has no name to be picked by (as async-graphql answers).
+        let anonymous = parse("{ posts { edges { node { id } } } }");
+        assert!(compile(&anonymous, None).is_some());
+        assert!(compile(&anonymous, Some("A")).is_none());
+    }
 }

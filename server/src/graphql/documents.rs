@@ -1,14 +1,22 @@
 //! Parsed GraphQL documents, kept by query text. Frontends send the same few documents
 //! over and over; copying a parsed document costs a fraction of parsing it again.
+//!
+//! A document whose fragments expand to more fields than any query may have is refused
+//! here, in one pass over each fragment: async-graphql's validation spreads a fragment at
+//! every use, so a kilobyte of fragments nesting fragments four times over would keep a
+//! CPU busy for minutes before the complexity limit refused it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::ServerError;
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ErrorExtensionValues, Name, ServerError};
 
 /// Longest query text kept (longer ones are parsed every time).
 const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// Most fields a document may expand to, fragments spread at every use. Each field counts
+/// at least 1 towards the complexity limit, so this refuses nothing that limit lets run.
+const MAX_EXPANDED_FIELDS: u64 = 10 * super::MAX_COMPLEXITY as u64;
 
 /// A bounded cache of parsed documents, shared by the HTTP and WebSocket endpoints.
 #[derive(Clone)]
@@ -28,14 +36,15 @@ impl DocumentCache {
     }
 
     /// `request`'s parsed document, taken from the cache when its text was seen before;
-    /// a parse error is returned as it is, and not kept.
+    /// a parse error is returned as it is, and not kept; so is a document that expands to
+    /// too many fields (`GRAPHQL_VALIDATION_FAILED`).
     pub fn parse<'r>(
         &self,
         request: &'r mut async_graphql::Request,
     ) -> Result<&'r ExecutableDocument, ServerError> {
         let cacheable = self.capacity > 0 && request.query.len() <= MAX_QUERY_BYTES;
         if !cacheable {
-            return request.parsed_query();
+            return checked(request.parsed_query()?);
         }
         // Only the `Arc` is cloned under the lock; the document is copied after it.
         let cached = self
@@ -48,7 +57,7 @@ impl DocumentCache {
             return request.parsed_query();
         }
         let query = request.query.clone();
-        let document = request.parsed_query()?;
+        let document = checked(request.parsed_query()?)?;
         let shared = Arc::new(document.clone());
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= self.capacity {
@@ -58,6 +67,64 @@ impl DocumentCache {
         }
         Ok(document)
     }
+}
+
+/// `document`, unless it expands to more than [`MAX_EXPANDED_FIELDS`].
+fn checked(document: &ExecutableDocument) -> Result<&ExecutableDocument, ServerError> {
+    let mut fragments = HashMap::new();
+    let mut fields: u64 = 0;
+    for (_, operation) in document.operations.iter() {
+        let count = expanded_fields(document, &operation.node.selection_set.node, &mut fragments);
+        fields = fields.saturating_add(count);
+    }
+    if fields <= MAX_EXPANDED_FIELDS {
+        return Ok(document);
+    }
+    // async-graphql's own words for a query over the complexity limit.
+    let mut error = ServerError::new("Query is too complex.", None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+    error.extensions = Some(extensions);
+    Err(error)
+}
+
+/// The fields of `set` with every fragment spread; each fragment is counted once
+/// (`fragments`), so this takes one pass over the document.
+fn expanded_fields<'d>(
+    document: &'d ExecutableDocument,
+    set: &'d SelectionSet,
+    fragments: &mut HashMap<&'d Name, u64>,
+) -> u64 {
+    let mut fields: u64 = 0;
+    for item in &set.items {
+        let count = match &item.node {
+            Selection::Field(field) => 1u64.saturating_add(expanded_fields(
+                document,
+                &field.node.selection_set.node,
+                fragments,
+            )),
+            Selection::InlineFragment(fragment) => {
+                expanded_fields(document, &fragment.node.selection_set.node, fragments)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                match fragments.get(name) {
+                    Some(&count) => count,
+                    None => {
+                        // A cycle counts as nothing here (validation refuses it).
+                        fragments.insert(name, 0);
+                        let count = document.fragments.get(name).map_or(0, |fragment| {
+                            expanded_fields(document, &fragment.node.selection_set.node, fragments)
+                        });
+                        fragments.insert(name, count);
+                        count
+                    }
+                }
+            }
+        };
+        fields = fields.saturating_add(count);
+    }
+    fields
 }
 
 #[cfg(test)]
@@ -94,5 +161,32 @@ mod tests {
                 .expect("parses");
         }
         assert_eq!(cache.entries.lock().expect("lock").len(), 1);
+    }
+
+    #[test]
+    fn documents_that_expand_too_far_are_refused_at_once() {
+        // Spread at every use, F30 would be 4^30 fields.
+        let mut query = String::from("{ posts { edges { node { ...F30 } } } }\n");
+        query.push_str("fragment F0 on Post { id }\n");
+        for i in 1..=30 {
+            let previous = format!("...F{} ", i - 1);
+            query.push_str(&format!(
+                "fragment F{i} on Post {{ {} }}\n",
+                previous.repeat(4)
+            ));
+        }
+        for capacity in [0, 10] {
+            let cache = DocumentCache::new(capacity);
+            let error = cache
+                .parse(&mut async_graphql::Request::new(query.clone()))
+                .expect_err("refused");
+            assert_eq!(error.message, "Query is too complex.");
+        }
+        // Four levels (256 fields) are fine.
+        let small: String = query.lines().take(6).collect::<Vec<_>>().join("\n");
+        let small = small.replace("...F30", "...F4");
+        DocumentCache::new(10)
+            .parse(&mut async_graphql::Request::new(small))
+            .expect("parses");
     }
 }

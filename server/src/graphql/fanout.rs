@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection};
+use async_graphql::parser::types::{ExecutableDocument, Selection};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tokio::sync::mpsc;
@@ -242,13 +242,6 @@ impl Registry {
     /// Joins the running shareable execution of `key`, if there is an open one.
     fn join_running(&self, key: &Key, subscriber: Subscriber) -> Option<Membership> {
         let execution = lock(&self.executions).get(key).and_then(Weak::upgrade)?;
-        // An execution whose task ended without finishing (a panic) delivers nothing.
-        if lock(&execution.task)
-            .as_ref()
-            .is_some_and(AbortHandle::is_finished)
-        {
-            return None;
-        }
         let token = execution.join(subscriber)?;
         Some(Membership { execution, token })
     }
@@ -268,12 +261,36 @@ impl Registry {
     }
 }
 
+/// The errors sent when an execution's task ends without finishing it (it panicked).
+const INTERNAL_ERRORS: &str = r#"[{"message":"internal error","extensions":{"code":"INTERNAL"}}]"#;
+
+/// Finishes an execution whose task ends without doing so (it panicked): its subscribers
+/// get an `INTERNAL` error rather than waiting forever, and newcomers start a new one. An
+/// execution that finished, or lost its last subscriber, is left as it is.
+struct FinishOnDrop {
+    registry: Registry,
+    execution: Arc<Execution>,
+}
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        if !lock(&self.execution.subscribers).closed {
+            self.execution
+                .finish(&self.registry, Event::Error(INTERNAL_ERRORS.to_owned()));
+        }
+    }
+}
+
 /// Runs one execution: each response serialised once and sent to every subscriber.
 async fn run(
     registry: Registry,
     execution: Arc<Execution>,
     mut responses: BoxStream<'static, async_graphql::Response>,
 ) {
+    let _unfinished = FinishOnDrop {
+        registry: registry.clone(),
+        execution: execution.clone(),
+    };
     let mut first = true;
     while let Some(response) = responses.next().await {
         if first && is_request_error(&response) {
@@ -296,17 +313,10 @@ async fn run(
 
 /// Whether the operation that runs selects only shareable root fields.
 pub(crate) fn shareable(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => {
-            match operations.iter().find(|(n, _)| n.as_str() == name) {
-                Some((_, operation)) => operation,
-                None => return false,
-            }
-        }
-        (DocumentOperations::Multiple(_), None) => return false,
+    let Some(operation) = super::operation(document, operation_name) else {
+        return false;
     };
-    let items = &operation.node.selection_set.node.items;
+    let items = &operation.selection_set.node.items;
     !items.is_empty()
         && items.iter().all(|item| match &item.node {
             Selection::Field(field) => SHAREABLE_FIELDS.contains(&field.node.name.node.as_str()),
@@ -394,6 +404,52 @@ mod tests {
         assert_eq!(lock(&registry.executions).len(), 1);
         second.leave(&registry);
         assert!(lock(&registry.executions).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_panicked_execution_ends_with_an_error_and_is_not_joined() {
+        let registry = Registry::default();
+        let actor = Actor {
+            user_id: "u".into(),
+            tenant_id: "t".into(),
+            roles: Vec::new(),
+        };
+        let request = async_graphql::Request::new("subscription { postUpdated { id } }");
+        let panicking = || {
+            Ok::<_, &str>(Start {
+                shareable: true,
+                responses: futures_util::stream::poll_fn(
+                    |_| -> std::task::Poll<Option<async_graphql::Response>> {
+                        panic!("a resolver bug")
+                    },
+                )
+                .boxed(),
+            })
+        };
+        let (to_a, mut a) = mpsc::channel(8);
+        let _first = registry
+            .subscribe(Key::new(&actor, &request), to_a, 3, panicking)
+            .expect("started");
+        let (number, event) = tokio::time::timeout(std::time::Duration::from_secs(5), a.recv())
+            .await
+            .expect("told, not left waiting")
+            .expect("told");
+        assert_eq!(number, 3);
+        assert_eq!(
+            event.message("s"),
+            format!(r#"{{"id":"s","type":"error","payload":{INTERNAL_ERRORS}}}"#)
+        );
+        assert!(lock(&registry.executions).is_empty());
+        // A newcomer starts its own execution.
+        let (to_b, _b) = mpsc::channel(8);
+        assert_eq!(
+            registry
+                .subscribe(Key::new(&actor, &request), to_b, 1, || Err(
+                    "a new execution"
+                ))
+                .err(),
+            Some("a new execution")
+        );
     }
 
     #[test]

@@ -348,7 +348,7 @@ fn object_parameter(
 
 /// The type of the operation that will run, when the document names it unambiguously.
 fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    compiled::operation(document, name).map(|operation| operation.ty)
+    super::operation(document, name).map(|operation| operation.ty)
 }
 
 /// Whether a response is a request error: nothing executed, so no `data`.
@@ -435,11 +435,13 @@ async fn execute(
     }
     let name = request.operation_name.clone();
     let timeout = endpoint.config.request_timeout;
+    // One deadline, whether a plan or the stock executor (or both) answer.
+    let deadline = tokio::time::Instant::now() + timeout;
     let lookup = endpoint.reads.lookup(&request.query, name.as_deref());
     if let Lookup::Plan(plan) = &lookup {
         // A plan's document is a query that has passed every check below: it needs no parse.
         let answer = endpoint.reads.answer(plan, &request.variables, &auth);
-        match tokio::time::timeout(timeout, answer).await {
+        match tokio::time::timeout_at(deadline, answer).await {
             Ok(Some(body)) => return serialized_response(StatusCode::OK, media, body),
             Ok(None) => {}
             Err(_) => return timed_out(media, timeout),
@@ -463,13 +465,14 @@ async fn execute(
         Ok(document) if !endpoint.config.introspection && introspection::requested(document) => {
             return request_errors(media, vec![introspection::refused()], "");
         }
-        Ok(document) => {
-            matches!(lookup, Lookup::Unknown).then(|| compiled::compile(document, name.as_deref()))
-        }
+        // Only an operation that exists is remembered (a client picks the name).
+        Ok(document) => (matches!(lookup, Lookup::Unknown)
+            && super::operation(document, name.as_deref()).is_some())
+        .then(|| compiled::compile(document, name.as_deref())),
     };
     let query = candidate.as_ref().map(|_| request.query.clone());
     let Ok(response) =
-        tokio::time::timeout(timeout, endpoint.schema.execute(request.data(auth))).await
+        tokio::time::timeout_at(deadline, endpoint.schema.execute(request.data(auth))).await
     else {
         return timed_out(media, timeout);
     };

@@ -2,36 +2,40 @@
 //! `__schema: null`, which tools read as an empty schema; Herald answers a validation
 //! error naming the reason instead.
 
+use std::collections::HashSet;
+
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError};
+use async_graphql::{ErrorExtensionValues, Name, ServerError};
 
 /// Whether any operation of `document` selects `__schema` or `__type` at its root (the
-/// only place they exist), through fragments included.
+/// only place they exist), through fragments included. Each fragment is looked into once,
+/// so a document that spreads fragments many times over costs no more than its length.
 pub(crate) fn requested(document: &ExecutableDocument) -> bool {
+    let mut seen = HashSet::new();
     document
         .operations
         .iter()
-        .any(|(_, operation)| selects(document, &operation.node.selection_set.node, 0))
+        .any(|(_, operation)| selects(document, &operation.node.selection_set.node, &mut seen))
 }
 
-/// Fragments nest at most this deep before we stop looking (validation rejects cycles).
-const MAX_FRAGMENT_DEPTH: usize = 32;
-
-fn selects(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
-    if depth > MAX_FRAGMENT_DEPTH {
-        return false;
-    }
+fn selects<'d>(
+    document: &'d ExecutableDocument,
+    set: &'d SelectionSet,
+    seen: &mut HashSet<&'d Name>,
+) -> bool {
     set.items.iter().any(|item| match &item.node {
         Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type"),
         Selection::InlineFragment(fragment) => {
-            selects(document, &fragment.node.selection_set.node, depth + 1)
+            selects(document, &fragment.node.selection_set.node, seen)
         }
-        Selection::FragmentSpread(spread) => document
-            .fragments
-            .get(&spread.node.fragment_name.node)
-            .is_some_and(|fragment| {
-                selects(document, &fragment.node.selection_set.node, depth + 1)
-            }),
+        Selection::FragmentSpread(spread) => {
+            let name = &spread.node.fragment_name.node;
+            // A fragment already looked into did not select them (or we would have stopped).
+            seen.insert(name)
+                && document.fragments.get(name).is_some_and(|fragment| {
+                    selects(document, &fragment.node.selection_set.node, seen)
+                })
+        }
     })
 }
 
@@ -42,4 +46,28 @@ pub(crate) fn refused() -> ServerError {
     extensions.set("code", "INTROSPECTION_DISABLED");
     error.extensions = Some(extensions);
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_are_looked_into_once() {
+        // Looked into at every spread, F40 would take 4^40 steps.
+        let mut query = String::from("{ me { userId ...F40 } }\n");
+        query.push_str("fragment F0 on Me { userId }\n");
+        for i in 1..=40 {
+            let previous = format!("...F{} ", i - 1);
+            query.push_str(&format!(
+                "fragment F{i} on Me {{ {} }}\n",
+                previous.repeat(4)
+            ));
+        }
+        let document = async_graphql::parser::parse_query(&query).expect("document");
+        assert!(!requested(&document));
+        let nested = "{ ...A } fragment A on Query { ...B } fragment B on Query { __schema { queryType { name } } }";
+        let document = async_graphql::parser::parse_query(nested).expect("document");
+        assert!(requested(&document));
+    }
 }

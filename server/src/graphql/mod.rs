@@ -26,6 +26,7 @@ pub mod ws;
 use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
 use async_graphql::{
     Context, ErrorExtensions, MergedObject, MergedSubscription, Schema, SchemaBuilder,
 };
@@ -152,6 +153,26 @@ pub fn sdl() -> String {
     builder()
         .finish()
         .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
+}
+
+/// The operation that runs, as async-graphql picks it: the one named (an anonymous
+/// operation has no name to pick it by), or without a name the document's only one.
+pub(crate) fn operation<'d>(
+    document: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d OperationDefinition> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), None) => Some(&operation.node),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations
+            .iter()
+            .find(|(key, _)| key.as_str() == name)
+            .map(|(_, operation)| &operation.node),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next().map(|operation| &operation.node)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
 }
 
 /// The authenticated caller, or `UNAUTHENTICATED`.

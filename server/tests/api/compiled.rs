@@ -137,6 +137,10 @@ async fn seed(app: &TestApp) -> String {
               created_at = date_trunc('milliseconds', created_at) + interval '10 milliseconds'
               WHERE content LIKE 'quotes%';
             UPDATE social_posts SET archived_at = now() WHERE content = 'archived';
+            UPDATE post_targets t SET options = '{"visibility": "unlisted", "spoiler_text": "a",
+                "spoiler_text": "cw: \"loud\""}'
+              FROM social_posts p WHERE p.id = t.post_id AND p.content LIKE 'quotes%'
+              AND t.platform = 'mastodon';
             UPDATE social_posts SET media = '[]',
               media_urls = '["https://cdn.example/legacy.gif", 7, "https://cdn.example/é"]'
               WHERE content = 'third';
@@ -158,7 +162,8 @@ async fn seed(app: &TestApp) -> String {
               CROSS JOIN (VALUES
                 (2, 1, '{"favourites": 1}'),
                 (1, 5, '{"zeta": 3, "favourites": 5, "Alpha": -2, "ratio": 0.5, "big": 1e3,
-                         "huge": 98765432109876543210, "label": "x", "none": null}')
+                         "huge": 98765432109876543210, "label": "x", "none": null,
+                         "dup": 1, "dup": 2, "negative_zero": -0}')
               ) AS s(age, likes, raw)
               WHERE p.content LIKE 'quotes%' AND t.platform = 'x';
             "#,
@@ -230,6 +235,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         x["metrics"]["raw"],
         json!([
             {"__typename": "MetricValue", "name": "Alpha", "value": -2},
+            {"__typename": "MetricValue", "name": "dup", "value": 2},
             {"__typename": "MetricValue", "name": "favourites", "value": 5},
             {"__typename": "MetricValue", "name": "zeta", "value": 3},
         ])
@@ -334,6 +340,20 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
     let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
     assert!(!compiled);
     assert_eq!(body, expected);
+    // Media with an item lacking its URL, and a year chrono writes with a sign.
+    for update in [
+        r#"UPDATE social_posts SET media = '[{"url": "https://a.example"}, {"alt": "x"}]'
+           WHERE content = 'plain'"#,
+        "UPDATE social_posts SET media = '[]', scheduled_at = '10000-01-01T04:30:00Z'
+           WHERE content = 'plain'",
+    ] {
+        app.db.execute_unprepared(update).await.expect("update");
+        let expected = stock(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+        assert!(expected.get("errors").is_none(), "{expected}");
+        let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+        assert!(!compiled, "{update}");
+        assert_eq!(body, expected);
+    }
     // A stored status the schema does not know: the stock executor reports it.
     app.db
         .execute_unprepared("UPDATE social_posts SET status = 'bogus' WHERE content = 'third'")
