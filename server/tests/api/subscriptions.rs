@@ -74,19 +74,62 @@ async fn send(socket: &mut Socket, message: Value) {
         .expect("send");
 }
 
+/// The next message, skipping events about [`until_subscribed`]'s probe posts.
 async fn next_json(socket: &mut Socket) -> Value {
     loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        let message = next_within(socket, Duration::from_secs(10))
             .await
-            .expect("a message within 10 s")
+            .expect("a message within 10 s");
+        if !is_probe(&message) {
+            return message;
+        }
+    }
+}
+
+/// The next message within `wait`, if one comes.
+async fn next_within(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(wait, socket.next())
+            .await
+            .ok()?
             .expect("stream open")
             .expect("frame");
         match message {
-            Message::Text(text) => return serde_json::from_str(&text).expect("json"),
+            Message::Text(text) => return Some(serde_json::from_str(&text).expect("json")),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("unexpected frame {other:?}"),
         }
     }
+}
+
+/// Content of the posts [`until_subscribed`] creates.
+const PROBE: &str = "probe";
+
+fn is_probe(message: &Value) -> bool {
+    message["payload"]["data"]["postUpdated"]["content"] == PROBE
+}
+
+/// Waits until the subscriptions `ids` of each socket of `subscribers` receive the events
+/// of `token`'s tenant, by creating probe posts until each has seen one:
+/// graphql-transport-ws does not acknowledge a subscription.
+async fn until_subscribed(app: &TestApp, token: &str, subscribers: &mut [(&mut Socket, &[&str])]) {
+    let mut waiting: Vec<Vec<&str>> = subscribers.iter().map(|(_, ids)| ids.to_vec()).collect();
+    for _ in 0..50 {
+        app.create_post(token, json!({"content": PROBE, "platforms": ["x"]}))
+            .await;
+        for ((socket, _), waiting) in subscribers.iter_mut().zip(waiting.iter_mut()) {
+            while !waiting.is_empty()
+                && let Some(message) = next_within(socket, Duration::from_millis(100)).await
+            {
+                assert!(is_probe(&message), "only probes yet: {message}");
+                waiting.retain(|id| message["id"] != *id);
+            }
+        }
+        if waiting.iter().all(Vec::is_empty) {
+            return;
+        }
+    }
+    panic!("subscriptions not running after 50 probes");
 }
 
 #[tokio::test]
@@ -96,8 +139,7 @@ async fn post_updates_arrive_in_order_and_only_for_the_tenant() {
     let bob = app.token("bob", None, &[]);
     let mut socket = connect(&app, &alice).await;
     send(&mut socket, json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { postUpdated { content status version } }"}})).await;
-    // Give the server a moment to register the subscription before changes happen.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    until_subscribed(&app, &alice, &mut [(&mut socket, &["1"])]).await;
 
     app.create_post(&bob, json!({"content": "bob's", "platforms": ["x"]}))
         .await;
@@ -157,7 +199,13 @@ async fn shared_executions_deliver_each_tenant_its_own_posts() {
     send(&mut leaving, subscribe("a")).await;
     send(&mut other_tenant, subscribe("a")).await;
     send(&mut leaving, json!({"id": "a", "type": "complete"})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_subscribed(
+        &app,
+        &alice,
+        &mut [(&mut first, &["a", "b"]), (&mut second, &["a"])],
+    )
+    .await;
+    until_subscribed(&app, &bob, &mut [(&mut other_tenant, &["a"])]).await;
 
     let post = app
         .create_post(&alice, json!({"content": "alice's", "platforms": ["x"]}))

@@ -688,8 +688,9 @@ async fn http_scenario(
     let (server_cpu, postgres_cpu) = (cpu_ms(pid, false), postgres_cpu_ms(target.postmaster));
     let load = http_load(port, target.token, &client_cpus).await?;
     let server_cpu = cpu_ms(pid, false).saturating_sub(server_cpu);
-    let postgres_http_cpu = postgres_cpu_ms(target.postmaster).saturating_sub(postgres_cpu);
-    let postgres_cpu = postgres_cpu_ms(target.postmaster);
+    let postgres_cpu_after_http = postgres_cpu_ms(target.postmaster);
+    let postgres_http_cpu = postgres_cpu_after_http.saturating_sub(postgres_cpu);
+    let postgres_cpu = postgres_cpu_after_http;
     let (tps_after, transactions) =
         pgbench(target.db_url, target.ids, &client_cpus, server.reads).await?;
     let postgres_pgbench_cpu = postgres_cpu_ms(target.postmaster).saturating_sub(postgres_cpu);
