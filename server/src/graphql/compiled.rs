@@ -579,44 +579,127 @@ fn collect<'d>(
     Some(())
 }
 
+/// How a column that a field copies is written as JSON.
+#[derive(Clone, Copy)]
+enum Scalar {
+    Id,
+    Text,
+    Int,
+    Bool,
+    /// `timestamptz`, as `DateTime<Utc>`.
+    Timestamp,
+    /// `timestamp`, as `NaiveDateTime`.
+    LocalTimestamp,
+}
+
+/// A field that copies a column: its name, the column, how it is written, whether it is
+/// nullable.
+type Copied = (&'static str, &'static str, Scalar, bool);
+
+/// The fields of `Post` that copy a column.
+const POST_COLUMNS: &[Copied] = &[
+    ("id", "id", Scalar::Id, false),
+    ("content", "content", Scalar::Text, false),
+    ("scheduledAt", "scheduled_at", Scalar::Timestamp, true),
+    (
+        "localScheduledAt",
+        "local_scheduled_at",
+        Scalar::LocalTimestamp,
+        true,
+    ),
+    ("timeZone", "timezone", Scalar::Text, false),
+    ("postedAt", "posted_at", Scalar::Timestamp, true),
+    ("campaign", "campaign", Scalar::Text, true),
+    ("notes", "notes", Scalar::Text, true),
+    ("approvalRequired", "approval_required", Scalar::Bool, false),
+    ("rejectionReason", "rejection_reason", Scalar::Text, true),
+    ("failureReason", "failure_reason", Scalar::Text, true),
+    ("ownerId", "owner_id", Scalar::Text, false),
+    ("createdBy", "created_by", Scalar::Text, false),
+    ("createdAt", "created_at", Scalar::Timestamp, false),
+    ("updatedAt", "updated_at", Scalar::Timestamp, false),
+    ("archivedAt", "archived_at", Scalar::Timestamp, true),
+    ("version", "version", Scalar::Int, false),
+];
+
+/// The fields of `Target` that copy a column.
+const TARGET_COLUMNS: &[Copied] = &[
+    ("id", "id", Scalar::Id, false),
+    ("platform", "platform", Scalar::Text, false),
+    ("connectionId", "connection_id", Scalar::Id, true),
+    ("attempts", "attempts", Scalar::Int, false),
+    ("platformPostId", "platform_post_id", Scalar::Text, true),
+    ("platformUrl", "platform_url", Scalar::Text, true),
+    ("lastError", "last_error", Scalar::Text, true),
+    ("lastResponseCode", "last_response_code", Scalar::Int, true),
+    ("publishedAt", "published_at", Scalar::Timestamp, true),
+    ("updatedAt", "updated_at", Scalar::Timestamp, false),
+];
+
+/// The fields of `TargetMetrics` that copy a column.
+const METRICS_COLUMNS: &[Copied] = &[
+    ("fetchedAt", "fetched_at", Scalar::Timestamp, false),
+    ("likes", "likes", Scalar::Int, true),
+    ("shares", "shares", Scalar::Int, true),
+    ("comments", "comments", Scalar::Int, true),
+    ("impressions", "impressions", Scalar::Int, true),
+];
+
+/// The SQL writing `field` of `table` when it copies one of `columns`.
+fn copied(table: &str, columns: &[Copied], field: &str) -> Option<String> {
+    let &(_, column, scalar, nullable) = columns.iter().find(|(name, ..)| *name == field)?;
+    let column = format!("{table}.\"{column}\"");
+    Some(match scalar {
+        Scalar::Id => uuid_json(&column, nullable),
+        Scalar::Text => string_json(&column, nullable),
+        Scalar::Int => int_json(&column, nullable),
+        Scalar::Bool => bool_sql(&column),
+        Scalar::Timestamp => timestamp_json(&column, true),
+        Scalar::LocalTimestamp => timestamp_json(&column, false),
+    })
+}
+
+/// Each field `set` selects on the object type `on`: its response key and the SQL that
+/// `write` gives for it (`__typename` is written here); `None` when `write` does not
+/// cover a field.
+fn members<'d>(
+    document: &'d ExecutableDocument,
+    set: &'d SelectionSet,
+    on: &str,
+    mut write: impl FnMut(&'d Field) -> Option<String>,
+) -> Option<Vec<(Name, String)>> {
+    fields(document, set, on)?
+        .into_iter()
+        .map(|field| {
+            let sql = match field.name.node.as_str() {
+                "__typename" => format!("'\"{on}\"'"),
+                _ => write(field)?,
+            };
+            Some((response_key(field), sql))
+        })
+        .collect()
+}
+
 /// The SQL expression writing a post's JSON for `set`.
 fn post_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
     let column = |name: &str| format!("{POSTS}.\"{name}\"");
-    let mut members = Vec::new();
-    for field in fields(document, set, "Post")? {
-        let sql = match field.name.node.as_str() {
-            "__typename" => "'\"Post\"'".to_owned(),
-            "id" => uuid_json(&column("id"), false),
-            "content" => string_json(&column("content"), false),
-            "status" => enum_json::<PostStatus, _>(&column("status"), |s| {
+    let members = members(document, set, "Post", |field| {
+        let name = field.name.node.as_str();
+        copied(POSTS, POST_COLUMNS, name).or_else(|| match name {
+            "status" => Some(enum_json::<PostStatus, _>(&column("status"), |s| {
                 domain::status::PostStatus::from(s).as_str()
-            }),
-            "scheduledAt" => timestamp_json(&column("scheduled_at"), true),
-            "localScheduledAt" => timestamp_json(&column("local_scheduled_at"), false),
-            "timeZone" => string_json(&column("timezone"), false),
-            "postedAt" => timestamp_json(&column("posted_at"), true),
-            "campaign" => string_json(&column("campaign"), true),
-            "notes" => string_json(&column("notes"), true),
-            "approvalRequired" => bool_sql(&column("approval_required")),
-            "approvalStatus" => enum_json::<ApprovalStatus, _>(&column("approval_status"), |s| {
-                domain::post::ApprovalStatus::from(s).as_str()
-            }),
-            "rejectionReason" => string_json(&column("rejection_reason"), true),
-            "failureReason" => string_json(&column("failure_reason"), true),
-            "ownerId" => string_json(&column("owner_id"), false),
-            "createdBy" => string_json(&column("created_by"), false),
-            "createdAt" => timestamp_json(&column("created_at"), true),
-            "updatedAt" => timestamp_json(&column("updated_at"), true),
-            "archivedAt" => timestamp_json(&column("archived_at"), true),
-            "version" => int_json(&column("version"), false),
-            "platforms" => strings_json(&column("platforms")),
-            "mediaUrls" => strings_json(&column("media_urls")),
-            "media" => media_sql(document, &field.selection_set.node)?,
-            "targets" => targets_sql(document, &field.selection_set.node)?,
-            _ => return None,
-        };
-        members.push((response_key(field), sql));
-    }
+            })),
+            "approvalStatus" => Some(enum_json::<ApprovalStatus, _>(
+                &column("approval_status"),
+                |s| domain::post::ApprovalStatus::from(s).as_str(),
+            )),
+            "platforms" => Some(strings_json(&column("platforms"))),
+            "mediaUrls" => Some(strings_json(&column("media_urls"))),
+            "media" => media_sql(document, &field.selection_set.node),
+            "targets" => targets_sql(document, &field.selection_set.node),
+            _ => None,
+        })
+    })?;
     Some(object_sql(&members))
 }
 
@@ -627,26 +710,22 @@ fn post_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String>
 fn media_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
     let media = format!("{POSTS}.\"media\"");
     let urls = format!("{POSTS}.\"media_urls\"");
-    let mut items = Vec::new();
-    let mut bare = Vec::new();
-    for field in fields(document, set, "Media")? {
-        let (item, url_only) = match field.name.node.as_str() {
-            "__typename" => ("'\"Media\"'".to_owned(), "'\"Media\"'".to_owned()),
-            "url" => (
-                string_json("(e ->> 'url')", false),
-                string_json("(e #>> '{}')", false),
-            ),
-            "altText" => (string_json("(e ->> 'alt')", true), "'null'".to_owned()),
-            "mimeType" => (
-                string_json("(e ->> 'mime_type')", true),
-                "'null'".to_owned(),
-            ),
-            _ => return None,
-        };
-        let key = response_key(field);
-        items.push((key.clone(), item));
-        bare.push((key, url_only));
-    }
+    let items = members(document, set, "Media", |field| {
+        match field.name.node.as_str() {
+            "url" => Some(string_json("(e ->> 'url')", false)),
+            "altText" => Some(string_json("(e ->> 'alt')", true)),
+            "mimeType" => Some(string_json("(e ->> 'mime_type')", true)),
+            _ => None,
+        }
+    })?;
+    // Posts from before media details: the URL alone.
+    let bare = members(document, set, "Media", |field| {
+        match field.name.node.as_str() {
+            "url" => Some(string_json("(e #>> '{}')", false)),
+            "altText" | "mimeType" => Some("'null'".to_owned()),
+            _ => None,
+        }
+    })?;
     let optional_string =
         |name: &str| format!("coalesce(jsonb_typeof(e -> '{name}'), 'null') IN ('string', 'null')");
     // Items are read as `jsonb`: of a key given twice the last counts, as in serde_json.
@@ -667,30 +746,17 @@ fn media_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String
 /// The SQL expression writing the JSON array of a post's targets for `set`, in the order
 /// of the stock path (creation, then platform).
 fn targets_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
-    let column = |name: &str| format!("t.\"{name}\"");
-    let mut members = Vec::new();
-    for field in fields(document, set, "Target")? {
-        let sql = match field.name.node.as_str() {
-            "__typename" => "'\"Target\"'".to_owned(),
-            "id" => uuid_json(&column("id"), false),
-            "platform" => string_json(&column("platform"), false),
-            "connectionId" => uuid_json(&column("connection_id"), true),
-            "status" => enum_json::<TargetStatus, _>(&column("status"), |s| {
+    let members = members(document, set, "Target", |field| {
+        let name = field.name.node.as_str();
+        copied("t", TARGET_COLUMNS, name).or_else(|| match name {
+            "status" => Some(enum_json::<TargetStatus, _>("t.\"status\"", |s| {
                 domain::status::TargetStatus::from(s).as_str()
-            }),
-            "attempts" => int_json(&column("attempts"), false),
-            "platformPostId" => string_json(&column("platform_post_id"), true),
-            "platformUrl" => string_json(&column("platform_url"), true),
-            "lastError" => string_json(&column("last_error"), true),
-            "lastResponseCode" => int_json(&column("last_response_code"), true),
-            "publishedAt" => timestamp_json(&column("published_at"), true),
-            "updatedAt" => timestamp_json(&column("updated_at"), true),
-            "options" => options_sql(document, &field.selection_set.node)?,
-            "metrics" => metrics_sql(document, &field.selection_set.node)?,
-            _ => return None,
-        };
-        members.push((response_key(field), sql));
-    }
+            })),
+            "options" => options_sql(document, &field.selection_set.node),
+            "metrics" => metrics_sql(document, &field.selection_set.node),
+            _ => None,
+        })
+    })?;
     Some(format!(
         "'[' || coalesce((SELECT string_agg({}, ',' ORDER BY t.\"created_at\", t.\"platform\") \
          FROM \"post_targets\" t WHERE t.\"post_id\" = {POSTS}.\"id\"), '') || ']'",
@@ -703,16 +769,13 @@ fn targets_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
 /// once with its last value (read as `jsonb`, as serde_json reads it); options that would
 /// not deserialise (which Herald does not write) give [`UNKNOWN`].
 fn options_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
-    let mut members = Vec::new();
-    for field in fields(document, set, "TargetOption")? {
-        let sql = match field.name.node.as_str() {
-            "__typename" => "'\"TargetOption\"'".to_owned(),
-            "key" => string_json("o.k", false),
-            "value" => string_json("(o.v #>> '{}')", false),
-            _ => return None,
-        };
-        members.push((response_key(field), sql));
-    }
+    let members = members(document, set, "TargetOption", |field| {
+        match field.name.node.as_str() {
+            "key" => Some(string_json("o.k", false)),
+            "value" => Some(string_json("(o.v #>> '{}')", false)),
+            _ => None,
+        }
+    })?;
     Some(format!(
         "CASE WHEN json_typeof(t.\"options\") <> 'object' THEN chr({UNKNOWN}) \
          ELSE (SELECT CASE WHEN count(*) = 0 THEN '[]' \
@@ -726,21 +789,13 @@ fn options_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
 /// The SQL expression writing a target's latest `metrics` for `set` (null when it has
 /// none), as the `MetricsLoader` picks them: the last fetched (then the highest id).
 fn metrics_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
-    let column = |name: &str| format!("m.\"{name}\"");
-    let mut members = Vec::new();
-    for field in fields(document, set, "TargetMetrics")? {
-        let sql = match field.name.node.as_str() {
-            "__typename" => "'\"TargetMetrics\"'".to_owned(),
-            "fetchedAt" => timestamp_json(&column("fetched_at"), true),
-            "likes" => int_json(&column("likes"), true),
-            "shares" => int_json(&column("shares"), true),
-            "comments" => int_json(&column("comments"), true),
-            "impressions" => int_json(&column("impressions"), true),
-            "raw" => raw_metrics_sql(document, &field.selection_set.node)?,
-            _ => return None,
-        };
-        members.push((response_key(field), sql));
-    }
+    let members = members(document, set, "TargetMetrics", |field| {
+        let name = field.name.node.as_str();
+        copied("m", METRICS_COLUMNS, name).or_else(|| match name {
+            "raw" => raw_metrics_sql(document, &field.selection_set.node),
+            _ => None,
+        })
+    })?;
     Some(format!(
         "coalesce((SELECT {} FROM \"post_metrics\" m WHERE m.\"target_id\" = t.\"id\" \
          ORDER BY m.\"fetched_at\" DESC, m.\"id\" DESC LIMIT 1), 'null')",
@@ -754,16 +809,13 @@ fn metrics_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
 /// once with its last value. The column is read as `json`, which keeps each number as
 /// written (`jsonb` would turn `1e3` into `1000`).
 fn raw_metrics_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
-    let mut members = Vec::new();
-    for field in fields(document, set, "MetricValue")? {
-        let sql = match field.name.node.as_str() {
-            "__typename" => "'\"MetricValue\"'".to_owned(),
-            "name" => string_json("r.k", false),
-            "value" => "(r.v::text)::numeric::text".to_owned(),
-            _ => return None,
-        };
-        members.push((response_key(field), sql));
-    }
+    let members = members(document, set, "MetricValue", |field| {
+        match field.name.node.as_str() {
+            "name" => Some(string_json("r.k", false)),
+            "value" => Some("r.v::text".to_owned()),
+            _ => None,
+        }
+    })?;
     Some(format!(
         "CASE WHEN json_typeof(m.\"raw\") = 'object' THEN '[' || coalesce((SELECT \
          string_agg({item}, ',' ORDER BY r.k COLLATE \"C\") FROM (SELECT DISTINCT ON (k) k, v \
@@ -879,23 +931,13 @@ fn timestamp_json(column: &str, with_zone: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(query: &str) -> ExecutableDocument {
-        async_graphql::parser::parse_query(query).expect("valid document")
-    }
+    use crate::graphql::test_documents::{fragments_four_times_over, parse};
 
     #[test]
     fn fragments_spread_many_times_over_are_refused_at_once() {
         // Spread in full, F15 would be 4^15 (about a billion) fields.
-        let mut query = String::from("{ posts { edges { node { ...F15 } } } }\n");
-        query.push_str("fragment F0 on Post { id }\n");
-        for i in 1..=15 {
-            let previous = format!("...F{} ", i - 1);
-            query.push_str(&format!(
-                "fragment F{i} on Post {{ {} }}\n",
-                previous.repeat(4)
-            ));
-        }
+        let query =
+            fragments_four_times_over("{ posts { edges { node { ...F15 } } } }", "Post", "id", 15);
         assert!(compile(&parse(&query), None).is_none());
         // The same fragment spread once compiles.
         let once = "{ posts { edges { node { ...P } } } } fragment P on Post { id content }";

@@ -130,6 +130,7 @@ fn expanded_fields<'d>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graphql::test_documents::fragments_four_times_over;
 
     #[test]
     fn known_texts_are_served_from_the_cache_and_errors_are_not_kept() {
@@ -166,15 +167,8 @@ mod tests {
     #[test]
     fn documents_that_expand_too_far_are_refused_at_once() {
         // Spread at every use, F30 would be 4^30 fields.
-        let mut query = String::from("{ posts { edges { node { ...F30 } } } }\n");
-        query.push_str("fragment F0 on Post { id }\n");
-        for i in 1..=30 {
-            let previous = format!("...F{} ", i - 1);
-            query.push_str(&format!(
-                "fragment F{i} on Post {{ {} }}\n",
-                previous.repeat(4)
-            ));
-        }
+        let query =
+            fragments_four_times_over("{ posts { edges { node { ...F30 } } } }", "Post", "id", 30);
         for capacity in [0, 10] {
             let cache = DocumentCache::new(capacity);
             let error = cache
@@ -183,8 +177,8 @@ mod tests {
             assert_eq!(error.message, "Query is too complex.");
         }
         // Four levels (256 fields) are fine.
-        let small: String = query.lines().take(6).collect::<Vec<_>>().join("\n");
-        let small = small.replace("...F30", "...F4");
+        let small =
+            fragments_four_times_over("{ posts { edges { node { ...F4 } } } }", "Post", "id", 4);
         DocumentCache::new(10)
             .parse(&mut async_graphql::Request::new(small))
             .expect("parses");

@@ -327,10 +327,7 @@ pub(crate) fn shareable(document: &ExecutableDocument, operation_name: Option<&s
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(query: &str) -> ExecutableDocument {
-        async_graphql::parser::parse_query(query).expect("valid document")
-    }
+    use crate::graphql::test_documents::parse;
 
     #[test]
     fn only_post_updated_executions_are_shared() {

@@ -51,23 +51,16 @@ pub(crate) fn refused() -> ServerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graphql::test_documents::{fragments_four_times_over, parse};
 
     #[test]
     fn fragments_are_looked_into_once() {
         // Looked into at every spread, F40 would take 4^40 steps.
-        let mut query = String::from("{ me { userId ...F40 } }\n");
-        query.push_str("fragment F0 on Me { userId }\n");
-        for i in 1..=40 {
-            let previous = format!("...F{} ", i - 1);
-            query.push_str(&format!(
-                "fragment F{i} on Me {{ {} }}\n",
-                previous.repeat(4)
-            ));
-        }
-        let document = async_graphql::parser::parse_query(&query).expect("document");
+        let query = fragments_four_times_over("{ me { userId ...F40 } }", "Me", "userId", 40);
+        let document = parse(&query);
         assert!(!requested(&document));
         let nested = "{ ...A } fragment A on Query { ...B } fragment B on Query { __schema { queryType { name } } }";
-        let document = async_graphql::parser::parse_query(nested).expect("document");
+        let document = parse(nested);
         assert!(requested(&document));
     }
 }

@@ -190,3 +190,34 @@ pub(crate) fn parse_id(id: &async_graphql::ID, field: &str) -> async_graphql::Re
         AppError::bad_input(field, format!("`{}` is not a valid id", id.as_str())).extend()
     })
 }
+
+/// Documents the unit tests share.
+#[cfg(test)]
+pub(crate) mod test_documents {
+    use async_graphql::parser::types::ExecutableDocument;
+
+    /// `query`, parsed; it must be valid.
+    pub(crate) fn parse(query: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(query).expect("valid document")
+    }
+
+    /// `root` (which spreads `F{levels}`) and fragments on `on`: `F0` selects `field`,
+    /// and each other spreads the one before four times, so that spread at every use
+    /// `F{levels}` holds 4^levels fields.
+    pub(crate) fn fragments_four_times_over(
+        root: &str,
+        on: &str,
+        field: &str,
+        levels: usize,
+    ) -> String {
+        let mut query = format!("{root}\nfragment F0 on {on} {{ {field} }}\n");
+        for level in 1..=levels {
+            let previous = format!("...F{} ", level - 1);
+            query.push_str(&format!(
+                "fragment F{level} on {on} {{ {} }}\n",
+                previous.repeat(4)
+            ));
+        }
+        query
+    }
+}

@@ -8,7 +8,6 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, error_code};
-use herald_server::graphql::GraphqlConfig;
 
 /// Every field a plan covers, `__typename` at every level, cursors and `pageInfo`.
 const EVERY_FIELD: &str =
@@ -407,11 +406,7 @@ async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
 
 #[tokio::test]
 async fn compiled_reads_can_be_turned_off() {
-    let app = TestApp::spawn_with_graphql(GraphqlConfig {
-        compiled_reads: false,
-        ..GraphqlConfig::default()
-    })
-    .await;
+    let app = TestApp::spawn_with_stock_reads().await;
     let alice = seed(&app).await;
     learn(&app, &alice, EVERY_FIELD, json!({})).await;
     let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;

@@ -7,15 +7,10 @@ use crate::harness::TestApp;
 
 #[tokio::test]
 async fn targets_and_their_metrics_cost_the_same_statements_for_5_and_50_posts() {
-    use herald_server::graphql::GraphqlConfig;
     use sea_orm::ConnectionTrait;
 
     // The stock executor's batching (compiled reads answer the second run in one statement).
-    let app = TestApp::spawn_with_graphql(GraphqlConfig {
-        compiled_reads: false,
-        ..GraphqlConfig::default()
-    })
-    .await;
+    let app = TestApp::spawn_with_stock_reads().await;
     let token = app.token("alice", None, &[]);
     for n in 0..50 {
         app.create_post(

@@ -102,6 +102,15 @@ impl TestApp {
         Self::start_with(hs256(), None, redis_url, None, graphql).await
     }
 
+    /// Herald (API only) answering every query with the stock executor (no compiled reads).
+    pub async fn spawn_with_stock_reads() -> Self {
+        Self::spawn_with_graphql(GraphqlConfig {
+            compiled_reads: false,
+            ..GraphqlConfig::default()
+        })
+        .await
+    }
+
     /// SQL statements the server has run so far.
     pub fn statements(&self) -> usize {
         self.statements.lock().expect("statements").len()
