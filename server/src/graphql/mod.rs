@@ -120,7 +120,8 @@ impl Default for GraphqlConfig {
 }
 
 /// Builds the schema with the services its resolvers use. It installs no extensions:
-/// the eager resolution of hot lists (`eager`) does not call their per-field hooks.
+/// the eager resolution of hot lists (`eager`) does not call their per-field hooks, and
+/// compiled reads (`compiled`) answer without the executor at all.
 pub fn build_schema(services: &Services, config: &GraphqlConfig) -> HeraldSchema {
     let mut builder = match &services.plugins {
         Some(plugins) => builder().data::<PluginHost>(plugins.clone()),
