@@ -26,8 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{
-    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host,
+    self, TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after,
+    in_ms, plugin_host,
 };
 
 /// The PDS as the plugin knows it (routed to the proxy by the host).
@@ -426,14 +426,11 @@ async fn connect(app: &TestApp, token: &str, account: &Account) -> Value {
         .clone()
 }
 
+/// Publishes `input` and waits until it is published or failed.
 async fn publish(app: &TestApp, token: &str, input: Value) -> Value {
-    let post = app.create_post(token, input).await;
-    app.wait_for_post(
-        token,
-        post["id"].as_str().expect("id"),
-        Duration::from_secs(30),
-        |p| p["status"] == "PUBLISHED" || p["status"] == "FAILED",
-    )
+    harness::publish(app, token, input, |p| {
+        p["status"] == "PUBLISHED" || p["status"] == "FAILED"
+    })
     .await
 }
 

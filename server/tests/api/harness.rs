@@ -500,7 +500,8 @@ pub fn in_ms(ms: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339()
 }
 
-/// Creates a post and waits until `done` holds for it.
+/// Creates a post and waits until `done` holds for it (at most 40 s: the real Bluesky
+/// PDS and Synapse answer slower than the fakes).
 pub async fn publish(
     app: &TestApp,
     token: &str,
@@ -511,7 +512,7 @@ pub async fn publish(
     app.wait_for_post(
         token,
         post["id"].as_str().expect("id"),
-        Duration::from_secs(20),
+        Duration::from_secs(40),
         done,
     )
     .await

@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{
-    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host,
+    self, TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after,
+    in_ms, plugin_host,
 };
 
 /// A 3×2 PNG (made with Pillow), served as `https://media.test/chart.png`.
@@ -438,16 +438,7 @@ async fn connect(setup: &Setup, user: &User, room: &str) -> Value {
 async fn publish(setup: &Setup, mut input: Value, status: &str) -> Value {
     input["platforms"] = json!(["matrix"]);
     input["scheduledAt"] = json!(in_ms(200));
-    let post = setup.app.create_post(&setup.token, input).await;
-    setup
-        .app
-        .wait_for_post(
-            &setup.token,
-            post["id"].as_str().expect("id"),
-            Duration::from_secs(40),
-            |p| p["status"] == status,
-        )
-        .await
+    harness::publish(&setup.app, &setup.token, input, |p| p["status"] == status).await
 }
 
 /// The event id of a published target, from its matrix.to URL (`…/#/<room>/<event>`).
