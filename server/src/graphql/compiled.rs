@@ -151,14 +151,27 @@ impl CompiledReads {
         };
         let mut page = Vec::with_capacity(rows.len());
         for row in &rows {
-            let id: Uuid = row.try_get_by_index(0).ok()?;
-            let created_at: DateTime<Utc> = row.try_get_by_index(1).ok()?;
-            let scheduled_at: Option<DateTime<Utc>> = row.try_get_by_index(2).ok()?;
-            let node: Option<String> = row.try_get_by_index(3).ok()?;
+            let decoded = (|| -> Result<_, sea_orm::DbErr> {
+                Ok((
+                    row.try_get_by_index::<Uuid>(0)?,
+                    row.try_get_by_index::<DateTime<Utc>>(1)?,
+                    row.try_get_by_index::<Option<DateTime<Utc>>>(2)?,
+                    row.try_get_by_index::<Option<String>>(3)?,
+                ))
+            })();
+            let (id, created_at, scheduled_at, node) = match decoded {
+                Ok(decoded) => decoded,
+                Err(err) => {
+                    // The statement is ours: this is a bug, but the stock executor can answer.
+                    tracing::warn!(%err, "cannot decode a compiled read's row");
+                    return None;
+                }
+            };
             if node
                 .as_deref()
                 .is_some_and(|n| n.as_bytes().contains(&UNKNOWN))
             {
+                tracing::debug!("a stored value the plan cannot write; the stock executor answers");
                 return None;
             }
             let value = match arguments.page.key {
