@@ -171,7 +171,11 @@ impl CompiledReads {
                 .as_deref()
                 .is_some_and(|n| n.as_bytes().contains(&UNKNOWN))
             {
-                tracing::debug!("a stored value the plan cannot write; the stock executor answers");
+                tracing::debug!(
+                    post = %id,
+                    "a value the plan cannot write (a stored value the schema does not know, \
+                     or a bug); the stock executor answers"
+                );
                 return None;
             }
             let value = match arguments.page.key {
@@ -666,9 +670,9 @@ fn copied(table: &str, columns: &[Copied], field: &str) -> Option<String> {
         Scalar::Id => uuid_json(&column, nullable),
         Scalar::Text => string_json(&column, nullable),
         Scalar::Int => int_json(&column, nullable),
-        Scalar::Bool => bool_sql(&column),
-        Scalar::Timestamp => timestamp_json(&column, true),
-        Scalar::LocalTimestamp => timestamp_json(&column, false),
+        Scalar::Bool => bool_json_sql(&column, nullable),
+        Scalar::Timestamp => timestamp_json(&column, true, nullable),
+        Scalar::LocalTimestamp => timestamp_json(&column, false, nullable),
     })
 }
 
@@ -854,12 +858,9 @@ fn object_sql(members: &[(Name, String)]) -> String {
     sql
 }
 
+/// `sql`, with a NULL written as [`null_sql`] says.
 fn or_null(sql: String, nullable: bool) -> String {
-    if nullable {
-        format!("coalesce({sql}, 'null')")
-    } else {
-        sql
-    }
+    format!("coalesce({sql}, {})", null_sql(nullable))
 }
 
 fn string_json(column: &str, nullable: bool) -> String {
@@ -891,8 +892,21 @@ fn int_json(column: &str, nullable: bool) -> String {
     or_null(format!("{column}::text"), nullable)
 }
 
-fn bool_sql(column: &str) -> String {
-    format!("CASE WHEN {column} THEN 'true' ELSE 'false' END")
+fn bool_json_sql(column: &str, nullable: bool) -> String {
+    format!(
+        "CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' ELSE {} END",
+        null_sql(nullable)
+    )
+}
+
+/// What a NULL writes: `null` for a nullable field, else [`UNKNOWN`] (the stock executor
+/// then reports it).
+fn null_sql(nullable: bool) -> String {
+    if nullable {
+        "'null'".to_owned()
+    } else {
+        format!("chr({UNKNOWN})")
+    }
 }
 
 /// A stored enum as its GraphQL name; a stored value the schema does not know writes
@@ -917,10 +931,11 @@ where
 
 /// A timestamp as async-graphql writes chrono's: RFC 3339 with 0, 3 or 6 fraction digits
 /// (whichever shows the value exactly), and `+00:00` for a `timestamptz`. Years outside
-/// 1–9999, which chrono writes with a sign, give [`UNKNOWN`]. The text keeps
+/// 1–9999, which chrono writes with a sign, give [`UNKNOWN`]; so does a NULL for a field
+/// that is not `nullable`. The text keeps
 /// `:` away from letters and digits, so that pgbench (which reads `:name` as a variable)
 /// runs the same SQL.
-fn timestamp_json(column: &str, with_zone: bool) -> String {
+fn timestamp_json(column: &str, with_zone: bool, nullable: bool) -> String {
     let utc = if with_zone {
         format!("({column} AT TIME ZONE 'UTC')")
     } else {
@@ -932,12 +947,13 @@ fn timestamp_json(column: &str, with_zone: bool) -> String {
         "''"
     };
     format!(
-        "CASE WHEN {column} IS NULL THEN 'null' \
+        "CASE WHEN {column} IS NULL THEN {null} \
          WHEN {utc} < '0001-01-01' OR {utc} >= '10000-01-01' THEN chr({UNKNOWN}) ELSE '\"' \
          || to_char({utc}, 'YYYY-MM-DD\"T\"HH24\":\"MI\":\"SS') \
          || CASE WHEN to_char({utc}, 'US') = '000000' THEN '' \
          WHEN to_char({utc}, 'US') LIKE '%000' THEN '.' || to_char({utc}, 'MS') \
-         ELSE '.' || to_char({utc}, 'US') END || {offset} || '\"' END"
+         ELSE '.' || to_char({utc}, 'US') END || {offset} || '\"' END",
+        null = null_sql(nullable),
     )
 }
 

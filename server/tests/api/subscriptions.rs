@@ -121,6 +121,10 @@ async fn until_subscribed(app: &TestApp, token: &str, subscribers: &mut [(&mut S
             while !waiting.is_empty()
                 && let Some(message) = next_within(socket, Duration::from_millis(100)).await
             {
+                if message["type"] == "ping" {
+                    send(socket, json!({"type": "pong"})).await;
+                    continue;
+                }
                 assert!(is_probe(&message), "only probes yet: {message}");
                 waiting.retain(|id| message["id"] != *id);
             }
@@ -199,6 +203,9 @@ async fn shared_executions_deliver_each_tenant_its_own_posts() {
     send(&mut leaving, subscribe("a")).await;
     send(&mut other_tenant, subscribe("a")).await;
     send(&mut leaving, json!({"id": "a", "type": "complete"})).await;
+    // A connection's messages are handled in order: the pong means `complete` was.
+    send(&mut leaving, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut leaving).await, json!({"type": "pong"}));
     until_subscribed(
         &app,
         &alice,
