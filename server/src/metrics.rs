@@ -5,16 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use herald_plugin_host::{Metric, PluginHost};
-use sea_orm::sea_query::{Expr, PgFunc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
-    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
 use crate::connections::ConnectionService;
 use crate::db::entities::{metric, post, target};
-use crate::db::rows;
+use crate::db::{self, rows};
 use crate::domain::actor::Actor;
 use crate::domain::status::TargetStatus;
 use crate::error::AppError;
@@ -100,16 +99,13 @@ impl MetricsService {
         target_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, metric::Model>, AppError> {
         let backend = self.db.get_database_backend();
-        // On Postgres the ids go as one array parameter: one statement text for any count.
-        let of_targets = if backend == DatabaseBackend::Postgres {
-            Expr::col((metric::Entity, metric::Column::TargetId))
-                .eq(PgFunc::any(Expr::val(target_ids.to_vec())))
-        } else {
-            metric::Column::TargetId.is_in(target_ids.iter().copied())
-        };
         let statement = metric::Entity::find()
             .distinct_on([metric::Column::TargetId])
-            .filter(of_targets)
+            .filter(db::one_of(
+                backend,
+                (metric::Entity, metric::Column::TargetId),
+                target_ids,
+            ))
             .order_by_asc(metric::Column::TargetId)
             .order_by_desc(metric::Column::FetchedAt)
             .order_by_desc(metric::Column::Id)

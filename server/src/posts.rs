@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, PgFunc, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
     DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, Order, QueryFilter,
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::connections::ConnectionService;
 use crate::db::entities::{post, target};
-use crate::db::rows;
+use crate::db::{self, rows};
 use crate::dispatch;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::post::{
@@ -478,7 +478,7 @@ impl PostService {
                 checked.count()?;
                 self.require_schedulable(actor, &edit.content, &edit.media, &edit.targets)
                     .await?;
-                checked.saw(current, targets);
+                checked.saw(&current, &targets);
                 continue;
             }
 
@@ -593,21 +593,22 @@ impl PostService {
             let (current, targets) = lock_post(&txn, actor, id).await?;
             check_version(&current, expected_version)?;
             refuse_if_locked(&targets, "rescheduled")?;
+            // A time that cannot be scheduled is refused before any plugin is asked.
+            let request = ScheduleRequest {
+                time_zone: request.time_zone.or(Some(current.timezone.as_str())),
+                ..request
+            };
+            let Schedule { at, local, zone } = schedule::resolve(request, Utc::now())?;
             if !checked.covers(&current, &targets) {
                 txn.rollback().await?;
                 checked.count()?;
                 let specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
                 self.require_schedulable(actor, &current.content, &media_of(&current), &specs)
                     .await?;
-                checked.saw(current, targets);
+                checked.saw(&current, &targets);
                 continue;
             }
 
-            let request = ScheduleRequest {
-                time_zone: request.time_zone.or(Some(current.timezone.as_str())),
-                ..request
-            };
-            let Schedule { at, local, zone } = schedule::resolve(request, Utc::now())?;
             let now = Utc::now();
             set_target_status(&txn, &targets, TargetStatus::Scheduled, now).await?;
             let mut model = current.clone().into_active_model();
@@ -816,7 +817,8 @@ const CHECK_ATTEMPTS: usize = 3;
 /// post's row released: the post as the last check saw it, and how many checks ran.
 #[derive(Default)]
 struct Checked {
-    seen: Option<(post::Model, Vec<target::Model>)>,
+    /// The version of the post the last check passed, and its targets' settings.
+    seen: Option<(i32, Vec<TargetSpec>)>,
     checks: usize,
 }
 
@@ -826,14 +828,15 @@ impl Checked {
     /// targets' connection without one, so the targets' settings are compared too.
     /// (Status changes by workers are checked again under the lock; an account that goes
     /// away meanwhile is found by the worker when the post is due.)
+    /// (`lock_post` loads targets in one order, so their settings compare as lists.)
     fn covers(&self, current: &post::Model, targets: &[target::Model]) -> bool {
-        let specs = |targets: &[target::Model]| -> Vec<TargetSpec> {
-            let mut specs: Vec<TargetSpec> = targets.iter().map(spec_of).collect();
-            specs.sort_by(|a, b| a.platform.cmp(&b.platform));
-            specs
-        };
-        self.seen.as_ref().is_some_and(|(post, seen_targets)| {
-            post.version == current.version && specs(seen_targets) == specs(targets)
+        self.seen.as_ref().is_some_and(|(version, specs)| {
+            *version == current.version
+                && specs.len() == targets.len()
+                && specs
+                    .iter()
+                    .zip(targets)
+                    .all(|(seen, target)| *seen == spec_of(target))
         })
     }
 
@@ -849,8 +852,8 @@ impl Checked {
     }
 
     /// Records the post a check has just passed.
-    fn saw(&mut self, post: post::Model, targets: Vec<target::Model>) {
-        self.seen = Some((post, targets));
+    fn saw(&mut self, post: &post::Model, targets: &[target::Model]) {
+        self.seen = Some((post.version, targets.iter().map(spec_of).collect()));
     }
 }
 
@@ -869,8 +872,8 @@ struct Edit {
     substance_changed: bool,
 }
 
-/// Loads the caller's post `id` and its targets, locking the post row until the end of
-/// `txn`. Another tenant's post is `NOT_FOUND`.
+/// Loads the caller's post `id` and its targets (in platform order), locking the post row
+/// until the end of `txn`. Another tenant's post is `NOT_FOUND`.
 async fn lock_post(
     txn: &DatabaseTransaction,
     actor: &Actor,
@@ -882,10 +885,7 @@ async fn lock_post(
         .one(txn)
         .await?
         .ok_or(AppError::NotFound("post"))?;
-    let targets = target::Entity::find()
-        .filter(target::Column::PostId.eq(id))
-        .all(txn)
-        .await?;
+    let targets = targets_of_post(txn, id).await?;
     Ok((post, targets))
 }
 
@@ -1256,12 +1256,10 @@ pub fn page_query(tenant: &str, filter: &PostFilter, page: PageRequest) -> Selec
 /// The statement of [`PostService::targets_of`]. On Postgres the ids go as one array
 /// parameter, so every page size shares one statement text (built once) and prepared plan.
 pub fn targets_statement(backend: DatabaseBackend, post_ids: &[Uuid]) -> Statement {
+    const POST_ID: (target::Entity, target::Column) = (target::Entity, target::Column::PostId);
     static POSTGRES_SQL: LazyLock<String> = LazyLock::new(|| {
-        let statement = targets_select(
-            Expr::col((target::Entity, target::Column::PostId))
-                .eq(PgFunc::any(Expr::val(Vec::<Uuid>::new()))),
-        )
-        .build(DatabaseBackend::Postgres);
+        let statement = targets_select(db::one_of(DatabaseBackend::Postgres, POST_ID, &[]))
+            .build(DatabaseBackend::Postgres);
         // The ids must stay the statement's only parameter.
         debug_assert_eq!(statement.values.map(|values| values.0.len()), Some(1));
         statement.sql
@@ -1269,7 +1267,7 @@ pub fn targets_statement(backend: DatabaseBackend, post_ids: &[Uuid]) -> Stateme
     if backend == DatabaseBackend::Postgres {
         Statement::from_sql_and_values(backend, POSTGRES_SQL.as_str(), [post_ids.to_vec().into()])
     } else {
-        targets_select(target::Column::PostId.is_in(post_ids.iter().copied())).build(backend)
+        targets_select(db::one_of(backend, POST_ID, post_ids)).build(backend)
     }
 }
 

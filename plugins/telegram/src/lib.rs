@@ -73,9 +73,9 @@ struct Message {
     chat: Chat,
 }
 
-/// A chat id as the Bot API takes it: an integer, or `@username` as a string.
+/// A chat id as the Bot API takes it: an integer, or `@username` as a string (`chat_id`
+/// comes trimmed, from the SDK's settings readers).
 fn chat_id_value(chat_id: &str) -> Option<Value> {
-    let chat_id = chat_id.trim();
     if let Ok(id) = chat_id.parse::<i64>() {
         return Some(json!(id));
     }

@@ -84,11 +84,13 @@ impl Plugin {
         };
         let mut hosts = self.allowed_hosts.to_vec();
         for key in &self.account_host_keys {
-            // A blank value counts as absent, as in the SDK's `Credentials::extra_value`.
+            // As the SDK's `Credentials::extra_value` reads it: the first value of the key,
+            // absent when blank.
             let Some((_, value)) = credentials
                 .extra
                 .iter()
-                .find(|(name, value)| name == key && !value.trim().is_empty())
+                .find(|(name, _)| name == key)
+                .filter(|(_, value)| !value.trim().is_empty())
             else {
                 continue;
             };

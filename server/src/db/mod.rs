@@ -7,7 +7,12 @@ pub mod rows;
 use std::time::Duration;
 
 use herald_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
+use sea_orm::sea_query::{Expr, IntoColumnRef, PgFunc, SimpleExpr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    Statement,
+};
+use uuid::Uuid;
 
 /// Advisory-lock key that serialises migrations across replicas ("herald-m" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x6865_7261_6c64_2d6d;
@@ -25,6 +30,16 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .test_before_acquire(false)
         .sqlx_logging(false);
     Database::connect(options).await
+}
+
+/// `column` is one of `ids`: on Postgres `= ANY($n)` with the ids as one array parameter,
+/// so any number of ids shares one statement text (and prepared plan); elsewhere `IN`.
+pub fn one_of(backend: DatabaseBackend, column: impl IntoColumnRef, ids: &[Uuid]) -> SimpleExpr {
+    if backend == DatabaseBackend::Postgres {
+        Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec())))
+    } else {
+        Expr::col(column).is_in(ids.iter().copied())
+    }
 }
 
 /// Applies pending migrations under a Postgres advisory lock, so replicas starting

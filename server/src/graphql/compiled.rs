@@ -326,18 +326,17 @@ impl Plan {
         has_next_page: bool,
     ) -> Option<Vec<u8>> {
         let key = arguments.page.key;
-        let cursor = |out: &mut String, keyset: &Keyset| {
-            out.push('"');
-            out.push_str(&cursor::encode(key, *keyset));
-            out.push('"');
+        let cursor = |out: &mut String, keyset: Option<&Keyset>| match keyset {
+            Some(keyset) => {
+                out.push('"');
+                out.push_str(&cursor::encode(key, *keyset));
+                out.push('"');
+            }
+            None => out.push_str("null"),
         };
         let mut out = String::with_capacity(super::http::RESPONSE_BUFFER_BYTES);
-        let _ = write!(out, "{{\"data\":{{\"{}\":{{", self.key);
-        for (index, (name, field)) in self.connection.iter().enumerate() {
-            if index > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "\"{name}\":");
+        let _ = write!(out, "{{\"data\":{{\"{}\":", self.key);
+        write_object(&mut out, &self.connection, |out, field| {
             match field {
                 ConnectionField::Typename => out.push_str("\"PostConnection\""),
                 ConnectionField::Edges(fields) => {
@@ -346,52 +345,54 @@ impl Plan {
                         if n > 0 {
                             out.push(',');
                         }
-                        out.push('{');
-                        for (index, (name, field)) in fields.iter().enumerate() {
-                            if index > 0 {
-                                out.push(',');
-                            }
-                            let _ = write!(out, "\"{name}\":");
+                        write_object(out, fields, |out, field| {
                             match field {
                                 EdgeField::Typename => out.push_str("\"PostEdge\""),
-                                EdgeField::Cursor => cursor(&mut out, keyset),
+                                EdgeField::Cursor => cursor(out, Some(keyset)),
                                 EdgeField::Node => out.push_str(node.as_deref()?),
                             }
-                        }
-                        out.push('}');
+                            Some(())
+                        })?;
                     }
                     out.push(']');
                 }
-                ConnectionField::PageInfo(fields) => {
-                    out.push('{');
-                    for (index, (name, field)) in fields.iter().enumerate() {
-                        if index > 0 {
-                            out.push(',');
+                ConnectionField::PageInfo(fields) => write_object(out, fields, |out, field| {
+                    match field {
+                        PageInfoField::Typename => out.push_str("\"PageInfo\""),
+                        PageInfoField::HasNextPage => out.push_str(bool_json(has_next_page)),
+                        PageInfoField::HasPreviousPage => {
+                            out.push_str(bool_json(arguments.page.after.is_some()))
                         }
-                        let _ = write!(out, "\"{name}\":");
-                        match field {
-                            PageInfoField::Typename => out.push_str("\"PageInfo\""),
-                            PageInfoField::HasNextPage => out.push_str(bool_json(has_next_page)),
-                            PageInfoField::HasPreviousPage => {
-                                out.push_str(bool_json(arguments.page.after.is_some()))
-                            }
-                            PageInfoField::StartCursor => match page.first() {
-                                Some((keyset, _)) => cursor(&mut out, keyset),
-                                None => out.push_str("null"),
-                            },
-                            PageInfoField::EndCursor => match page.last() {
-                                Some((keyset, _)) => cursor(&mut out, keyset),
-                                None => out.push_str("null"),
-                            },
-                        }
+                        PageInfoField::StartCursor => cursor(out, page.first().map(|(k, _)| k)),
+                        PageInfoField::EndCursor => cursor(out, page.last().map(|(k, _)| k)),
                     }
-                    out.push('}');
-                }
+                    Some(())
+                })?,
             }
-        }
-        out.push_str("}}}");
+            Some(())
+        })?;
+        out.push_str("}}");
         Some(out.into_bytes())
     }
+}
+
+/// Writes `{"key":value,…}` for `fields` in order, each value by `value` (`None` from it
+/// stops the writing).
+fn write_object<T>(
+    out: &mut String,
+    fields: &[(Name, T)],
+    mut value: impl FnMut(&mut String, &T) -> Option<()>,
+) -> Option<()> {
+    out.push('{');
+    for (index, (name, field)) in fields.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{name}\":");
+        value(out, field)?;
+    }
+    out.push('}');
+    Some(())
 }
 
 /// An argument as the stock executor reads it, or `None` when it would refuse it: input
@@ -479,14 +480,6 @@ pub fn compile(document: &ExecutableDocument, name: Option<&str>) -> Option<Plan
             _ => return None,
         };
         connection.push((response_key(field), compiled));
-    }
-    if connection
-        .iter()
-        .filter(|(_, f)| matches!(f, ConnectionField::Edges(_)))
-        .count()
-        > 1
-    {
-        return None;
     }
     let variables = operation
         .variable_definitions
@@ -981,6 +974,7 @@ mod tests {
             "{ posts { edges { node { id @skip(if: true) } } } }",
             "{ posts { edges { node { id } } } posts { edges { node { id } } } }",
             "{ posts { edges { node { unknownField } } } }",
+            "{ posts { a: edges { node { id } } b: edges { node { id } } } }",
         ] {
             assert!(compile(&parse(query), None).is_none(), "{query}");
         }

@@ -270,6 +270,12 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         assert_eq!(next["posts"]["pageInfo"]["hasPreviousPage"], true);
     }
 
+    // The edges twice, under two aliases (only one may select the node).
+    let twice = "{ posts(first: 2) { a: edges { cursor } b: edges { cursor node { id } } } }";
+    learn(&app, &alice, twice, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &alice, twice, json!({})).await;
+    assert_eq!(data["posts"]["a"].as_array().map(Vec::len), Some(2));
+
     // Aliases and fragments.
     learn(&app, &alice, FRAGMENTS, json!({"n": 2})).await;
     let data = assert_compiled_as_stock(&app, &alice, FRAGMENTS, json!({"n": 2})).await;

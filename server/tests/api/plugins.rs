@@ -384,3 +384,25 @@ async fn an_edit_checked_while_the_post_changed_is_redone_on_the_new_version() {
     let unscheduled_version = unscheduled["version"].as_i64().expect("version");
     assert_eq!(post["version"].as_i64(), Some(unscheduled_version + 1));
 }
+
+/// A time that cannot be scheduled is refused before any plugin is asked: the hostile
+/// plugin would spin until its deadline on this content and then answer "could not check".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_time_is_refused_before_the_plugin_checks() {
+    let (app, token, id) = scheduled_hostile_post(std::time::Duration::from_secs(20)).await;
+    unschedule(&app, &token, &id, std::time::Instant::now()).await;
+    app.ok(
+        &token,
+        "mutation($id: ID!) { updatePost(id: $id, input: {content: \"slow-check\"}) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+    let refused = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!, $at: String!) { schedulePost(id: $id, scheduledAt: $at) { id } }",
+            json!({"id": id, "at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_error(&refused, "BAD_USER_INPUT", Some("scheduledAt"));
+}
