@@ -309,7 +309,7 @@ impl Plan {
     /// The page statement with the compiled select list: id and sort values (for cursors)
     /// and each post's JSON.
     fn statement(&self, tenant: &str, arguments: &Arguments) -> Statement {
-        posts::page_query(tenant, &arguments.filter, arguments.page)
+        crate::db::posts::page_query(tenant, &arguments.filter, arguments.page)
             .select_only()
             .column(post::Column::Id)
             .column(post::Column::CreatedAt)
@@ -713,7 +713,7 @@ fn post_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<String>
     Some(object_sql(&members))
 }
 
-/// The SQL expression writing a post's `media` for `set`, as `posts::media_of` reads
+/// The SQL expression writing a post's `media` for `set`, as `db::json::media` reads
 /// them: the `media` column's items, or (when it is empty) its bare `media_urls`. Items
 /// that would not deserialise (which Herald does not write) give [`UNKNOWN`], and the
 /// stock executor answers.
@@ -774,7 +774,7 @@ fn targets_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
     ))
 }
 
-/// The SQL expression writing a target's `options` for `set`, as `posts::options_of`
+/// The SQL expression writing a target's `options` for `set`, as `db::json::options`
 /// reads them: sorted by key (byte order, as a `BTreeMap`), a key given twice counting
 /// once with its last value (read as `jsonb`, as serde_json reads it); options that would
 /// not deserialise (which Herald does not write) give [`UNKNOWN`].
@@ -860,7 +860,7 @@ fn string_json(column: &str, nullable: bool) -> String {
     or_null(format!("to_json({column})::text"), nullable)
 }
 
-/// A JSON column as `posts::json_strings` reads it: the array's string items (anything
+/// A JSON column as `db::json::strings` reads it: the array's string items (anything
 /// else is skipped), `[]` when it is not an array.
 fn strings_json(column: &str) -> String {
     string_elements(column, "to_json(e #>> '{}')::text")

@@ -23,17 +23,16 @@ mod subscription;
 mod types;
 pub mod ws;
 
-use std::time::Duration;
-
 use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
 use async_graphql::{
     Context, ErrorExtensions, MergedObject, MergedSubscription, Schema, SchemaBuilder,
 };
 
-use crate::app::Services;
+use crate::config::GraphqlConfig;
 use crate::domain::actor::Actor;
 use crate::error::AppError;
+use crate::state::Services;
 use herald_plugin_host::PluginHost;
 
 /// Root query type.
@@ -78,45 +77,6 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
-}
-
-/// How the GraphQL endpoints behave (HTTP and WebSocket).
-#[derive(Debug, Clone)]
-pub struct GraphqlConfig {
-    /// Whether `__schema`/`__type` introspection is answered.
-    pub introspection: bool,
-    /// Whether a POST body may be an array of requests.
-    pub batching: bool,
-    /// Largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Longest a query or mutation may run.
-    pub request_timeout: Duration,
-    /// How long a WebSocket may stay open without a `connection_init`.
-    pub ws_init_timeout: Duration,
-    /// Time between the server's keep-alive `ping` messages.
-    pub ws_ping_interval: Duration,
-    /// How long the server waits for a `pong` before closing the connection.
-    pub ws_pong_timeout: Duration,
-    /// How long a persisted query stays registered after its last registration.
-    pub apq_ttl: Duration,
-    /// Whether `posts` pages are answered by one compiled SQL statement (`compiled`).
-    pub compiled_reads: bool,
-}
-
-impl Default for GraphqlConfig {
-    fn default() -> Self {
-        Self {
-            introspection: true,
-            batching: false,
-            max_body_bytes: 1 << 20,
-            request_timeout: Duration::from_secs(30),
-            ws_init_timeout: Duration::from_secs(10),
-            ws_ping_interval: Duration::from_secs(15),
-            ws_pong_timeout: Duration::from_secs(10),
-            apq_ttl: Duration::from_secs(86_400),
-            compiled_reads: true,
-        }
-    }
 }
 
 /// Builds the schema with the services its resolvers use. It installs no extensions:

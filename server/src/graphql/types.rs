@@ -17,7 +17,7 @@ use crate::domain;
 use crate::domain::post::MediaItem;
 use crate::domain::target::TargetSpec;
 use crate::error::AppError;
-use crate::posts::{self, Keyset, SortKey, json_strings};
+use crate::posts::{self, Keyset, SortKey};
 
 /// A post's overall status, derived from its targets.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -110,11 +110,6 @@ impl Post {
     }
 }
 
-fn stored<T>(value: Option<T>, what: &str, raw: &str) -> async_graphql::Result<T> {
-    value
-        .ok_or_else(|| AppError::Internal(format!("unknown stored {what} `{raw}`").into()).extend())
-}
-
 #[Object]
 impl Post {
     /// Post id.
@@ -127,16 +122,11 @@ impl Post {
     }
     /// Platform ids, in the order given.
     async fn platforms(&self) -> Vec<String> {
-        json_strings(&self.row.platforms)
+        self.row.platform_ids()
     }
     /// Overall status, derived from the targets.
-    async fn status(&self) -> async_graphql::Result<PostStatus> {
-        stored(
-            domain::status::PostStatus::parse(&self.row.status),
-            "post status",
-            &self.row.status,
-        )
-        .map(Into::into)
+    async fn status(&self) -> PostStatus {
+        self.row.status.into()
     }
     /// When the post is due (UTC).
     async fn scheduled_at(&self) -> Option<DateTime<Utc>> {
@@ -156,14 +146,11 @@ impl Post {
     }
     /// Media URLs (the same as `media { url }`).
     async fn media_urls(&self) -> Vec<String> {
-        json_strings(&self.row.media_urls)
+        self.row.media_urls()
     }
     /// Media attachments with their alt text.
     async fn media(&self) -> Vec<Media> {
-        posts::media_of(&self.row)
-            .into_iter()
-            .map(Media::from)
-            .collect()
+        self.row.media().into_iter().map(Media::from).collect()
     }
     /// Campaign label.
     async fn campaign(&self) -> Option<&str> {
@@ -178,13 +165,8 @@ impl Post {
         self.row.approval_required
     }
     /// Approval state.
-    async fn approval_status(&self) -> async_graphql::Result<ApprovalStatus> {
-        stored(
-            domain::post::ApprovalStatus::parse(&self.row.approval_status),
-            "approval status",
-            &self.row.approval_status,
-        )
-        .map(Into::into)
+    async fn approval_status(&self) -> ApprovalStatus {
+        self.row.approval_status.into()
     }
     /// Why an approver rejected it.
     async fn rejection_reason(&self) -> Option<&str> {
@@ -253,7 +235,8 @@ impl Target {
     }
     /// Platform options passed to the platform's plugin, sorted by key.
     async fn options(&self) -> Vec<TargetOption> {
-        posts::options_of(&self.0.options)
+        self.0
+            .options()
             .into_iter()
             .map(|(key, value)| TargetOption { key, value })
             .collect()
@@ -266,13 +249,8 @@ impl Target {
         super::metrics::latest_of(ctx, self.0.id).await
     }
     /// Status on this platform.
-    async fn status(&self) -> async_graphql::Result<TargetStatus> {
-        stored(
-            domain::status::TargetStatus::parse(&self.0.status),
-            "target status",
-            &self.0.status,
-        )
-        .map(Into::into)
+    async fn status(&self) -> TargetStatus {
+        self.0.status.into()
     }
     /// Publish attempts so far.
     async fn attempts(&self) -> i32 {
