@@ -119,6 +119,11 @@ impl<'a> Failure<'a> {
         self
     }
 
+    /// The message the error will carry.
+    pub fn text(&self) -> &str {
+        &self.message
+    }
+
     /// Seconds to wait, as the platform said beyond the generic headers (a body field, a
     /// header of its own); it takes precedence over the headers. `None` changes nothing.
     pub fn retry_after(mut self, seconds: Option<u32>) -> Self {
