@@ -312,6 +312,47 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// POSTs a GraphQL request to the server at `base` (`host:port`) and returns the
+    /// response body's text exactly as sent.
+    pub async fn gql_text_at(
+        &self,
+        base: &str,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> String {
+        let mut request = self
+            .client
+            .post(format!("http://{base}/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        response.text().await.expect("body text")
+    }
+
+    /// A second server (its own router on its own loopback port) over this app's services
+    /// and database, answering every query with the stock executor (compiled reads off);
+    /// returns its `host:port`.
+    pub async fn stock_twin(&self) -> String {
+        let verifier = JwtVerifier::new(&self.jwt).expect("verifier");
+        let router = app::router(
+            &self.services,
+            verifier,
+            GraphqlConfig {
+                compiled_reads: false,
+                ..GraphqlConfig::default()
+            },
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        format!("127.0.0.1:{}", addr.port())
+    }
+
     /// Like [`gql`](Self::gql) but panics on errors and returns `data`.
     pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
         let body = self.gql(Some(token), query, variables).await;
