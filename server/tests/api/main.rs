@@ -23,6 +23,7 @@ mod publishing;
 mod queue;
 mod schedule;
 mod schema;
+mod store;
 mod subscriptions;
 mod telegram;
 mod tenancy;
