@@ -362,9 +362,7 @@ async fn flushall_mid_run_loses_nothing() {
         )
         .await;
     }
-    while receiver.created() < POSTS / 4 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_created(&receiver, POSTS / 4, Duration::from_secs(30)).await;
     redis.flushall().await;
     wait_for_created(&receiver, POSTS, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(LEASE_MS * 2)).await;
@@ -373,6 +371,14 @@ async fn flushall_mid_run_loses_nothing() {
         POSTS,
         "every post published exactly once"
     );
+    // The receiver dedupes by idempotency key, so `created` cannot see a second call with
+    // the same key: count the calls themselves, and their keys and targets.
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), POSTS, "one call per target: {calls:?}");
+    let keys: HashSet<&String> = calls.iter().map(|(k, _)| k).collect();
+    let targets: HashSet<&String> = calls.iter().map(|(_, t)| t).collect();
+    assert_eq!(keys.len(), POSTS, "each with its own key");
+    assert_eq!(targets.len(), POSTS, "each for its own target");
     assert_eq!(published_targets(&app).await, POSTS as i64);
 }
 
