@@ -87,6 +87,8 @@ struct Seen {
 #[derive(Clone, Default)]
 struct Fake {
     seen: Arc<Mutex<Seen>>,
+    /// Notified when the hostile plugin is about to spin (`announce-loop`).
+    started: Arc<tokio::sync::Notify>,
     /// The fake's port on 127.0.0.1.
     port: u16,
 }
@@ -180,6 +182,13 @@ async fn fake_platform() -> (String, Fake) {
             post(|| async {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 StatusCode::OK
+            }),
+        )
+        .route(
+            "/started",
+            get(|State(fake): State<Fake>| async move {
+                fake.started.notify_one();
+                StatusCode::NO_CONTENT
             }),
         )
         .route(
@@ -477,18 +486,14 @@ async fn a_publish_cut_off_during_a_post_is_unconfirmed() {
 async fn hostile_plugins_fail_only_their_own_call() {
     let (host, _) = host(&["hostile"]).await;
 
-    let started = Instant::now();
+    // The deadline stops the loop: its error, not a hang, is the call's answer (how soon
+    // after the deadline is measured by benches/plugin_host.rs).
     let looped = host.publish("hostile", request("loop")).await;
     assert_eq!(
         looped,
         Err(PublishFailure::Timeout {
             limit: Duration::from_secs(2)
         })
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
     );
     assert_still_serves(&host).await;
 
@@ -533,25 +538,34 @@ async fn hostile_plugins_fail_only_their_own_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spinning_plugin_does_not_block_other_calls() {
-    let (host, _) = host(&["hostile", "example"]).await;
+    let (host, fake) = host(&["hostile", "example"]).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
     let spinning = tokio::spawn({
         let host = host.clone();
-        async move { host.publish("hostile", request("loop")).await }
+        let events = events.clone();
+        async move {
+            let result = host.publish("hostile", request("announce-loop")).await;
+            events.lock().expect("events").push("spinner ended");
+            result
+        }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = Instant::now();
+    // The hostile plugin tells the fake platform it is about to spin.
+    tokio::time::timeout(Duration::from_secs(10), fake.started.notified())
+        .await
+        .expect("the hostile plugin started spinning");
     let receipt = host.publish("example", request("meanwhile")).await;
+    events.lock().expect("events").push("other call answered");
     assert_eq!(receipt.map(|r| r.platform_post_id), Ok("p1".to_owned()));
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        started.elapsed()
-    );
     assert_eq!(
         spinning.await.expect("join"),
         Err(PublishFailure::Timeout {
             limit: Duration::from_secs(2)
         })
+    );
+    // Answered while the spinner was still spinning (its deadline is 2 s away), not after.
+    assert_eq!(
+        *events.lock().expect("events"),
+        ["other call answered", "spinner ended"]
     );
 }
 
