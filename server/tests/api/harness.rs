@@ -201,8 +201,33 @@ impl TestApp {
     ) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
+        Self::start_at(&admin_url, jwt, worker, redis_url, plugins, graphql).await
+    }
+
+    /// Herald (API only) on a fresh database of the Postgres server at `admin_url` (the
+    /// URL of a database there, e.g. `postgres`) and the Redis at `redis_url`.
+    pub async fn spawn_on(admin_url: &str, redis_url: &str) -> Self {
+        Self::start_at(
+            admin_url,
+            hs256(),
+            None,
+            redis_url.to_owned(),
+            None,
+            GraphqlConfig::default(),
+        )
+        .await
+    }
+
+    async fn start_at(
+        admin_url: &str,
+        jwt: JwtConfig,
+        worker: Option<(PublisherRegistry, WorkerConfig)>,
+        redis_url: String,
+        plugins: Option<herald_plugin_host::PluginHost>,
+        graphql: GraphqlConfig,
+    ) -> Self {
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url)
+        let admin = Database::connect(admin_url)
             .await
             .expect("admin connection");
         admin
@@ -229,7 +254,7 @@ impl TestApp {
                 .await
                 .expect("redis queue"),
         );
-        let persisted = PersistedQueries::connect(&redis_url, &namespace, Duration::from_secs(60))
+        let persisted = PersistedQueries::connect(&redis_url, &namespace, graphql.apq_ttl)
             .await
             .expect("persisted query store");
         let cipher = TokenCipher::new("test", &TOKEN_KEY);

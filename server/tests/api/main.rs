@@ -21,6 +21,7 @@ mod posts;
 mod processes;
 mod publishing;
 mod queue;
+mod restarts;
 mod schedule;
 mod schema;
 mod store;

@@ -31,7 +31,7 @@ struct Received {
 
 /// A fake webhook platform.
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     state: Arc<Mutex<Received>>,
     /// Honour Idempotency-Key (answer a repeated key with the first post).
     dedupe: bool,
@@ -80,7 +80,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start(dedupe: bool, hang_first: bool) -> Self {
+    pub(crate) async fn start(dedupe: bool, hang_first: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -102,16 +102,21 @@ impl Receiver {
         format!("http://{}/publish", self.addr)
     }
 
-    fn calls(&self) -> Vec<(String, String)> {
+    pub(crate) fn calls(&self) -> Vec<(String, String)> {
         self.state.lock().expect("lock").calls.clone()
     }
 
-    fn created(&self) -> usize {
+    pub(crate) fn created(&self) -> usize {
         self.state.lock().expect("lock").created.len()
     }
 }
 
-fn spawn_worker(app: &TestApp, redis_url: &str, receiver: &Receiver, idempotent: bool) -> Child {
+pub(crate) fn spawn_worker(
+    app: &TestApp,
+    redis_url: &str,
+    receiver: &Receiver,
+    idempotent: bool,
+) -> Child {
     spawn_worker_reconciling_every(app, redis_url, receiver, idempotent, 300)
 }
 
@@ -142,11 +147,11 @@ fn spawn_worker_reconciling_every(
         .expect("spawn herald worker")
 }
 
-fn in_ms(ms: i64) -> String {
+pub(crate) fn in_ms(ms: i64) -> String {
     (Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-async fn webhook_post(app: &TestApp, token: &str, content: &str, at: &str) -> String {
+pub(crate) async fn webhook_post(app: &TestApp, token: &str, content: &str, at: &str) -> String {
     app.create_post(
         token,
         json!({"content": content, "platforms": ["webhook"], "scheduledAt": at}),
@@ -238,7 +243,7 @@ async fn killed_worker_on_non_idempotent_platform_needs_review() {
     assert_eq!(receiver.calls().len(), 1);
 }
 
-async fn wait_for_created(receiver: &Receiver, n: usize, within: Duration) {
+pub(crate) async fn wait_for_created(receiver: &Receiver, n: usize, within: Duration) {
     let deadline = Instant::now() + within;
     while receiver.created() < n {
         assert!(
@@ -292,17 +297,27 @@ async fn two_workers_never_publish_a_target_twice() {
 }
 
 /// A private Redis, so FLUSHALL cannot disturb the other tests.
-struct PrivateRedis {
+pub(crate) struct PrivateRedis {
     child: Child,
-    url: String,
+    port: u16,
+    pub(crate) url: String,
 }
 
 impl PrivateRedis {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = {
             let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             socket.local_addr().expect("addr").port()
         };
+        Self {
+            child: Self::run(port).await,
+            port,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Starts `redis-server` on `port` and waits until it accepts connections.
+    async fn run(port: u16) -> Child {
         let child = Command::new("redis-server")
             .args([
                 "--bind",
@@ -318,20 +333,27 @@ impl PrivateRedis {
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server (installed by scripts/test)");
-        let url = format!("redis://127.0.0.1:{port}");
-        for _ in 0..100 {
+        for _ in 0..250 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                break;
+                return child;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self { child, url }
+        panic!("redis-server did not listen on {port}");
     }
 
-    async fn flushall(&self) {
+    /// Stops this Redis (SIGKILL: everything in it is lost) and starts a new one on the
+    /// same port.
+    pub(crate) async fn restart(&mut self) {
+        self.child.start_kill().expect("SIGKILL redis-server");
+        self.child.wait().await.expect("reaped");
+        self.child = Self::run(self.port).await;
+    }
+
+    pub(crate) async fn flushall(&self) {
         let client = fred::prelude::Builder::from_config(
             fred::prelude::Config::from_url(&self.url).expect("url"),
         )
