@@ -110,7 +110,7 @@ impl PostService {
             let (current, targets) = posts::lock(&txn, actor, id).await?;
             check_version(&current, changes.expected_version)?;
             refuse_if_locked(&targets, "edited")?;
-            let edit = self.edit(&current, &targets, changes.clone())?;
+            let edit = self.edit(actor, &current, &targets, changes.clone())?;
             let needs_check = current.scheduled_at.is_some() && edit.substance_changed;
             if needs_check && !checked.covers(&current, &targets) {
                 txn.rollback().await?;

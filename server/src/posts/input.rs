@@ -3,6 +3,7 @@
 
 use super::PostService;
 use crate::db::entities::{post, target};
+use crate::domain::actor::{Actor, Role};
 use crate::domain::post::{
     self as rules, ApprovalStatus, MAX_CAMPAIGN_CHARS, MAX_NOTES_CHARS, MediaItem,
 };
@@ -100,6 +101,7 @@ impl PostService {
     /// that need no lookups.
     pub(super) fn edit(
         &self,
+        actor: &Actor,
         current: &post::Model,
         targets: &[target::Model],
         changes: PostChanges,
@@ -136,6 +138,11 @@ impl PostService {
         let approval_required = changes
             .approval_required
             .unwrap_or(current.approval_required);
+        if current.approval_required && !approval_required {
+            // Lifting the requirement would let the post out without (or despite) an
+            // approver's decision: only an approver may.
+            actor.require(Role::Approver)?;
+        }
         let substance_changed = content != current.content
             || media != current.media()
             || new_targets != current_targets;

@@ -45,16 +45,22 @@ impl WebhookPublisher {
     }
 }
 
+/// Longest wait a receiver's `Retry-After` may ask for; larger values are cut to it.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// The receiver's `Retry-After` in seconds, at most [`MAX_RETRY_AFTER`] (any finite
+/// number, however large, is accepted and bounded; negative or malformed values are
+/// ignored).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
+    let seconds = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some(Duration::try_from_secs_f64(seconds).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)))
 }
 
 /// Reads at most [`MAX_RESPONSE_BYTES`] of the body; the rest is never buffered.
@@ -139,5 +145,32 @@ impl Publisher for WebhookPublisher {
 
     fn is_idempotent(&self, _platform: &str) -> bool {
         self.idempotent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    fn after(value: &str) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(value).expect("header value"),
+        );
+        retry_after(&headers)
+    }
+
+    #[test]
+    fn retry_after_is_bounded_and_never_panics() {
+        assert_eq!(after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(after("1.5"), Some(Duration::from_millis(1_500)));
+        assert_eq!(after("1e300"), Some(MAX_RETRY_AFTER));
+        assert_eq!(after("86401"), Some(MAX_RETRY_AFTER));
+        assert_eq!(after("-1"), None);
+        assert_eq!(after("NaN"), None);
+        assert_eq!(after("inf"), None);
+        assert_eq!(after("soon"), None);
     }
 }
