@@ -14,6 +14,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db;
 use crate::db::entities::{connection, token};
 use crate::domain::actor::Actor;
 use crate::error::AppError;
@@ -218,12 +219,34 @@ impl ConnectionService {
         actor: &Actor,
         named: &[(Uuid, &str, String)],
     ) -> Result<(), AppError> {
+        self.check_named(actor, named, true).await
+    }
+
+    /// Like [`Self::require_usable`] but an account that must be reconnected passes: what
+    /// a draft may name (it is checked again when the post is scheduled).
+    pub async fn require_owned(
+        &self,
+        actor: &Actor,
+        named: &[(Uuid, &str, String)],
+    ) -> Result<(), AppError> {
+        self.check_named(actor, named, false).await
+    }
+
+    async fn check_named(
+        &self,
+        actor: &Actor,
+        named: &[(Uuid, &str, String)],
+        active: bool,
+    ) -> Result<(), AppError> {
         if named.is_empty() {
             return Ok(());
         }
         let found: HashMap<Uuid, connection::Model> = connection::Entity::find()
             .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
-            .filter(connection::Column::Id.is_in(named.iter().map(|(id, _, _)| *id)))
+            .filter(db::one_of(
+                connection::Column::Id,
+                &named.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
+            ))
             .all(&self.db)
             .await?
             .into_iter()
@@ -246,7 +269,7 @@ impl ConnectionService {
                         ),
                     ));
                 }
-                Some(conn) if conn.status != ACTIVE => {
+                Some(conn) if active && conn.status != ACTIVE => {
                     return Err(AppError::bad_input(
                         field,
                         format!(

@@ -15,6 +15,19 @@ use crate::error::AppError;
 use crate::publish::plugin::plugin_post;
 
 impl PostService {
+    /// Checks that the accounts `targets` name are the caller's tenant's and on the
+    /// target's platform (what even a draft must respect: another tenant's account reads
+    /// as unknown, as one that does not exist).
+    pub(super) async fn require_owned_accounts(
+        &self,
+        actor: &Actor,
+        targets: &[TargetSpec],
+    ) -> Result<(), AppError> {
+        self.connections
+            .require_owned(actor, &named_accounts(targets))
+            .await
+    }
+
     /// Checks that every target can be published as an account of the caller's tenant:
     /// a named connection must be theirs, active and on the target's platform; otherwise
     /// a plugin platform needs a connected account. `BAD_USER_INPUT` names the platform.
@@ -23,20 +36,9 @@ impl PostService {
         actor: &Actor,
         targets: &[TargetSpec],
     ) -> Result<(), AppError> {
-        let named: Vec<(Uuid, &str, String)> = targets
-            .iter()
-            .enumerate()
-            .filter_map(|(index, target)| {
-                target.connection_id.map(|id| {
-                    (
-                        id,
-                        target.platform.as_str(),
-                        format!("targets[{index}].connectionId"),
-                    )
-                })
-            })
-            .collect();
-        self.connections.require_usable(actor, &named).await?;
+        self.connections
+            .require_usable(actor, &named_accounts(targets))
+            .await?;
         let needed: Vec<String> = targets
             .iter()
             .filter(|t| t.connection_id.is_none() && self.account_platforms.contains(&t.platform))
@@ -105,6 +107,23 @@ impl PostService {
         }
         Ok(())
     }
+}
+
+/// The accounts `targets` name: id, platform and the input field naming it.
+fn named_accounts(targets: &[TargetSpec]) -> Vec<(Uuid, &str, String)> {
+    targets
+        .iter()
+        .enumerate()
+        .filter_map(|(index, target)| {
+            target.connection_id.map(|id| {
+                (
+                    id,
+                    target.platform.as_str(),
+                    format!("targets[{index}].connectionId"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// How many times `update` and `schedule` check a post that keeps changing while it is

@@ -47,7 +47,10 @@ impl PostService {
                     now,
                 )?)
             }
-            None => None,
+            None => {
+                self.require_owned_accounts(actor, &targets).await?;
+                None
+            }
         };
         let target_status = if schedule.is_some() {
             TargetStatus::Scheduled
@@ -112,6 +115,9 @@ impl PostService {
             refuse_if_locked(&targets, "edited")?;
             let edit = self.edit(actor, &current, &targets, changes.clone())?;
             let needs_check = current.scheduled_at.is_some() && edit.substance_changed;
+            if !needs_check && edit.substance_changed {
+                self.require_owned_accounts(actor, &edit.targets).await?;
+            }
             if needs_check && !checked.covers(&current, &targets) {
                 txn.rollback().await?;
                 checked.count()?;

@@ -391,6 +391,34 @@ async fn bad_targets_and_content_over_the_limit_are_refused_before_scheduling() 
         "BAD_USER_INPUT",
         Some("targets[0].connectionId"),
     );
+    // A draft may not name another tenant's account either, and it reads exactly as an
+    // account that does not exist (no foreign-key error telling them apart).
+    let draft_naming = |id: Value| {
+        create(json!({"content": "hi", "targets": [{"platform": "example", "connectionId": id}]}))
+    };
+    let foreign = draft_naming(bobs.clone()).await;
+    let unknown = draft_naming(json!(uuid::Uuid::now_v7().to_string())).await;
+    for refused in [&foreign, &unknown] {
+        assert_error(refused, "BAD_USER_INPUT", Some("targets[0].connectionId"));
+        assert!(refused["data"].is_null(), "{refused}");
+    }
+    let message = |body: &Value| {
+        body["errors"][0]["message"]
+            .as_str()
+            .map(|m| m.split(' ').take(3).collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(message(&foreign), message(&unknown));
+    let mine_draft = draft_naming(mine.clone()).await;
+    assert!(mine_draft["errors"].is_null(), "{mine_draft}");
+    let draft_id = mine_draft["data"]["createPost"]["id"].clone();
+    let moved = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!, $t: [TargetInput!]) { updatePost(id: $id, input: {targets: $t}) { id } }",
+            json!({"id": draft_id, "t": [{"platform": "example", "connectionId": bobs}]}),
+        )
+        .await;
+    assert_error(&moved, "BAD_USER_INPUT", Some("targets[0].connectionId"));
     let wrong_platform = create(json!({"content": "hi", "scheduledAt": in_ms(60_000),
         "targets": [{"platform": "webhook", "connectionId": mine}]}))
     .await;
