@@ -121,6 +121,16 @@ impl Net {
         let mut hops = 0;
         loop {
             let authority = check_allowed(plugin, allowed, &url)?;
+            // Names resolve to public addresses only (`PublicOnly`); an address written in
+            // the URL is held to the same rule before any connection, so a private service's
+            // open or closed ports never show in an error. A test override is exempt.
+            if !self.overrides.contains_key(&authority) && !literal_is_public(&url) {
+                tracing::warn!(plugin, host = %authority, "plugin request to a non-public address denied");
+                return Err(FetchError::Denied(format!(
+                    "{}: not a public address",
+                    redact_url(&url)
+                )));
+            }
             let response = self.send(plugin, &authority, &url, &request).await?;
             let status = response.status();
             if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
@@ -345,11 +355,12 @@ fn literal_is_public(url: &Url) -> bool {
     }
 }
 
-/// Whether `ip` is routable on the public internet.
+/// Whether `ip` is a public unicast address: the one address policy of plugin requests
+/// and media fetches, for resolved names and addresses written in URLs alike.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => {
-            let [a, b, ..] = ip.octets();
+            let [a, b, c, _] = ip.octets();
             !(ip.is_loopback()
                 || ip.is_private()
                 || ip.is_link_local()
@@ -358,19 +369,37 @@ fn is_public(ip: IpAddr) -> bool {
                 || ip.is_documentation()
                 || ip.is_multicast()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                // Shared address space (carrier-grade NAT), 100.64.0.0/10.
+                || (a == 100 && (64..128).contains(&b))
+                // IETF protocol assignments, 192.0.0.0/24.
+                || (a == 192 && b == 0 && c == 0)
+                // Benchmarking, 198.18.0.0/15.
+                || (a == 198 && (18..20).contains(&b))
+                // Reserved, 240.0.0.0/4.
+                || a >= 240)
         }
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = ip.segments()[0];
-                !(ip.is_loopback()
-                    || ip.is_unspecified()
-                    || ip.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80)
+        IpAddr::V6(ip) => {
+            if let Some(v4) = ip.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
             }
-        },
+            let segments = ip.segments();
+            let first = segments[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                // Unique local fc00::/7 and link-local fe80::/10.
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                // Translations that reach IPv4 addresses (NAT64 64:ff9b::/96 and the local
+                // 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32), documentation
+                // 2001:db8::/32, discard-only 100::/64 and IPv4-compatible ::/96.
+                || first == 0x2002
+                || (first == 0x0064 && segments[1] == 0xff9b)
+                || (first == 0x2001 && segments[1] == 0)
+                || (first == 0x2001 && segments[1] == 0x0db8)
+                || (first == 0x0100 && segments[1..4] == [0, 0, 0])
+                || segments[..6] == [0, 0, 0, 0, 0, 0])
+        }
     }
 }
 
@@ -506,13 +535,60 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "2001::1",
+            "2001:db8::1",
+            "::7f00:1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "255.255.255.255",
+            "192.0.0.8",
         ] {
             let ip: IpAddr = private.parse().expect("ip");
             assert!(!is_public(ip), "{private}");
         }
-        for public in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+        for public in [
+            "93.184.216.34",
+            "198.20.0.1",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "2001:4860:4860::8888",
+        ] {
             let ip: IpAddr = public.parse().expect("ip");
             assert!(is_public(ip), "{public}");
+        }
+    }
+
+    /// A declared host written as a private address is refused before any connection, so
+    /// the answer is the same whether a port there is open or closed.
+    #[tokio::test]
+    async fn private_addresses_in_urls_are_refused_before_connecting() {
+        let net =
+            Net::new(Duration::from_secs(5), 1 << 20, 1 << 20, 3, &HashMap::new()).expect("client");
+        for host in [
+            "127.0.0.1:22",
+            "10.0.0.5",
+            "[::1]:6379",
+            "[64:ff9b::a00:5]",
+            "198.18.0.1",
+        ] {
+            let url = format!("https://{host}/probe");
+            let parsed = Url::parse(&url).expect("url");
+            let allowed = [authority(&parsed).expect("authority")];
+            let request = Request {
+                method: Method::Get,
+                url,
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            match net.fetch("p", &allowed, request).await {
+                Err(FetchError::Denied(message)) => {
+                    assert!(message.contains("not a public address"), "{message}");
+                }
+                other => panic!("{host}: {other:?}"),
+            }
         }
     }
 
