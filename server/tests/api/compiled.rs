@@ -4,37 +4,30 @@
 //! stock answer here comes from the same document with a trailing comment (another
 //! text, so the server has not learned it yet).
 
+use std::fmt::Debug;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+
+use herald_server::graphql::schema::{columns, span};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::harness::{TestApp, error_code};
 
-/// Every field a plan covers, `__typename` at every level, cursors and `pageInfo`.
-const EVERY_FIELD: &str =
-    "query($first: Int, $after: String, $filter: PostFilter, $order: PostOrder) {
-  posts(first: $first, after: $after, filter: $filter, orderBy: $order) {
+/// Every field a plan covers, as the descriptor tables list them (`__typename` at every
+/// level), cursors and `pageInfo`.
+static EVERY_FIELD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "query($first: Int, $after: String, $filter: PostFilter, $order: PostOrder) {{
+  posts(first: $first, after: $after, filter: $filter, orderBy: $order) {{
     __typename
-    pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
-    edges {
-      __typename cursor
-      node {
-        __typename id content status scheduledAt localScheduledAt timeZone postedAt campaign
-        notes approvalRequired approvalStatus rejectionReason failureReason ownerId createdBy
-        createdAt updatedAt archivedAt version platforms mediaUrls
-        media { __typename url altText mimeType }
-        targets {
-          __typename id platform connectionId status attempts platformPostId platformUrl
-          lastError lastResponseCode publishedAt updatedAt
-          options { __typename key value }
-          metrics {
-            __typename fetchedAt likes shares comments impressions
-            raw { __typename name value }
-          }
-        }
-      }
-    }
-  }
-}";
+    pageInfo {{ __typename hasNextPage hasPreviousPage startCursor endCursor }}
+    edges {{ __typename cursor node {{ {} }} }}
+  }}
+}}",
+        columns::POST.every_field()
+    )
+});
 
 /// Aliases, a named fragment and inline fragments.
 const FRAGMENTS: &str = "query Page($n: Int) { list: posts(first: $n) { ...Connection } }
@@ -176,7 +169,7 @@ async fn seed(app: &TestApp) -> String {
 async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
-    learn(&app, &alice, EVERY_FIELD, json!({})).await;
+    learn(&app, &alice, &EVERY_FIELD, json!({})).await;
     let scheduled = json!({"field": "SCHEDULED_AT", "direction": "ASC"});
     let cases = [
         json!({}),
@@ -189,7 +182,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         json!({"filter": {"campaign": "none of them"}}),
     ];
     for variables in cases {
-        let data = assert_compiled_as_stock(&app, &alice, EVERY_FIELD, variables).await;
+        let data = assert_compiled_as_stock(&app, &alice, &EVERY_FIELD, variables).await;
         let edges = data["posts"]["edges"].as_array().expect("edges");
         assert!(
             edges
@@ -199,7 +192,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         );
     }
     // Every kind of value was compared: the list holds them all.
-    let data = assert_compiled_as_stock(&app, &alice, EVERY_FIELD, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &alice, &EVERY_FIELD, json!({})).await;
     let edges = data["posts"]["edges"].as_array().expect("edges");
     assert_eq!(edges.len(), 3, "{data}");
     let tricky = edges
@@ -253,7 +246,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         let first = assert_compiled_as_stock(
             &app,
             &alice,
-            EVERY_FIELD,
+            &EVERY_FIELD,
             json!({"first": 2, "order": order}),
         )
         .await;
@@ -262,7 +255,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         let next = assert_compiled_as_stock(
             &app,
             &alice,
-            EVERY_FIELD,
+            &EVERY_FIELD,
             json!({"first": 2, "after": after, "order": order}),
         )
         .await;
@@ -290,7 +283,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
 async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
-    learn(&app, &alice, EVERY_FIELD, json!({"first": 2})).await;
+    learn(&app, &alice, &EVERY_FIELD, json!({"first": 2})).await;
     // Each of these gets the stock executor's answer (an error), not the plan's.
     let cases = [
         (None, json!({"first": 2}), "UNAUTHENTICATED"),
@@ -326,8 +319,8 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         ),
     ];
     for (token, variables, code) in cases {
-        let expected = stock(&app, token, EVERY_FIELD, variables.clone()).await;
-        let (body, compiled) = run(&app, token, EVERY_FIELD, variables.clone()).await;
+        let expected = stock(&app, token, &EVERY_FIELD, variables.clone()).await;
+        let (body, compiled) = run(&app, token, &EVERY_FIELD, variables.clone()).await;
         assert!(!compiled, "{variables}");
         assert_eq!(body, expected, "{variables}");
         assert!(body.get("errors").is_some(), "{body}");
@@ -340,9 +333,9 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         )
         .await
         .expect("unreadable media");
-    let expected = stock(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    let expected = stock(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(expected.get("errors").is_none(), "{expected}");
-    let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    let (body, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(!compiled);
     assert_eq!(body, expected);
     // Media with an item lacking its URL, and a year chrono writes with a sign.
@@ -353,9 +346,9 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
            WHERE content = 'plain'",
     ] {
         app.db.execute_unprepared(update).await.expect("update");
-        let expected = stock(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+        let expected = stock(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
         assert!(expected.get("errors").is_none(), "{expected}");
-        let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+        let (body, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
         assert!(!compiled, "{update}");
         assert_eq!(body, expected);
     }
@@ -364,10 +357,10 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         .execute_unprepared("UPDATE social_posts SET status = 'bogus' WHERE content = 'third'")
         .await
         .expect("unknown status");
-    let expected = stock(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    let expected = stock(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(expected.get("errors").is_some(), "{expected}");
     let before = app.statements();
-    let body = app.gql(Some(&alice), EVERY_FIELD, json!({})).await;
+    let body = app.gql(Some(&alice), &EVERY_FIELD, json!({})).await;
     let statements = app.statements_since(before);
     assert!(
         is_compiled(&statements[0]),
@@ -414,11 +407,94 @@ async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
 async fn compiled_reads_can_be_turned_off() {
     let app = TestApp::spawn_with_stock_reads().await;
     let alice = seed(&app).await;
-    learn(&app, &alice, EVERY_FIELD, json!({})).await;
-    let (body, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    learn(&app, &alice, &EVERY_FIELD, json!({})).await;
+    let (body, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(!compiled);
     assert_eq!(
         body["data"]["posts"]["edges"].as_array().map(Vec::len),
         Some(3)
     );
+}
+
+/// The `graphql.operation` spans opened in this process, by any test: their fields.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+
+impl Spans {
+    /// The process's recorder, installed as the global subscriber on first use (a
+    /// subscriber set for one thread only misses spans when tests run in parallel).
+    fn global() -> &'static Spans {
+        static SPANS: OnceLock<Spans> = OnceLock::new();
+        SPANS.get_or_init(|| {
+            let spans = Spans::default();
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::registry().with(spans.clone()),
+            )
+            .expect("no other global subscriber");
+            spans
+        })
+    }
+
+    /// The `answered_by` fields of the spans of operation `name` seen since the last call.
+    fn answered_by(&self, name: &str) -> Vec<String> {
+        let mut spans = self.0.lock().expect("spans");
+        let field = |fields: &[(String, String)], key: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *spans)
+            .into_iter()
+            .partition(|fields| field(fields, "operation").as_deref() == Some(name));
+        *spans = others;
+        mine.iter()
+            .filter_map(|fields| field(fields, "answered_by"))
+            .collect()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Fields(Vec<(String, String)>);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn Debug) {
+                self.0.push((field.name().to_owned(), format!("{value:?}")));
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                self.0.push((field.name().to_owned(), value.to_owned()));
+            }
+        }
+        let metadata = attrs.metadata();
+        if metadata.name() != span::NAME || metadata.target() != span::TARGET {
+            return;
+        }
+        let mut fields = Fields(Vec::new());
+        attrs.record(&mut fields);
+        self.0.lock().expect("spans").push(fields.0);
+    }
+}
+
+#[tokio::test]
+async fn compiled_answers_run_in_the_span_of_stock_executions() {
+    let spans = Spans::global();
+    let app = TestApp::spawn().await;
+    let alice = seed(&app).await;
+    // A name no other test uses: spans are recorded process-wide.
+    let name = format!("Page{}", uuid::Uuid::new_v4().simple());
+    let query = format!("query {name} {{ posts {{ edges {{ node {{ id content }} }} }} }}");
+    learn(&app, &alice, &query, json!({})).await;
+    assert_eq!(spans.answered_by(&name), ["executor"]);
+    let (_, compiled) = run(&app, Some(&alice), &query, json!({})).await;
+    assert!(compiled);
+    assert_eq!(spans.answered_by(&name), ["compiled"]);
+    // A plan that steps aside (no token) has opened its span; the executor answers in its own.
+    let (_, compiled) = run(&app, None, &query, json!({})).await;
+    assert!(!compiled);
+    assert_eq!(spans.answered_by(&name), ["compiled", "executor"]);
 }

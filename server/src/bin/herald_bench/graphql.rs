@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use async_graphql::Variables;
 use futures_util::{SinkExt, StreamExt};
-use herald_server::graphql::compiled::CompiledReads;
+use herald_server::graphql::serve::compiled::CompiledReads;
 use herald_server::posts;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryTrait, Statement};
 use serde_json::{Value, json};

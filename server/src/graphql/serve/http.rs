@@ -24,8 +24,9 @@ use serde_json::{Map, Value, json};
 use super::compiled::{self, CompiledReads, Lookup};
 use super::documents::DocumentCache;
 use super::persisted::{self, PersistedQueries};
-use super::{Auth, GraphqlConfig, HeraldSchema, introspection};
+use super::{GraphqlConfig, introspection};
 use crate::auth::JwtVerifier;
+use crate::graphql::schema::{Auth, HeraldSchema};
 
 /// The GraphQL-over-HTTP media type.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
