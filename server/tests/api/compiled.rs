@@ -416,9 +416,12 @@ async fn compiled_reads_can_be_turned_off() {
     );
 }
 
+/// A span's fields: name and value.
+type Fields = Vec<(String, String)>;
+
 /// The `graphql.operation` spans opened in this process, by any test: their fields.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+struct Spans(Arc<Mutex<Vec<Fields>>>);
 
 impl Spans {
     /// The process's recorder, installed as the global subscriber on first use (a
@@ -461,8 +464,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
         _: &tracing::span::Id,
         _: tracing_subscriber::layer::Context<'_, S>,
     ) {
-        struct Fields(Vec<(String, String)>);
-        impl tracing::field::Visit for Fields {
+        struct Visitor(Fields);
+        impl tracing::field::Visit for Visitor {
             fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn Debug) {
                 self.0.push((field.name().to_owned(), format!("{value:?}")));
             }
@@ -474,7 +477,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
         if metadata.name() != span::NAME || metadata.target() != span::TARGET {
             return;
         }
-        let mut fields = Fields(Vec::new());
+        let mut fields = Visitor(Vec::new());
         attrs.record(&mut fields);
         self.0.lock().expect("spans").push(fields.0);
     }
