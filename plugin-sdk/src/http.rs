@@ -14,8 +14,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::__bindings::herald::publisher::http as host;
-use crate::{PublishError, RateLimit, time};
+use crate::PublishError;
+use crate::failure::{DEFAULT_RETRY_SECONDS, Failure};
+use crate::time::{self, ServerClock};
 
+pub use herald_secrets::{form_encode, percent_encode};
 pub use host::{Body, HttpError, Method};
 
 /// A request being built.
@@ -166,34 +169,49 @@ impl Response {
         })
     }
 
-    /// Seconds to wait before retrying: `Retry-After` (delta seconds, or an HTTP date
-    /// counted from the answer's `Date`, else from `now_unix`), else
-    /// `x-rate-limit-reset`/`x-ratelimit-reset` (Unix seconds, relative to `now_unix`),
-    /// else `None`.
+    /// Seconds to wait before retrying, as the headers say, or `None`: `Retry-After`
+    /// (delta seconds, or an HTTP date), else `x-rate-limit-reset`/`x-ratelimit-reset`
+    /// (Unix seconds, as X and GitHub send them), else `ratelimit-reset` (delta seconds,
+    /// the IETF draft). Absolute times count from the server's clock (the answer's `Date`,
+    /// see [`server_clock`](Self::server_clock)), else from `now_unix`. Unbounded: a reset
+    /// already past is 0, a huge value saturates; [`Failure`] bounds the wait it gives.
+    /// Values that are none of these (negative, garbled) are ignored.
     pub fn retry_after(&self, now_unix: u64) -> Option<u32> {
+        let now_ms = i64::try_from(now_unix)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        let clock = self.server_clock(now_ms);
         if let Some(value) = self.header("retry-after").map(str::trim) {
-            if let Ok(seconds) = value.parse::<u32>() {
+            if let Some(seconds) = whole_seconds(value) {
                 return Some(seconds);
             }
             if let Some(at) = time::parse_http_date(value) {
-                let now = self
-                    .header("date")
-                    .and_then(time::parse_http_date)
-                    .unwrap_or_else(|| {
-                        i64::try_from(now_unix)
-                            .unwrap_or(i64::MAX)
-                            .saturating_mul(1000)
-                    });
-                return Some(time::seconds_until(at, now));
+                return Some(clock.seconds_until(at, now_ms));
             }
         }
-        let reset = self
+        let epoch_reset = self
             .header("x-rate-limit-reset")
-            .or_else(|| self.header("x-ratelimit-reset"))?
-            .trim()
-            .parse::<u64>()
-            .ok()?;
-        Some(u32::try_from(reset.saturating_sub(now_unix)).unwrap_or(u32::MAX))
+            .or_else(|| self.header("x-ratelimit-reset"))
+            .and_then(epoch_millis);
+        if let Some(reset) = epoch_reset {
+            return Some(clock.seconds_until(reset, now_ms));
+        }
+        self.header("ratelimit-reset").and_then(whole_seconds)
+    }
+
+    /// Seconds to wait before retrying: `platform` (what the platform said beyond the
+    /// generic headers) when given, else [`retry_after`](Self::retry_after), else
+    /// [`DEFAULT_RETRY_SECONDS`]. Unbounded (see [`Failure::wait_seconds`]).
+    pub fn wait_seconds(&self, platform: Option<u32>, now_unix: u64) -> u32 {
+        platform
+            .or_else(|| self.retry_after(now_unix))
+            .unwrap_or(DEFAULT_RETRY_SECONDS)
+    }
+
+    /// The server's clock as this answer's `Date` shows it, the answer having been read at
+    /// host time `local_now_ms`; the host clock when it has no usable `Date`.
+    pub fn server_clock(&self, local_now_ms: i64) -> ServerClock {
+        ServerClock::from_date(self.header("date"), local_now_ms)
     }
 
     /// Requests left in the current window (`x-rate-limit-remaining` or
@@ -206,40 +224,50 @@ impl Response {
             .ok()
     }
 
-    /// Keeps a 2xx response; maps the others to the error Herald should act on: 401 →
-    /// auth expired, 429 (or 403 with no requests remaining) → rate limited, 408/5xx →
-    /// retryable, other 4xx → permanent. A rate limit without `Retry-After` waits 60 s.
+    /// Keeps a 2xx response; maps the others with the generic mapping (see [`Failure`]):
+    /// 401 → auth expired, 429 (or 403 with no requests remaining, or 503 with
+    /// `Retry-After`) → rate limited, 408/425/5xx → retryable, other 4xx → permanent.
     pub fn error_for_status(self) -> Result<Response, PublishError> {
+        self.error_for_status_with(|failure| failure.into_error())
+    }
+
+    /// Keeps a 2xx response; hands any other to `hook` as a [`Failure`], which words it,
+    /// adds what the platform says beyond status and headers, handles the platform's own
+    /// cases and leaves the rest to [`Failure::into_error`].
+    pub fn error_for_status_with(
+        self,
+        hook: impl FnOnce(Failure<'_>) -> PublishError,
+    ) -> Result<Response, PublishError> {
         if self.is_success() {
             return Ok(self);
         }
-        let message = format!("HTTP {}: {}", self.status, truncate(&self.text(), 300));
-        let exhausted = self.rate_limit_remaining() == Some(0);
-        Err(match self.status {
-            401 => PublishError::AuthExpired(message),
-            429 => self.rate_limited(message),
-            403 if exhausted => self.rate_limited(message),
-            408 | 500..=599 => PublishError::Retryable(message),
-            _ => PublishError::Permanent(message),
-        })
-    }
-
-    fn rate_limited(&self, message: String) -> PublishError {
-        let retry_after_seconds = self
-            .header("retry-after")
-            .and_then(|value| value.trim().parse::<u32>().ok())
-            .unwrap_or(60);
-        PublishError::RateLimited(RateLimit {
-            retry_after_seconds,
-            message,
-        })
+        Err(hook(Failure::new(&self)))
     }
 }
 
-fn truncate(text: &str, max_chars: usize) -> &str {
-    text.char_indices()
-        .nth(max_chars)
-        .map_or(text, |(index, _)| &text[..index])
+/// Whole seconds written as digits only, saturating at `u32::MAX`; `None` otherwise.
+fn whole_seconds(text: &str) -> Option<u32> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<u64>().map_or(u32::MAX, |seconds| {
+        u32::try_from(seconds).unwrap_or(u32::MAX)
+    }))
+}
+
+/// Unix milliseconds of Unix seconds written as digits with an optional fraction
+/// (`1470173023.123`); `None` otherwise.
+fn epoch_millis(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let seconds: f64 = text.parse().ok()?;
+    // `as` saturates: a reset centuries away becomes i64::MAX.
+    Some((seconds * 1000.0) as i64)
 }
 
 impl From<HttpError> for PublishError {
@@ -254,39 +282,6 @@ impl From<HttpError> for PublishError {
             }
         }
     }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters, for a URL path
-/// segment or query value (`!room:example.org` → `%21room%3Aexample.org`).
-pub fn percent_encode(text: &str) -> String {
-    escape(text, b'~', false)
-}
-
-/// Percent-encodes for `application/x-www-form-urlencoded`.
-pub fn form_encode(text: &str) -> String {
-    escape(text, b'*', true)
-}
-
-/// `text` with every byte but ASCII letters, digits, `-`, `_`, `.` and `also` written as
-/// `%XX`; a space becomes `+` when `space_as_plus`.
-fn escape(text: &str, also: u8, space_as_plus: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                out.push(char::from(byte));
-            }
-            _ if byte == also => out.push(char::from(byte)),
-            b' ' if space_as_plus => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0xF)]));
-            }
-        }
-    }
-    out
 }
 
 /// A `multipart/form-data` body.
@@ -357,6 +352,7 @@ impl Multipart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RateLimit;
 
     fn response(status: u16, headers: &[(&str, &str)]) -> Response {
         Response {

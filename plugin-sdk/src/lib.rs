@@ -13,6 +13,11 @@
 //! options and an account's extra credentials. A plugin has no filesystem,
 //! sockets, clock-based sleeping or environment.
 //!
+//! What every platform needs the same way is here once: [`failure`] maps a failed answer
+//! (status, `Retry-After` and rate-limit headers) to the [`PublishError`] Herald acts on,
+//! with a hook for the platform's own cases; [`scrub`] removes secrets from messages;
+//! [`time::ServerClock`] counts a platform's absolute reset times on its own clock.
+//!
 //! ```ignore
 //! use herald_plugin_sdk::{Publisher, PluginInfo, PublishRequest, Receipt, PublishError};
 //!
@@ -27,9 +32,11 @@
 //! herald_plugin_sdk::register_publisher!(MyPlatform);
 //! ```
 
+pub mod failure;
 pub mod http;
 pub mod log;
 pub mod media;
+pub mod scrub;
 pub mod settings;
 pub mod text;
 pub mod time;

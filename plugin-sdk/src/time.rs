@@ -1,6 +1,7 @@
 //! Time for plugins: the clock (WASI's wall clock, which the host grants) and the time
 //! stamps platforms send: RFC 3339 (`2026-11-29T02:20:00.123Z`) and HTTP dates
-//! (`Sun, 29 Nov 2026 02:16:00 GMT`, as in `Date` and `Retry-After`). Instants are Unix
+//! (`Sun, 29 Nov 2026 02:16:00 GMT`, as in `Date` and `Retry-After`), and a server's own
+//! clock ([`ServerClock`]) for platforms whose reset times are absolute. Instants are Unix
 //! milliseconds.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -149,6 +150,64 @@ pub fn seconds_until(until_ms: i64, now_ms: i64) -> u32 {
     u32::try_from(seconds.max(1)).unwrap_or(u32::MAX)
 }
 
+/// Whole seconds from `now_ms` until `until_ms`, rounded up; 0 when it has passed.
+pub fn seconds_until_or_zero(until_ms: i64, now_ms: i64) -> u32 {
+    let millis = until_ms.saturating_sub(now_ms).max(0);
+    u32::try_from(millis.saturating_add(999) / 1000).unwrap_or(u32::MAX)
+}
+
+/// `seconds` (e.g. Discord's float `retry_after`) rounded up to whole seconds, saturating
+/// at `u32::MAX`; `None` when negative or not a number.
+pub fn ceil_seconds(seconds: f64) -> Option<u32> {
+    if seconds.is_nan() || seconds < 0.0 {
+        return None;
+    }
+    // `as` saturates: infinity and huge values become u32::MAX.
+    Some(seconds.ceil() as u32)
+}
+
+/// A server's clock, as its answers show it: the offset between its `Date` header and the
+/// host's clock when the answer arrived. Platforms that send absolute reset times
+/// (`x-ratelimit-reset: 2026-11-29T02:20:00Z`) mean them on their clock; counting from
+/// the host's clock would wait too long or too little when the two disagree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerClock {
+    offset_ms: i64,
+}
+
+impl ServerClock {
+    /// The clock of a server whose answer, read at host time `local_now_ms`, carried
+    /// `date` (an HTTP date); the host's own clock (offset 0) without a usable date.
+    pub fn from_date(date: Option<&str>, local_now_ms: i64) -> Self {
+        let offset_ms = date
+            .and_then(parse_http_date)
+            .map_or(0, |server| server.saturating_sub(local_now_ms));
+        Self { offset_ms }
+    }
+
+    /// How far the server's clock is ahead of the host's (negative: behind), in
+    /// milliseconds.
+    pub fn offset_millis(&self) -> i64 {
+        self.offset_ms
+    }
+
+    /// The server's time (Unix milliseconds) at host time `local_ms`.
+    pub fn at(&self, local_ms: i64) -> i64 {
+        local_ms.saturating_add(self.offset_ms)
+    }
+
+    /// The server's time now (Unix milliseconds).
+    pub fn now_millis(&self) -> i64 {
+        self.at(now_unix_millis())
+    }
+
+    /// Whole seconds (rounded up, 0 when past) from host time `local_now_ms` until
+    /// `server_ms`, an instant on the server's clock.
+    pub fn seconds_until(&self, server_ms: i64, local_now_ms: i64) -> u32 {
+        seconds_until_or_zero(server_ms, self.at(local_now_ms))
+    }
+}
+
 fn number(digits: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -234,5 +293,34 @@ mod tests {
         assert_eq!(seconds_until(10_001, 5_000), 6);
         assert_eq!(seconds_until(10_000, 5_000), 5);
         assert_eq!(seconds_until(1_000, 5_000), 1);
+        assert_eq!(seconds_until_or_zero(10_001, 5_000), 6);
+        assert_eq!(seconds_until_or_zero(1_000, 5_000), 0);
+        assert_eq!(seconds_until_or_zero(i64::MAX, i64::MIN), u32::MAX);
+    }
+
+    #[test]
+    fn float_seconds_round_up_and_refuse_garbage() {
+        assert_eq!(ceil_seconds(1.234), Some(2));
+        assert_eq!(ceil_seconds(0.0), Some(0));
+        assert_eq!(ceil_seconds(1e300), Some(u32::MAX));
+        assert_eq!(ceil_seconds(f64::INFINITY), Some(u32::MAX));
+        assert_eq!(ceil_seconds(-0.5), None);
+        assert_eq!(ceil_seconds(f64::NAN), None);
+    }
+
+    #[test]
+    fn a_server_clock_counts_from_the_servers_date() {
+        // The server is 30 s ahead of the host.
+        let local = 1_575_545_657_000;
+        let clock = ServerClock::from_date(Some("Thu, 05 Dec 2019 11:34:47 GMT"), local);
+        assert_eq!(clock.offset_millis(), 30_000);
+        assert_eq!(clock.at(local), 1_575_545_687_000);
+        // A reset 10 s after the server's now is 10 s away, whatever the host's clock says.
+        assert_eq!(clock.seconds_until(1_575_545_697_000, local), 10);
+        assert_eq!(clock.seconds_until(0, local), 0);
+        let host = ServerClock::from_date(Some("yesterday"), local);
+        assert_eq!(host, ServerClock::default());
+        assert_eq!(host.at(local), local);
+        assert!((clock.now_millis() - now_unix_millis() - 30_000).abs() < 5_000);
     }
 }

@@ -17,23 +17,21 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::JwtVerifier;
+use crate::config::GraphqlConfig;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
 use crate::connections::ConnectionService;
 use crate::db;
-use crate::events::EventBus;
 use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, ws};
-use crate::graphql::{self, Auth, GraphqlConfig};
-use crate::metrics::MetricsService;
-use crate::posts::PostService;
+use crate::graphql::{self, Auth};
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
 use crate::queue::redis::RedisQueue;
 use crate::queue::{JobQueue, QueueError};
 use crate::secrets::TokenCipher;
-use crate::worker::lateness::LatenessRecorder;
+use crate::state::Services;
 use crate::worker::reconcile::{self, ReconcileConfig};
 use crate::worker::store::PublishStore;
 use crate::worker::{self, WorkerConfig, WorkerDeps, WorkerHandle};
@@ -45,9 +43,6 @@ const WS_READ_BUFFER_BYTES: usize = 1024;
 const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// Largest WebSocket message accepted, and most output buffered for a slow client.
 const WS_MAX_MESSAGE_BYTES: usize = 1 << 20;
-
-/// Events buffered per subscriber before a slow one starts skipping.
-const EVENT_BUFFER: usize = 1_024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -78,89 +73,6 @@ pub enum StartupError {
         /// The cause.
         source: std::io::Error,
     },
-}
-
-/// The long-lived parts of a Herald process, shared by the API and the workers.
-#[derive(Clone)]
-pub struct Services {
-    /// Postgres.
-    pub db: DatabaseConnection,
-    /// The publishing queue.
-    pub queue: Arc<dyn JobQueue>,
-    /// Post change announcements.
-    pub events: EventBus,
-    /// Post operations.
-    pub posts: PostService,
-    /// Lateness of this process's claims.
-    pub lateness: Arc<LatenessRecorder>,
-    /// Loaded publisher plugins, if a plugin directory is configured.
-    pub plugins: Option<PluginHost>,
-    /// Connected accounts and their sealed tokens.
-    pub connections: ConnectionService,
-    /// Engagement figures of published posts.
-    pub metrics: MetricsService,
-    /// The Redis relay of post events between processes, once started.
-    pub relay: Option<Arc<crate::events::relay::Relay>>,
-    /// Registered persisted queries (APQ); without them APQ requests are refused.
-    pub persisted_queries: Option<PersistedQueries>,
-}
-
-impl Services {
-    /// Assembles the services over a database and a queue, sealing tokens with `cipher`.
-    pub fn new(db: DatabaseConnection, queue: Arc<dyn JobQueue>, cipher: TokenCipher) -> Self {
-        let events = EventBus::new(EVENT_BUFFER);
-        let connections = ConnectionService::new(db.clone(), cipher, None);
-        let metrics = MetricsService::new(db.clone(), connections.clone(), None);
-        Self {
-            posts: PostService::new(
-                db.clone(),
-                events.clone(),
-                queue.clone(),
-                connections.clone(),
-            ),
-            db,
-            queue,
-            events,
-            lateness: Arc::new(LatenessRecorder::default()),
-            plugins: None,
-            connections,
-            metrics,
-            relay: None,
-            persisted_queries: None,
-        }
-    }
-
-    /// The same services with a persisted-query (APQ) store.
-    pub fn with_persisted_queries(mut self, store: Option<PersistedQueries>) -> Self {
-        self.persisted_queries = store;
-        self
-    }
-
-    /// Relays post events through the Redis at `redis_url` (namespace `namespace`); with
-    /// `listen`, this process's subscribers also get other processes' events.
-    pub async fn with_event_relay(
-        mut self,
-        redis_url: &str,
-        namespace: &str,
-        listen: bool,
-    ) -> Result<Self, QueueError> {
-        let relay = crate::events::relay::start(redis_url, namespace, &self.events, listen).await?;
-        self.relay = Some(Arc::new(relay));
-        Ok(self)
-    }
-
-    /// The same services with publisher plugins loaded: their platforms become valid post
-    /// targets, which need a connected account to be scheduled.
-    pub fn with_plugins(mut self, plugins: Option<PluginHost>) -> Self {
-        self.connections = self.connections.with_plugins(plugins.clone());
-        self.metrics =
-            MetricsService::new(self.db.clone(), self.connections.clone(), plugins.clone());
-        if let Some(host) = &plugins {
-            self.posts = self.posts.with_plugins(host.clone());
-        }
-        self.plugins = plugins;
-        self
-    }
 }
 
 /// Loads the plugin directory, when one is configured.
@@ -263,13 +175,19 @@ struct AppState {
 }
 
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
-/// `/graphql/ws`, liveness on `/healthz`.
-pub fn router(services: &Services, verifier: JwtVerifier, config: GraphqlConfig) -> Router {
+/// `/graphql/ws`, liveness on `/healthz`. Without `persisted` (the APQ store), persisted
+/// queries are refused.
+pub fn router(
+    services: &Services,
+    verifier: JwtVerifier,
+    config: GraphqlConfig,
+    persisted: Option<PersistedQueries>,
+) -> Router {
     let state = AppState {
         graphql: Endpoint {
             schema: graphql::build_schema(services, config.introspection),
             verifier: Arc::new(verifier),
-            persisted: services.persisted_queries.clone(),
+            persisted,
             reads: compiled::CompiledReads::new(services.db.clone(), config.compiled_reads),
             config,
             subscriptions: fanout::Registry::default(),
@@ -304,8 +222,9 @@ async fn connect_services(
         }
         Err(err) => tracing::warn!(%err, "queue health check failed"),
     }
-    Ok(Services::new(database, queue, cipher)
-        .with_plugins(plugins)
+    Ok(Services::builder(database, queue, cipher)
+        .plugins(plugins)
+        .build()
         .with_event_relay(
             &queue_config.redis_url,
             &queue_config.namespace,
@@ -331,15 +250,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         config.cipher.clone(),
         true,
     )
-    .await?
-    .with_persisted_queries(Some(
-        PersistedQueries::connect(
-            &config.queue.redis_url,
-            &config.queue.namespace,
-            config.graphql.apq_ttl,
-        )
-        .await?,
-    ));
+    .await?;
+    let persisted = PersistedQueries::connect(
+        &config.queue.redis_url,
+        &config.queue.namespace,
+        config.graphql.apq_ttl,
+    )
+    .await?;
     let background = if config.workers {
         Some(start_background(
             &services,
@@ -354,7 +271,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     } else {
         None
     };
-    let app = router(&services, verifier, config.graphql);
+    let app = router(&services, verifier, config.graphql, Some(persisted));
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartupError::Listen {

@@ -59,12 +59,6 @@ impl ConnectionService {
         }
     }
 
-    /// The same service verifying through `plugins`.
-    pub fn with_plugins(mut self, plugins: Option<PluginHost>) -> Self {
-        self.plugins = plugins;
-        self
-    }
-
     /// Verifies `credentials` with the platform's plugin and stores the account for the
     /// caller's tenant (reconnecting refreshes an existing connection's tokens).
     pub async fn connect(

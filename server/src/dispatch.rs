@@ -7,27 +7,18 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::db::entities::{post, target};
-use crate::domain::post::ApprovalStatus;
-use crate::domain::status::TargetStatus;
+use crate::domain::status;
 use crate::queue::{JobQueue, JobSpec};
 
 /// The jobs `post` needs (one per pending target) and the targets whose jobs must go.
 pub fn jobs_for(post: &post::Model, targets: &[target::Model]) -> (Vec<JobSpec>, Vec<Uuid>) {
-    let approved = matches!(
-        ApprovalStatus::parse(&post.approval_status),
-        Some(ApprovalStatus::NotRequired | ApprovalStatus::Approved)
-    );
-    let live = approved && post.archived_at.is_none();
+    let publishable = post.is_publishable();
     let mut jobs = Vec::new();
     let mut cancel = Vec::new();
     for t in targets {
-        let pending = matches!(
-            TargetStatus::parse(&t.status),
-            Some(TargetStatus::Scheduled | TargetStatus::Queued | TargetStatus::Retrying)
-        );
         match post.scheduled_at {
-            Some(at) if live && pending => {
-                let due = t.next_attempt_at.map_or(at, |next| next.max(at));
+            Some(at) if publishable && t.status.is_pending() => {
+                let due = status::due_at(at, t.next_attempt_at);
                 jobs.push(JobSpec {
                     target_id: t.id,
                     post_id: post.id,
@@ -36,7 +27,7 @@ pub fn jobs_for(post: &post::Model, targets: &[target::Model]) -> (Vec<JobSpec>,
                     due_ms: due.timestamp_millis(),
                 });
             }
-            _ if TargetStatus::parse(&t.status).is_some_and(TargetStatus::is_locked) => {
+            _ if t.status.is_locked() => {
                 // Publishing or done: the job belongs to the worker now.
             }
             _ => cancel.push(t.id),

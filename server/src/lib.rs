@@ -20,4 +20,5 @@ pub mod posts;
 pub mod publish;
 pub mod queue;
 pub mod secrets;
+pub mod state;
 pub mod worker;

@@ -102,7 +102,6 @@ impl MetricsService {
         let statement = metric::Entity::find()
             .distinct_on([metric::Column::TargetId])
             .filter(db::one_of(
-                backend,
                 (metric::Entity, metric::Column::TargetId),
                 target_ids,
             ))

@@ -1,12 +1,10 @@
 //! XRPC calls to the account's PDS and the mapping of its errors onto what Herald does.
 
+use herald_plugin_sdk::failure::{Failure, Kind};
 use herald_plugin_sdk::http::{Body, Request, Response, percent_encode};
-use herald_plugin_sdk::{PublishError, RateLimit, time};
+use herald_plugin_sdk::{PublishError, time};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-
-/// How long to wait on a 429 that does not say.
-const DEFAULT_RETRY_SECONDS: u32 = 60;
 
 /// A PDS, by its base URL (`https://bsky.social`).
 pub struct Pds<'a> {
@@ -113,9 +111,9 @@ pub fn parse<T: DeserializeOwned>(response: Response) -> Result<T, PublishError>
     }
 }
 
-/// What Herald should do about a failed XRPC answer: 401 and 400 `ExpiredToken`/
-/// `InvalidToken` → refresh or reconnect; 429 → wait until `ratelimit-reset` (Unix
-/// seconds); 408 and 5xx → retry; any other → give up with the PDS's message.
+/// What Herald should do about a failed XRPC answer: the SDK's mapping, with the PDS's
+/// own cases: 400 `ExpiredToken`/`InvalidToken` → refresh or reconnect, a rate limit
+/// waits until `ratelimit-reset` (see [`retry_after`]), messages name the XRPC error.
 pub fn error(response: &Response) -> PublishError {
     let body: XrpcError = serde_json::from_slice(&response.body).unwrap_or_default();
     let name = if body.error.is_empty() {
@@ -128,28 +126,24 @@ pub fn error(response: &Response) -> PublishError {
     } else {
         format!("{name}: {}", body.message)
     };
-    match response.status {
-        401 => PublishError::AuthExpired(message),
-        400 if matches!(body.error.as_str(), "ExpiredToken" | "InvalidToken") => {
-            PublishError::AuthExpired(message)
-        }
-        429 => PublishError::RateLimited(RateLimit {
-            retry_after_seconds: retry_after(response, time::now_unix()),
-            message,
-        }),
-        408 | 500..=599 => PublishError::Retryable(message),
-        _ => PublishError::Permanent(message),
+    let failure = Failure::new(response)
+        .message(message)
+        .retry_after(Some(retry_after(response, time::now_unix())));
+    match (response.status, body.error.as_str()) {
+        (400, "ExpiredToken" | "InvalidToken") => failure.error(Kind::AuthExpired),
+        _ => failure.into_error(),
     }
 }
 
-/// Seconds until `ratelimit-reset` (Unix seconds), else `Retry-After`, else a minute.
+/// Seconds until `ratelimit-reset`, which a PDS sends as Unix seconds (not the delta
+/// seconds of the IETF draft the SDK reads), else the SDK's reading of the other headers
+/// and its default.
 fn retry_after(response: &Response, now_unix: u64) -> u32 {
-    response
+    let reset = response
         .header("ratelimit-reset")
         .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(|reset| u32::try_from(reset.saturating_sub(now_unix)).unwrap_or(u32::MAX))
-        .or_else(|| response.retry_after(now_unix))
-        .unwrap_or(DEFAULT_RETRY_SECONDS)
+        .map(|reset| u32::try_from(reset.saturating_sub(now_unix)).unwrap_or(u32::MAX));
+    response.wait_seconds(reset, now_unix)
 }
 
 /// Sends `request`, with `token` as its bearer when given.
@@ -163,6 +157,7 @@ fn send(mut request: Request, token: Option<&str>) -> Result<Response, PublishEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_plugin_sdk::failure::DEFAULT_RETRY_SECONDS;
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
         Response {

@@ -2,16 +2,16 @@
 //! (plus `errors` for invalid form bodies); a 429 body is `{message, retry_after, global}`
 //! with `retry_after` in float seconds.
 
+use herald_plugin_sdk::failure::Kind;
 use herald_plugin_sdk::http::Response;
-use herald_plugin_sdk::{PublishError, RateLimit, Violation, time};
+use herald_plugin_sdk::scrub::Secrets;
+use herald_plugin_sdk::{PublishError, Violation, time};
 use serde::Deserialize;
 
 /// Discord's "Unknown Webhook": the webhook was deleted, its URL is dead.
 pub const UNKNOWN_WEBHOOK: i64 = 10015;
 /// Discord's "Invalid Form Body": the message broke a rule (length, attachments…).
 pub const INVALID_FORM_BODY: i64 = 50035;
-/// Wait when Discord throttles without saying for how long.
-const DEFAULT_RETRY_SECONDS: u32 = 60;
 
 #[derive(Deserialize, Default)]
 struct ErrorBody {
@@ -25,91 +25,65 @@ struct ErrorBody {
     global: Option<bool>,
 }
 
-/// Keeps a 2xx response; maps any other to the error Herald acts on: 429 → rate limited
-/// (body `retry_after` rounded up, else `Retry-After`, else `X-RateLimit-Reset-After`),
-/// 401 or Unknown Webhook → auth expired (reconnect with a new webhook), 400 Invalid Form
-/// Body → validation, 408/5xx → retryable, anything else → permanent.
+/// Keeps a 2xx response; maps any other with the SDK's mapping, with Discord's own cases:
+/// a rate limit waits the body's float `retry_after` rounded up (else
+/// `X-RateLimit-Reset-After`, the float form of `Retry-After`, else the SDK's reading of
+/// the headers); Unknown Webhook → auth expired
+/// (reconnect with a new webhook); 400 Invalid Form Body → validation; messages in
+/// Discord's words.
 pub fn check(response: Response) -> Result<Response, PublishError> {
-    if response.is_success() {
-        return Ok(response);
-    }
-    let body: ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
-    let said = match (&body.message, body.code) {
-        (Some(message), Some(code)) => format!("{message} (code {code})"),
-        (Some(message), None) => message.clone(),
-        _ => format!("HTTP {}", response.status),
-    };
-    Err(match response.status {
-        429 => PublishError::RateLimited(RateLimit {
-            retry_after_seconds: retry_after(&response, &body),
-            message: if body.global == Some(true) {
+    response.error_for_status_with(|failure| {
+        let body: ErrorBody = failure.json().unwrap_or_default();
+        let said = match (&body.message, body.code) {
+            (Some(message), Some(code)) => format!("{message} (code {code})"),
+            (Some(message), None) => message.clone(),
+            _ => format!("HTTP {}", failure.status()),
+        };
+        match (failure.status(), body.code) {
+            (404, Some(UNKNOWN_WEBHOOK)) => {
+                return PublishError::AuthExpired(format!(
+                    "the Discord webhook was deleted: {said}; reconnect with a new webhook URL"
+                ));
+            }
+            (400, Some(INVALID_FORM_BODY)) => {
+                return PublishError::Validation(vec![Violation {
+                    field: "post".into(),
+                    code: "discord_invalid_form_body".into(),
+                    message: format!("Discord refused the message: {said}"),
+                }]);
+            }
+            _ => {}
+        }
+        let message = match failure.kind() {
+            Kind::RateLimited if body.global == Some(true) => {
                 format!("Discord global rate limit: {said}")
-            } else {
-                format!("Discord rate limit: {said}")
-            },
-        }),
-        401 => PublishError::AuthExpired(format!(
-            "Discord refused the webhook: {said}; reconnect with a new webhook URL"
-        )),
-        404 if body.code == Some(UNKNOWN_WEBHOOK) => PublishError::AuthExpired(format!(
-            "the Discord webhook was deleted: {said}; reconnect with a new webhook URL"
-        )),
-        400 if body.code == Some(INVALID_FORM_BODY) => PublishError::Validation(vec![Violation {
-            field: "post".into(),
-            code: "discord_invalid_form_body".into(),
-            message: format!("Discord refused the message: {said}"),
-        }]),
-        408 | 500..=599 => PublishError::Retryable(format!("Discord is unavailable: {said}")),
-        status => PublishError::Permanent(format!(
-            "Discord refused the request (HTTP {status}): {said}"
-        )),
+            }
+            Kind::RateLimited => format!("Discord rate limit: {said}"),
+            Kind::AuthExpired => {
+                format!("Discord refused the webhook: {said}; reconnect with a new webhook URL")
+            }
+            Kind::Retryable => format!("Discord is unavailable: {said}"),
+            Kind::Permanent => format!(
+                "Discord refused the request (HTTP {}): {said}",
+                failure.status()
+            ),
+        };
+        let reset_after = failure
+            .response()
+            .header("x-ratelimit-reset-after")
+            .and_then(|value| value.trim().parse::<f64>().ok());
+        let wait = body
+            .retry_after
+            .or(reset_after)
+            .and_then(time::ceil_seconds);
+        failure.message(message).retry_after(wait).into_error()
     })
 }
 
-fn retry_after(response: &Response, body: &ErrorBody) -> u32 {
-    body.retry_after
-        .or_else(|| response.retry_after(time::now_unix()).map(f64::from))
-        .or_else(|| {
-            response
-                .header("x-ratelimit-reset-after")
-                .and_then(|value| value.trim().parse::<f64>().ok())
-        })
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map_or(DEFAULT_RETRY_SECONDS, |seconds| {
-            // Round up: retrying early would only be throttled again.
-            seconds.ceil().min(f64::from(u32::MAX)) as u32
-        })
-        .max(1)
-}
-
-/// `error` with every occurrence of `secret` replaced (the host quotes request URLs, and
-/// the webhook token and bot token are part of them).
+/// `error` with every occurrence of `secret` (raw or percent-encoded) replaced: the host
+/// quotes request URLs, and the webhook token and bot token are part of them.
 pub fn scrub(error: PublishError, secret: &str) -> PublishError {
-    let clean = |text: String| {
-        if secret.is_empty() {
-            text
-        } else {
-            text.replace(secret, "[redacted]")
-        }
-    };
-    match error {
-        PublishError::Retryable(m) => PublishError::Retryable(clean(m)),
-        PublishError::Permanent(m) => PublishError::Permanent(clean(m)),
-        PublishError::AuthExpired(m) => PublishError::AuthExpired(clean(m)),
-        PublishError::RateLimited(limit) => PublishError::RateLimited(RateLimit {
-            retry_after_seconds: limit.retry_after_seconds,
-            message: clean(limit.message),
-        }),
-        PublishError::Validation(found) => PublishError::Validation(
-            found
-                .into_iter()
-                .map(|v| Violation {
-                    message: clean(v.message),
-                    ..v
-                })
-                .collect(),
-        ),
-    }
+    error.scrubbed(&Secrets::new([secret]))
 }
 
 #[cfg(test)]

@@ -9,11 +9,17 @@
 //! Like Mastodon or Matrix, the platform can also be self-hosted: an account whose
 //! credentials carry `server = "https://…"` is served by that server instead (the
 //! manifest's `account_hosts = ["server"]` lets the host allow it for that account only).
+//!
+//! Failed answers go through [`call`]: the SDK maps statuses and rate-limit headers, the
+//! plugin adds only what its platform says beyond them (its error body), and the
+//! account's secrets are scrubbed from every message.
 
-use herald_plugin_sdk::http::{Body, Request, form_encode};
+use herald_plugin_sdk::failure::Kind;
+use herald_plugin_sdk::http::{Body, Request, Response, form_encode};
+use herald_plugin_sdk::scrub::Secrets;
 use herald_plugin_sdk::{
     Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, PluginInfo, PublishError,
-    PublishRequest, Publisher, Receipt, log, register_publisher,
+    PublishRequest, Publisher, Receipt, log, register_publisher, time,
 };
 use serde::Deserialize;
 
@@ -29,6 +35,64 @@ fn api(credentials: &Credentials) -> String {
 
 /// The example platform.
 pub struct Example;
+
+/// The platform's error body: `{"error": {"code", "message", "retry_at"}}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ApiError,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    code: String,
+    message: String,
+    /// When a throttled client may come back (RFC 3339, on the platform's clock).
+    #[serde(default)]
+    retry_at: Option<String>,
+}
+
+/// Sends `request` with `credentials`' secrets scrubbed from any failure (a transport
+/// error quotes the URL, a platform may echo a token), a non-2xx answer mapped by
+/// [`check`].
+fn call(request: Request, credentials: &Credentials) -> Result<Response, PublishError> {
+    let secrets =
+        Secrets::new(std::iter::once(&credentials.access_token).chain(&credentials.refresh_token));
+    request
+        .send()
+        .map_err(PublishError::from)
+        .and_then(check)
+        .map_err(|error| error.scrubbed(&secrets))
+}
+
+/// Keeps a 2xx answer; maps the others with the SDK's mapping, plus the platform's own
+/// cases: its error body's message, `token_expired` (sent with a 400) → auth expired, and
+/// `retry_at` (a time on the platform's clock) as a rate limit's wait.
+fn check(response: Response) -> Result<Response, PublishError> {
+    response.error_for_status_with(|failure| {
+        let Some(ErrorBody { error }) = failure.json::<ErrorBody>() else {
+            // Not the platform's error shape (a proxy's page…): the generic mapping.
+            return failure.into_error();
+        };
+        let now = time::now_unix_millis();
+        let clock = failure.response().server_clock(now);
+        let wait = error
+            .retry_at
+            .as_deref()
+            .and_then(time::parse_rfc3339)
+            .map(|at| clock.seconds_until(at, now));
+        let message = format!(
+            "HTTP {}: {} ({})",
+            failure.status(),
+            error.message,
+            error.code
+        );
+        let failure = failure.message(message).retry_after(wait);
+        match error.code.as_str() {
+            "token_expired" => failure.error(Kind::AuthExpired),
+            _ => failure.into_error(),
+        }
+    })
+}
 
 #[derive(Deserialize)]
 struct Created {
@@ -104,21 +168,19 @@ impl Publisher for Example {
             if let Some(alt) = &media.alt {
                 upload = upload.header("x-alt-text", alt.clone());
             }
-            let uploaded: Uploaded = upload.send()?.error_for_status()?.json()?;
+            let uploaded: Uploaded = call(upload, &request.credentials)?.json()?;
             media_ids.push(uploaded.id);
         }
         log::info(&format!("publishing with {} media", media_ids.len()));
-        let created: Created = Request::post(format!("{base}/v1/posts"))
+        let create = Request::post(format!("{base}/v1/posts"))
             .bearer(token)
             .header("idempotency-key", request.idempotency_key.clone())
             .json(&serde_json::json!({
                 "text": request.post.text,
                 "media_ids": media_ids,
                 "idempotency_key": request.idempotency_key,
-            }))
-            .send()?
-            .error_for_status()?
-            .json()?;
+            }));
+        let created: Created = call(create, &request.credentials)?.json()?;
         Ok(Receipt {
             platform_post_id: created.id,
             url: created.url,
@@ -126,11 +188,9 @@ impl Publisher for Example {
     }
 
     fn verify_credentials(credentials: Credentials) -> Result<Account, PublishError> {
-        let me: Me = Request::get(format!("{}/v1/me", api(&credentials)))
-            .bearer(&credentials.access_token)
-            .send()?
-            .error_for_status()?
-            .json()?;
+        let me =
+            Request::get(format!("{}/v1/me", api(&credentials))).bearer(&credentials.access_token);
+        let me: Me = call(me, &credentials)?.json()?;
         Ok(Account {
             id: me.id,
             handle: me.handle,
@@ -144,14 +204,13 @@ impl Publisher for Example {
                 "no refresh token: reconnect the account".into(),
             ));
         };
-        let token: Token = Request::post(format!("{}/v1/oauth/token", api(&credentials)))
-            .json(&serde_json::json!({
+        let refresh = Request::post(format!("{}/v1/oauth/token", api(&credentials))).json(
+            &serde_json::json!({
                 "grant_type": "refresh_token",
                 "refresh_token": refresh,
-            }))
-            .send()?
-            .error_for_status()?
-            .json()?;
+            }),
+        );
+        let token: Token = call(refresh, &credentials)?.json()?;
         Ok(Credentials {
             access_token: token.access_token,
             refresh_token: token.refresh_token.or(credentials.refresh_token),
@@ -164,15 +223,13 @@ impl Publisher for Example {
         platform_post_id: String,
         credentials: Credentials,
     ) -> Result<Vec<Metric>, PublishError> {
-        let metrics: Metrics = Request::get(format!(
+        let metrics = Request::get(format!(
             "{}/v1/posts/{}/metrics",
             api(&credentials),
             form_encode(&platform_post_id)
         ))
-        .bearer(&credentials.access_token)
-        .send()?
-        .error_for_status()?
-        .json()?;
+        .bearer(&credentials.access_token);
+        let metrics: Metrics = call(metrics, &credentials)?.json()?;
         Ok(vec![
             Metric {
                 name: "likes".into(),
@@ -189,15 +246,13 @@ impl Publisher for Example {
         idempotency_key: String,
         credentials: Credentials,
     ) -> Result<Option<Receipt>, PublishError> {
-        let found: Vec<Created> = Request::get(format!(
+        let found = Request::get(format!(
             "{}/v1/posts?idempotency_key={}",
             api(&credentials),
             form_encode(&idempotency_key)
         ))
-        .bearer(&credentials.access_token)
-        .send()?
-        .error_for_status()?
-        .json()?;
+        .bearer(&credentials.access_token);
+        let found: Vec<Created> = call(found, &credentials)?.json()?;
         Ok(found.into_iter().next().map(|created| Receipt {
             platform_post_id: created.id,
             url: created.url,
@@ -206,3 +261,62 @@ impl Publisher for Example {
 }
 
 register_publisher!(Example);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_plugin_sdk::RateLimit;
+    use herald_plugin_sdk::failure::DEFAULT_RETRY_SECONDS;
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_platforms_own_cases_refine_the_sdk_mapping() {
+        let expired = r#"{"error":{"code":"token_expired","message":"expired"}}"#;
+        assert_eq!(
+            check(answer(400, &[], expired)).err(),
+            Some(PublishError::AuthExpired(
+                "HTTP 400: expired (token_expired)".into()
+            ))
+        );
+        // `retry_at` counts on the platform's clock (its `Date`), not the host's.
+        let throttled = answer(
+            429,
+            &[
+                ("date", "Thu, 05 Dec 2019 11:34:47 GMT"),
+                ("retry-after", "999"),
+            ],
+            r#"{"error":{"code":"slow_down","message":"slow","retry_at":"2019-12-05T11:35:02Z"}}"#,
+        );
+        assert_eq!(
+            check(throttled).err(),
+            Some(PublishError::RateLimited(RateLimit {
+                retry_after_seconds: 15,
+                message: "HTTP 429: slow (slow_down)".into(),
+            }))
+        );
+        // Anything else is the SDK's: a plain-text 429 waits the one default.
+        assert_eq!(
+            check(answer(429, &[], "slow down")).err(),
+            Some(PublishError::RateLimited(RateLimit {
+                retry_after_seconds: DEFAULT_RETRY_SECONDS,
+                message: "HTTP 429: slow down".into(),
+            }))
+        );
+        let gone = r#"{"error":{"code":"not_found","message":"no such post"}}"#;
+        assert!(matches!(
+            check(answer(404, &[], gone)),
+            Err(PublishError::Permanent(m)) if m == "HTTP 404: no such post (not_found)"
+        ));
+        assert!(check(answer(201, &[], "{}")).is_ok());
+    }
+}

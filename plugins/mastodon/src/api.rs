@@ -2,11 +2,8 @@
 //! what Herald should do.
 
 use herald_plugin_sdk::http::Response;
-use herald_plugin_sdk::{PublishError, RateLimit, Violation, time};
+use herald_plugin_sdk::{PublishError, Violation, time};
 use serde::Deserialize;
-
-/// Wait when a 429 says nothing usable about its reset (Mastodon's windows are 5 minutes).
-pub const DEFAULT_RATE_LIMIT_WAIT: u32 = 300;
 
 /// `CredentialAccount` (the fields Herald keeps).
 #[derive(Deserialize)]
@@ -69,51 +66,41 @@ struct ErrorBody {
     error: String,
 }
 
-/// Keeps a 2xx answer; maps the others: 401 → auth expired, 422 → validation (with
-/// Mastodon's `error` text), 429 → rate limited until `X-RateLimit-Reset`, 408/5xx →
-/// retryable, anything else → permanent.
+/// Keeps a 2xx answer; maps the others with the SDK's mapping, with Mastodon's own cases:
+/// 422 → validation (with Mastodon's `error` text), a rate limit waits until
+/// `X-RateLimit-Reset` (see [`rate_limit_wait`]).
 pub fn check(response: Response) -> Result<Response, PublishError> {
-    if response.is_success() {
-        return Ok(response);
-    }
-    let status = response.status;
-    let message = format!("Mastodon answered HTTP {status}: {}", error_text(&response));
-    Err(match status {
-        401 => PublishError::AuthExpired(message),
-        422 => PublishError::Validation(vec![Violation {
-            field: "text".into(),
-            code: "rejected_by_instance".into(),
-            message,
-        }]),
-        429 => PublishError::RateLimited(RateLimit {
-            retry_after_seconds: rate_limit_wait(&response, time::now_unix_millis()),
-            message,
-        }),
-        408 | 500..=599 => PublishError::Retryable(message),
-        _ => PublishError::Permanent(message),
+    response.error_for_status_with(|failure| {
+        let message = format!(
+            "Mastodon answered HTTP {}: {}",
+            failure.status(),
+            error_text(failure.response())
+        );
+        if failure.status() == 422 {
+            return PublishError::Validation(vec![Violation {
+                field: "text".into(),
+                code: "rejected_by_instance".into(),
+                message,
+            }]);
+        }
+        let wait = rate_limit_wait(failure.response(), time::now_unix_millis());
+        failure
+            .message(message)
+            .retry_after(Some(wait))
+            .into_error()
     })
 }
 
-/// Seconds until the rate limit resets: `X-RateLimit-Reset` (ISO 8601) relative to the
-/// answer's `Date` (the instance's own clock, so skew between clocks does not matter), else
-/// to `now_ms` (the host clock, Unix milliseconds); then the SDK's
-/// [`Response::retry_after`] (`Retry-After` in seconds or as an HTTP date); else
-/// [`DEFAULT_RATE_LIMIT_WAIT`].
+/// Seconds until the rate limit resets: Mastodon's `X-RateLimit-Reset` is an ISO 8601
+/// time (not the Unix seconds the SDK reads), counted on the instance's clock (its
+/// `Date`, so skew between clocks does not matter) from `now_ms` (the host clock, Unix
+/// milliseconds); else the SDK's reading of the other headers and its default.
 pub fn rate_limit_wait(response: &Response, now_ms: i64) -> u32 {
     let reset = response
         .header("x-ratelimit-reset")
-        .and_then(time::parse_rfc3339);
-    let now = response
-        .header("date")
-        .and_then(time::parse_http_date)
-        .unwrap_or(now_ms);
-    if let Some(reset) = reset {
-        return time::seconds_until(reset, now);
-    }
-    response
-        .retry_after(u64::try_from(now / 1000).unwrap_or(0))
-        .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
-        .max(1)
+        .and_then(time::parse_rfc3339)
+        .map(|reset| response.server_clock(now_ms).seconds_until(reset, now_ms));
+    response.wait_seconds(reset, u64::try_from(now_ms / 1000).unwrap_or(0))
 }
 
 /// Mastodon's `{"error": "…"}` text, else the start of the body.
@@ -127,6 +114,8 @@ fn error_text(response: &Response) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_plugin_sdk::RateLimit;
+    use herald_plugin_sdk::failure::DEFAULT_RETRY_SECONDS as DEFAULT_RATE_LIMIT_WAIT;
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
         Response {

@@ -16,11 +16,11 @@
 mod html;
 mod image;
 
+use herald_plugin_sdk::failure::Kind;
 use herald_plugin_sdk::http::{Body, Request, Response, percent_encode};
 use herald_plugin_sdk::{
     Account, Credentials, LengthCounting, Limits, MediaLimit, PluginInfo, Post, PublishError,
-    PublishRequest, Publisher, RateLimit, Receipt, Violation, media, register_publisher, time,
-    validate_limits,
+    PublishRequest, Publisher, Receipt, Violation, media, register_publisher, validate_limits,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -44,9 +44,6 @@ const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/w
 
 /// Bytes read from an image to find its dimensions.
 const HEADER_BYTES: u32 = 64 * 1024;
-
-/// Seconds to wait when a rate limit states no delay.
-const DEFAULT_RETRY_SECONDS: u32 = 30;
 
 /// The Matrix platform.
 pub struct Matrix;
@@ -394,43 +391,37 @@ fn file_name(url: &str, mime_type: &str, index: u32) -> String {
     format!("image-{index}.{extension}")
 }
 
-/// Keeps a 2xx response; maps a Matrix error to what Herald should do. `posting`: the
-/// request sent an event to the room, so a 403 means the account may not post there.
+/// Keeps a 2xx response; maps a Matrix error with the SDK's mapping, with Matrix's own
+/// cases: `M_LIMIT_EXCEEDED` (any status) → rate limited for the body's `retry_after_ms`
+/// rounded up, `M_UNKNOWN_TOKEN`/`M_MISSING_TOKEN` → auth expired. `posting`: the request
+/// sent an event to the room, so a 403 means the account may not post there.
 fn check(response: Response, posting: bool) -> Result<Response, PublishError> {
-    if response.is_success() {
-        return Ok(response);
-    }
-    let error: MatrixError = serde_json::from_slice(&response.body).unwrap_or_default();
-    let errcode = error.errcode.as_deref().unwrap_or_default();
-    let message = match (&error.errcode, &error.error) {
-        (Some(code), Some(text)) => format!("HTTP {} {code}: {text}", response.status),
-        (Some(code), None) => format!("HTTP {} {code}", response.status),
-        _ => {
-            let text = response.text();
-            let short: String = text.chars().take(300).collect();
-            format!("HTTP {}: {short}", response.status)
-        }
-    };
-    Err(match (response.status, errcode) {
-        (429, _) | (_, "M_LIMIT_EXCEEDED") => {
-            let seconds = error
+    response.error_for_status_with(|failure| {
+        let error: MatrixError = failure.json().unwrap_or_default();
+        let status = failure.status();
+        // Without an errcode, the SDK's message (`HTTP <status>: <start of the body>`).
+        let failure = match (&error.errcode, &error.error) {
+            (Some(code), Some(text)) => failure.message(format!("HTTP {status} {code}: {text}")),
+            (Some(code), None) => failure.message(format!("HTTP {status} {code}")),
+            _ => failure,
+        };
+        let failure = failure.retry_after(
+            error
                 .retry_after_ms
-                .map(|ms| u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX))
-                .or_else(|| response.retry_after(time::now_unix()))
-                .unwrap_or(DEFAULT_RETRY_SECONDS)
-                .max(1);
-            PublishError::RateLimited(RateLimit {
-                retry_after_seconds: seconds,
-                message,
-            })
+                .map(|ms| u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX)),
+        );
+        match error.errcode.as_deref().unwrap_or_default() {
+            "M_LIMIT_EXCEEDED" => failure.error(Kind::RateLimited),
+            "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN" => failure.error(Kind::AuthExpired),
+            _ if posting && status == 403 => {
+                let message = format!(
+                    "the account may not post in its room (not joined, or not allowed to): {}",
+                    failure.text()
+                );
+                failure.message(message).error(Kind::Permanent)
+            }
+            _ => failure.into_error(),
         }
-        (401, _) | (_, "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN") => PublishError::AuthExpired(message),
-        (403, _) if posting => PublishError::Permanent(format!(
-            "the account may not post in its room (not joined, or not allowed to): {message}"
-        )),
-        (403, _) => PublishError::Permanent(message),
-        (408 | 500..=599, _) => PublishError::Retryable(message),
-        _ => PublishError::Permanent(message),
     })
 }
 
@@ -438,6 +429,7 @@ fn check(response: Response, posting: bool) -> Result<Response, PublishError> {
 mod tests {
     use super::*;
     use herald_plugin_sdk::Media;
+    use herald_plugin_sdk::failure::DEFAULT_RETRY_SECONDS;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
         Response {

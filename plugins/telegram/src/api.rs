@@ -3,13 +3,12 @@
 //! `parameters.retry_after` (seconds) on 429. The token is part of every URL, so every
 //! message that may quote a URL is scrubbed of it.
 
+use herald_plugin_sdk::PublishError;
+use herald_plugin_sdk::failure::{Failure, Kind};
 use herald_plugin_sdk::http::{HttpError, Response};
-use herald_plugin_sdk::{PublishError, RateLimit, Violation, time};
+use herald_plugin_sdk::scrub::Secrets;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-
-/// Wait when Telegram throttles without saying for how long.
-const DEFAULT_RETRY_SECONDS: u32 = 60;
 
 /// A bot token, `<bot id>:<secret>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,9 +46,14 @@ impl BotToken {
         format!("https://api.telegram.org/bot{}/{method}", self.0)
     }
 
+    /// The token, to scrub (raw or percent-encoded) from messages.
+    fn secrets(&self) -> Secrets {
+        Secrets::new([&self.0])
+    }
+
     /// `text` with the token replaced.
     pub fn scrub(&self, text: &str) -> String {
-        text.replace(self.0.as_str(), "[redacted]")
+        self.secrets().scrub(text)
     }
 
     /// A host error, scrubbed of the token.
@@ -60,7 +64,7 @@ impl BotToken {
     /// The `result` of a successful answer, or the error Herald acts on: 429 → rate
     /// limited after `parameters.retry_after`; 401 → auth expired (the token was revoked);
     /// 400/403/404 → permanent with Telegram's description (a group migrated to a
-    /// supergroup names its new chat id); 5xx → retryable.
+    /// supergroup names its new chat id); 5xx → retryable (see `status_error`).
     pub fn result<T: DeserializeOwned>(&self, response: &Response) -> Result<T, PublishError> {
         let envelope: Envelope<T> = serde_json::from_slice(&response.body).map_err(|error| {
             if response.is_success() {
@@ -126,6 +130,9 @@ struct Parameters {
     migrate_to_chat_id: Option<i64>,
 }
 
+/// The SDK's mapping of Telegram's `error_code` (its real status), with Telegram's own
+/// cases: a rate limit waits `parameters.retry_after`, a group migrated to a supergroup
+/// names its new chat id, messages in Telegram's words.
 fn status_error(
     code: u16,
     description: &str,
@@ -133,51 +140,29 @@ fn status_error(
     response: &Response,
 ) -> PublishError {
     let parameters = parameters.unwrap_or_default();
-    match code {
-        429 => PublishError::RateLimited(RateLimit {
-            retry_after_seconds: parameters
-                .retry_after
-                .and_then(|seconds| u32::try_from(seconds).ok())
-                .or_else(|| response.retry_after(time::now_unix()))
-                .unwrap_or(DEFAULT_RETRY_SECONDS)
-                .max(1),
-            message: format!("Telegram: {description}"),
-        }),
-        401 => PublishError::AuthExpired(format!(
-            "Telegram refused the bot token ({description}); reconnect the account with a new token"
-        )),
-        400 if parameters.migrate_to_chat_id.is_some() => PublishError::Permanent(format!(
-            "Telegram: {description}; the group is now chat {}: set chat_id to it",
-            parameters.migrate_to_chat_id.unwrap_or_default()
-        )),
-        408 | 500..=599 => {
-            PublishError::Retryable(format!("Telegram is unavailable: {description}"))
-        }
-        _ => PublishError::Permanent(format!(
-            "Telegram refused the request ({code}): {description}"
-        )),
+    if let (400, Some(chat_id)) = (code, parameters.migrate_to_chat_id) {
+        return PublishError::Permanent(format!(
+            "Telegram: {description}; the group is now chat {chat_id}: set chat_id to it"
+        ));
     }
+    let failure = Failure::new(response).with_status(code).retry_after(
+        parameters
+            .retry_after
+            .and_then(|seconds| u32::try_from(seconds).ok()),
+    );
+    let message = match failure.kind() {
+        Kind::RateLimited => format!("Telegram: {description}"),
+        Kind::AuthExpired => format!(
+            "Telegram refused the bot token ({description}); reconnect the account with a new token"
+        ),
+        Kind::Retryable => format!("Telegram is unavailable: {description}"),
+        Kind::Permanent => format!("Telegram refused the request ({code}): {description}"),
+    };
+    failure.message(message).into_error()
 }
 
 fn scrub_error(error: PublishError, token: &BotToken) -> PublishError {
-    match error {
-        PublishError::Retryable(m) => PublishError::Retryable(token.scrub(&m)),
-        PublishError::Permanent(m) => PublishError::Permanent(token.scrub(&m)),
-        PublishError::AuthExpired(m) => PublishError::AuthExpired(token.scrub(&m)),
-        PublishError::RateLimited(limit) => PublishError::RateLimited(RateLimit {
-            retry_after_seconds: limit.retry_after_seconds,
-            message: token.scrub(&limit.message),
-        }),
-        PublishError::Validation(found) => PublishError::Validation(
-            found
-                .into_iter()
-                .map(|v| Violation {
-                    message: token.scrub(&v.message),
-                    ..v
-                })
-                .collect(),
-        ),
-    }
+    error.scrubbed(&token.secrets())
 }
 
 /// A message's public link: `https://t.me/<username>/<id>` for a chat with a public

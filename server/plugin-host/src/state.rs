@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use herald_secrets::Secrets;
+
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -19,7 +21,7 @@ pub(crate) struct HostState {
     allowed_hosts: Arc<[String]>,
     net: Arc<Net>,
     media: Vec<MediaSlot>,
-    secrets: Vec<String>,
+    secrets: Secrets,
     /// Whether a request that changes something failed after it may have been delivered.
     pub(crate) maybe_delivered: bool,
 }
@@ -56,7 +58,7 @@ impl HostState {
             allowed_hosts,
             net,
             media: Vec::new(),
-            secrets: Vec::new(),
+            secrets: Secrets::default(),
             maybe_delivered: false,
         }
     }
@@ -75,15 +77,14 @@ impl HostState {
 
     /// Secrets to scrub from the plugin's logs and error messages.
     pub(crate) fn with_secrets(mut self, secrets: Vec<String>) -> Self {
-        self.secrets = secrets;
+        self.secrets = Secrets::new(secrets);
         self
     }
 
-    /// `text` with every known secret replaced.
+    /// `text` with every known secret replaced, raw or percent-encoded (the SDK's
+    /// scrubber: one definition for plugins and host).
     pub(crate) fn redact(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_owned(), |text, secret| {
-            text.replace(secret.as_str(), "[redacted]")
-        })
+        self.secrets.scrub(text)
     }
 
     pub(crate) async fn fetch(

@@ -1,16 +1,29 @@
-//! Storage: the sea-orm entities, connecting, and applying migrations safely when several
-//! replicas start at once.
+//! Storage: connecting, applying migrations safely when several replicas start at once,
+//! the sea-orm entities, and one module per table's SQL.
+//!
+//! - [`entities`]: the rows, with typed statuses ([`stored`]) and readers of their JSON
+//!   columns ([`json`]);
+//! - [`posts`], [`targets`]: the statements of post commands and pages;
+//! - [`rows`]: pages decoded straight from Postgres rows (the hot read path);
+//! - [`rules`]: the domain's publishing rules as SQL fragments, for hand-written SQL.
+//!
+//! An id list is always one array parameter: [`one_of`] in sea-query, `= ANY($n)` with
+//! [`ids_value`] in hand-written SQL.
 
 pub mod entities;
+pub mod json;
+pub mod posts;
 pub mod rows;
+pub mod rules;
+pub mod stored;
+pub mod targets;
 
 use std::time::Duration;
 
 use herald_migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, IntoColumnRef, PgFunc, SimpleExpr};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
-    Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -32,14 +45,15 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
-/// `column` is one of `ids`: on Postgres `= ANY($n)` with the ids as one array parameter,
-/// so any number of ids shares one statement text (and prepared plan); elsewhere `IN`.
-pub fn one_of(backend: DatabaseBackend, column: impl IntoColumnRef, ids: &[Uuid]) -> SimpleExpr {
-    if backend == DatabaseBackend::Postgres {
-        Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec())))
-    } else {
-        Expr::col(column).is_in(ids.iter().copied())
-    }
+/// `column = ANY($n)`: `column` is one of `ids`, given as one array parameter, so any
+/// number of ids shares one statement text (and prepared plan).
+pub fn one_of(column: impl IntoColumnRef, ids: &[Uuid]) -> SimpleExpr {
+    Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec())))
+}
+
+/// The parameter of `= ANY($n)` in hand-written SQL: `ids` as one array.
+pub fn ids_value(ids: &[Uuid]) -> Value {
+    ids.to_vec().into()
 }
 
 /// Applies pending migrations under a Postgres advisory lock, so replicas starting
@@ -47,7 +61,7 @@ pub fn one_of(backend: DatabaseBackend, column: impl IntoColumnRef, ids: &[Uuid]
 pub async fn migrate(url: &str) -> Result<(), DbErr> {
     // One connection: the advisory lock belongs to the session that takes it.
     let db = connect(url, 1).await?;
-    let backend = db.get_database_backend();
+    let backend = sea_orm::DatabaseBackend::Postgres;
     db.execute(Statement::from_sql_and_values(
         backend,
         "SELECT pg_advisory_lock($1)",

@@ -10,6 +10,7 @@ use sea_orm::sqlx::{self, Column, Row};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 
 use super::entities::{metric, post, target};
+use super::stored::StoredName;
 
 /// A model that can be read from a Postgres row.
 pub trait FromPgRow: FromQueryResult {
@@ -60,6 +61,12 @@ impl<'r> Columns<'r> {
             }
         }
         self.row.try_get_unchecked(position)
+    }
+
+    /// The next column's value, a status stored under its name.
+    pub fn status<S: StoredName>(&mut self) -> Result<S, sqlx::Error> {
+        let name: &str = self.value()?;
+        S::read(name).map_err(|error| sqlx::Error::Decode(error.to_string().into()))
     }
 }
 
@@ -129,7 +136,7 @@ impl FromPgRow for post::Model {
             id: columns.value()?,
             content: columns.value()?,
             platforms: columns.value()?,
-            status: columns.value()?,
+            status: columns.status()?,
             scheduled_at: columns.value()?,
             local_scheduled_at: columns.value()?,
             posted_at: columns.value()?,
@@ -138,7 +145,7 @@ impl FromPgRow for post::Model {
             campaign: columns.value()?,
             notes: columns.value()?,
             approval_required: columns.value()?,
-            approval_status: columns.value()?,
+            approval_status: columns.status()?,
             rejection_reason: columns.value()?,
             failure_reason: columns.value()?,
             owner_id: columns.value()?,
@@ -179,7 +186,7 @@ impl FromPgRow for target::Model {
             post_id: columns.value()?,
             platform: columns.value()?,
             connection_id: columns.value()?,
-            status: columns.value()?,
+            status: columns.status()?,
             attempts: columns.value()?,
             platform_post_id: columns.value()?,
             platform_url: columns.value()?,

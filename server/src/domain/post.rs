@@ -71,6 +71,14 @@ impl ApprovalStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
+    /// The approval states that let a post go out (see `status::is_publishable`).
+    pub const PUBLISHABLE: [Self; 2] = [Self::NotRequired, Self::Approved];
+
+    /// Whether this state lets the post go out.
+    pub fn allows_publishing(self) -> bool {
+        Self::PUBLISHABLE.contains(&self)
+    }
+
     /// The state a post enters when it is created or its content changes.
     pub fn initial(approval_required: bool) -> Self {
         if approval_required {

@@ -1,4 +1,24 @@
-//! Statuses of a post's per-platform targets, and the post status derived from them.
+//! Statuses of a post's per-platform targets, the post status derived from them, and
+//! when a target may go out: the pending set, publishability and the due time. Each rule
+//! is defined here once; the SQL that needs one is generated from it in `db::rules`.
+
+use chrono::{DateTime, Utc};
+
+use super::post::ApprovalStatus;
+
+/// Whether a post's targets may be published: the post is not archived and its approval
+/// allows it (not required, or approved). The one definition of "publishable".
+pub fn is_publishable(approval: ApprovalStatus, archived: bool) -> bool {
+    !archived && approval.allows_publishing()
+}
+
+/// When a pending target is due: its post's time, or a planned retry after it.
+pub fn due_at(
+    scheduled_at: DateTime<Utc>,
+    next_attempt_at: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    next_attempt_at.map_or(scheduled_at, |next| next.max(scheduled_at))
+}
 
 /// Where one post × platform target stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,9 +79,20 @@ impl TargetStatus {
         matches!(self, Self::Publishing | Self::Published | Self::NeedsReview)
     }
 
-    /// Whether the target still waits to be published.
-    fn is_pending(self) -> bool {
-        matches!(self, Self::Scheduled | Self::Queued | Self::Retrying)
+    /// The statuses of a target that still waits to be published: it has (or will get)
+    /// a queue job, and a worker may move it to `publishing`. The one definition of the
+    /// pending set; SQL reads it through `db::rules`.
+    pub const PENDING: [Self; 3] = [Self::Scheduled, Self::Queued, Self::Retrying];
+
+    /// Whether the target still waits to be published (one of [`Self::PENDING`]).
+    pub fn is_pending(self) -> bool {
+        Self::PENDING.contains(&self)
+    }
+
+    /// Whether a person may send the target out again (`retryPost`) or record it as
+    /// published by hand (`markPublished`).
+    pub fn is_settled_unsuccessfully(self) -> bool {
+        matches!(self, Self::Failed | Self::NeedsReview)
     }
 }
 
@@ -189,6 +220,27 @@ mod tests {
         for (targets, scheduled, expected) in cases {
             assert_eq!(P::derive(targets, *scheduled), *expected, "{targets:?}");
         }
+    }
+
+    #[test]
+    fn pending_and_due() {
+        assert!(T::PENDING.iter().all(|s| s.is_pending()));
+        assert!(!T::Publishing.is_pending() && !T::Draft.is_pending());
+        let at = chrono::DateTime::from_timestamp(1_000, 0).expect("valid");
+        let later = chrono::DateTime::from_timestamp(2_000, 0).expect("valid");
+        assert_eq!(super::due_at(at, None), at);
+        assert_eq!(super::due_at(at, Some(later)), later);
+        assert_eq!(super::due_at(later, Some(at)), later);
+    }
+
+    #[test]
+    fn publishable() {
+        use crate::domain::post::ApprovalStatus as A;
+        assert!(super::is_publishable(A::NotRequired, false));
+        assert!(super::is_publishable(A::Approved, false));
+        assert!(!super::is_publishable(A::Approved, true));
+        assert!(!super::is_publishable(A::Pending, false));
+        assert!(!super::is_publishable(A::Rejected, false));
     }
 
     #[test]

@@ -7,5 +7,5 @@
 pub mod schema;
 pub mod serve;
 
+pub use crate::config::GraphqlConfig;
 pub use schema::{Auth, HeraldSchema, build_schema, sdl};
-pub use serve::GraphqlConfig;

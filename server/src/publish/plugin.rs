@@ -6,6 +6,7 @@ use herald_plugin_host::{self as host, PluginHost};
 
 use super::{PublishFailure, PublishRequest, Publisher, Receipt};
 use crate::connections::ConnectionService;
+use crate::domain::post::MediaItem;
 
 /// Publishes through the sandboxed plugin of the request's platform.
 #[derive(Clone)]
@@ -139,10 +140,34 @@ impl PluginPublisher {
         credentials: host::Credentials,
     ) -> Result<host::Receipt, host::PublishFailure> {
         let call = host::PublishRequest {
-            post: crate::posts::plugin_post(&request.content, &request.media, &request.options),
+            post: plugin_post(&request.content, &request.media, &request.options),
             credentials,
             idempotency_key: request.idempotency_key.clone(),
         };
         self.host.publish(&request.platform, call).await
+    }
+}
+
+/// The post as a platform plugin sees it.
+pub fn plugin_post(
+    content: &str,
+    media: &[MediaItem],
+    options: &std::collections::BTreeMap<String, String>,
+) -> herald_plugin_host::Post {
+    herald_plugin_host::Post {
+        text: content.to_owned(),
+        media: media
+            .iter()
+            .map(|m| herald_plugin_host::Media {
+                url: m.url.clone(),
+                mime_type: m.mime_type.clone().unwrap_or_default(),
+                alt: m.alt.clone(),
+                size: None,
+            })
+            .collect(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }

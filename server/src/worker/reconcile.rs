@@ -4,7 +4,7 @@
 //! enqueue is idempotent, so what Redis already has is unchanged and what it lost (a
 //! FLUSHALL, a failover) comes back.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::db::rules;
+use crate::domain::status::TargetStatus;
 use crate::error::AppError;
 use crate::queue::{EnqueueOutcome, JobQueue, JobSpec};
 
@@ -20,6 +22,25 @@ use crate::queue::{EnqueueOutcome, JobQueue, JobSpec};
 const LEADER_LOCK_KEY: i64 = 0x6865_7261_6c64_2d72;
 /// Jobs enqueued per call.
 const CHUNK: usize = 500;
+
+/// The targets a round restores: every pending target of a publishable, scheduled post
+/// due within the horizon (`$1` ms), and every target stuck `publishing` longer than `$2`
+/// ms.
+static RESTORE_SQL: LazyLock<String> = LazyLock::new(|| {
+    let due = rules::due_at("p", "t");
+    format!(
+        "SELECT t.id, t.post_id, t.platform, t.queue_version, t.status, {due} AS due
+           FROM post_targets t JOIN social_posts p ON p.id = t.post_id
+          WHERE (t.status IN {pending}
+                 AND {publishable}
+                 AND p.scheduled_at IS NOT NULL
+                 AND {due} <= now() + $1 * interval '1 millisecond')
+             OR (t.status = 'publishing'
+                 AND t.updated_at < now() - $2 * interval '1 millisecond')",
+        pending = *rules::PENDING,
+        publishable = rules::publishable("p"),
+    )
+});
 
 /// Reconciler settings.
 #[derive(Debug, Clone, Copy)]
@@ -69,26 +90,16 @@ pub async fn round(
     let rows = txn
         .query_all(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT t.id, t.post_id, t.platform, t.queue_version, t.status,
-                    GREATEST(p.scheduled_at, COALESCE(t.next_attempt_at, p.scheduled_at)) AS due
-               FROM post_targets t JOIN social_posts p ON p.id = t.post_id
-              WHERE (t.status IN ('scheduled', 'queued', 'retrying')
-                     AND p.archived_at IS NULL
-                     AND p.approval_status IN ('not_required', 'approved')
-                     AND p.scheduled_at IS NOT NULL
-                     AND GREATEST(p.scheduled_at, COALESCE(t.next_attempt_at, p.scheduled_at))
-                         <= now() + $1 * interval '1 millisecond')
-                 OR (t.status = 'publishing'
-                     AND t.updated_at < now() - $2 * interval '1 millisecond')",
+            RESTORE_SQL.as_str(),
             [horizon_ms.into(), stuck_ms.into()],
         ))
         .await?;
     let now = Utc::now();
     let mut jobs = Vec::with_capacity(rows.len());
     for row in &rows {
-        let status: String = row.try_get("", "status")?;
+        let status: TargetStatus = row.try_get("", "status")?;
         let due: Option<DateTime<Utc>> = row.try_get("", "due")?;
-        let due = if status == "publishing" {
+        let due = if status == TargetStatus::Publishing {
             now
         } else {
             due.unwrap_or(now)

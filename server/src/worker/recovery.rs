@@ -87,10 +87,8 @@ pub(super) async fn handle_lost(
             }
         }
         Some(s)
-            if matches!(
-                s.status,
-                TargetStatus::Scheduled | TargetStatus::Queued | TargetStatus::Retrying
-            ) && i64::from(s.queue_version) == job.spec.version
+            if s.status.is_pending()
+                && i64::from(s.queue_version) == job.spec.version
                 && s.publishable =>
         {
             // Publishable at this version, yet not won: a race with a concurrent change.

@@ -12,10 +12,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::entities::post;
+use crate::db::{self, json, rules};
 use crate::domain::post::MediaItem;
-use crate::domain::status::{PostStatus, TargetStatus};
+use crate::domain::status::{self, PostStatus, TargetStatus};
 use crate::error::AppError;
-use crate::posts::{media_from_json, options_of};
 
 /// A target won by this worker: it is now `publishing` under `attempt_id`.
 #[derive(Debug, Clone)]
@@ -55,12 +55,12 @@ impl WonTarget {
             attempt_number: row.try_get("", "attempts")?,
             shared_post: row.try_get::<i32>("", "target_count")? > 1,
             content: row.try_get("", "content")?,
-            media: media_from_json(
+            media: json::media(
                 &row.try_get::<serde_json::Value>("", "media")?,
                 &row.try_get::<serde_json::Value>("", "media_urls")?,
             ),
             connection_id: row.try_get("", "connection_id")?,
-            options: options_of(&row.try_get::<serde_json::Value>("", "options")?),
+            options: json::options(&row.try_get::<serde_json::Value>("", "options")?),
         })
     }
 }
@@ -130,14 +130,6 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// `$1, $2, …, $n`.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Locks the rows of `post_ids` in id order until the end of the transaction. Every writer
 /// of a post's targets takes its post's lock first (the API does too), so writers never
 /// deadlock and a post's derived status is computed from its targets' latest state.
@@ -149,11 +141,8 @@ async fn lock_posts<C: ConnectionTrait>(db: &C, post_ids: &[Uuid]) -> Result<(),
         return Ok(());
     }
     db.query_all(stmt(
-        &format!(
-            "SELECT id FROM social_posts WHERE id IN ({}) ORDER BY id FOR UPDATE",
-            placeholders(ids.len())
-        ),
-        ids.into_iter().map(Into::into).collect(),
+        "SELECT id FROM social_posts WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        vec![db::ids_value(&ids)],
     ))
     .await?;
     Ok(())
@@ -214,13 +203,14 @@ impl PublishStore {
                     attempts = t.attempts + 1, next_attempt_at = NULL, updated_at = now()
                FROM claimed c, social_posts p
               WHERE t.id = c.target_id AND t.queue_version = c.version
-                AND t.status IN ('scheduled', 'queued', 'retrying')
-                AND p.id = t.post_id AND p.archived_at IS NULL
-                AND p.approval_status IN ('not_required', 'approved')
+                AND t.status IN {pending}
+                AND p.id = t.post_id AND {publishable}
           RETURNING t.id, t.post_id, t.platform, t.attempt_id, t.attempts, p.content,
                     p.media_urls, p.media, t.connection_id, t.options, p.owner_id,
                     json_array_length(p.platforms) AS target_count",
-            values_list(requests.len(), &["uuid", "int", "uuid"])
+            values_list(requests.len(), &["uuid", "int", "uuid"]),
+            pending = *rules::PENDING,
+            publishable = rules::publishable("p"),
         );
         let txn = self.db.begin().await?;
         lock_posts(
@@ -237,13 +227,10 @@ impl PublishStore {
         post_ids.sort();
         post_ids.dedup();
         // A post with a target being published is `publishing`, whatever its other targets.
-        let sql = format!(
-            "UPDATE social_posts SET status = 'publishing', updated_at = now()
-              WHERE id IN ({}) AND status <> 'publishing'",
-            placeholders(post_ids.len())
-        );
-        let values: Vec<Value> = post_ids.into_iter().map(Into::into).collect();
-        let posts = if values.is_empty() {
+        let sql = "UPDATE social_posts SET status = 'publishing', updated_at = now()
+                    WHERE id = ANY($1) AND status <> 'publishing'";
+        let values = vec![db::ids_value(&post_ids)];
+        let posts = if post_ids.is_empty() {
             Vec::new()
         } else if want_posts {
             post::Entity::find()
@@ -251,7 +238,7 @@ impl PublishStore {
                 .all(&txn)
                 .await?
         } else {
-            txn.execute(stmt(&sql, values)).await?;
+            txn.execute(stmt(sql, values)).await?;
             Vec::new()
         };
         txn.commit().await?;
@@ -374,23 +361,22 @@ impl PublishStore {
             .db
             .query_one(stmt(
                 "SELECT t.post_id, t.status, t.queue_version, t.attempt_id,
-                        (p.archived_at IS NULL
-                         AND p.approval_status IN ('not_required', 'approved')) AS publishable
+                        p.approval_status, p.archived_at IS NOT NULL AS archived
                    FROM post_targets t JOIN social_posts p ON p.id = t.post_id
                   WHERE t.id = $1",
                 vec![target_id.into()],
             ))
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let status: String = row.try_get("", "status")?;
         Ok(Some(TargetSnapshot {
             post_id: row.try_get("", "post_id")?,
-            status: TargetStatus::parse(&status).ok_or_else(|| {
-                AppError::Internal(format!("unknown target status {status}").into())
-            })?,
+            status: row.try_get("", "status")?,
             queue_version: row.try_get("", "queue_version")?,
             attempt_id: row.try_get("", "attempt_id")?,
-            publishable: row.try_get("", "publishable")?,
+            publishable: status::is_publishable(
+                row.try_get("", "approval_status")?,
+                row.try_get("", "archived")?,
+            ),
         }))
     }
 
@@ -496,14 +482,11 @@ async fn derive_post_statuses<C: ConnectionTrait>(
     }
     let rows = db
         .query_all(stmt(
-            &format!(
-                "SELECT t.post_id, t.status, t.platform, t.last_error, t.published_at,
-                        p.scheduled_at IS NOT NULL AS scheduled
-                   FROM post_targets t JOIN social_posts p ON p.id = t.post_id
-                  WHERE t.post_id IN ({})",
-                placeholders(post_ids.len())
-            ),
-            post_ids.iter().map(|id| (*id).into()).collect(),
+            "SELECT t.post_id, t.status, t.platform, t.last_error, t.published_at,
+                    p.scheduled_at IS NOT NULL AS scheduled
+               FROM post_targets t JOIN social_posts p ON p.id = t.post_id
+              WHERE t.post_id = ANY($1)",
+            vec![db::ids_value(post_ids)],
         ))
         .await?;
     #[derive(Default)]
@@ -516,9 +499,7 @@ async fn derive_post_statuses<C: ConnectionTrait>(
     let mut by_post: HashMap<Uuid, Acc> = HashMap::new();
     for row in rows {
         let post_id: Uuid = row.try_get("", "post_id")?;
-        let status: String = row.try_get("", "status")?;
-        let status = TargetStatus::parse(&status)
-            .ok_or_else(|| AppError::Internal(format!("unknown target status {status}").into()))?;
+        let status: TargetStatus = row.try_get("", "status")?;
         let acc = by_post.entry(post_id).or_default();
         acc.scheduled = row.try_get("", "scheduled")?;
         acc.statuses.push(status);

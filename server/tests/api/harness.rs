@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use herald_plugin_host::{HostConfig, PluginHost};
-use herald_server::app::{self, Background, Services};
+use herald_server::app::{self, Background};
 use herald_server::auth::JwtVerifier;
+use herald_server::config::GraphqlConfig;
 use herald_server::config::{JwtConfig, JwtKey};
 use herald_server::connections::ConnectionService;
-use herald_server::graphql::GraphqlConfig;
 use herald_server::graphql::serve::persisted::PersistedQueries;
 use herald_server::publish::PublisherRegistry;
 use herald_server::publish::plugin::PluginPublisher;
@@ -17,6 +17,7 @@ use herald_server::queue::JobQueue;
 use herald_server::queue::redis::RedisQueue;
 use herald_server::queue::retry::RetryPolicy;
 use herald_server::secrets::TokenCipher;
+use herald_server::state::Services;
 use herald_server::worker::WorkerConfig;
 use herald_server::worker::reconcile::ReconcileConfig;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -232,9 +233,9 @@ impl TestApp {
             .await
             .expect("persisted query store");
         let cipher = TokenCipher::new("test", &TOKEN_KEY);
-        let services = Services::new(db.clone(), queue, cipher)
-            .with_plugins(plugins)
-            .with_persisted_queries(Some(persisted))
+        let services = Services::builder(db.clone(), queue, cipher)
+            .plugins(plugins)
+            .build()
             .with_event_relay(&redis_url, &namespace, true)
             .await
             .expect("event relay");
@@ -243,7 +244,7 @@ impl TestApp {
             app::start_background(&services, publishers, config, fast_reconcile())
         });
         let verifier = JwtVerifier::new(&jwt).expect("verifier");
-        let router = app::router(&services, verifier, graphql);
+        let router = app::router(&services, verifier, graphql, Some(persisted));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use herald_server::graphql::GraphqlConfig;
+use herald_server::config::GraphqlConfig;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use herald_server::graphql::GraphqlConfig;
+use herald_server::config::GraphqlConfig;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};

@@ -1,14 +1,24 @@
 //! Minimal plugin against `herald:publisher@0.2.0` (draft WIT with `delete`), written with
 //! wit-bindgen directly since the SDK targets 0.1.0.
 
-wit_bindgen::generate!({
-    path: "../../../plugin-sdk/wit/v0.2.0",
-    world: "plugin",
-});
+/// Bindings generated from the draft WIT (their export glue is unsafe, allowed here only).
+#[allow(unsafe_code, missing_docs, clippy::all)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../../plugin-sdk/wit/v0.2.0",
+        world: "plugin",
+    });
 
-use exports::herald::publisher::publisher::Guest;
-use herald::publisher::types::*;
+    use super::V2;
 
+    // The component's exports (unsafe glue, hence inside this module).
+    export!(V2 with_types_in self);
+}
+
+use bindings::exports::herald::publisher::publisher::Guest;
+use bindings::herald::publisher::types::*;
+
+/// The fixture plugin.
 struct V2;
 
 impl Guest for V2 {
@@ -65,5 +75,3 @@ impl Guest for V2 {
         Ok(())
     }
 }
-
-export!(V2);

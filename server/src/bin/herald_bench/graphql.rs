@@ -9,20 +9,19 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_graphql::Variables;
-use futures_util::{SinkExt, StreamExt};
+use herald_server::db::{posts, targets};
 use herald_server::graphql::serve::compiled::CompiledReads;
-use herald_server::posts;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryTrait, Statement};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
+
+use crate::procs::{children, cpu_ms, postgres_cpu_ms, postmaster_pid, taskset};
+use crate::subscribers::fan_out;
 
 const TENANT: &str = "bench";
 const POSTS: usize = 200;
@@ -31,18 +30,17 @@ const HTTP_CONNECTIONS: usize = 50;
 /// number of database connections.
 const DB_CONNECTIONS: usize = 20;
 const HTTP_SECONDS: u64 = 10;
-const SUBSCRIBERS: usize = 10_000;
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
 const QUERY: &str = "{ posts(first: 50) { edges { node { id content status scheduledAt targets { platform status attempts } } } } }";
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-fn round(ms: f64) -> f64 {
+pub(crate) fn round(ms: f64) -> f64 {
     (ms * 100.0).round() / 100.0
 }
 
@@ -146,75 +144,6 @@ async fn start_server(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("herald serve did not become healthy")
-}
-
-fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .context("VmRSS")?;
-    Ok(kb * 1024)
-}
-
-/// Fields of `/proc/PID/stat` after the command name (which may hold spaces): index 0 is
-/// the state, 1 the parent, 11 and 12 user and system time, 13 and 14 those of reaped
-/// children.
-fn stat_fields(pid: u32) -> Option<Vec<u64>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    Some(
-        rest.split_whitespace()
-            .map(|f| f.parse::<u64>().unwrap_or_default())
-            .collect(),
-    )
-}
-
-/// CPU time (user + system) of process `pid`, with its reaped children's when
-/// `children`, in ms (`/proc` counts 10 ms clock ticks: USER_HZ is 100 on Linux).
-fn cpu_ms(pid: u32, children: bool) -> u64 {
-    let Some(fields) = stat_fields(pid) else {
-        return 0;
-    };
-    let wanted: &[usize] = if children {
-        &[11, 12, 13, 14]
-    } else {
-        &[11, 12]
-    };
-    wanted
-        .iter()
-        .map(|&i| fields.get(i).copied().unwrap_or_default())
-        .sum::<u64>()
-        * 10
-}
-
-/// CPU time of a Postgres server so far, in ms: the postmaster, its live backends, and
-/// the backends it has reaped.
-fn postgres_cpu_ms(postmaster: u32) -> u64 {
-    let live: u64 = children(postmaster)
-        .into_iter()
-        .map(|pid| cpu_ms(pid, false))
-        .sum();
-    live + cpu_ms(postmaster, true)
-}
-
-/// The postmaster of this session's Postgres server (other Postgres servers on the
-/// machine are not counted).
-async fn postmaster_pid(db: &DatabaseConnection) -> anyhow::Result<u32> {
-    let row = db
-        .query_one(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT pg_backend_pid()",
-        ))
-        .await?
-        .context("pg_backend_pid")?;
-    let backend: i32 = row.try_get_by_index(0)?;
-    stat_fields(backend.unsigned_abs())
-        .and_then(|f| f.get(1).copied())
-        .and_then(|pid| u32::try_from(pid).ok())
-        .context("postmaster pid")
 }
 
 /// What one HTTP load run measured.
@@ -383,7 +312,7 @@ impl Reads {
                 )
                 .build(DbBackend::Postgres);
                 let page_ids: Vec<Uuid> = ids.iter().take(50).copied().collect();
-                let targets = posts::targets_statement(DbBackend::Postgres, &page_ids);
+                let targets = targets::of_posts_statement(&page_ids);
                 pgbench_statement(&page, &mut defines)?
                     + &pgbench_statement(&targets, &mut defines)?
             }
@@ -444,125 +373,6 @@ async fn pgbench(url: &str, ids: &[Uuid], cpus: &str, reads: Reads) -> anyhow::R
     }
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn subscriber(port: u16, token: &str, post: Uuid) -> anyhow::Result<Socket> {
-    let mut request = format!("ws://127.0.0.1:{port}/graphql/ws").into_client_request()?;
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket
-        .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})))
-        .await?;
-    loop {
-        match socket.next().await.context("closed before ack")?? {
-            Message::Text(t) if t.contains("connection_ack") => break,
-            Message::Text(t) if t.contains("\"ping\"") => {
-                socket.send(send(json!({"type": "pong"}))).await?;
-            }
-            Message::Close(frame) => bail!("closed: {frame:?}"),
-            _ => {}
-        }
-    }
-    socket
-        .send(send(json!({"id": "1", "type": "subscribe", "payload": {
-            "query": "subscription($id: ID) { postUpdated(id: $id) { id version } }",
-            "variables": {"id": post.to_string()}}})))
-        .await?;
-    Ok(socket)
-}
-
-/// Reads a subscriber's socket: answers keep-alive pings, and returns the time from the
-/// change (`start`) to its `next` message, with the socket still open (subscribers that
-/// hang up as soon as they are served would add their closing to the fan-out's work).
-async fn listen(
-    mut socket: Socket,
-    start: Arc<std::sync::OnceLock<Instant>>,
-) -> anyhow::Result<(f64, Socket)> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(300), socket.next())
-            .await
-            .context("no event within 300 s")?
-            .context("closed")??;
-        match frame {
-            Message::Text(t) if t.contains("\"next\"") => {
-                let at = start.get().map(|s| s.elapsed()).unwrap_or_default();
-                return Ok((at.as_secs_f64() * 1000.0, socket));
-            }
-            Message::Text(t) if t.contains("\"ping\"") => {
-                socket
-                    .send(Message::Text(json!({"type": "pong"}).to_string().into()))
-                    .await?;
-            }
-            Message::Close(frame) => bail!("server closed the subscription: {frame:?}"),
-            _ => {}
-        }
-    }
-}
-
-/// 10,000 subscribers of one post; one change; fan-out latency and memory.
-async fn fan_out(port: u16, pid: u32, token: &str, post: Uuid) -> anyhow::Result<Value> {
-    let before = rss_bytes(pid)?;
-    let start = Arc::new(std::sync::OnceLock::<Instant>::new());
-    let mut tasks = Vec::with_capacity(SUBSCRIBERS);
-    for chunk in 0..SUBSCRIBERS.div_ceil(250) {
-        let batch = (0..250.min(SUBSCRIBERS - chunk * 250))
-            .map(|_| subscriber(port, token, post))
-            .collect::<Vec<_>>();
-        for socket in futures_util::future::join_all(batch).await {
-            let socket = socket.with_context(|| format!("subscriber {}", tasks.len()))?;
-            tasks.push(tokio::spawn(listen(socket, start.clone())));
-        }
-    }
-    // Let the server register every subscription.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss_bytes(pid)?;
-    let client = reqwest::Client::new();
-    let _ = start.set(Instant::now());
-    let answer: Value = client
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(
-            json!({"query": "mutation($id: ID!) { updatePost(id: $id, input: {notes: \"fan-out\"}) { version } }",
-                   "variables": {"id": post.to_string()}})
-            .to_string(),
-        )
-        .send()
-        .await?
-        .json()
-        .await?;
-    if answer["data"]["updatePost"]["version"].is_null() {
-        bail!("update failed: {answer}");
-    }
-    let mut received = Vec::with_capacity(tasks.len());
-    let mut sockets = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        let (at, socket) = task.await??;
-        received.push(at);
-        sockets.push(socket);
-    }
-    for mut socket in sockets {
-        let _ = socket.close(None).await;
-    }
-    received.sort_by(f64::total_cmp);
-    Ok(json!({
-        "scenario": "subscriptions",
-        "subscribers": SUBSCRIBERS,
-        "fanout_ms": {
-            "p50": round(percentile(&received, 0.5)),
-            "p99": round(percentile(&received, 0.99)),
-            "max": round(received.last().copied().unwrap_or_default()),
-        },
-        "server_rss_before_mb": before / (1 << 20),
-        "server_rss_after_mb": after / (1 << 20),
-        "memory_per_subscriber_bytes": (after.saturating_sub(before)) / SUBSCRIBERS as u64,
-    }))
-}
-
 /// What the HTTP scenario runs against.
 struct Target<'a> {
     herald: &'a Path,
@@ -613,30 +423,6 @@ impl Layout {
         }
         taskset(&others, std::process::id())
     }
-}
-
-/// The live child processes of `parent`.
-fn children(parent: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| stat_fields(pid).and_then(|f| f.get(1).copied()) == Some(u64::from(parent)))
-        .collect()
-}
-
-/// Pins every thread of `pid` to `cpus`.
-fn taskset(cpus: &str, pid: u32) -> anyhow::Result<()> {
-    let status = std::process::Command::new("taskset")
-        .args(["-a", "-c", "-p", cpus, &pid.to_string()])
-        .stdout(Stdio::null())
-        .status()
-        .context("running taskset (util-linux)")?;
-    if !status.success() {
-        bail!("taskset -c {cpus} -p {pid}: {status}");
-    }
-    Ok(())
 }
 
 /// A `herald serve` process of the benchmark.

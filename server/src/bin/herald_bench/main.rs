@@ -9,11 +9,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use herald_server::app::{self, Services};
+use herald_server::app;
 use herald_server::publish::PublisherRegistry;
 use herald_server::publish::recording::RecordingPublisher;
 use herald_server::queue::redis::RedisQueue;
 use herald_server::queue::{JobQueue, JobSpec};
+use herald_server::state::Services;
 use herald_server::worker::WorkerConfig;
 use herald_server::worker::reconcile::ReconcileConfig;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -21,6 +22,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod graphql;
+mod procs;
+mod subscribers;
 
 /// Benchmarks of Herald's hot paths.
 #[derive(Parser)]
@@ -200,7 +203,7 @@ async fn run(
         let namespace = format!("bench-{}", Uuid::new_v4().simple());
         let queue: Arc<dyn JobQueue> = Arc::new(RedisQueue::connect(redis_url, &namespace).await?);
         let cipher = herald_server::secrets::TokenCipher::new("bench", &rand::random::<[u8; 32]>());
-        let services = Services::new(db.clone(), queue.clone(), cipher);
+        let services = Services::builder(db.clone(), queue.clone(), cipher).build();
         let publisher = Arc::new(RecordingPublisher::new(true));
         let mut registry = PublisherRegistry::new();
         registry.register("x", publisher.clone());

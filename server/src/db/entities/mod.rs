@@ -1,5 +1,6 @@
-//! sea-orm entities for the tables Herald reads and writes. Statuses are stored as text and
-//! converted to the domain enums at the edges of [`crate::posts`].
+//! sea-orm entities for the tables Herald reads and writes. Statuses are typed (the
+//! domain's enums, stored as text by `db::stored`); JSON columns are read through
+//! `db::json`, by the models' methods.
 
 pub mod connection;
 pub mod metric;

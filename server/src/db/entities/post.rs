@@ -3,6 +3,10 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::db::json;
+use crate::domain::post::{ApprovalStatus, MediaItem};
+use crate::domain::status::PostStatus;
+
 /// A row of `social_posts` (serialisable: post events cross processes as JSON).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "social_posts")]
@@ -14,8 +18,8 @@ pub struct Model {
     pub content: String,
     /// Platform ids, a JSON array of strings.
     pub platforms: Json,
-    /// Derived status (see `domain::status::PostStatus`).
-    pub status: String,
+    /// Status derived from the targets' (see `domain::status::PostStatus::derive`).
+    pub status: PostStatus,
     /// When the post is due, UTC.
     pub scheduled_at: Option<DateTimeUtc>,
     /// The wall-clock time the author chose, in `timezone`.
@@ -32,8 +36,8 @@ pub struct Model {
     pub notes: Option<String>,
     /// Whether an approver must approve before publishing.
     pub approval_required: bool,
-    /// Approval state (see `domain::post::ApprovalStatus`).
-    pub approval_status: String,
+    /// Approval state.
+    pub approval_status: ApprovalStatus,
     /// Why an approver rejected the post.
     pub rejection_reason: Option<String>,
     /// Summary of why publishing failed.
@@ -70,3 +74,25 @@ impl Related<super::target::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The platform ids.
+    pub fn platform_ids(&self) -> Vec<String> {
+        json::strings(&self.platforms)
+    }
+
+    /// The media URLs.
+    pub fn media_urls(&self) -> Vec<String> {
+        json::strings(&self.media_urls)
+    }
+
+    /// The media with their details.
+    pub fn media(&self) -> Vec<MediaItem> {
+        json::media(&self.media, &self.media_urls)
+    }
+
+    /// Whether the post's targets may be published (`domain::status::is_publishable`).
+    pub fn is_publishable(&self) -> bool {
+        crate::domain::status::is_publishable(self.approval_status, self.archived_at.is_some())
+    }
+}

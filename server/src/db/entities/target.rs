@@ -1,6 +1,12 @@
 //! `post_targets`.
 
+use std::collections::BTreeMap;
+
 use sea_orm::entity::prelude::*;
+
+use crate::db::json;
+use crate::domain::status::TargetStatus;
+use crate::domain::target::TargetSpec;
 
 /// A row of `post_targets`: one post on one platform.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -16,8 +22,8 @@ pub struct Model {
     /// The connected account to publish with (default: the owner's account on the
     /// platform).
     pub connection_id: Option<Uuid>,
-    /// Status (see `domain::status::TargetStatus`).
-    pub status: String,
+    /// Where the target stands.
+    pub status: TargetStatus,
     /// Publish attempts made so far.
     pub attempts: i32,
     /// The platform's id of the published post.
@@ -64,3 +70,19 @@ impl Related<super::post::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The platform options.
+    pub fn options(&self) -> BTreeMap<String, String> {
+        json::options(&self.options)
+    }
+
+    /// The target's settings: platform, account and options.
+    pub fn spec(&self) -> TargetSpec {
+        TargetSpec {
+            platform: self.platform.clone(),
+            connection_id: self.connection_id,
+            options: self.options(),
+        }
+    }
+}

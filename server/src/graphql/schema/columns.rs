@@ -229,7 +229,7 @@ impl JsonSql for NaiveDateTime {
     }
 }
 
-/// Herald keeps lists of strings in JSON columns, read by `posts::json_strings`: the
+/// Herald keeps lists of strings in JSON columns, read by `db::json::strings`: the
 /// array's string items (anything else is skipped), `[]` when it is not an array.
 impl JsonSql for Vec<String> {
     fn json_sql_or_null(column: &str, _: bool) -> String {

@@ -23,9 +23,9 @@ use async_graphql::{
     Context, ErrorExtensions, MergedObject, MergedSubscription, Schema, SchemaBuilder,
 };
 
-use crate::app::Services;
 use crate::domain::actor::Actor;
 use crate::error::AppError;
+use crate::state::Services;
 use herald_plugin_host::PluginHost;
 
 /// Root query type.

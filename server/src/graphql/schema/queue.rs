@@ -285,15 +285,10 @@ impl QueueQuery {
         let mut out = Vec::with_capacity(targets.len());
         for target in targets {
             let job = queue.job(target.id).await.map_err(queue_error)?;
-            let status =
-                crate::domain::status::TargetStatus::parse(&target.status).ok_or_else(|| {
-                    AppError::Internal(format!("unknown target status {}", target.status).into())
-                        .extend()
-                })?;
             out.push(TargetQueueStatus {
                 target_id: ID(target.id.to_string()),
                 platform: target.platform,
-                status: status.into(),
+                status: target.status.into(),
                 job: job.map(QueueJob::from),
             });
         }

@@ -18,7 +18,7 @@ use crate::domain;
 use crate::domain::post::MediaItem;
 use crate::domain::target::TargetSpec;
 use crate::error::AppError;
-use crate::posts::{self, Keyset, SortKey, json_strings};
+use crate::posts::{self, Keyset, SortKey};
 
 /// A post's overall status, derived from its targets.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -129,11 +129,6 @@ impl Post {
     }
 }
 
-fn stored<T>(value: Option<T>, what: &str, raw: &str) -> async_graphql::Result<T> {
-    value
-        .ok_or_else(|| AppError::Internal(format!("unknown stored {what} `{raw}`").into()).extend())
-}
-
 impl Post {
     /// The stored row.
     fn row(&self) -> &post::Model {
@@ -148,12 +143,9 @@ object_with_columns! {
         /// Text.
         column "content" content: &str = "content", |row| &row.content;
         /// Platform ids, in the order given.
-        column "platforms" platforms: Vec<String> = "platforms", |row| json_strings(&row.platforms);
+        column "platforms" platforms: Vec<String> = "platforms", |row| row.platform_ids();
         /// Overall status, derived from the targets.
-        column "status" status: async_graphql::Result<PostStatus> = "status", |row| {
-            stored(domain::status::PostStatus::parse(&row.status), "post status", &row.status)
-                .map(Into::into)
-        };
+        column "status" status: PostStatus = "status", |row| row.status.into();
         /// When the post is due (UTC).
         column "scheduledAt" scheduled_at: Option<DateTime<Utc>> = "scheduled_at",
             |row| row.scheduled_at;
@@ -166,13 +158,10 @@ object_with_columns! {
         column "postedAt" posted_at: Option<DateTime<Utc>> = "posted_at", |row| row.posted_at;
         /// Media URLs (the same as `media { url }`).
         column "mediaUrls" media_urls: Vec<String> = "media_urls",
-            |row| json_strings(&row.media_urls);
+            |row| row.media_urls();
         /// Media attachments with their alt text.
         async fn media(&self) -> Vec<Media> {
-            posts::media_of(&self.row)
-                .into_iter()
-                .map(Media::from)
-                .collect()
+            self.row.media().into_iter().map(Media::from).collect()
         }
         /// Campaign label.
         column "campaign" campaign: Option<&str> = "campaign", |row| row.campaign.as_deref();
@@ -182,15 +171,8 @@ object_with_columns! {
         column "approvalRequired" approval_required: bool = "approval_required",
             |row| row.approval_required;
         /// Approval state.
-        column "approvalStatus" approval_status: async_graphql::Result<ApprovalStatus> = "approval_status",
-            |row| {
-                stored(
-                    domain::post::ApprovalStatus::parse(&row.approval_status),
-                    "approval status",
-                    &row.approval_status,
-                )
-                .map(Into::into)
-            };
+        column "approvalStatus" approval_status: ApprovalStatus = "approval_status",
+            |row| row.approval_status.into();
         /// Why an approver rejected it.
         column "rejectionReason" rejection_reason: Option<&str> = "rejection_reason",
             |row| row.rejection_reason.as_deref();
@@ -248,7 +230,8 @@ object_with_columns! {
             |row| row.connection_id.map(|id| ID(id.to_string()));
         /// Platform options passed to the platform's plugin, sorted by key.
         async fn options(&self) -> Vec<TargetOption> {
-            posts::options_of(&self.0.options)
+            self.0
+                .options()
                 .into_iter()
                 .map(|(key, value)| TargetOption { key, value })
                 .collect()
@@ -261,10 +244,7 @@ object_with_columns! {
             super::metrics::latest_of(ctx, self.0.id).await
         }
         /// Status on this platform.
-        column "status" status: async_graphql::Result<TargetStatus> = "status", |row| {
-            stored(domain::status::TargetStatus::parse(&row.status), "target status", &row.status)
-                .map(Into::into)
-        };
+        column "status" status: TargetStatus = "status", |row| row.status.into();
         /// Publish attempts so far.
         column "attempts" attempts: i32 = "attempts", |row| row.attempts;
         /// The platform's id for the published post.

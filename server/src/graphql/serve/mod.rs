@@ -12,48 +12,7 @@ mod introspection;
 pub mod persisted;
 pub mod ws;
 
-use std::time::Duration;
-
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
-
-/// How the GraphQL endpoints behave (HTTP and WebSocket).
-#[derive(Debug, Clone)]
-pub struct GraphqlConfig {
-    /// Whether `__schema`/`__type` introspection is answered.
-    pub introspection: bool,
-    /// Whether a POST body may be an array of requests.
-    pub batching: bool,
-    /// Largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Longest a query or mutation may run.
-    pub request_timeout: Duration,
-    /// How long a WebSocket may stay open without a `connection_init`.
-    pub ws_init_timeout: Duration,
-    /// Time between the server's keep-alive `ping` messages.
-    pub ws_ping_interval: Duration,
-    /// How long the server waits for a `pong` before closing the connection.
-    pub ws_pong_timeout: Duration,
-    /// How long a persisted query stays registered after its last registration.
-    pub apq_ttl: Duration,
-    /// Whether `posts` pages are answered by one compiled SQL statement ([`compiled`]).
-    pub compiled_reads: bool,
-}
-
-impl Default for GraphqlConfig {
-    fn default() -> Self {
-        Self {
-            introspection: true,
-            batching: false,
-            max_body_bytes: 1 << 20,
-            request_timeout: Duration::from_secs(30),
-            ws_init_timeout: Duration::from_secs(10),
-            ws_ping_interval: Duration::from_secs(15),
-            ws_pong_timeout: Duration::from_secs(10),
-            apq_ttl: Duration::from_secs(86_400),
-            compiled_reads: true,
-        }
-    }
-}
 
 /// The operation that runs, as async-graphql picks it: the one named (an anonymous
 /// operation has no name to pick it by), or without a name the document's only one.

@@ -1,7 +1,7 @@
 //! SQL generation for compiled reads: the expression that writes one post's JSON for a
 //! selection, from the descriptor tables of `schema::columns` (a field copying a column is
 //! written by its column's own writer; the fields read from JSON columns and other tables
-//! are written here, as `posts::media_of`, `posts::options_of` and the loaders read them),
+//! are written here, as `db::json` and the loaders read them),
 //! and the page statement that selects it.
 
 use std::fmt::Write as _;
@@ -18,7 +18,6 @@ use crate::graphql::schema::columns::{
     MEDIA, METRIC_VALUE, Object, TARGET, TARGET_METRICS, TARGET_OPTION, UNKNOWN, string_elements,
     string_json,
 };
-use crate::posts;
 
 /// The table of posts, as the page statement names it.
 const POSTS: &str = "\"social_posts\"";
@@ -27,7 +26,7 @@ impl Plan {
     /// The page statement with the compiled select list: id and sort values (for cursors)
     /// and each post's JSON.
     pub(super) fn statement(&self, tenant: &str, arguments: &Arguments) -> Statement {
-        posts::page_query(tenant, &arguments.filter, arguments.page)
+        crate::db::posts::page_query(tenant, &arguments.filter, arguments.page)
             .select_only()
             .column(post::Column::Id)
             .column(post::Column::CreatedAt)
@@ -83,7 +82,7 @@ pub(super) fn post_sql(
     Some(object_sql(&members))
 }
 
-/// The SQL expression writing a post's `media` for `set`, as `posts::media_of` reads
+/// The SQL expression writing a post's `media` for `set`, as `db::json::media` reads
 /// them: the `media` column's items, or (when it is empty) its bare `media_urls`. Items
 /// that would not deserialise (which Herald does not write) give [`UNKNOWN`], and the
 /// stock executor answers.
@@ -140,7 +139,7 @@ fn targets_sql(document: &ExecutableDocument, set: &SelectionSet) -> Option<Stri
     ))
 }
 
-/// The SQL expression writing a target's `options` for `set`, as `posts::options_of`
+/// The SQL expression writing a target's `options` for `set`, as `db::json::options`
 /// reads them: sorted by key (byte order, as a `BTreeMap`), a key given twice counting
 /// once with its last value (read as `jsonb`, as serde_json reads it); options that would
 /// not deserialise (which Herald does not write) give [`UNKNOWN`].

@@ -1,0 +1,238 @@
+//! The settings of the long-running processes, `herald serve` and `herald worker`: the
+//! database, the token-sealing key, and what each process is assembled from.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+use super::{
+    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, PluginArgs, QueueArgs,
+    QueueConfig, required_url,
+};
+
+/// Where the database is.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Postgres URL, e.g. postgres://herald@127.0.0.1:5432/herald.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The validated database URL.
+    pub fn url(&self) -> Result<String, ConfigError> {
+        required_url(
+            "DATABASE_URL (--database-url)",
+            self.database_url.as_deref(),
+            &["postgres", "postgresql"],
+        )
+    }
+}
+
+/// Settings of `herald serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "HERALD_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// Queue and worker settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Serve the API only; run no publishing workers in this process.
+    #[arg(long)]
+    pub no_worker: bool,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "HERALD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Token settings.
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Do not apply pending migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+    /// Publisher plugins.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+    /// Token encryption.
+    #[command(flatten)]
+    pub token_key: TokenKeyArgs,
+    /// GraphQL endpoint settings.
+    #[command(flatten)]
+    pub graphql: GraphqlArgs,
+}
+
+/// The key that seals connected accounts' tokens at rest.
+#[derive(Debug, Args)]
+pub struct TokenKeyArgs {
+    /// AES-256 key for account tokens, base64 of 32 random bytes
+    /// (e.g. `head -c32 /dev/urandom | base64`).
+    #[arg(long, env = "HERALD_TOKEN_KEY", hide_env_values = true)]
+    pub token_key: Option<String>,
+    /// Id stored with every sealed token (change it when rotating the key).
+    #[arg(long, env = "HERALD_TOKEN_KEY_ID", default_value = "k1")]
+    pub token_key_id: String,
+}
+
+impl TokenKeyArgs {
+    /// The validated cipher.
+    pub fn cipher(&self) -> Result<crate::secrets::TokenCipher, ConfigError> {
+        use base64::Engine;
+        const KEY: &str = "HERALD_TOKEN_KEY (--token-key)";
+        let encoded = self
+            .token_key
+            .as_deref()
+            .ok_or_else(|| ConfigError::new(KEY, "not set"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| ConfigError::new(KEY, "not valid base64"))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| ConfigError::new(KEY, "must decode to exactly 32 bytes"))?;
+        if self.token_key_id.is_empty() || self.token_key_id.len() > 64 {
+            return Err(ConfigError::new(
+                "HERALD_TOKEN_KEY_ID (--token-key-id)",
+                "must be 1 to 64 characters",
+            ));
+        }
+        Ok(crate::secrets::TokenCipher::new(
+            self.token_key_id.clone(),
+            &key,
+        ))
+    }
+}
+
+/// Settings of `herald worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "HERALD_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// Queue and worker settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Publisher plugins.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+    /// Token encryption.
+    #[command(flatten)]
+    pub token_key: TokenKeyArgs,
+}
+
+/// Validated settings of `herald worker`.
+#[derive(Debug, Clone)]
+pub struct WorkerProcessConfig {
+    /// Postgres URL.
+    pub database_url: String,
+    /// Pool size.
+    pub db_max_connections: u32,
+    /// Queue settings.
+    pub queue: QueueConfig,
+    /// Plugin host settings, when a plugin directory is configured.
+    pub plugins: Option<herald_plugin_host::HostConfig>,
+    /// Seals and opens account tokens.
+    pub cipher: crate::secrets::TokenCipher,
+}
+
+impl WorkerArgs {
+    /// Validates every setting of `herald worker`.
+    pub fn config(&self) -> Result<WorkerProcessConfig, ConfigError> {
+        let queue = self.queue.config()?;
+        let plugins = self.plugins.config()?;
+        check_plugin_deadline(&queue, plugins.as_ref())?;
+        Ok(WorkerProcessConfig {
+            database_url: self.database.url()?,
+            db_max_connections: self.db_max_connections.max(1),
+            queue,
+            plugins,
+            cipher: self.token_key.cipher()?,
+        })
+    }
+}
+
+/// A plugin call must be able to end by its own deadline before the worker's publish
+/// timeout cuts it off: a call cut off from outside is not counted as the plugin's
+/// failure (so it never leads to quarantine).
+fn check_plugin_deadline(
+    queue: &QueueConfig,
+    plugins: Option<&herald_plugin_host::HostConfig>,
+) -> Result<(), ConfigError> {
+    match plugins {
+        Some(plugins) if plugins.call_timeout >= queue.worker.publish_timeout => {
+            Err(ConfigError::new(
+                "HERALD_PLUGIN_TIMEOUT_SECS (--plugin-timeout-secs)",
+                format!(
+                    "must be less than HERALD_PUBLISH_TIMEOUT_SECS ({} s)",
+                    queue.worker.publish_timeout.as_secs()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Validated settings of `herald serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Postgres URL.
+    pub database_url: String,
+    /// Pool size.
+    pub db_max_connections: u32,
+    /// Queue settings.
+    pub queue: QueueConfig,
+    /// Whether this process runs publishing workers.
+    pub workers: bool,
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Token verification.
+    pub jwt: JwtConfig,
+    /// Whether to apply migrations at start.
+    pub migrate: bool,
+    /// Plugin host settings, when a plugin directory is configured.
+    pub plugins: Option<herald_plugin_host::HostConfig>,
+    /// Seals and opens account tokens.
+    pub cipher: crate::secrets::TokenCipher,
+    /// GraphQL endpoint settings.
+    pub graphql: GraphqlConfig,
+}
+
+impl ServeArgs {
+    /// Validates every setting of `herald serve`.
+    pub fn config(&self) -> Result<ServeConfig, ConfigError> {
+        let bind = self.bind.parse().map_err(|e| {
+            ConfigError::new(
+                "HERALD_BIND (--bind)",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:8080: {e}",
+                    self.bind
+                ),
+            )
+        })?;
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::new(
+                "HERALD_DB_MAX_CONNECTIONS (--db-max-connections)",
+                "must be at least 1",
+            ));
+        }
+        let queue = self.queue.config()?;
+        let plugins = self.plugins.config()?;
+        check_plugin_deadline(&queue, plugins.as_ref())?;
+        Ok(ServeConfig {
+            database_url: self.database.url()?,
+            db_max_connections: self.db_max_connections,
+            queue,
+            workers: !self.no_worker,
+            bind,
+            jwt: self.jwt.config()?,
+            migrate: !self.no_migrate,
+            plugins,
+            cipher: self.token_key.cipher()?,
+            graphql: self.graphql.config()?,
+        })
+    }
+}

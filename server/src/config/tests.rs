@@ -1,0 +1,174 @@
+//! Settings as clap parses them: every bad value names its key.
+
+use std::path::PathBuf;
+
+use super::*;
+
+/// Settings as clap would build them, without reading the environment.
+fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
+    ServeArgs {
+        database: DatabaseArgs {
+            database_url: database_url.map(str::to_owned),
+        },
+        db_max_connections: 20,
+        queue: QueueArgs {
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            queue_namespace: "herald".into(),
+            queue_lease_ms: 30_000,
+            queue_max_attempts: 3,
+            queue_retry_base_ms: 5_000,
+            queue_retry_cap_ms: 900_000,
+            worker_concurrency: 64,
+            worker_platform_concurrency: 16,
+            publish_timeout_secs: 120,
+            reconcile_interval_ms: 30_000,
+            reconcile_horizon_secs: 3_600,
+            webhook_url: None,
+            webhook_idempotent: true,
+        },
+        no_worker: false,
+        bind: "127.0.0.1:8080".into(),
+        jwt: JwtArgs {
+            jwt_secret: secret.map(str::to_owned),
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+        },
+        no_migrate: false,
+        plugins: PluginArgs {
+            plugin_dir: None,
+            plugin_cache_dir: None,
+            plugin_concurrency: 64,
+            plugin_pooling: true,
+            plugin_memory_mb: 64,
+            plugin_timeout_secs: 30,
+            plugin_http_timeout_secs: 20,
+            plugin_max_response_mb: 8,
+            plugin_max_media_mb: 100,
+            plugin_host_overrides: Vec::new(),
+        },
+        token_key: TokenKeyArgs {
+            token_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+            token_key_id: "k1".into(),
+        },
+        graphql: GraphqlArgs {
+            graphql_introspection: true,
+            graphql_batching: false,
+            graphql_max_body_kb: 1_024,
+            graphql_timeout_secs: 30,
+            ws_init_timeout_secs: 10,
+            ws_ping_interval_secs: 15,
+            ws_pong_timeout_secs: 10,
+            graphql_apq_ttl_secs: 86_400,
+            graphql_compiled_reads: true,
+        },
+    }
+}
+
+const DB: Option<&str> = Some("postgres://h@127.0.0.1/h");
+const SECRET: Option<&str> = Some("0123456789abcdef0123456789abcdef");
+
+#[test]
+fn errors_name_the_setting() {
+    let mut cases: Vec<(ServeArgs, &str)> = vec![
+        (args(None, SECRET), "DATABASE_URL"),
+        (args(Some("mysql://x"), SECRET), "DATABASE_URL"),
+        (args(DB, None), "HERALD_JWT_SECRET"),
+        (args(DB, Some("short")), "HERALD_JWT_SECRET"),
+    ];
+    let mut both = args(DB, SECRET);
+    both.jwt.jwt_public_key = Some("/nonexistent.pem".into());
+    cases.push((both, "HERALD_JWT_SECRET"));
+    let mut missing_pem = args(DB, None);
+    missing_pem.jwt.jwt_public_key = Some("/nonexistent.pem".into());
+    cases.push((missing_pem, "HERALD_JWT_PUBLIC_KEY"));
+    let mut bind = args(DB, SECRET);
+    bind.bind = "localhost".into();
+    cases.push((bind, "HERALD_BIND"));
+    let mut redis = args(DB, SECRET);
+    redis.queue.redis_url = Some("http://x".into());
+    cases.push((redis, "REDIS_URL"));
+    let mut no_redis = args(DB, SECRET);
+    no_redis.queue.redis_url = None;
+    cases.push((no_redis, "REDIS_URL"));
+    let mut namespace = args(DB, SECRET);
+    namespace.queue.queue_namespace = "a{b}".into();
+    cases.push((namespace, "HERALD_QUEUE_NAMESPACE"));
+    let mut lease = args(DB, SECRET);
+    lease.queue.queue_lease_ms = 0;
+    cases.push((lease, "HERALD_QUEUE_LEASE_MS"));
+    let mut no_key = args(DB, SECRET);
+    no_key.token_key.token_key = None;
+    cases.push((no_key, "HERALD_TOKEN_KEY"));
+    let mut short_key = args(DB, SECRET);
+    short_key.token_key.token_key = Some("c2hvcnQ=".into());
+    cases.push((short_key, "HERALD_TOKEN_KEY"));
+    let mut webhook = args(DB, SECRET);
+    webhook.queue.webhook_url = Some("ftp://x".into());
+    cases.push((webhook, "HERALD_WEBHOOK_URL"));
+    let mut pool = args(DB, SECRET);
+    pool.db_max_connections = 0;
+    cases.push((pool, "HERALD_DB_MAX_CONNECTIONS"));
+    let mut memory = args(DB, SECRET);
+    memory.plugins.plugin_dir = Some("/plugins".into());
+    memory.plugins.plugin_memory_mb = 0;
+    cases.push((memory, "HERALD_PLUGIN_MEMORY_MB"));
+    let mut overrides = args(DB, SECRET);
+    overrides.plugins.plugin_dir = Some("/plugins".into());
+    overrides.plugins.plugin_host_overrides = vec!["api.example.com".into()];
+    cases.push((overrides, "HERALD_PLUGIN_HOST_OVERRIDES"));
+    let mut timeout = args(DB, SECRET);
+    timeout.graphql.graphql_timeout_secs = 0;
+    cases.push((timeout, "HERALD_GRAPHQL_TIMEOUT_SECS"));
+    let mut init = args(DB, SECRET);
+    init.graphql.ws_init_timeout_secs = 0;
+    cases.push((init, "HERALD_WS_INIT_TIMEOUT_SECS"));
+    for (args, key) in cases {
+        let err = args.config().expect_err("invalid");
+        assert!(err.key.starts_with(key), "{args:?}: {err}");
+        assert!(err.to_string().contains(key), "{err}");
+    }
+}
+
+#[test]
+fn plugin_settings_build_the_host_config() {
+    let mut args = args(DB, SECRET);
+    assert!(args.config().expect("valid").plugins.is_none());
+    args.plugins.plugin_dir = Some("/srv/plugins".into());
+    args.plugins.plugin_host_overrides = vec!["api.example.com=http://127.0.0.1:4000".into()];
+    let plugins = args.config().expect("valid").plugins.expect("configured");
+    assert_eq!(
+        plugins.cache_dir,
+        Some(PathBuf::from("/srv/plugins/.cache"))
+    );
+    assert_eq!(plugins.memory_limit_bytes, 64 << 20);
+    assert_eq!(
+        plugins
+            .host_overrides
+            .get("api.example.com")
+            .map(String::as_str),
+        Some("http://127.0.0.1:4000")
+    );
+    args.plugins.plugin_timeout_secs = args.queue.publish_timeout_secs;
+    let err = args
+        .config()
+        .expect_err("plugin deadline past the publish timeout");
+    assert!(err.key.starts_with("HERALD_PLUGIN_TIMEOUT_SECS"), "{err}");
+}
+
+#[test]
+fn valid_settings_and_flags_parse() {
+    let mut valid = args(DB, SECRET);
+    valid.no_migrate = true;
+    let config = valid.config().expect("valid");
+    assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+    assert!(!config.migrate);
+    assert!(matches!(config.jwt.key, JwtKey::Secret(_)));
+    let cli = Cli::try_parse_from(["herald", "serve", "--no-migrate", "--bind", "0.0.0.0:9"])
+        .expect("parses");
+    let Command::Serve(serve) = cli.command else {
+        panic!("expected serve");
+    };
+    assert!(serve.no_migrate);
+    assert_eq!(serve.bind, "0.0.0.0:9");
+}

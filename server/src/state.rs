@@ -1,0 +1,123 @@
+//! The long-lived parts of a Herald process, shared by the API and the workers: the
+//! database, the queue, the event bus, the loaded plugins and the services over them.
+//! [`Services::builder`] takes everything the services depend on (plugins included)
+//! before any service is made, so each is built once, complete.
+
+use std::sync::Arc;
+
+use herald_plugin_host::PluginHost;
+use sea_orm::DatabaseConnection;
+
+use crate::connections::ConnectionService;
+use crate::events::EventBus;
+use crate::events::relay::{self, Relay};
+use crate::metrics::MetricsService;
+use crate::posts::PostService;
+use crate::queue::{JobQueue, QueueError};
+use crate::secrets::TokenCipher;
+use crate::worker::lateness::LatenessRecorder;
+
+/// Events buffered per subscriber before a slow one starts skipping.
+const EVENT_BUFFER: usize = 1_024;
+
+/// The long-lived parts of a Herald process.
+#[derive(Clone)]
+pub struct Services {
+    /// Postgres.
+    pub db: DatabaseConnection,
+    /// The publishing queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Post change announcements.
+    pub events: EventBus,
+    /// Post operations.
+    pub posts: PostService,
+    /// Lateness of this process's claims.
+    pub lateness: Arc<LatenessRecorder>,
+    /// Loaded publisher plugins, if a plugin directory is configured.
+    pub plugins: Option<PluginHost>,
+    /// Connected accounts and their sealed tokens.
+    pub connections: ConnectionService,
+    /// Engagement figures of published posts.
+    pub metrics: MetricsService,
+    /// The Redis relay of post events between processes, once started.
+    pub relay: Option<Arc<Relay>>,
+}
+
+/// What [`Services`] are built from.
+#[derive(Clone)]
+pub struct ServicesBuilder {
+    db: DatabaseConnection,
+    queue: Arc<dyn JobQueue>,
+    cipher: TokenCipher,
+    plugins: Option<PluginHost>,
+}
+
+impl Services {
+    /// Services over a database and a queue, sealing tokens with `cipher`; add plugins on
+    /// the builder before [`ServicesBuilder::build`].
+    pub fn builder(
+        db: DatabaseConnection,
+        queue: Arc<dyn JobQueue>,
+        cipher: TokenCipher,
+    ) -> ServicesBuilder {
+        ServicesBuilder {
+            db,
+            queue,
+            cipher,
+            plugins: None,
+        }
+    }
+
+    /// Relays post events through the Redis at `redis_url` (namespace `namespace`); with
+    /// `listen`, this process's subscribers also get other processes' events.
+    pub async fn with_event_relay(
+        mut self,
+        redis_url: &str,
+        namespace: &str,
+        listen: bool,
+    ) -> Result<Self, QueueError> {
+        let relay = relay::start(redis_url, namespace, &self.events, listen).await?;
+        self.relay = Some(Arc::new(relay));
+        Ok(self)
+    }
+}
+
+impl ServicesBuilder {
+    /// Publisher plugins: their platforms become valid post targets (which need a
+    /// connected account to be scheduled), and they verify accounts and fetch metrics.
+    pub fn plugins(mut self, plugins: Option<PluginHost>) -> Self {
+        self.plugins = plugins;
+        self
+    }
+
+    /// The services.
+    pub fn build(self) -> Services {
+        let Self {
+            db,
+            queue,
+            cipher,
+            plugins,
+        } = self;
+        let events = EventBus::new(EVENT_BUFFER);
+        let connections = ConnectionService::new(db.clone(), cipher, plugins.clone());
+        let metrics = MetricsService::new(db.clone(), connections.clone(), plugins.clone());
+        let posts = PostService::new(
+            db.clone(),
+            events.clone(),
+            queue.clone(),
+            connections.clone(),
+            plugins.clone(),
+        );
+        Services {
+            db,
+            queue,
+            events,
+            posts,
+            lateness: Arc::new(LatenessRecorder::default()),
+            plugins,
+            connections,
+            metrics,
+            relay: None,
+        }
+    }
+}
