@@ -145,7 +145,7 @@ async fn seed(app: &TestApp) -> String {
               last_error = 'HTTP 429: "slow down"' || chr(1), last_response_code = 429
               FROM social_posts p WHERE p.id = t.post_id AND p.content LIKE 'quotes%'
               AND t.platform = 'bluesky';
-            UPDATE post_targets t SET status = 'queued'
+            UPDATE post_targets t SET status = 'retrying'
               FROM social_posts p WHERE p.id = t.post_id AND p.content = 'plain';
             INSERT INTO post_metrics (id, target_id, fetched_at, likes, shares, raw)
               SELECT gen_random_uuid(), t.id, date_trunc('second', now()) - s.age * interval '1 hour',

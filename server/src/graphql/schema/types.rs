@@ -28,7 +28,7 @@ pub enum PostStatus {
     Draft,
     /// Waiting for its due time.
     Scheduled,
-    /// Due; handed to the publishing queue.
+    /// A target failed and waits to be retried; none is published yet.
     Queued,
     /// Being published, or published on some platforms with others still pending.
     Publishing,
@@ -50,8 +50,6 @@ pub enum TargetStatus {
     Draft,
     /// Waiting for its due time.
     Scheduled,
-    /// Due; handed to the publishing queue.
-    Queued,
     /// A worker is calling the platform.
     Publishing,
     /// A previous attempt failed; another is planned.
