@@ -1,6 +1,8 @@
 //! Plugin host figures (printed, not asserted): store + instantiate + `publish` + drop with
-//! no I/O, p50/p99 over 10,000 calls with the pooling allocator on and off; and loading a
-//! plugin cold (compiling) versus from the `.cwasm` cache.
+//! no I/O, p50/p99 over 10,000 calls with the pooling allocator on and off; loading a
+//! plugin cold (compiling) versus from the `.cwasm` cache; how soon after its deadline a
+//! spinning call is cut off; and the latency of ordinary calls while another call spins
+//! (the sandbox tests assert only the order of these events, not their times).
 //!
 //! ```sh
 //! ./scripts/build-plugins          # prints the plugin directory (target/plugins)
@@ -48,9 +50,13 @@ fn bench_dir(name: &str) -> PathBuf {
 }
 
 fn request() -> PublishRequest {
+    request_of("Hello from the benchmark")
+}
+
+fn request_of(text: &str) -> PublishRequest {
     PublishRequest {
         post: Post {
-            text: "Hello from the benchmark".into(),
+            text: text.into(),
             ..Post::default()
         },
         credentials: Credentials {
@@ -125,9 +131,91 @@ async fn loads() {
     );
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    calls(true).await;
-    calls(false).await;
-    loads().await;
+/// A host of the hostile plugin whose calls are cut off after `deadline`.
+async fn spinning_host(name: &str, deadline: Duration) -> PluginHost {
+    let mut config = HostConfig::new(bench_dir(name));
+    config.call_timeout = deadline;
+    config.concurrency = 4;
+    // Five spins in a row would quarantine it; these figures need it called again.
+    config.quarantine_after = u32::MAX;
+    match PluginHost::load(config).await {
+        Ok(host) if !host.platforms().is_empty() => host,
+        other => {
+            eprintln!("plugin did not load: {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// How long after its deadline a call that spins forever returns `Timeout`.
+async fn deadlines() {
+    let deadline = Duration::from_millis(500);
+    let host = spinning_host("deadline", deadline).await;
+    let mut overshoot = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let result = host.publish("hostile", request_of("loop")).await;
+        let took = started.elapsed();
+        std::hint::black_box(result).ok();
+        overshoot.push(took.saturating_sub(deadline));
+    }
+    overshoot.sort();
+    println!(
+        "spinning call cut off after its {} ms deadline: overshoot p50 {:>6.1} ms, max {:>6.1} ms (5 calls)",
+        deadline.as_millis(),
+        percentile(&overshoot, 0.5).as_secs_f64() * 1e3,
+        overshoot.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+/// Latency of ordinary calls while another call of the same plugin spins.
+async fn beside_a_spinner() {
+    let host = spinning_host("spinner", Duration::from_secs(2)).await;
+    let spinner = tokio::spawn({
+        let host = host.clone();
+        async move { host.publish("hostile", request_of("loop")).await }
+    });
+    let mut times = Vec::new();
+    while !spinner.is_finished() && times.len() < 1_000 {
+        let started = Instant::now();
+        let receipt = host.publish("hostile", request()).await;
+        times.push(started.elapsed());
+        std::hint::black_box(receipt).ok();
+    }
+    let _ = spinner.await;
+    times.sort();
+    println!(
+        "publish while another call spins: p50 {:>7.1} µs  p99 {:>7.1} µs  max {:>7.1} ms  ({} calls)",
+        percentile(&times, 0.50).as_secs_f64() * 1e6,
+        percentile(&times, 0.99).as_secs_f64() * 1e6,
+        times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        times.len(),
+    );
+}
+
+fn main() {
+    let runtime = |multi: bool| {
+        let mut builder = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        if multi {
+            builder.worker_threads(2);
+        }
+        builder.enable_all().build().unwrap_or_else(|error| {
+            eprintln!("no tokio runtime: {error}");
+            std::process::exit(2);
+        })
+    };
+    runtime(false).block_on(async {
+        calls(true).await;
+        calls(false).await;
+        loads().await;
+    });
+    // As the server runs plugins: on a multi-threaded runtime.
+    runtime(true).block_on(async {
+        deadlines().await;
+        beside_a_spinner().await;
+    });
 }

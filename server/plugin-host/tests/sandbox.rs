@@ -87,6 +87,8 @@ struct Seen {
 #[derive(Clone, Default)]
 struct Fake {
     seen: Arc<Mutex<Seen>>,
+    /// Notified when the hostile plugin is about to spin (`announce-loop`).
+    started: Arc<tokio::sync::Notify>,
     /// The fake's port on 127.0.0.1.
     port: u16,
 }
@@ -180,6 +182,13 @@ async fn fake_platform() -> (String, Fake) {
             post(|| async {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 StatusCode::OK
+            }),
+        )
+        .route(
+            "/started",
+            get(|State(fake): State<Fake>| async move {
+                fake.started.notify_one();
+                StatusCode::NO_CONTENT
             }),
         )
         .route(
@@ -477,18 +486,14 @@ async fn a_publish_cut_off_during_a_post_is_unconfirmed() {
 async fn hostile_plugins_fail_only_their_own_call() {
     let (host, _) = host(&["hostile"]).await;
 
-    let started = Instant::now();
+    // The deadline stops the loop: its error, not a hang, is the call's answer (how soon
+    // after the deadline is measured by benches/plugin_host.rs).
     let looped = host.publish("hostile", request("loop")).await;
     assert_eq!(
         looped,
         Err(PublishFailure::Timeout {
             limit: Duration::from_secs(2)
         })
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
     );
     assert_still_serves(&host).await;
 
@@ -533,25 +538,34 @@ async fn hostile_plugins_fail_only_their_own_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spinning_plugin_does_not_block_other_calls() {
-    let (host, _) = host(&["hostile", "example"]).await;
+    let (host, fake) = host(&["hostile", "example"]).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
     let spinning = tokio::spawn({
         let host = host.clone();
-        async move { host.publish("hostile", request("loop")).await }
+        let events = events.clone();
+        async move {
+            let result = host.publish("hostile", request("announce-loop")).await;
+            events.lock().expect("events").push("spinner ended");
+            result
+        }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = Instant::now();
+    // The hostile plugin tells the fake platform it is about to spin.
+    tokio::time::timeout(Duration::from_secs(10), fake.started.notified())
+        .await
+        .expect("the hostile plugin started spinning");
     let receipt = host.publish("example", request("meanwhile")).await;
+    events.lock().expect("events").push("other call answered");
     assert_eq!(receipt.map(|r| r.platform_post_id), Ok("p1".to_owned()));
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        started.elapsed()
-    );
     assert_eq!(
         spinning.await.expect("join"),
         Err(PublishFailure::Timeout {
             limit: Duration::from_secs(2)
         })
+    );
+    // Answered while the spinner was still spinning (its deadline is 2 s away), not after.
+    assert_eq!(
+        *events.lock().expect("events"),
+        ["other call answered", "spinner ended"]
     );
 }
 
@@ -684,4 +698,118 @@ async fn pooling_off_serves_the_same() {
     config.pooling = false;
     let host = PluginHost::load(config).await.expect("load");
     assert!(host.publish("example", request("no pool")).await.is_ok());
+}
+
+/// README: "A plugin that traps or times out 3 times in a row is quarantined". Timeouts
+/// count as traps do, and a call that succeeds between them starts the count over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_keeps_timing_out_is_quarantined() {
+    let (base, _fake) = fake_platform().await;
+    let mut config = config(&plugin_dir(&["hostile", "example"]), &base);
+    config.call_timeout = Duration::from_millis(300);
+    let host = PluginHost::load(config).await.expect("load");
+    let timed_out = || async {
+        assert_eq!(
+            host.publish("hostile", request("loop")).await,
+            Err(PublishFailure::Timeout {
+                limit: Duration::from_millis(300)
+            })
+        );
+    };
+    timed_out().await;
+    timed_out().await;
+    assert!(host.publish("hostile", request("fine")).await.is_ok());
+    timed_out().await;
+    timed_out().await;
+    assert_eq!(
+        host.quarantined(),
+        Vec::<String>::new(),
+        "not three in a row"
+    );
+    timed_out().await;
+    assert_eq!(host.quarantined(), vec!["hostile".to_owned()]);
+    assert!(
+        matches!(
+            host.publish("hostile", request("fine")).await,
+            Err(PublishFailure::Unavailable { .. })
+        ),
+        "a quarantined plugin is not called"
+    );
+    assert!(host.publish("example", request("still fine")).await.is_ok());
+}
+
+/// The `.cwasm` cache is keyed by the wasm's bytes: a plugin file whose bytes changed is
+/// compiled again (a second cache entry, the first left as it was), and the stale entry
+/// is not used. Here the file `p.wasm` first holds the example plugin, then the hostile
+/// one: a cache keyed by the file would hand back the example's code, whose `info()` names
+/// another platform than the manifest, and the plugin would be rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_wasm_bytes_are_compiled_again_and_the_stale_cwasm_is_not_used() {
+    let built = built_plugins();
+    let dir = temp_dir("changed");
+    let cache = temp_dir("changed-cache");
+    let (base, _fake) = fake_platform().await;
+    let mut config = config(&dir, &base);
+    config.cache_dir = Some(cache.clone());
+    config.call_timeout = Duration::from_millis(300);
+    let cwasm = || -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&cache)
+            .expect("cache dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .collect();
+        files.sort();
+        files
+    };
+    let place = |name: &str| {
+        std::fs::copy(built.join(format!("{name}.wasm")), dir.join("p.wasm")).expect("wasm");
+        std::fs::copy(built.join(format!("{name}.toml")), dir.join("p.toml")).expect("toml");
+    };
+
+    place("example");
+    let host = PluginHost::load(config.clone())
+        .await
+        .expect("load example");
+    assert_eq!(host.rejected(), &[] as &[(PathBuf, String)]);
+    assert_eq!(host.platforms()[0].platform, "example");
+    let first = cwasm();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let stale = std::fs::read(&first[0]).expect("cached");
+
+    place("hostile");
+    let host = PluginHost::load(config.clone())
+        .await
+        .expect("load hostile");
+    assert_eq!(
+        host.rejected(),
+        &[] as &[(PathBuf, String)],
+        "stale code used"
+    );
+    assert_eq!(host.platforms()[0].platform, "hostile");
+    assert_eq!(
+        host.publish("hostile", request("loop")).await,
+        Err(PublishFailure::Timeout {
+            limit: Duration::from_millis(300)
+        }),
+        "the new bytes' code runs"
+    );
+    let second = cwasm();
+    assert_eq!(
+        second.len(),
+        2,
+        "compiled again under a new key: {second:?}"
+    );
+    assert!(second.contains(&first[0]));
+    assert_eq!(std::fs::read(&first[0]).expect("cached"), stale);
+
+    // Bytes that differ only by a custom section at the end are another key too.
+    let mut bytes = std::fs::read(built.join("hostile.wasm")).expect("wasm");
+    bytes.extend_from_slice(&[0, 6, 5, b'h', b'e', b'r', b'l', b'd']);
+    std::fs::write(dir.join("p.wasm"), bytes).expect("write");
+    let host = PluginHost::load(config)
+        .await
+        .expect("load changed hostile");
+    assert_eq!(host.rejected(), &[] as &[(PathBuf, String)]);
+    assert!(host.publish("hostile", request("fine")).await.is_ok());
+    assert_eq!(cwasm().len(), 3, "{:?}", cwasm());
 }

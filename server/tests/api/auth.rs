@@ -1,5 +1,5 @@
 //! Bearer-token authentication: missing, expired, not-yet-valid, forged, `alg: none`,
-//! algorithm confusion, issuer and audience, and EdDSA public keys.
+//! algorithm confusion, issuer and audience, and RS256 and EdDSA public keys.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -168,5 +168,39 @@ async fn eddsa_public_key_and_no_algorithm_confusion() {
 
     // HS256 signed with the public key as the secret must not pass.
     let confused = hs256(ED_PUBLIC.as_bytes(), &claims("erin", 3600));
+    assert_error(&me(&app, &confused).await, "UNAUTHENTICATED", None);
+}
+
+/// Test-only RSA keys (server/tests/keys/README.md).
+const RS_PRIVATE: &str = include_str!("../keys/rs256-test.key.pem");
+const RS_PUBLIC: &str = include_str!("../keys/rs256-test.pub.pem");
+const RS_OTHER_PRIVATE: &str = include_str!("../keys/rs256-other.key.pem");
+
+#[tokio::test]
+async fn rs256_public_key_and_no_algorithm_confusion() {
+    let app = TestApp::spawn_with(JwtConfig {
+        key: JwtKey::PublicKeyPem(RS_PUBLIC.into()),
+        issuer: None,
+        audience: None,
+    })
+    .await;
+    let key = EncodingKey::from_rsa_pem(RS_PRIVATE.as_bytes()).expect("rsa key");
+    let good = sign(Algorithm::RS256, &key, &claims("rosa", 3600));
+    assert_eq!(me(&app, &good).await["data"]["me"]["userId"], "rosa");
+
+    // Expired, signed by another RSA key, or with the signature of another token: refused.
+    let expired = sign(Algorithm::RS256, &key, &claims("rosa", -3600));
+    assert_error(&me(&app, &expired).await, "UNAUTHENTICATED", None);
+    let other = EncodingKey::from_rsa_pem(RS_OTHER_PRIVATE.as_bytes()).expect("other key");
+    let forged = sign(Algorithm::RS256, &other, &claims("rosa", 3600));
+    assert_error(&me(&app, &forged).await, "UNAUTHENTICATED", None);
+    let mallory = sign(Algorithm::RS256, &key, &claims("mallory", 3600));
+    let (head_and_claims, _) = mallory.rsplit_once('.').expect("jwt");
+    let (_, signature) = good.rsplit_once('.').expect("jwt");
+    let spliced = format!("{head_and_claims}.{signature}");
+    assert_error(&me(&app, &spliced).await, "UNAUTHENTICATED", None);
+
+    // HS256 signed with the public key as the secret must not pass.
+    let confused = hs256(RS_PUBLIC.as_bytes(), &claims("rosa", 3600));
     assert_error(&me(&app, &confused).await, "UNAUTHENTICATED", None);
 }

@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{
     self, TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after,
-    in_ms, plugin_host,
+    in_ms, plugin_host, watch_retry,
 };
 
 /// The PDS as the plugin knows it (routed to the proxy by the host).
@@ -567,6 +567,7 @@ async fn rate_limited_create_is_retried_after_the_stated_reset() {
     let alice = pds.account().await;
     connect(&app, &token, &alice).await;
 
+    let retry = watch_retry(&app);
     let post = publish(
         &app,
         &token,
@@ -585,10 +586,12 @@ async fn rate_limited_create_is_retried_after_the_stated_reset() {
     };
     assert_eq!(creates.len(), 2, "one refused, one accepted");
     assert_retried_after(
+        &app,
+        retry,
         Duration::from_secs_f64(creates[1] - creates[0]),
         Duration::from_secs_f64(reset - creates[0]),
-        Duration::from_secs(4),
-    );
+    )
+    .await;
     assert_eq!(pds.posts(&alice.did).await.len(), 1);
     assert_eq!(
         pds.post_record(&alice.did, &rkey).await["value"]["text"],

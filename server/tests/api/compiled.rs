@@ -1,8 +1,10 @@
 //! Compiled reads: a `posts` document runs through the stock executor the first time; once
 //! it has run without errors, the server answers it with one SQL statement that writes
 //! the page's JSON. Those answers must be the stock executor's, word for word: the
-//! stock answer here comes from the same document with a trailing comment (another
-//! text, so the server has not learned it yet).
+//! stock answer here comes from a twin server over the same database with compiled reads
+//! off ([`TestApp::stock_twin`]), and the two response bodies are compared as text (key
+//! order, repeated keys and number spelling included). A plan learned by one tenant and
+//! used by another answers with the other tenant's posts only.
 
 use std::fmt::Debug;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -42,27 +44,42 @@ fn is_compiled(sql: &str) -> bool {
     sql.contains("coalesce('{\"")
 }
 
-/// The stock executor's answer to `query` (a text the server has not seen).
-async fn stock(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let text = format!("{query}\n# stock {}", uuid::Uuid::new_v4());
+/// The stock executor's answer to `query`, from the twin server at `stock` (compiled
+/// reads off, same database): the parsed body and its text.
+async fn stock(
+    app: &TestApp,
+    stock: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (Value, String) {
     let before = app.statements();
-    let body = app.gql(token, &text, variables).await;
+    let text = app.gql_text_at(stock, token, query, variables).await;
     let statements = app.statements_since(before);
     assert!(
         !statements.iter().any(|sql| is_compiled(sql)),
-        "a first run is the stock executor's: {statements:?}"
+        "the twin answers with the stock executor: {statements:?}"
     );
-    body
+    (parse(&text), text)
 }
 
-/// Runs `query` (already learned) and returns its body and whether one compiled statement
-/// answered it.
-async fn run(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> (Value, bool) {
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("JSON body ({e}): {text}"))
+}
+
+/// Runs `query` (already learned) and returns its body, the body's text and whether one
+/// compiled statement answered it.
+async fn run(
+    app: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (Value, String, bool) {
     let before = app.statements();
-    let body = app.gql(token, query, variables).await;
+    let text = app.gql_text_at(&app.base, token, query, variables).await;
     let statements = app.statements_since(before);
     let compiled = statements.len() == 1 && is_compiled(&statements[0]);
-    (body, compiled)
+    (parse(&text), text, compiled)
 }
 
 /// Lets the server learn `query` by running it once with `variables`, which must succeed.
@@ -70,19 +87,21 @@ async fn learn(app: &TestApp, token: &str, query: &str, variables: Value) {
     app.ok(token, query, variables).await;
 }
 
-/// Asserts that `query` with `variables` is answered by its plan, as the stock executor
-/// answers it; returns the answer's `data`.
+/// Asserts that `query` with `variables` is answered by its plan with the very text the
+/// stock executor answers; returns the answer's `data`.
 async fn assert_compiled_as_stock(
     app: &TestApp,
+    stock_at: &str,
     token: &str,
     query: &str,
     variables: Value,
 ) -> Value {
-    let expected = stock(app, Some(token), query, variables.clone()).await;
+    let (expected, expected_text) =
+        stock(app, stock_at, Some(token), query, variables.clone()).await;
     assert!(expected.get("errors").is_none(), "{expected}");
-    let (body, compiled) = run(app, Some(token), query, variables.clone()).await;
+    let (body, text, compiled) = run(app, Some(token), query, variables.clone()).await;
     assert!(compiled, "answered by the plan: {variables}");
-    assert_eq!(body, expected, "variables: {variables}");
+    assert_eq!(text, expected_text, "word for word; variables: {variables}");
     body["data"].clone()
 }
 
@@ -169,6 +188,7 @@ async fn seed(app: &TestApp) -> String {
 async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
+    let twin = app.stock_twin().await;
     learn(&app, &alice, &EVERY_FIELD, json!({})).await;
     let scheduled = json!({"field": "SCHEDULED_AT", "direction": "ASC"});
     let cases = [
@@ -182,7 +202,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         json!({"filter": {"campaign": "none of them"}}),
     ];
     for variables in cases {
-        let data = assert_compiled_as_stock(&app, &alice, &EVERY_FIELD, variables).await;
+        let data = assert_compiled_as_stock(&app, &twin, &alice, &EVERY_FIELD, variables).await;
         let edges = data["posts"]["edges"].as_array().expect("edges");
         assert!(
             edges
@@ -192,7 +212,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         );
     }
     // Every kind of value was compared: the list holds them all.
-    let data = assert_compiled_as_stock(&app, &alice, &EVERY_FIELD, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &alice, &EVERY_FIELD, json!({})).await;
     let edges = data["posts"]["edges"].as_array().expect("edges");
     assert_eq!(edges.len(), 3, "{data}");
     let tricky = edges
@@ -245,6 +265,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
     for order in [json!(null), scheduled] {
         let first = assert_compiled_as_stock(
             &app,
+            &twin,
             &alice,
             &EVERY_FIELD,
             json!({"first": 2, "order": order}),
@@ -254,6 +275,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         assert!(after.is_string(), "{first}");
         let next = assert_compiled_as_stock(
             &app,
+            &twin,
             &alice,
             &EVERY_FIELD,
             json!({"first": 2, "after": after, "order": order}),
@@ -266,12 +288,12 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
     // The edges twice, under two aliases (only one may select the node).
     let twice = "{ posts(first: 2) { a: edges { cursor } b: edges { cursor node { id } } } }";
     learn(&app, &alice, twice, json!({})).await;
-    let data = assert_compiled_as_stock(&app, &alice, twice, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &alice, twice, json!({})).await;
     assert_eq!(data["posts"]["a"].as_array().map(Vec::len), Some(2));
 
     // Aliases and fragments.
     learn(&app, &alice, FRAGMENTS, json!({"n": 2})).await;
-    let data = assert_compiled_as_stock(&app, &alice, FRAGMENTS, json!({"n": 2})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &alice, FRAGMENTS, json!({"n": 2})).await;
     assert_eq!(data["list"]["edges"].as_array().map(Vec::len), Some(2));
     assert!(
         data["list"]["edges"][0]["node"]["key"].is_string(),
@@ -283,6 +305,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
 async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
+    let twin = app.stock_twin().await;
     learn(&app, &alice, &EVERY_FIELD, json!({"first": 2})).await;
     // Each of these gets the stock executor's answer (an error), not the plan's.
     let cases = [
@@ -319,10 +342,10 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         ),
     ];
     for (token, variables, code) in cases {
-        let expected = stock(&app, token, &EVERY_FIELD, variables.clone()).await;
-        let (body, compiled) = run(&app, token, &EVERY_FIELD, variables.clone()).await;
+        let (_, expected_text) = stock(&app, &twin, token, &EVERY_FIELD, variables.clone()).await;
+        let (body, text, compiled) = run(&app, token, &EVERY_FIELD, variables.clone()).await;
         assert!(!compiled, "{variables}");
-        assert_eq!(body, expected, "{variables}");
+        assert_eq!(text, expected_text, "{variables}");
         assert!(body.get("errors").is_some(), "{body}");
         assert_eq!(error_code(&body), Some(code), "{variables}: {body}");
     }
@@ -333,11 +356,11 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         )
         .await
         .expect("unreadable media");
-    let expected = stock(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
+    let (expected, expected_text) = stock(&app, &twin, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(expected.get("errors").is_none(), "{expected}");
-    let (body, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
+    let (body, text, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(!compiled);
-    assert_eq!(body, expected);
+    assert_eq!(text, expected_text, "{body}");
     // Media with an item lacking its URL, and a year chrono writes with a sign.
     for update in [
         r#"UPDATE social_posts SET media = '[{"url": "https://a.example"}, {"alt": "x"}]'
@@ -346,21 +369,24 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
            WHERE content = 'plain'",
     ] {
         app.db.execute_unprepared(update).await.expect("update");
-        let expected = stock(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
+        let (expected, expected_text) =
+            stock(&app, &twin, Some(&alice), &EVERY_FIELD, json!({})).await;
         assert!(expected.get("errors").is_none(), "{expected}");
-        let (body, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
+        let (body, text, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
         assert!(!compiled, "{update}");
-        assert_eq!(body, expected);
+        assert_eq!(text, expected_text, "{body}");
     }
     // A stored status the schema does not know: the stock executor reports it.
     app.db
         .execute_unprepared("UPDATE social_posts SET status = 'bogus' WHERE content = 'third'")
         .await
         .expect("unknown status");
-    let expected = stock(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
+    let (expected, expected_text) = stock(&app, &twin, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(expected.get("errors").is_some(), "{expected}");
     let before = app.statements();
-    let body = app.gql(Some(&alice), &EVERY_FIELD, json!({})).await;
+    let text = app
+        .gql_text_at(&app.base, Some(&alice), &EVERY_FIELD, json!({}))
+        .await;
     let statements = app.statements_since(before);
     assert!(
         is_compiled(&statements[0]),
@@ -370,13 +396,14 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         statements.len() > 1,
         "then the stock executor: {statements:?}"
     );
-    assert_eq!(body, expected);
+    assert_eq!(text, expected_text);
 }
 
 #[tokio::test]
 async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
+    let twin = app.stock_twin().await;
     let uncovered = [
         "{ __typename posts { edges { node { id } } } }",
         "{ posts { edges @include(if: true) { node { id } } } }",
@@ -387,19 +414,20 @@ async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
     for query in uncovered {
         let variables = json!({"skip": false});
         learn(&app, &alice, query, variables.clone()).await;
-        let expected = stock(&app, Some(&alice), query, variables.clone()).await;
+        let (expected, expected_text) =
+            stock(&app, &twin, Some(&alice), query, variables.clone()).await;
         assert!(expected.get("errors").is_none(), "{query}: {expected}");
-        let (body, compiled) = run(&app, Some(&alice), query, variables).await;
+        let (_, text, compiled) = run(&app, Some(&alice), query, variables).await;
         assert!(!compiled, "{query}");
-        assert_eq!(body, expected, "{query}");
+        assert_eq!(text, expected_text, "{query}");
     }
     // A document whose first run failed is not learned from it.
     let query = "query($n: Int) { posts(first: $n) { edges { node { id } } } }";
     let failed = app.gql(Some(&alice), query, json!({"n": 0})).await;
     assert_eq!(error_code(&failed), Some("BAD_USER_INPUT"), "{failed}");
-    let (_, compiled) = run(&app, Some(&alice), query, json!({"n": 1})).await;
+    let (_, _, compiled) = run(&app, Some(&alice), query, json!({"n": 1})).await;
     assert!(!compiled, "learned from a failed run");
-    let (_, compiled) = run(&app, Some(&alice), query, json!({"n": 1})).await;
+    let (_, _, compiled) = run(&app, Some(&alice), query, json!({"n": 1})).await;
     assert!(compiled, "learned from the clean run");
 }
 
@@ -408,7 +436,7 @@ async fn compiled_reads_can_be_turned_off() {
     let app = TestApp::spawn_with_stock_reads().await;
     let alice = seed(&app).await;
     learn(&app, &alice, &EVERY_FIELD, json!({})).await;
-    let (body, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
+    let (body, _, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(!compiled);
     assert_eq!(
         body["data"]["posts"]["edges"].as_array().map(Vec::len),
@@ -493,11 +521,89 @@ async fn compiled_answers_run_in_the_span_of_stock_executions() {
     let query = format!("query {name} {{ posts {{ edges {{ node {{ id content }} }} }} }}");
     learn(&app, &alice, &query, json!({})).await;
     assert_eq!(spans.answered_by(&name), ["executor"]);
-    let (_, compiled) = run(&app, Some(&alice), &query, json!({})).await;
+    let (_, _, compiled) = run(&app, Some(&alice), &query, json!({})).await;
     assert!(compiled);
     assert_eq!(spans.answered_by(&name), ["compiled"]);
     // A plan that steps aside (no token) has opened its span; the executor answers in its own.
-    let (_, compiled) = run(&app, None, &query, json!({})).await;
+    let (_, _, compiled) = run(&app, None, &query, json!({})).await;
     assert!(!compiled);
     assert_eq!(spans.answered_by(&name), ["compiled", "executor"]);
+}
+
+/// The `ownerId`s and contents of a page's posts.
+fn owners_and_contents(data: &Value) -> Vec<(String, String)> {
+    data["posts"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["ownerId"].as_str().expect("ownerId").to_owned(),
+                e["node"]["content"].as_str().expect("content").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_plan_learned_by_one_tenant_answers_another_with_only_its_posts() {
+    let app = TestApp::spawn().await;
+    let alice = seed(&app).await;
+    let twin = app.stock_twin().await;
+    let bob = app.token("bob", None, &[]);
+    let carol = app.token("carol", Some("acme"), &[]);
+    app.create_post(&carol, json!({"content": "acme's", "platforms": ["x"]}))
+        .await;
+    let alices = [("alice", "plain"), ("alice", "quotes"), ("alice", "third")];
+
+    // Alice runs the document twice: the plan is learned, then answers her.
+    learn(&app, &alice, &EVERY_FIELD, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &alice, &EVERY_FIELD, json!({})).await;
+    let mut seen = owners_and_contents(&data);
+    seen.sort();
+    assert_eq!(seen.len(), alices.len(), "{data}");
+    assert!(
+        seen.iter()
+            .zip(alices)
+            .all(|((owner, content), (o, c))| owner == o && content.starts_with(c)),
+        "{seen:?}"
+    );
+    // Bob, then a member of the org, run the same document: the plan answers each with
+    // their tenant's posts only, as the stock executor does.
+    let data = assert_compiled_as_stock(&app, &twin, &bob, &EVERY_FIELD, json!({})).await;
+    assert_eq!(
+        owners_and_contents(&data),
+        [("bob".to_owned(), "bob's".to_owned())],
+        "{data}"
+    );
+    let dave = app.token("dave", Some("acme"), &[]);
+    let data = assert_compiled_as_stock(&app, &twin, &dave, &EVERY_FIELD, json!({})).await;
+    assert_eq!(
+        owners_and_contents(&data),
+        [("acme".to_owned(), "acme's".to_owned())],
+        "{data}"
+    );
+    // A filter's page too.
+    let variables = json!({"first": 1, "filter": {"platform": "X"}});
+    let data = assert_compiled_as_stock(&app, &twin, &bob, &EVERY_FIELD, variables).await;
+    assert_eq!(owners_and_contents(&data).len(), 1, "{data}");
+    assert_eq!(data["posts"]["pageInfo"]["hasNextPage"], false, "{data}");
+
+    // And the other way round: a document learned by bob answers alice with hers.
+    let other = "query { posts(first: 10) { edges { node { ownerId content } } } }";
+    learn(&app, &bob, other, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &bob, other, json!({})).await;
+    assert_eq!(
+        owners_and_contents(&data),
+        [("bob".to_owned(), "bob's".to_owned())]
+    );
+    let data = assert_compiled_as_stock(&app, &twin, &alice, other, json!({})).await;
+    let seen = owners_and_contents(&data);
+    assert_eq!(seen.len(), 3, "{data}");
+    assert!(seen.iter().all(|(owner, _)| owner == "alice"), "{seen:?}");
+    let data = assert_compiled_as_stock(&app, &twin, &carol, other, json!({})).await;
+    assert_eq!(
+        owners_and_contents(&data),
+        [("acme".to_owned(), "acme's".to_owned())]
+    );
 }

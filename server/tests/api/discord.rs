@@ -13,7 +13,7 @@ use crate::fakes::discord::{CHANNEL_ID, Discord, GUILD_ID};
 use crate::fakes::media::{self, MediaHost};
 use crate::harness::{
     TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host, publish,
+    plugin_host, publish, watch_retry,
 };
 use crate::plugins::built_plugins;
 
@@ -308,6 +308,7 @@ async fn discord_rate_limit_is_retried_after_the_stated_delay() {
     connect(&app, &token, &webhook).await;
     // retry_after 1.2 s: the plugin rounds up to 2 s.
     discord.throttle(&[1.2]);
+    let retry = watch_retry(&app);
     let post = publish(
         &app,
         &token,
@@ -319,7 +320,7 @@ async fn discord_rate_limit_is_retried_after_the_stated_delay() {
     assert_eq!(executions.len(), 2, "one 429, then one message");
     let waited = executions[1].at.duration_since(executions[0].at);
     println!("Discord 429 retry_after 1.2 s: retried after {waited:?}");
-    assert_retried_after(waited, Duration::from_secs(2), Duration::from_secs(4));
+    assert_retried_after(&app, retry, waited, Duration::from_secs(2)).await;
     assert_eq!(discord.messages().len(), 1);
     assert_eq!(post["targets"][0]["attempts"], 2);
 }

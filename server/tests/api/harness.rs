@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use herald_plugin_host::{HostConfig, PluginHost};
 use herald_server::app::{self, Background};
 use herald_server::auth::JwtVerifier;
@@ -20,7 +21,7 @@ use herald_server::secrets::TokenCipher;
 use herald_server::state::Services;
 use herald_server::worker::WorkerConfig;
 use herald_server::worker::reconcile::ReconcileConfig;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -201,8 +202,33 @@ impl TestApp {
     ) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
+        Self::start_at(&admin_url, jwt, worker, redis_url, plugins, graphql).await
+    }
+
+    /// Herald (API only) on a fresh database of the Postgres server at `admin_url` (the
+    /// URL of a database there, e.g. `postgres`) and the Redis at `redis_url`.
+    pub async fn spawn_on(admin_url: &str, redis_url: &str) -> Self {
+        Self::start_at(
+            admin_url,
+            hs256(),
+            None,
+            redis_url.to_owned(),
+            None,
+            GraphqlConfig::default(),
+        )
+        .await
+    }
+
+    async fn start_at(
+        admin_url: &str,
+        jwt: JwtConfig,
+        worker: Option<(PublisherRegistry, WorkerConfig)>,
+        redis_url: String,
+        plugins: Option<herald_plugin_host::PluginHost>,
+        graphql: GraphqlConfig,
+    ) -> Self {
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url)
+        let admin = Database::connect(admin_url)
             .await
             .expect("admin connection");
         admin
@@ -229,7 +255,7 @@ impl TestApp {
                 .await
                 .expect("redis queue"),
         );
-        let persisted = PersistedQueries::connect(&redis_url, &namespace, Duration::from_secs(60))
+        let persisted = PersistedQueries::connect(&redis_url, &namespace, graphql.apq_ttl)
             .await
             .expect("persisted query store");
         let cipher = TokenCipher::new("test", &TOKEN_KEY);
@@ -311,6 +337,48 @@ impl TestApp {
         }
         let response = request.send().await.expect("request");
         response.json().await.expect("JSON body")
+    }
+
+    /// POSTs a GraphQL request to the server at `base` (`host:port`) and returns the
+    /// response body's text exactly as sent.
+    pub async fn gql_text_at(
+        &self,
+        base: &str,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> String {
+        let mut request = self
+            .client
+            .post(format!("http://{base}/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        response.text().await.expect("body text")
+    }
+
+    /// A second server (its own router on its own loopback port) over this app's services
+    /// and database, answering every query with the stock executor (compiled reads off);
+    /// returns its `host:port`.
+    pub async fn stock_twin(&self) -> String {
+        let verifier = JwtVerifier::new(&self.jwt).expect("verifier");
+        let router = app::router(
+            &self.services,
+            verifier,
+            GraphqlConfig {
+                compiled_reads: false,
+                ..GraphqlConfig::default()
+            },
+            None,
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        format!("127.0.0.1:{}", addr.port())
     }
 
     /// Like [`gql`](Self::gql) but panics on errors and returns `data`.
@@ -535,15 +603,74 @@ pub async fn assert_asks_to_reconnect(app: &TestApp, token: &str, post: &Value) 
     error
 }
 
-/// Asserts that a retry came `waited` after the throttled try: not before the platform's
-/// `delay`, and within `slack` after it (so the stated delay, not a backoff, was used).
-pub fn assert_retried_after(waited: Duration, delay: Duration, slack: Duration) {
+/// Watches `app`'s database for the first retry planned (a target whose
+/// `next_attempt_at`, the retry's recorded due time, is set); start it before the post is
+/// published and hand it to [`assert_retried_after`].
+pub fn watch_retry(app: &TestApp) -> tokio::task::JoinHandle<(uuid::Uuid, DateTime<Utc>)> {
+    let db = app.db.clone();
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let row = db
+                .query_one(Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT id, next_attempt_at FROM post_targets
+                      WHERE next_attempt_at IS NOT NULL LIMIT 1",
+                ))
+                .await
+                .expect("query");
+            if let Some(row) = row {
+                return (
+                    row.try_get("", "id").expect("id"),
+                    row.try_get("", "next_attempt_at").expect("due"),
+                );
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no retry was planned within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+}
+
+/// Asserts that a throttled try was retried after the platform's stated `delay`, not a
+/// backoff nor a default wait of the plugin's:
+/// - the retry came `waited` after the throttled try (both as the platform saw them), not
+///   before `delay`;
+/// - the retry's recorded due time (see [`watch_retry`]) is at most `delay`, rounded up to
+///   whole seconds as the plugins state waits, after the throttled attempt was recorded
+///   (`publish_attempts.finished_at`): the policy's due time, computed from what the queue
+///   recorded rather than from when the retry happened to run.
+pub async fn assert_retried_after(
+    app: &TestApp,
+    retry: tokio::task::JoinHandle<(uuid::Uuid, DateTime<Utc>)>,
+    waited: Duration,
+    delay: Duration,
+) {
     assert!(
         waited >= delay,
         "retried after {waited:?}, before the stated {delay:?}"
     );
+    let (target, due) = retry.await.expect("retry watch");
+    let row = app
+        .db
+        .query_one(Statement::from_sql_and_values(
+            app.db.get_database_backend(),
+            "SELECT finished_at FROM publish_attempts WHERE target_id = $1
+              ORDER BY attempt_number LIMIT 1",
+            [target.into()],
+        ))
+        .await
+        .expect("query")
+        .expect("the throttled attempt is recorded");
+    let finished: DateTime<Utc> = row.try_get("", "finished_at").expect("finished_at");
+    let stated = chrono::Duration::seconds(delay.as_secs_f64().ceil() as i64);
+    // Postgres keeps microseconds: allow one for rounding.
+    let allowed = finished + stated + chrono::Duration::microseconds(1);
     assert!(
-        waited < delay + slack,
-        "retried after {waited:?}, long after the stated {delay:?}"
+        due <= allowed,
+        "the retry was due at {due}, later than the stated {delay:?} (rounded up to \
+         {stated}) after the throttled attempt ended at {finished}"
     );
 }

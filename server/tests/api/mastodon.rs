@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::fakes::mastodon::{FakeMastodon, PNG};
 use crate::harness::{
     TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host,
+    plugin_host, watch_retry,
 };
 
 const TOKEN: &str = "tok-alice-mastodon";
@@ -243,6 +243,7 @@ async fn rate_limited_status_is_retried_once_the_iso_8601_reset_has_passed() {
         state.throttle_reset_in = reset_in;
     }
     connect(&app, &token).await;
+    let retry = watch_retry(&app);
     let post = app
         .create_post(&token, post_input("after the rate limit", &[]))
         .await;
@@ -251,7 +252,7 @@ async fn rate_limited_status_is_retried_once_the_iso_8601_reset_has_passed() {
     let created = fake.requests_to("POST", "/api/v1/statuses");
     assert_eq!(created.len(), 2, "one 429, then the retry");
     let waited = created[1].at - created[0].at;
-    assert_retried_after(waited, reset_in, Duration::from_millis(3_000));
+    assert_retried_after(&app, retry, waited, reset_in).await;
     assert_eq!(
         created[0].header("idempotency-key"),
         created[1].header("idempotency-key")

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{
     self, TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after,
-    in_ms, plugin_host,
+    in_ms, plugin_host, watch_retry,
 };
 
 /// A 3×2 PNG (made with Pillow), served as `https://media.test/chart.png`.
@@ -538,6 +538,7 @@ async fn synapse_rate_limit_is_retried_after_its_retry_after_ms() {
     let room = setup.synapse.create_room(&user).await;
     connect(&setup, &user, &room).await;
 
+    let retry = watch_retry(&setup.app);
     let published = publish(&setup, json!({"content": "after the limit"}), "PUBLISHED").await;
     assert_eq!(published["targets"][0]["attempts"], 2);
     let sends = setup.proxy.sends();
@@ -553,10 +554,12 @@ async fn synapse_rate_limit_is_retried_after_its_retry_after_ms() {
     assert_eq!(accepted.path, limited.path, "retried with the same txn id");
     let waited = accepted.at.duration_since(limited.at);
     assert_retried_after(
+        &setup.app,
+        retry,
         waited,
         Duration::from_millis(retry_after_ms),
-        Duration::from_millis(5_000),
-    );
+    )
+    .await;
     let event_id = event_id_of(&published, &room);
     assert_eq!(accepted.body["event_id"], event_id.as_str());
 }

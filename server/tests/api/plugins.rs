@@ -270,21 +270,26 @@ async fn scheduled_hostile_post(call_timeout: std::time::Duration) -> (TestApp, 
     (app, token, id)
 }
 
-/// Starts `updatePost(id, {content})` in the background; its answer comes with the time
-/// it took from `started`.
-fn start_edit(
+/// The order in which a test's concurrent requests were answered.
+type Answers = std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>;
+
+/// Starts `updatePost(id, {content})` in the background; when it is answered, `"edit"` is
+/// added to `answers`. Returns once the edit has read the post (its first statement on
+/// `social_posts`), so that its plugin check runs on the post as it was then.
+async fn start_edit(
     app: &TestApp,
     token: &str,
     id: &str,
     content: &str,
-    started: std::time::Instant,
-) -> tokio::task::JoinHandle<(Value, std::time::Duration)> {
-    let (base, token) = (app.http_url(), token.to_owned());
+    answers: &Answers,
+) -> tokio::task::JoinHandle<Value> {
+    let (base, token, answers) = (app.http_url(), token.to_owned(), answers.clone());
     let body = json!({
         "query": "mutation($id: ID!, $content: String!) { updatePost(id: $id, input: {content: $content}) { content status version } }",
         "variables": {"id": id, "content": content},
     });
-    tokio::spawn(async move {
+    let before = app.statements();
+    let edit = tokio::spawn(async move {
         let answer = reqwest::Client::new()
             .post(format!("{base}/graphql"))
             .bearer_auth(token)
@@ -295,17 +300,27 @@ fn start_edit(
             .json::<Value>()
             .await
             .expect("json");
-        (answer, started.elapsed())
-    })
+        answers.lock().expect("answers").push("edit");
+        answer
+    });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !app
+        .statements_since(before)
+        .iter()
+        .any(|sql| sql.contains("social_posts"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the edit did not read the post"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    edit
 }
 
-/// Unschedules post `id`; returns the answer's `unschedulePost` and when it came.
-async fn unschedule(
-    app: &TestApp,
-    token: &str,
-    id: &str,
-    started: std::time::Instant,
-) -> (Value, std::time::Duration) {
+/// Unschedules post `id`; returns the answer's `unschedulePost` (and adds `"unschedule"`
+/// to `answers`).
+async fn unschedule(app: &TestApp, token: &str, id: &str, answers: &Answers) -> Value {
     let answer = app
         .ok(
             token,
@@ -313,7 +328,8 @@ async fn unschedule(
             json!({"id": id}),
         )
         .await;
-    (answer["unschedulePost"].clone(), started.elapsed())
+    answers.lock().expect("answers").push("unschedule");
+    answer["unschedulePost"].clone()
 }
 
 /// A scheduled post's plugin checks run before its row is locked: while a plugin takes
@@ -321,25 +337,24 @@ async fn unschedule(
 /// edit that failed its check writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_plugin_check_does_not_hold_the_post() {
-    use std::time::{Duration, Instant};
-
-    let deadline = Duration::from_secs(6);
+    let deadline = std::time::Duration::from_secs(6);
     let (app, token, id) = scheduled_hostile_post(deadline).await;
-    let started = Instant::now();
-    let edit = start_edit(&app, &token, &id, "slow-check", started);
-    // Let the edit reach the plugin's check (which runs until the deadline).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (unscheduled, unscheduled_at) = unschedule(&app, &token, &id, started).await;
+    let answers = Answers::default();
+    // The plugin's check of this content spins until the deadline.
+    let edit = start_edit(&app, &token, &id, "slow-check", &answers).await;
+    let unscheduled = unschedule(&app, &token, &id, &answers).await;
     assert_eq!(unscheduled["status"], "DRAFT");
 
-    let (refused, edit_took) = edit.await.expect("edit task");
+    let refused = edit.await.expect("edit task");
+    // The edit read the post while it was scheduled, so its check ran (and failed)...
     assert_error(&refused, "BAD_USER_INPUT", Some("platforms"));
     let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("could not check"), "{refused}");
-    // Holding the row during the check would have made the unschedule wait for its end.
-    assert!(
-        unscheduled_at + Duration::from_secs(2) < edit_took,
-        "the unschedule ({unscheduled_at:?}) waited for the edit's check ({edit_took:?})"
+    // ...and holding the row during the check would have made the unschedule wait for it.
+    assert_eq!(
+        *answers.lock().expect("answers"),
+        ["unschedule", "edit"],
+        "the unschedule waited for the edit's check"
     );
     let after = app
         .ok(
@@ -357,27 +372,17 @@ async fn a_slow_plugin_check_does_not_hold_the_post() {
 /// version: here the post was unscheduled meanwhile, so the edit lands on the draft.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_checked_while_the_post_changed_is_redone_on_the_new_version() {
-    use std::time::{Duration, Instant};
-
-    let (app, token, id) = scheduled_hostile_post(Duration::from_secs(20)).await;
-    let started = Instant::now();
+    let (app, token, id) = scheduled_hostile_post(std::time::Duration::from_secs(20)).await;
+    let answers = Answers::default();
     // The plugin takes four seconds to accept this content.
-    let edit = start_edit(&app, &token, &id, "slow-ok", started);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (unscheduled, unscheduled_at) = unschedule(&app, &token, &id, started).await;
+    let edit = start_edit(&app, &token, &id, "slow-ok", &answers).await;
+    let unscheduled = unschedule(&app, &token, &id, &answers).await;
     assert_eq!(unscheduled["status"], "DRAFT");
 
-    let (edited, edit_took) = edit.await.expect("edit task");
-    // The check ran (so the edit read the post while it was scheduled), and the post
-    // changed before the edit could lock it.
-    assert!(
-        edit_took >= Duration::from_secs(4),
-        "{edit_took:?}: {edited}"
-    );
-    assert!(
-        unscheduled_at < edit_took,
-        "{unscheduled_at:?} {edit_took:?}"
-    );
+    let edited = edit.await.expect("edit task");
+    // The edit read the post while it was scheduled, its check was still running when the
+    // unschedule was answered, and the post had changed before the edit could lock it.
+    assert_eq!(*answers.lock().expect("answers"), ["unschedule", "edit"]);
     let post = &edited["data"]["updatePost"];
     assert_eq!(post["content"], "slow-ok", "{edited}");
     assert_eq!(post["status"], "DRAFT", "{edited}");
@@ -390,7 +395,7 @@ async fn an_edit_checked_while_the_post_changed_is_redone_on_the_new_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_time_is_refused_before_the_plugin_checks() {
     let (app, token, id) = scheduled_hostile_post(std::time::Duration::from_secs(20)).await;
-    unschedule(&app, &token, &id, std::time::Instant::now()).await;
+    unschedule(&app, &token, &id, &Answers::default()).await;
     app.ok(
         &token,
         "mutation($id: ID!) { updatePost(id: $id, input: {content: \"slow-check\"}) { id } }",

@@ -13,7 +13,7 @@ use crate::fakes::media::{self, MediaHost};
 use crate::fakes::telegram::Telegram;
 use crate::harness::{
     TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host, publish,
+    plugin_host, publish, watch_retry,
 };
 
 const BOT_ID: i64 = 7_000_000_001;
@@ -278,6 +278,7 @@ async fn telegram_rate_limit_is_retried_after_retry_after() {
     } = setup().await;
     connect(&app, &token, &bot, "@herald_news").await;
     telegram.throttle(&[2]);
+    let retry = watch_retry(&app);
     let post = publish(
         &app,
         &token,
@@ -289,7 +290,7 @@ async fn telegram_rate_limit_is_retried_after_retry_after() {
     assert_eq!(calls.len(), 2, "one 429, then one message");
     let waited = calls[1].at.duration_since(calls[0].at);
     println!("Telegram 429 retry_after 2: retried after {waited:?}");
-    assert_retried_after(waited, Duration::from_secs(2), Duration::from_secs(4));
+    assert_retried_after(&app, retry, waited, Duration::from_secs(2)).await;
     assert_eq!(telegram.messages().len(), 1);
     assert_eq!(post["targets"][0]["attempts"], 2);
 }

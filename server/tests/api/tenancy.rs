@@ -152,3 +152,128 @@ async fn teammates_share_posts_and_only_approvers_approve() {
         json!({"approvalStatus": "APPROVED", "version": 2})
     );
 }
+
+/// Every column of a post's row and its targets' rows, to show nothing changed.
+async fn rows_of(app: &TestApp, id: &str) -> Value {
+    use sea_orm::{ConnectionTrait, Statement};
+    app.db
+        .query_one(Statement::from_sql_and_values(
+            app.db.get_database_backend(),
+            "SELECT json_build_object(
+                'post', (SELECT row_to_json(p) FROM social_posts p WHERE p.id = $1::uuid),
+                'targets', (SELECT json_agg(t ORDER BY t.platform) FROM post_targets t
+                             WHERE t.post_id = $1::uuid),
+                'attempts', (SELECT count(*) FROM publish_attempts a JOIN post_targets t
+                              ON t.id = a.target_id WHERE t.post_id = $1::uuid),
+                'metrics', (SELECT count(*) FROM post_metrics m JOIN post_targets t
+                             ON t.id = m.target_id WHERE t.post_id = $1::uuid)) AS j",
+            [id.into()],
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get("", "j")
+        .expect("json")
+}
+
+/// The queue and publishing operations (`retryPost`, `markPublished`, `refreshPostMetrics`,
+/// `postQueueStatus`) on another tenant's post answer NOT_FOUND, with no data and nothing
+/// about the post, and change nothing; its owner gets answers from the same calls.
+#[tokio::test]
+async fn another_tenant_cannot_retry_mark_refresh_or_inspect_a_post() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice", None, &[]);
+    let bob = app.token("bob", None, &["approver", "admin"]);
+    let carol = app.token("carol", Some("acme"), &["admin"]);
+    let post = app
+        .create_post(
+            &alice,
+            json!({"content": "secret plans", "platforms": ["x", "mastodon"]}),
+        )
+        .await;
+    let id = post["id"].as_str().expect("id").to_owned();
+    let target = |platform: &str| {
+        post["targets"]
+            .as_array()
+            .and_then(|all| all.iter().find(|t| t["platform"] == platform))
+            .and_then(|t| t["id"].as_str())
+            .expect("target")
+            .to_owned()
+    };
+    let (x, mastodon) = (target("x"), target("mastodon"));
+    // One target failed, the other needs review: both retryable and markable by alice.
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE post_targets SET status = 'failed', attempts = 3,
+                    last_error = 'secret failure detail' WHERE id = '{x}';
+             UPDATE post_targets SET status = 'needs_review', attempts = 1,
+                    last_error = 'secret review detail' WHERE id = '{mastodon}';
+             UPDATE social_posts SET status = 'failed' WHERE id = '{id}'"
+        ))
+        .await
+        .expect("seed statuses");
+    let before = rows_of(&app, &id).await;
+
+    let attempts = [
+        (
+            "mutation($id: ID!) { retryPost(id: $id) { id content status } }",
+            json!({"id": id}),
+        ),
+        (
+            "mutation($t: ID!) { markPublished(targetId: $t, url: \"https://evil.example/1\") { id content } }",
+            json!({"t": mastodon}),
+        ),
+        (
+            "mutation($t: ID!) { markPublished(targetId: $t, url: \"https://evil.example/2\") { id content } }",
+            json!({"t": x}),
+        ),
+        (
+            "mutation($id: ID!) { refreshPostMetrics(postId: $id) { target { id platform } error } }",
+            json!({"id": id}),
+        ),
+        (
+            "query($id: ID!) { postQueueStatus(postId: $id) { targetId platform status } }",
+            json!({"id": id}),
+        ),
+    ];
+    for token in [&bob, &carol] {
+        for (query, variables) in &attempts {
+            let body = app.gql(Some(token), query, variables.clone()).await;
+            assert_error(&body, "NOT_FOUND", None);
+            assert!(
+                body.get("data").is_none_or(Value::is_null),
+                "no data: {body}"
+            );
+            let text = body.to_string();
+            for secret in ["alice", "secret"] {
+                assert!(!text.contains(secret), "{secret} leaked: {body}");
+            }
+        }
+    }
+    assert_eq!(rows_of(&app, &id).await, before, "nothing changed");
+
+    // The owner gets answers from the same operations.
+    let status = app.ok(&alice, attempts[4].0, attempts[4].1.clone()).await;
+    assert_eq!(
+        status["postQueueStatus"].as_array().map(Vec::len),
+        Some(2),
+        "{status}"
+    );
+    let marked = app
+        .ok(
+            &alice,
+            "mutation($t: ID!) { markPublished(targetId: $t, url: \"https://m.example/1\") { targets { status } } }",
+            json!({"t": mastodon}),
+        )
+        .await;
+    let mut statuses: Vec<&str> = marked["markPublished"]["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter_map(|t| t["status"].as_str())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["FAILED", "PUBLISHED"], "{marked}");
+    assert_ne!(rows_of(&app, &id).await, before);
+}

@@ -1,5 +1,6 @@
 //! A plugin for the host's sandbox tests. `publish` misbehaves as the post's text says:
-//! `loop` spins forever, `bomb` allocates without end, `panic` panics, `undeclared` calls a
+//! `loop` spins forever, `announce-loop` fetches `https://api.example.com/started` (so a
+//! test knows it runs) and then spins forever, `bomb` allocates without end, `panic` panics, `undeclared` calls a
 //! host its manifest does not declare, `redirect` follows a redirect off the allowed
 //! hosts, `huge` downloads an oversized response; anything else publishes normally.
 //! `validate` spins forever on `slow-check`, takes four seconds (by the wall clock) on
@@ -49,6 +50,10 @@ impl Publisher for Hostile {
     fn publish(request: PublishRequest) -> Result<Receipt, PublishError> {
         match request.post.text.as_str() {
             "loop" => spin(),
+            "announce-loop" => {
+                Request::get("https://api.example.com/started").send()?;
+                spin()
+            }
             "bomb" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {

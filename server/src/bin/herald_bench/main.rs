@@ -2,7 +2,9 @@
 //! scenario. `herald-bench queue` drives the full publishing path (Redis claim, Postgres
 //! compare-and-set, publish through a no-op recording publisher, batched Postgres finish)
 //! with `DATABASE_URL` and `REDIS_URL` pointing at real servers. It works in a fresh
-//! database and queue namespace of its own and removes them afterwards.
+//! database and queue namespace of its own and removes them afterwards. `herald-bench
+//! recovery` times crash recovery: a `herald worker` process SIGKILLed mid-publish, and how
+//! long after it the job, its lease expired, is published by another worker process.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,6 +25,7 @@ use uuid::Uuid;
 
 mod graphql;
 mod procs;
+mod recovery;
 mod subscribers;
 
 /// Benchmarks of Herald's hot paths.
@@ -60,6 +63,36 @@ enum Bench {
         #[arg(long)]
         herald: Option<std::path::PathBuf>,
     },
+    /// Crash recovery: a `herald worker` SIGKILLed mid-publish; time until another worker
+    /// process has published the job (its lease expired).
+    Recovery {
+        /// Postgres server URL (a fresh database is created on it).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// Redis URL.
+        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+        redis_url: String,
+        /// The `herald` binary to run (default: beside this one).
+        #[arg(long)]
+        herald: Option<std::path::PathBuf>,
+        /// Lease of the worker processes, in ms.
+        #[arg(long, default_value_t = 1_000)]
+        lease_ms: u64,
+        /// Crashes to time.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+/// The `herald` binary: `given`, else the one beside this binary.
+fn herald_binary(given: Option<std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
+    match given {
+        Some(path) => Ok(path),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .context("bench binary has no directory")?
+            .join("herald")),
+    }
 }
 
 fn epoch_ms(t: SystemTime) -> i64 {
@@ -107,10 +140,12 @@ async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Inserts `n` scheduled posts (one `x` target each) due at `due_ms(i)` and enqueues them.
+/// Inserts `n` scheduled posts (one `platform` target each) due at `due_ms(i)` and
+/// enqueues them.
 async fn seed(
     db: &DatabaseConnection,
     queue: &Arc<dyn JobQueue>,
+    platform: &str,
     n: usize,
     start_ms: i64,
     spread_ms: i64,
@@ -142,7 +177,7 @@ async fn seed(
             jobs.push(JobSpec {
                 target_id,
                 post_id,
-                platform: "x".into(),
+                platform: platform.into(),
                 version: 1,
                 due_ms: *due,
             });
@@ -153,12 +188,16 @@ async fn seed(
                 "INSERT INTO social_posts (id, content, platforms, status, scheduled_at,
                    local_scheduled_at, timezone, media_urls, approval_required, approval_status,
                    owner_id, created_by, created_at, updated_at, version)
-                 SELECT v.id, 'benchmark post', '[\"x\"]', 'scheduled', v.at, v.at, 'UTC', '[]',
-                        false, 'not_required', 'bench', 'bench', now(), now(), 1
+                 SELECT v.id, 'benchmark post', json_build_array(${}::text), 'scheduled', v.at,
+                        v.at, 'UTC', '[]', false, 'not_required', 'bench', 'bench', now(), now(), 1
                    FROM (VALUES {}) AS v(id, at)",
+                params.len() + 1,
                 post_values.join(", ")
             ),
-            params,
+            params
+                .into_iter()
+                .chain([platform.into()])
+                .collect::<Vec<_>>(),
         ))
         .await?;
         db.execute(Statement::from_sql_and_values(
@@ -166,11 +205,15 @@ async fn seed(
             format!(
                 "INSERT INTO post_targets (id, post_id, platform, status, attempts, created_at,
                    updated_at, queue_version)
-                 SELECT v.id, v.post_id, 'x', 'scheduled', 0, now(), now(), 1
+                 SELECT v.id, v.post_id, ${}::text, 'scheduled', 0, now(), now(), 1
                    FROM (VALUES {}) AS v(id, post_id)",
+                target_params.len() + 1,
                 target_values.join(", ")
             ),
-            target_params,
+            target_params
+                .into_iter()
+                .chain([platform.into()])
+                .collect::<Vec<_>>(),
         ))
         .await?;
     }
@@ -211,7 +254,7 @@ async fn run(
         // Start after seeding: due times begin two seconds after the seed finishes.
         let seed_started = Instant::now();
         let start_ms = epoch_ms(SystemTime::now()) + 2_000 + (scenario.n as i64 / 10);
-        let dues = seed(&db, &queue, scenario.n, start_ms, scenario.spread_ms).await?;
+        let dues = seed(&db, &queue, "x", scenario.n, start_ms, scenario.spread_ms).await?;
         let seed_time = seed_started.elapsed();
         if epoch_ms(SystemTime::now()) >= start_ms {
             bail!("seeding took {seed_time:?}, past the start instant");
@@ -316,17 +359,24 @@ async fn main() -> anyhow::Result<()> {
             redis_url,
             herald,
         } => {
-            let herald = match herald {
-                Some(path) => path,
-                None => std::env::current_exe()?
-                    .parent()
-                    .context("bench binary has no directory")?
-                    .join("herald"),
-            };
+            let herald = herald_binary(herald)?;
             let (url, name) = create_database(&database_url).await?;
             let result = graphql::run(&url, &redis_url, &herald).await;
             drop_database(&database_url, &name).await?;
             result?;
+        }
+        Bench::Recovery {
+            database_url,
+            redis_url,
+            herald,
+            lease_ms,
+            runs,
+        } => {
+            let herald = herald_binary(herald)?;
+            let (url, name) = create_database(&database_url).await?;
+            let result = recovery::run(&url, &redis_url, &herald, lease_ms, runs).await;
+            drop_database(&database_url, &name).await?;
+            println!("{}", result?);
         }
         Bench::Queue {
             database_url,
