@@ -21,8 +21,9 @@ use crate::config::GraphqlConfig;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
 use crate::connections::ConnectionService;
 use crate::db;
-use crate::graphql::http::Endpoint;
-use crate::graphql::persisted::{PersistedQueries, PersistedQueryError};
+use crate::graphql::serve::http::Endpoint;
+use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
+use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, ws};
 use crate::graphql::{self, Auth};
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
@@ -184,16 +185,13 @@ pub fn router(
 ) -> Router {
     let state = AppState {
         graphql: Endpoint {
-            schema: graphql::build_schema(services, &config),
+            schema: graphql::build_schema(services, config.introspection),
             verifier: Arc::new(verifier),
             persisted,
-            reads: graphql::compiled::CompiledReads::new(
-                services.db.clone(),
-                config.compiled_reads,
-            ),
+            reads: compiled::CompiledReads::new(services.db.clone(), config.compiled_reads),
             config,
-            subscriptions: graphql::fanout::Registry::default(),
-            documents: graphql::documents::DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
+            subscriptions: fanout::Registry::default(),
+            documents: documents::DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
         },
         db: services.db.clone(),
     };
@@ -352,15 +350,15 @@ async fn shutdown_signal() {
 }
 
 async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    graphql::http::get(&state.graphql, request).await
+    http::get(&state.graphql, request).await
 }
 
 async fn graphiql_asset(Path(name): Path<String>) -> Response {
-    graphql::graphiql::asset(&name)
+    graphiql::asset(&name)
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
-    graphql::http::post(&state.graphql, request).await
+    http::post(&state.graphql, request).await
 }
 
 /// `/graphql/ws`: `graphql-transport-ws` (Herald's own implementation) or, for older
@@ -386,7 +384,7 @@ async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response
         .map(str::trim)
         .collect::<Vec<_>>();
     let endpoint = state.graphql.clone();
-    if offered.contains(&"graphql-ws") && !offered.contains(&graphql::ws::PROTOCOL) {
+    if offered.contains(&"graphql-ws") && !offered.contains(&ws::PROTOCOL) {
         let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
             Ok(protocol) => protocol,
             Err(rejection) => return rejection.into_response(),
@@ -396,8 +394,8 @@ async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response
             .on_upgrade(move |stream| legacy_ws(stream, endpoint, protocol));
     }
     upgrade
-        .protocols([graphql::ws::PROTOCOL])
-        .on_upgrade(move |stream| graphql::ws::serve(stream, endpoint))
+        .protocols([ws::PROTOCOL])
+        .on_upgrade(move |stream| ws::serve(stream, endpoint))
 }
 
 /// The legacy `graphql-ws` (subscriptions-transport-ws) protocol, served by async-graphql.
@@ -410,7 +408,7 @@ async fn legacy_ws(
     GraphQLWebSocket::new(stream, endpoint.schema, protocol)
         .on_connection_init(move |payload| async move {
             let actor = verifier
-                .verify_header(graphql::ws::init_authorization(&payload).as_deref())
+                .verify_header(ws::init_authorization(&payload).as_deref())
                 .map_err(|e| async_graphql::Error::new(e.to_string()))?;
             let mut data = Data::default();
             data.insert(Auth(Ok(actor)));

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use crate::domain::post::ApprovalStatus;
 use crate::domain::status::TargetStatus;
 
-/// `('scheduled', 'queued', 'retrying')`: the pending target statuses as an SQL list.
+/// `('scheduled', 'retrying')`: the pending target statuses as an SQL list.
 pub static PENDING: LazyLock<String> =
     LazyLock::new(|| sql_list(TargetStatus::PENDING.iter().map(|s| s.as_str())));
 

@@ -25,10 +25,8 @@ pub fn due_at(
 pub enum TargetStatus {
     /// Not scheduled.
     Draft,
-    /// Waiting for its due time.
+    /// Waiting for its due time (its queue job may already be enqueued).
     Scheduled,
-    /// Due and handed to the publishing queue.
-    Queued,
     /// A worker is calling the platform.
     Publishing,
     /// A previous attempt failed and another is planned.
@@ -43,10 +41,9 @@ pub enum TargetStatus {
 
 impl TargetStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 7] = [
         Self::Draft,
         Self::Scheduled,
-        Self::Queued,
         Self::Publishing,
         Self::Retrying,
         Self::Published,
@@ -59,7 +56,6 @@ impl TargetStatus {
         match self {
             Self::Draft => "draft",
             Self::Scheduled => "scheduled",
-            Self::Queued => "queued",
             Self::Publishing => "publishing",
             Self::Retrying => "retrying",
             Self::Published => "published",
@@ -82,7 +78,7 @@ impl TargetStatus {
     /// The statuses of a target that still waits to be published: it has (or will get)
     /// a queue job, and a worker may move it to `publishing`. The one definition of the
     /// pending set; SQL reads it through `db::rules`.
-    pub const PENDING: [Self; 3] = [Self::Scheduled, Self::Queued, Self::Retrying];
+    pub const PENDING: [Self; 2] = [Self::Scheduled, Self::Retrying];
 
     /// Whether the target still waits to be published (one of [`Self::PENDING`]).
     pub fn is_pending(self) -> bool {
@@ -103,7 +99,7 @@ pub enum PostStatus {
     Draft,
     /// Waiting for its due time.
     Scheduled,
-    /// Due; handed to the queue.
+    /// A target failed and waits to be retried; none is published yet.
     Queued,
     /// At least one target is being published, or some are done and others still pending.
     Publishing,
@@ -177,7 +173,7 @@ impl PostStatus {
         if pending > 0 {
             return if published > 0 {
                 Self::Publishing
-            } else if any(TargetStatus::Queued) || any(TargetStatus::Retrying) {
+            } else if any(TargetStatus::Retrying) {
                 Self::Queued
             } else {
                 Self::Scheduled
@@ -205,7 +201,8 @@ mod tests {
             (&[], true, P::Scheduled),
             (&[T::Draft, T::Draft], false, P::Draft),
             (&[T::Scheduled, T::Scheduled], true, P::Scheduled),
-            (&[T::Scheduled, T::Queued], true, P::Queued),
+            (&[T::Scheduled, T::Retrying], true, P::Queued),
+            (&[T::Retrying], true, P::Queued),
             (&[T::Published, T::Publishing], true, P::Publishing),
             (&[T::Published, T::Retrying], true, P::Publishing),
             (&[T::Published, T::Published], true, P::Published),

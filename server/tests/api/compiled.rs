@@ -6,37 +6,30 @@
 //! order, repeated keys and number spelling included). A plan learned by one tenant and
 //! used by another answers with the other tenant's posts only.
 
+use std::fmt::Debug;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+
+use herald_server::graphql::schema::{columns, span};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::harness::{TestApp, error_code};
 
-/// Every field a plan covers, `__typename` at every level, cursors and `pageInfo`.
-const EVERY_FIELD: &str =
-    "query($first: Int, $after: String, $filter: PostFilter, $order: PostOrder) {
-  posts(first: $first, after: $after, filter: $filter, orderBy: $order) {
+/// Every field a plan covers, as the descriptor tables list them (`__typename` at every
+/// level), cursors and `pageInfo`.
+static EVERY_FIELD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "query($first: Int, $after: String, $filter: PostFilter, $order: PostOrder) {{
+  posts(first: $first, after: $after, filter: $filter, orderBy: $order) {{
     __typename
-    pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
-    edges {
-      __typename cursor
-      node {
-        __typename id content status scheduledAt localScheduledAt timeZone postedAt campaign
-        notes approvalRequired approvalStatus rejectionReason failureReason ownerId createdBy
-        createdAt updatedAt archivedAt version platforms mediaUrls
-        media { __typename url altText mimeType }
-        targets {
-          __typename id platform connectionId status attempts platformPostId platformUrl
-          lastError lastResponseCode publishedAt updatedAt
-          options { __typename key value }
-          metrics {
-            __typename fetchedAt likes shares comments impressions
-            raw { __typename name value }
-          }
-        }
-      }
-    }
-  }
-}";
+    pageInfo {{ __typename hasNextPage hasPreviousPage startCursor endCursor }}
+    edges {{ __typename cursor node {{ {} }} }}
+  }}
+}}",
+        columns::POST.every_field()
+    )
+});
 
 /// Aliases, a named fragment and inline fragments.
 const FRAGMENTS: &str = "query Page($n: Int) { list: posts(first: $n) { ...Connection } }
@@ -171,7 +164,7 @@ async fn seed(app: &TestApp) -> String {
               last_error = 'HTTP 429: "slow down"' || chr(1), last_response_code = 429
               FROM social_posts p WHERE p.id = t.post_id AND p.content LIKE 'quotes%'
               AND t.platform = 'bluesky';
-            UPDATE post_targets t SET status = 'queued'
+            UPDATE post_targets t SET status = 'retrying'
               FROM social_posts p WHERE p.id = t.post_id AND p.content = 'plain';
             INSERT INTO post_metrics (id, target_id, fetched_at, likes, shares, raw)
               SELECT gen_random_uuid(), t.id, date_trunc('second', now()) - s.age * interval '1 hour',
@@ -196,7 +189,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
     let twin = app.stock_twin().await;
-    learn(&app, &alice, EVERY_FIELD, json!({})).await;
+    learn(&app, &alice, &EVERY_FIELD, json!({})).await;
     let scheduled = json!({"field": "SCHEDULED_AT", "direction": "ASC"});
     let cases = [
         json!({}),
@@ -209,7 +202,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         json!({"filter": {"campaign": "none of them"}}),
     ];
     for variables in cases {
-        let data = assert_compiled_as_stock(&app, &twin, &alice, EVERY_FIELD, variables).await;
+        let data = assert_compiled_as_stock(&app, &twin, &alice, &EVERY_FIELD, variables).await;
         let edges = data["posts"]["edges"].as_array().expect("edges");
         assert!(
             edges
@@ -219,7 +212,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         );
     }
     // Every kind of value was compared: the list holds them all.
-    let data = assert_compiled_as_stock(&app, &twin, &alice, EVERY_FIELD, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &alice, &EVERY_FIELD, json!({})).await;
     let edges = data["posts"]["edges"].as_array().expect("edges");
     assert_eq!(edges.len(), 3, "{data}");
     let tricky = edges
@@ -274,7 +267,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
             &app,
             &twin,
             &alice,
-            EVERY_FIELD,
+            &EVERY_FIELD,
             json!({"first": 2, "order": order}),
         )
         .await;
@@ -284,7 +277,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
             &app,
             &twin,
             &alice,
-            EVERY_FIELD,
+            &EVERY_FIELD,
             json!({"first": 2, "after": after, "order": order}),
         )
         .await;
@@ -313,7 +306,7 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
     let twin = app.stock_twin().await;
-    learn(&app, &alice, EVERY_FIELD, json!({"first": 2})).await;
+    learn(&app, &alice, &EVERY_FIELD, json!({"first": 2})).await;
     // Each of these gets the stock executor's answer (an error), not the plan's.
     let cases = [
         (None, json!({"first": 2}), "UNAUTHENTICATED"),
@@ -349,8 +342,8 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         ),
     ];
     for (token, variables, code) in cases {
-        let (_, expected_text) = stock(&app, &twin, token, EVERY_FIELD, variables.clone()).await;
-        let (body, text, compiled) = run(&app, token, EVERY_FIELD, variables.clone()).await;
+        let (_, expected_text) = stock(&app, &twin, token, &EVERY_FIELD, variables.clone()).await;
+        let (body, text, compiled) = run(&app, token, &EVERY_FIELD, variables.clone()).await;
         assert!(!compiled, "{variables}");
         assert_eq!(text, expected_text, "{variables}");
         assert!(body.get("errors").is_some(), "{body}");
@@ -363,9 +356,9 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         )
         .await
         .expect("unreadable media");
-    let (expected, expected_text) = stock(&app, &twin, Some(&alice), EVERY_FIELD, json!({})).await;
+    let (expected, expected_text) = stock(&app, &twin, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(expected.get("errors").is_none(), "{expected}");
-    let (body, text, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    let (body, text, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(!compiled);
     assert_eq!(text, expected_text, "{body}");
     // Media with an item lacking its URL, and a year chrono writes with a sign.
@@ -377,9 +370,9 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
     ] {
         app.db.execute_unprepared(update).await.expect("update");
         let (expected, expected_text) =
-            stock(&app, &twin, Some(&alice), EVERY_FIELD, json!({})).await;
+            stock(&app, &twin, Some(&alice), &EVERY_FIELD, json!({})).await;
         assert!(expected.get("errors").is_none(), "{expected}");
-        let (body, text, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+        let (body, text, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
         assert!(!compiled, "{update}");
         assert_eq!(text, expected_text, "{body}");
     }
@@ -388,11 +381,11 @@ async fn a_plan_steps_aside_for_what_the_stock_executor_must_answer() {
         .execute_unprepared("UPDATE social_posts SET status = 'bogus' WHERE content = 'third'")
         .await
         .expect("unknown status");
-    let (expected, expected_text) = stock(&app, &twin, Some(&alice), EVERY_FIELD, json!({})).await;
+    let (expected, expected_text) = stock(&app, &twin, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(expected.get("errors").is_some(), "{expected}");
     let before = app.statements();
     let text = app
-        .gql_text_at(&app.base, Some(&alice), EVERY_FIELD, json!({}))
+        .gql_text_at(&app.base, Some(&alice), &EVERY_FIELD, json!({}))
         .await;
     let statements = app.statements_since(before);
     assert!(
@@ -442,13 +435,99 @@ async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
 async fn compiled_reads_can_be_turned_off() {
     let app = TestApp::spawn_with_stock_reads().await;
     let alice = seed(&app).await;
-    learn(&app, &alice, EVERY_FIELD, json!({})).await;
-    let (body, _, compiled) = run(&app, Some(&alice), EVERY_FIELD, json!({})).await;
+    learn(&app, &alice, &EVERY_FIELD, json!({})).await;
+    let (body, _, compiled) = run(&app, Some(&alice), &EVERY_FIELD, json!({})).await;
     assert!(!compiled);
     assert_eq!(
         body["data"]["posts"]["edges"].as_array().map(Vec::len),
         Some(3)
     );
+}
+
+/// A span's fields: name and value.
+type Fields = Vec<(String, String)>;
+
+/// The `graphql.operation` spans opened in this process, by any test: their fields.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<Fields>>>);
+
+impl Spans {
+    /// The process's recorder, installed as the global subscriber on first use (a
+    /// subscriber set for one thread only misses spans when tests run in parallel).
+    fn global() -> &'static Spans {
+        static SPANS: OnceLock<Spans> = OnceLock::new();
+        SPANS.get_or_init(|| {
+            let spans = Spans::default();
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::registry().with(spans.clone()),
+            )
+            .expect("no other global subscriber");
+            spans
+        })
+    }
+
+    /// The `answered_by` fields of the spans of operation `name` seen since the last call.
+    fn answered_by(&self, name: &str) -> Vec<String> {
+        let mut spans = self.0.lock().expect("spans");
+        let field = |fields: &[(String, String)], key: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *spans)
+            .into_iter()
+            .partition(|fields| field(fields, "operation").as_deref() == Some(name));
+        *spans = others;
+        mine.iter()
+            .filter_map(|fields| field(fields, "answered_by"))
+            .collect()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Visitor(Fields);
+        impl tracing::field::Visit for Visitor {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn Debug) {
+                self.0.push((field.name().to_owned(), format!("{value:?}")));
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                self.0.push((field.name().to_owned(), value.to_owned()));
+            }
+        }
+        let metadata = attrs.metadata();
+        if metadata.name() != span::NAME || metadata.target() != span::TARGET {
+            return;
+        }
+        let mut fields = Visitor(Vec::new());
+        attrs.record(&mut fields);
+        self.0.lock().expect("spans").push(fields.0);
+    }
+}
+
+#[tokio::test]
+async fn compiled_answers_run_in_the_span_of_stock_executions() {
+    let spans = Spans::global();
+    let app = TestApp::spawn().await;
+    let alice = seed(&app).await;
+    // A name no other test uses: spans are recorded process-wide.
+    let name = format!("Page{}", uuid::Uuid::new_v4().simple());
+    let query = format!("query {name} {{ posts {{ edges {{ node {{ id content }} }} }} }}");
+    learn(&app, &alice, &query, json!({})).await;
+    assert_eq!(spans.answered_by(&name), ["executor"]);
+    let (_, _, compiled) = run(&app, Some(&alice), &query, json!({})).await;
+    assert!(compiled);
+    assert_eq!(spans.answered_by(&name), ["compiled"]);
+    // A plan that steps aside (no token) has opened its span; the executor answers in its own.
+    let (_, _, compiled) = run(&app, None, &query, json!({})).await;
+    assert!(!compiled);
+    assert_eq!(spans.answered_by(&name), ["compiled", "executor"]);
 }
 
 /// The `ownerId`s and contents of a page's posts.
@@ -478,8 +557,8 @@ async fn a_plan_learned_by_one_tenant_answers_another_with_only_its_posts() {
     let alices = [("alice", "plain"), ("alice", "quotes"), ("alice", "third")];
 
     // Alice runs the document twice: the plan is learned, then answers her.
-    learn(&app, &alice, EVERY_FIELD, json!({})).await;
-    let data = assert_compiled_as_stock(&app, &twin, &alice, EVERY_FIELD, json!({})).await;
+    learn(&app, &alice, &EVERY_FIELD, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &alice, &EVERY_FIELD, json!({})).await;
     let mut seen = owners_and_contents(&data);
     seen.sort();
     assert_eq!(seen.len(), alices.len(), "{data}");
@@ -491,14 +570,14 @@ async fn a_plan_learned_by_one_tenant_answers_another_with_only_its_posts() {
     );
     // Bob, then a member of the org, run the same document: the plan answers each with
     // their tenant's posts only, as the stock executor does.
-    let data = assert_compiled_as_stock(&app, &twin, &bob, EVERY_FIELD, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &bob, &EVERY_FIELD, json!({})).await;
     assert_eq!(
         owners_and_contents(&data),
         [("bob".to_owned(), "bob's".to_owned())],
         "{data}"
     );
     let dave = app.token("dave", Some("acme"), &[]);
-    let data = assert_compiled_as_stock(&app, &twin, &dave, EVERY_FIELD, json!({})).await;
+    let data = assert_compiled_as_stock(&app, &twin, &dave, &EVERY_FIELD, json!({})).await;
     assert_eq!(
         owners_and_contents(&data),
         [("acme".to_owned(), "acme's".to_owned())],
@@ -506,7 +585,7 @@ async fn a_plan_learned_by_one_tenant_answers_another_with_only_its_posts() {
     );
     // A filter's page too.
     let variables = json!({"first": 1, "filter": {"platform": "X"}});
-    let data = assert_compiled_as_stock(&app, &twin, &bob, EVERY_FIELD, variables).await;
+    let data = assert_compiled_as_stock(&app, &twin, &bob, &EVERY_FIELD, variables).await;
     assert_eq!(owners_and_contents(&data).len(), 1, "{data}");
     assert_eq!(data["posts"]["pageInfo"]["hasNextPage"], false, "{data}");
 

@@ -11,7 +11,7 @@ use herald_server::auth::JwtVerifier;
 use herald_server::config::GraphqlConfig;
 use herald_server::config::{JwtConfig, JwtKey};
 use herald_server::connections::ConnectionService;
-use herald_server::graphql::persisted::PersistedQueries;
+use herald_server::graphql::serve::persisted::PersistedQueries;
 use herald_server::publish::PublisherRegistry;
 use herald_server::publish::plugin::PluginPublisher;
 use herald_server::queue::JobQueue;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use async_graphql::Variables;
 use herald_server::db::{posts, targets};
-use herald_server::graphql::compiled::CompiledReads;
+use herald_server::graphql::serve::compiled::CompiledReads;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryTrait, Statement};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};

@@ -5,6 +5,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::columns::object_with_columns;
 use super::loader::MetricsLoader;
 use super::types::Target;
 use super::{actor, parse_id};
@@ -21,47 +22,52 @@ pub struct MetricValue {
 }
 
 /// A target's engagement figures at one time (null where the platform has no such figure).
-#[derive(SimpleObject)]
-pub struct TargetMetrics {
-    /// When the platform was asked.
-    pub fetched_at: DateTime<Utc>,
-    /// Likes (favourites).
-    pub likes: Option<i64>,
-    /// Shares (reposts, boosts).
-    pub shares: Option<i64>,
-    /// Comments (replies).
-    pub comments: Option<i64>,
-    /// Impressions (views).
-    pub impressions: Option<i64>,
-    /// Every figure the platform reported, by its own name.
-    pub raw: Vec<MetricValue>,
-}
+pub struct TargetMetrics(metric::Model);
 
 impl From<metric::Model> for TargetMetrics {
     fn from(row: metric::Model) -> Self {
-        let raw = row
-            .raw
-            .as_ref()
-            .and_then(|raw| raw.as_object())
-            .map(|object| {
-                object
-                    .iter()
-                    .filter_map(|(name, value)| {
-                        Some(MetricValue {
-                            name: name.clone(),
-                            value: value.as_i64()?,
+        Self(row)
+    }
+}
+
+impl TargetMetrics {
+    /// The stored row.
+    fn row(&self) -> &metric::Model {
+        &self.0
+    }
+}
+
+object_with_columns! {
+    /// A target's engagement figures at one time (null where the platform has no such figure).
+    impl TargetMetrics, row: metric::Model, columns: METRICS_COLUMNS {
+        /// When the platform was asked.
+        column "fetchedAt" fetched_at: DateTime<Utc> = "fetched_at", |row| row.fetched_at;
+        /// Likes (favourites).
+        column "likes" likes: Option<i64> = "likes", |row| row.likes;
+        /// Shares (reposts, boosts).
+        column "shares" shares: Option<i64> = "shares", |row| row.shares;
+        /// Comments (replies).
+        column "comments" comments: Option<i64> = "comments", |row| row.comments;
+        /// Impressions (views).
+        column "impressions" impressions: Option<i64> = "impressions", |row| row.impressions;
+        /// Every figure the platform reported, by its own name.
+        async fn raw(&self) -> Vec<MetricValue> {
+            self.0
+                .raw
+                .as_ref()
+                .and_then(|raw| raw.as_object())
+                .map(|object| {
+                    object
+                        .iter()
+                        .filter_map(|(name, value)| {
+                            Some(MetricValue {
+                                name: name.clone(),
+                                value: value.as_i64()?,
+                            })
                         })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            fetched_at: row.fetched_at,
-            likes: row.likes,
-            shares: row.shares,
-            comments: row.comments,
-            impressions: row.impressions,
-            raw,
+                        .collect()
+                })
+                .unwrap_or_default()
         }
     }
 }

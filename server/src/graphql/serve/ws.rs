@@ -23,8 +23,9 @@ use tokio::time::{Instant, sleep_until};
 
 use super::fanout::{self, Delivery, Membership, Start};
 use super::http::{Endpoint, parameters, with_codes};
-use super::{Auth, introspection};
+use super::introspection;
 use crate::domain::actor::Actor;
+use crate::graphql::schema::Auth;
 
 /// The sub-protocol this module speaks.
 pub const PROTOCOL: &str = "graphql-transport-ws";

@@ -16,7 +16,7 @@ use async_graphql::{ErrorExtensionValues, Name, ServerError};
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 /// Most fields a document may expand to, fragments spread at every use. Each field counts
 /// at least 1 towards the complexity limit, so this refuses nothing that limit lets run.
-const MAX_EXPANDED_FIELDS: u64 = 10 * super::MAX_COMPLEXITY as u64;
+const MAX_EXPANDED_FIELDS: u64 = 10 * crate::graphql::schema::MAX_COMPLEXITY as u64;
 
 /// A bounded cache of parsed documents, shared by the HTTP and WebSocket endpoints.
 #[derive(Clone)]
@@ -130,7 +130,7 @@ fn expanded_fields<'d>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graphql::test_documents::fragments_four_times_over;
+    use crate::graphql::serve::test_documents::fragments_four_times_over;
 
     #[test]
     fn known_texts_are_served_from_the_cache_and_errors_are_not_kept() {

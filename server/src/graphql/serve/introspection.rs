@@ -51,7 +51,7 @@ pub(crate) fn refused() -> ServerError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graphql::test_documents::{fragments_four_times_over, parse};
+    use crate::graphql::serve::test_documents::{fragments_four_times_over, parse};
 
     #[test]
     fn fragments_are_looked_into_once() {

@@ -127,7 +127,7 @@ impl PostQuery {
 
 /// The page `posts` asks for (size, order, start), checked: `BAD_USER_INPUT` for a size
 /// out of range or a cursor made under another order.
-pub(super) fn page_request(
+pub(crate) fn page_request(
     first: Option<i32>,
     order_by: Option<PostOrder>,
     after: Option<&str>,

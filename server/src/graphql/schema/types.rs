@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use super::columns::{JsonSql, enum_json, object_with_columns};
 use super::eager::{Eager, EagerList};
 use super::loader::TargetLoader;
 use super::{cursor, parse_id};
@@ -27,7 +28,7 @@ pub enum PostStatus {
     Draft,
     /// Waiting for its due time.
     Scheduled,
-    /// Due; handed to the publishing queue.
+    /// A target failed and waits to be retried; none is published yet.
     Queued,
     /// Being published, or published on some platforms with others still pending.
     Publishing,
@@ -49,8 +50,6 @@ pub enum TargetStatus {
     Draft,
     /// Waiting for its due time.
     Scheduled,
-    /// Due; handed to the publishing queue.
-    Queued,
     /// A worker is calling the platform.
     Publishing,
     /// A previous attempt failed; another is planned.
@@ -87,6 +86,24 @@ pub enum AmbiguousTime {
     Later,
 }
 
+impl JsonSql for PostStatus {
+    fn json_sql_or_null(column: &str, _: bool) -> String {
+        enum_json::<Self>(column, |s| domain::status::PostStatus::from(s).as_str())
+    }
+}
+
+impl JsonSql for TargetStatus {
+    fn json_sql_or_null(column: &str, _: bool) -> String {
+        enum_json::<Self>(column, |s| domain::status::TargetStatus::from(s).as_str())
+    }
+}
+
+impl JsonSql for ApprovalStatus {
+    fn json_sql_or_null(column: &str, _: bool) -> String {
+        enum_json::<Self>(column, |s| domain::post::ApprovalStatus::from(s).as_str())
+    }
+}
+
 /// A post: text and media to publish on one or more platforms.
 pub struct Post {
     row: post::Model,
@@ -110,175 +127,140 @@ impl Post {
     }
 }
 
-#[Object]
 impl Post {
-    /// Post id.
-    async fn id(&self) -> ID {
-        ID(self.row.id.to_string())
+    /// The stored row.
+    fn row(&self) -> &post::Model {
+        &self.row
     }
-    /// Text.
-    async fn content(&self) -> &str {
-        &self.row.content
-    }
-    /// Platform ids, in the order given.
-    async fn platforms(&self) -> Vec<String> {
-        self.row.platform_ids()
-    }
-    /// Overall status, derived from the targets.
-    async fn status(&self) -> PostStatus {
-        self.row.status.into()
-    }
-    /// When the post is due (UTC).
-    async fn scheduled_at(&self) -> Option<DateTime<Utc>> {
-        self.row.scheduled_at
-    }
-    /// The wall-clock time the author chose, in `timeZone`.
-    async fn local_scheduled_at(&self) -> Option<NaiveDateTime> {
-        self.row.local_scheduled_at
-    }
-    /// The author's IANA time zone.
-    async fn time_zone(&self) -> &str {
-        &self.row.timezone
-    }
-    /// When the first platform published it.
-    async fn posted_at(&self) -> Option<DateTime<Utc>> {
-        self.row.posted_at
-    }
-    /// Media URLs (the same as `media { url }`).
-    async fn media_urls(&self) -> Vec<String> {
-        self.row.media_urls()
-    }
-    /// Media attachments with their alt text.
-    async fn media(&self) -> Vec<Media> {
-        self.row.media().into_iter().map(Media::from).collect()
-    }
-    /// Campaign label.
-    async fn campaign(&self) -> Option<&str> {
-        self.row.campaign.as_deref()
-    }
-    /// Internal notes.
-    async fn notes(&self) -> Option<&str> {
-        self.row.notes.as_deref()
-    }
-    /// Whether an approver must approve it before it is published.
-    async fn approval_required(&self) -> bool {
-        self.row.approval_required
-    }
-    /// Approval state.
-    async fn approval_status(&self) -> ApprovalStatus {
-        self.row.approval_status.into()
-    }
-    /// Why an approver rejected it.
-    async fn rejection_reason(&self) -> Option<&str> {
-        self.row.rejection_reason.as_deref()
-    }
-    /// Why publishing failed, in short.
-    async fn failure_reason(&self) -> Option<&str> {
-        self.row.failure_reason.as_deref()
-    }
-    /// The tenant that owns it.
-    async fn owner_id(&self) -> &str {
-        &self.row.owner_id
-    }
-    /// The user who created it.
-    async fn created_by(&self) -> &str {
-        &self.row.created_by
-    }
-    /// Creation time.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
-    }
-    /// Last change.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.row.updated_at
-    }
-    /// When it was archived.
-    async fn archived_at(&self) -> Option<DateTime<Utc>> {
-        self.row.archived_at
-    }
-    /// Version for optimistic concurrency: pass it as `expectedVersion`.
-    async fn version(&self) -> i32 {
-        self.row.version
-    }
-    /// One target per platform, with its own status.
-    async fn targets(&self, ctx: &Context<'_>) -> async_graphql::Result<EagerList<Target>> {
-        if let Some(targets) = &self.targets {
-            return Ok(targets.clone());
+}
+
+object_with_columns! {
+    impl Post, row: post::Model, columns: POST_COLUMNS {
+        /// Post id.
+        column "id" id: ID = "id", |row| ID(row.id.to_string());
+        /// Text.
+        column "content" content: &str = "content", |row| &row.content;
+        /// Platform ids, in the order given.
+        column "platforms" platforms: Vec<String> = "platforms", |row| row.platform_ids();
+        /// Overall status, derived from the targets.
+        column "status" status: PostStatus = "status", |row| row.status.into();
+        /// When the post is due (UTC).
+        column "scheduledAt" scheduled_at: Option<DateTime<Utc>> = "scheduled_at",
+            |row| row.scheduled_at;
+        /// The wall-clock time the author chose, in `timeZone`.
+        column "localScheduledAt" local_scheduled_at: Option<NaiveDateTime> = "local_scheduled_at",
+            |row| row.local_scheduled_at;
+        /// The author's IANA time zone.
+        column "timeZone" time_zone: &str = "timezone", |row| &row.timezone;
+        /// When the first platform published it.
+        column "postedAt" posted_at: Option<DateTime<Utc>> = "posted_at", |row| row.posted_at;
+        /// Media URLs (the same as `media { url }`).
+        column "mediaUrls" media_urls: Vec<String> = "media_urls",
+            |row| row.media_urls();
+        /// Media attachments with their alt text.
+        async fn media(&self) -> Vec<Media> {
+            self.row.media().into_iter().map(Media::from).collect()
         }
-        let targets = ctx
-            .data::<DataLoader<TargetLoader>>()?
-            .load_one(self.row.id)
-            .await
-            .map_err(|e| e.as_ref().extend())?
-            .unwrap_or_default();
-        Ok(targets.into_iter().map(Target).collect::<Vec<_>>().into())
+        /// Campaign label.
+        column "campaign" campaign: Option<&str> = "campaign", |row| row.campaign.as_deref();
+        /// Internal notes.
+        column "notes" notes: Option<&str> = "notes", |row| row.notes.as_deref();
+        /// Whether an approver must approve it before it is published.
+        column "approvalRequired" approval_required: bool = "approval_required",
+            |row| row.approval_required;
+        /// Approval state.
+        column "approvalStatus" approval_status: ApprovalStatus = "approval_status",
+            |row| row.approval_status.into();
+        /// Why an approver rejected it.
+        column "rejectionReason" rejection_reason: Option<&str> = "rejection_reason",
+            |row| row.rejection_reason.as_deref();
+        /// Why publishing failed, in short.
+        column "failureReason" failure_reason: Option<&str> = "failure_reason",
+            |row| row.failure_reason.as_deref();
+        /// The tenant that owns it.
+        column "ownerId" owner_id: &str = "owner_id", |row| &row.owner_id;
+        /// The user who created it.
+        column "createdBy" created_by: &str = "created_by", |row| &row.created_by;
+        /// Creation time.
+        column "createdAt" created_at: DateTime<Utc> = "created_at", |row| row.created_at;
+        /// Last change.
+        column "updatedAt" updated_at: DateTime<Utc> = "updated_at", |row| row.updated_at;
+        /// When it was archived.
+        column "archivedAt" archived_at: Option<DateTime<Utc>> = "archived_at",
+            |row| row.archived_at;
+        /// Version for optimistic concurrency: pass it as `expectedVersion`.
+        column "version" version: i32 = "version", |row| row.version;
+        /// One target per platform, with its own status.
+        async fn targets(&self, ctx: &Context<'_>) -> async_graphql::Result<EagerList<Target>> {
+            if let Some(targets) = &self.targets {
+                return Ok(targets.clone());
+            }
+            let targets = ctx
+                .data::<DataLoader<TargetLoader>>()?
+                .load_one(self.row.id)
+                .await
+                .map_err(|e| e.as_ref().extend())?
+                .unwrap_or_default();
+            Ok(targets.into_iter().map(Target).collect::<Vec<_>>().into())
+        }
     }
 }
 
 /// A post on one platform.
 pub struct Target(pub target::Model);
 
-#[Object]
 impl Target {
-    /// Target id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    /// The stored row.
+    fn row(&self) -> &target::Model {
+        &self.0
     }
-    /// Platform id.
-    async fn platform(&self) -> &str {
-        &self.0.platform
-    }
-    /// The connected account chosen for this target (null: the owner's account on the
-    /// platform at publishing time).
-    async fn connection_id(&self) -> Option<ID> {
-        self.0.connection_id.map(|id| ID(id.to_string()))
-    }
-    /// Platform options passed to the platform's plugin, sorted by key.
-    async fn options(&self) -> Vec<TargetOption> {
-        self.0
-            .options()
-            .into_iter()
-            .map(|(key, value)| TargetOption { key, value })
-            .collect()
-    }
-    /// The latest engagement figures (see `refreshPostMetrics`), if any were fetched.
-    async fn metrics(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Option<super::metrics::TargetMetrics>> {
-        super::metrics::latest_of(ctx, self.0.id).await
-    }
-    /// Status on this platform.
-    async fn status(&self) -> TargetStatus {
-        self.0.status.into()
-    }
-    /// Publish attempts so far.
-    async fn attempts(&self) -> i32 {
-        self.0.attempts
-    }
-    /// The platform's id for the published post.
-    async fn platform_post_id(&self) -> Option<&str> {
-        self.0.platform_post_id.as_deref()
-    }
-    /// Public URL of the published post.
-    async fn platform_url(&self) -> Option<&str> {
-        self.0.platform_url.as_deref()
-    }
-    /// Last error.
-    async fn last_error(&self) -> Option<&str> {
-        self.0.last_error.as_deref()
-    }
-    /// Last HTTP status from the platform.
-    async fn last_response_code(&self) -> Option<i32> {
-        self.0.last_response_code
-    }
-    /// When the platform accepted it.
-    async fn published_at(&self) -> Option<DateTime<Utc>> {
-        self.0.published_at
-    }
-    /// Last change.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+}
+
+object_with_columns! {
+    impl Target, row: target::Model, columns: TARGET_COLUMNS {
+        /// Target id.
+        column "id" id: ID = "id", |row| ID(row.id.to_string());
+        /// Platform id.
+        column "platform" platform: &str = "platform", |row| &row.platform;
+        /// The connected account chosen for this target (null: the owner's account on the
+        /// platform at publishing time).
+        column "connectionId" connection_id: Option<ID> = "connection_id",
+            |row| row.connection_id.map(|id| ID(id.to_string()));
+        /// Platform options passed to the platform's plugin, sorted by key.
+        async fn options(&self) -> Vec<TargetOption> {
+            self.0
+                .options()
+                .into_iter()
+                .map(|(key, value)| TargetOption { key, value })
+                .collect()
+        }
+        /// The latest engagement figures (see `refreshPostMetrics`), if any were fetched.
+        async fn metrics(
+            &self,
+            ctx: &Context<'_>,
+        ) -> async_graphql::Result<Option<super::metrics::TargetMetrics>> {
+            super::metrics::latest_of(ctx, self.0.id).await
+        }
+        /// Status on this platform.
+        column "status" status: TargetStatus = "status", |row| row.status.into();
+        /// Publish attempts so far.
+        column "attempts" attempts: i32 = "attempts", |row| row.attempts;
+        /// The platform's id for the published post.
+        column "platformPostId" platform_post_id: Option<&str> = "platform_post_id",
+            |row| row.platform_post_id.as_deref();
+        /// Public URL of the published post.
+        column "platformUrl" platform_url: Option<&str> = "platform_url",
+            |row| row.platform_url.as_deref();
+        /// Last error.
+        column "lastError" last_error: Option<&str> = "last_error", |row| row.last_error.as_deref();
+        /// Last HTTP status from the platform.
+        column "lastResponseCode" last_response_code: Option<i32> = "last_response_code",
+            |row| row.last_response_code;
+        /// When the platform accepted it.
+        column "publishedAt" published_at: Option<DateTime<Utc>> = "published_at",
+            |row| row.published_at;
+        /// Last change.
+        column "updatedAt" updated_at: DateTime<Utc> = "updated_at", |row| row.updated_at;
     }
 }
 

@@ -12,7 +12,7 @@
 //! come in selection order.
 //! When the schema has custom directives, which wrap field resolvers, objects go through
 //! async-graphql's own executor instead. Extensions' per-field hooks are not called:
-//! Herald's schema installs none (see `build_schema`).
+//! Herald's schema installs one extension, which hooks only `execute` (see `build_schema`).
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -327,7 +327,7 @@ pub(crate) fn shareable(document: &ExecutableDocument, operation_name: Option<&s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graphql::test_documents::parse;
+    use crate::graphql::serve::test_documents::parse;
 
     #[test]
     fn only_post_updated_executions_are_shared() {

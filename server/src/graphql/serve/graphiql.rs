@@ -51,27 +51,27 @@ fn lookup(name: &str) -> Option<(&'static [u8], &'static str, bool)> {
     const JS: &str = "text/javascript; charset=utf-8";
     Some(match name {
         "graphiql.js" => (
-            include_bytes!("../../assets/graphiql/graphiql.js.gz").as_slice(),
+            include_bytes!("../../../assets/graphiql/graphiql.js.gz").as_slice(),
             JS,
             true,
         ),
         "graphiql.css" => (
-            include_bytes!("../../assets/graphiql/graphiql.css.gz").as_slice(),
+            include_bytes!("../../../assets/graphiql/graphiql.css.gz").as_slice(),
             "text/css; charset=utf-8",
             true,
         ),
         "react.js" => (
-            include_bytes!("../../assets/graphiql/react.js.gz").as_slice(),
+            include_bytes!("../../../assets/graphiql/react.js.gz").as_slice(),
             JS,
             true,
         ),
         "react-dom.js" => (
-            include_bytes!("../../assets/graphiql/react-dom.js.gz").as_slice(),
+            include_bytes!("../../../assets/graphiql/react-dom.js.gz").as_slice(),
             JS,
             true,
         ),
         "init.js" => (
-            include_bytes!("../../assets/graphiql/init.js").as_slice(),
+            include_bytes!("../../../assets/graphiql/init.js").as_slice(),
             JS,
             false,
         ),

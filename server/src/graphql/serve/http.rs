@@ -23,10 +23,11 @@ use serde_json::{Map, Value, json};
 
 use super::compiled::{self, CompiledReads, Lookup};
 use super::documents::DocumentCache;
+use super::introspection;
 use super::persisted::{self, PersistedQueries};
-use super::{Auth, HeraldSchema, introspection};
 use crate::auth::JwtVerifier;
 use crate::config::GraphqlConfig;
+use crate::graphql::schema::{Auth, HeraldSchema};
 
 /// The GraphQL-over-HTTP media type.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
