@@ -182,14 +182,7 @@ mod tests {
     const NOW_MS: i64 = 1_575_545_687_000;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        Response::new(status, headers, body)
     }
 
     /// The wait the generic mapping gives a 429 with `headers`, at [`NOW_MS`].

@@ -144,6 +144,19 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response as a platform would send it (plugins' unit tests build the answers
+    /// they map with this).
+    pub fn new(status: u16, headers: &[(&str, &str)], body: &str) -> Self {
+        Self {
+            status,
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), (*value).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -177,11 +177,18 @@ pub struct ServerClock {
 
 impl ServerClock {
     /// The clock of a server whose answer, read at host time `local_now_ms`, carried
-    /// `date` (an HTTP date); the host's own clock (offset 0) without a usable date.
+    /// `date` (an HTTP date); the host's own clock (offset 0) without a usable date. An
+    /// HTTP date has whole seconds, so a host clock inside that second agrees with the
+    /// server's as far as the date can tell, and is kept (it has the milliseconds the
+    /// date lacks).
     pub fn from_date(date: Option<&str>, local_now_ms: i64) -> Self {
-        let offset_ms = date
-            .and_then(parse_http_date)
-            .map_or(0, |server| server.saturating_sub(local_now_ms));
+        let offset_ms = date.and_then(parse_http_date).map_or(0, |server| {
+            if (server..server.saturating_add(1000)).contains(&local_now_ms) {
+                0
+            } else {
+                server.saturating_sub(local_now_ms)
+            }
+        });
         Self { offset_ms }
     }
 
@@ -318,6 +325,12 @@ mod tests {
         // A reset 10 s after the server's now is 10 s away, whatever the host's clock says.
         assert_eq!(clock.seconds_until(1_575_545_697_000, local), 10);
         assert_eq!(clock.seconds_until(0, local), 0);
+        // A host clock within the date's second is the server's, to the millisecond.
+        let same = ServerClock::from_date(Some("Thu, 05 Dec 2019 11:34:47 GMT"), 1_575_545_687_600);
+        assert_eq!(same.offset_millis(), 0);
+        let behind =
+            ServerClock::from_date(Some("Thu, 05 Dec 2019 11:34:47 GMT"), 1_575_545_686_900);
+        assert_eq!(behind.offset_millis(), 100);
         let host = ServerClock::from_date(Some("yesterday"), local);
         assert_eq!(host, ServerClock::default());
         assert_eq!(host.at(local), local);

@@ -160,14 +160,7 @@ mod tests {
     use herald_plugin_sdk::failure::DEFAULT_RETRY_SECONDS;
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        Response::new(status, headers, body)
     }
 
     #[test]

@@ -92,14 +92,7 @@ mod tests {
     use herald_plugin_sdk::http::HttpError;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        Response::new(status, headers, body)
     }
 
     fn retry_seconds(result: Result<Response, PublishError>) -> u32 {

@@ -432,14 +432,7 @@ mod tests {
     use herald_plugin_sdk::failure::DEFAULT_RETRY_SECONDS;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        Response::new(status, headers, body)
     }
 
     fn post(text: &str) -> Post {

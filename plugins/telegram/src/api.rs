@@ -194,11 +194,7 @@ mod tests {
     }
 
     fn response(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            headers: vec![],
-            body: body.as_bytes().to_vec(),
-        }
+        Response::new(status, &[], body)
     }
 
     #[test]

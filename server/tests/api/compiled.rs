@@ -404,22 +404,39 @@ async fn documents_a_plan_does_not_cover_stay_with_the_stock_executor() {
     let app = TestApp::spawn().await;
     let alice = seed(&app).await;
     let twin = app.stock_twin().await;
+    // Each document, and whether its answer's text is stable: async-graphql resolves the
+    // root fields of a query concurrently and writes them in the order they finish, so
+    // `posts` and `me` may come in either order, even from the stock executor alone;
+    // that answer is compared parsed.
     let uncovered = [
-        "{ __typename posts { edges { node { id } } } }",
-        "{ posts { edges @include(if: true) { node { id } } } }",
-        "{ posts { edges { node { id } } } me { userId } }",
-        "query($skip: Boolean!) { posts { edges { node { id @skip(if: $skip) } } } }",
-        "{ posts { edges { node { id } } } posts { edges { node { id } } } }",
+        ("{ __typename posts { edges { node { id } } } }", true),
+        (
+            "{ posts { edges @include(if: true) { node { id } } } }",
+            true,
+        ),
+        ("{ posts { edges { node { id } } } me { userId } }", false),
+        (
+            "query($skip: Boolean!) { posts { edges { node { id @skip(if: $skip) } } } }",
+            true,
+        ),
+        (
+            "{ posts { edges { node { id } } } posts { edges { node { id } } } }",
+            true,
+        ),
     ];
-    for query in uncovered {
+    for (query, stable_text) in uncovered {
         let variables = json!({"skip": false});
         learn(&app, &alice, query, variables.clone()).await;
         let (expected, expected_text) =
             stock(&app, &twin, Some(&alice), query, variables.clone()).await;
         assert!(expected.get("errors").is_none(), "{query}: {expected}");
-        let (_, text, compiled) = run(&app, Some(&alice), query, variables).await;
+        let (body, text, compiled) = run(&app, Some(&alice), query, variables).await;
         assert!(!compiled, "{query}");
-        assert_eq!(text, expected_text, "{query}");
+        if stable_text {
+            assert_eq!(text, expected_text, "{query}");
+        } else {
+            assert_eq!(body, expected, "{query}");
+        }
     }
     // A document whose first run failed is not learned from it.
     let query = "query($n: Int) { posts(first: $n) { edges { node { id } } } }";
