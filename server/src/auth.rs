@@ -103,16 +103,28 @@ impl JwtVerifier {
 
     /// Verifies the value of an `Authorization` header (`Bearer <token>`).
     pub fn verify_header(&self, header: Option<&str>) -> Result<Actor, AppError> {
+        self.verify_header_until(header).map(|(actor, _)| actor)
+    }
+
+    /// Like [`Self::verify_header`], with the last second (Unix seconds) the token is
+    /// accepted: its `exp` plus the clock leeway. A WebSocket is closed then.
+    pub fn verify_header_until(&self, header: Option<&str>) -> Result<(Actor, i64), AppError> {
         let header = header.ok_or_else(|| unauthenticated("missing bearer token"))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-        self.verify(token.trim())
+        self.verify_until(token.trim())
     }
 
     /// Verifies a token and returns who it names.
     pub fn verify(&self, token: &str) -> Result<Actor, AppError> {
+        self.verify_until(token).map(|(actor, _)| actor)
+    }
+
+    /// Verifies a token and returns who it names and the last second (Unix seconds) it is
+    /// accepted.
+    pub fn verify_until(&self, token: &str) -> Result<(Actor, i64), AppError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
                 ErrorKind::ExpiredSignature => unauthenticated("token expired"),
@@ -131,7 +143,10 @@ impl JwtVerifier {
             .org
             .filter(|org| !org.trim().is_empty())
             .unwrap_or_else(|| claims.sub.clone());
-        Ok(Actor {
+        let until = claims
+            .exp
+            .saturating_add(i64::try_from(LEEWAY_SECONDS).unwrap_or(i64::MAX));
+        let actor = Actor {
             user_id: claims.sub,
             tenant_id,
             roles: claims
@@ -139,7 +154,8 @@ impl JwtVerifier {
                 .iter()
                 .filter_map(|r| Role::from_claim(r))
                 .collect(),
-        })
+        };
+        Ok((actor, until))
     }
 }
 

@@ -425,3 +425,91 @@ async fn the_legacy_graphql_ws_protocol_is_still_served() {
     send(&mut socket, init(&token)).await;
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
 }
+
+/// A token whose accepted life (its `exp` plus the server's 30 s clock leeway) ends
+/// `seconds` from now.
+fn token_ending_in(app: &TestApp, user: &str, seconds: i64) -> String {
+    let herald_server::config::JwtKey::Secret(secret) = &app.jwt.key else {
+        panic!("the test server verifies HS256 tokens");
+    };
+    let claims = herald_server::auth::Claims {
+        sub: user.into(),
+        org: None,
+        roles: Vec::new(),
+        exp: chrono::Utc::now().timestamp() - 30 + seconds,
+        nbf: None,
+        iat: None,
+        iss: None,
+        aud: None,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .expect("token")
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_when_its_token_expires() {
+    let app = TestApp::spawn().await;
+    let token = token_ending_in(&app, "alice", 2);
+    let mut socket = connect(&app, &token).await;
+    send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+    )
+    .await;
+    // Until then the connection works.
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
+    assert_eq!(closed(&mut socket).await, (4403, "Token expired".into()));
+
+    // A token that lives on keeps its connection past that point.
+    let lasting = app.token("alice", None, &[]);
+    let mut socket = connect(&app, &lasting).await;
+    assert!(
+        next_within(&mut socket, Duration::from_secs(3))
+            .await
+            .is_none(),
+        "a valid token's connection stays open and quiet"
+    );
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
+}
+
+#[tokio::test]
+async fn one_connection_runs_a_bounded_number_of_subscriptions() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice", None, &[]);
+    let mut socket = connect(&app, &token).await;
+    let cap = herald_server::graphql::serve::ws::MAX_SUBSCRIPTIONS;
+    for id in 0..cap {
+        send(
+            &mut socket,
+            json!({"id": id.to_string(), "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+        )
+        .await;
+    }
+    send(
+        &mut socket,
+        json!({"id": "one-too-many", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+    )
+    .await;
+    let refused = next_json(&mut socket).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "one-too-many");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
+    // Completing one makes room for another.
+    send(&mut socket, json!({"id": "0", "type": "complete"})).await;
+    send(
+        &mut socket,
+        json!({"id": "room", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+    )
+    .await;
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
+}

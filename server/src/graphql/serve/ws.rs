@@ -6,7 +6,9 @@
 //!   `{"token": "…"}`); a refused token closes 4403, a second init 4429, no init within
 //!   the timeout 4408;
 //! - `subscribe` before the ack closes 4401, a subscription id already running 4409, a
-//!   malformed message 4400;
+//!   malformed message 4400; more than [`MAX_SUBSCRIPTIONS`] at once on one connection
+//!   are answered with an `error` (`TOO_MANY_SUBSCRIPTIONS`);
+//! - the connection is closed 4403 when the token it was opened with expires;
 //! - a request that cannot run (parse, validation) is answered with an `error` message;
 //! - the server sends `ping` every interval and closes a connection whose `pong` does not
 //!   come back in time.
@@ -61,6 +63,9 @@ enum ClientMessage {
 /// Results waiting for a connection beyond this are skipped for it (a slow reader).
 const DELIVERY_BUFFER: usize = 32;
 
+/// Most subscriptions one connection may run at once.
+pub const MAX_SUBSCRIPTIONS: usize = 100;
+
 /// Why the server closes a connection.
 struct Close(u16, String);
 
@@ -107,7 +112,9 @@ struct Connection {
     endpoint: Endpoint,
     deliveries: mpsc::Sender<Delivery>,
     actor: Option<Actor>,
-    /// Few per connection: a list is smaller and as fast as a map.
+    /// When the connection's token stops being accepted, once initialised.
+    expires: Option<Instant>,
+    /// At most [`MAX_SUBSCRIPTIONS`]: a list is smaller and as fast as a map.
     subscriptions: Vec<Active>,
     numbers: u64,
 }
@@ -121,9 +128,13 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
         endpoint,
         deliveries,
         actor: None,
+        expires: None,
         subscriptions: Vec::new(),
         numbers: 0,
     };
+    // Armed once the connection is initialised, at its token's expiry.
+    let expiry = sleep_until(Instant::now() + config.ws_init_timeout);
+    tokio::pin!(expiry);
     // One timer, re-armed rather than rebuilt on every message: the init deadline, then
     // the next ping, then (after a ping) the pong deadline.
     let mut next_ping = Instant::now() + config.ws_ping_interval;
@@ -132,6 +143,10 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
     tokio::pin!(timer);
     let close = loop {
         tokio::select! {
+            () = &mut expiry, if connection.expires.is_some() => {
+                tracing::debug!("closing a WebSocket whose token expired");
+                break Some(Close::new(4403, "Token expired"));
+            }
             () = &mut timer => {
                 if connection.actor.is_none() {
                     break Some(Close::new(4408, "Connection initialisation timeout"));
@@ -176,6 +191,9 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
                 let handled = connection.handle(message);
                 if !authenticated && connection.actor.is_some() {
                     timer.as_mut().reset(next_ping);
+                    if let Some(at) = connection.expires {
+                        expiry.as_mut().reset(at);
+                    }
                 }
                 match handled {
                     Ok(Some(reply)) => {
@@ -203,6 +221,18 @@ pub async fn serve(socket: WebSocket, endpoint: Endpoint) {
     }
 }
 
+/// The instant of `unix_seconds` on the monotonic clock: now when it has passed, at most
+/// a year ahead (so a far-off expiry cannot overflow the clock).
+fn instant_at(unix_seconds: i64) -> Instant {
+    const YEAR_MS: i64 = 366 * 86_400 * 1000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let left = unix_seconds
+        .saturating_mul(1000)
+        .saturating_sub(now)
+        .clamp(0, YEAR_MS);
+    Instant::now() + std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0))
+}
+
 fn text(message: &Value) -> Message {
     Message::Text(message.to_string().into())
 }
@@ -218,9 +248,14 @@ impl Connection {
                     return Err(Close::new(4429, "Too many initialisation requests"));
                 }
                 let credential = payload.as_ref().and_then(init_authorization);
-                match self.endpoint.verifier.verify_header(credential.as_deref()) {
-                    Ok(actor) => {
+                match self
+                    .endpoint
+                    .verifier
+                    .verify_header_until(credential.as_deref())
+                {
+                    Ok((actor, until)) => {
                         self.actor = Some(actor);
+                        self.expires = Some(instant_at(until));
                         Ok(Some(json!({"type": "connection_ack"})))
                     }
                     Err(err) => {
@@ -265,6 +300,17 @@ impl Connection {
                 4409,
                 format!("Subscriber for {id} already exists"),
             ));
+        }
+        if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return Ok(Some(error_message(
+                &id,
+                json!([{
+                    "message": format!(
+                        "at most {MAX_SUBSCRIPTIONS} subscriptions may run on one connection"
+                    ),
+                    "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS"},
+                }]),
+            )));
         }
         let mut request = match parameters(payload) {
             Ok(request) => request,
