@@ -13,8 +13,6 @@ use crate::domain::status::{PostStatus, TargetStatus};
 pub trait StoredName: Sized + Copy + 'static {
     /// The type's name, for errors.
     const TYPE: &'static str;
-    /// The stored name.
-    fn stored_name(self) -> &'static str;
     /// The status stored as `name`.
     fn from_stored_name(name: &str) -> Option<Self>;
 
@@ -31,9 +29,6 @@ macro_rules! stored_as_text {
     ($($ty:ident),+ $(,)?) => {$(
         impl StoredName for $ty {
             const TYPE: &'static str = stringify!($ty);
-            fn stored_name(self) -> &'static str {
-                self.as_str()
-            }
             fn from_stored_name(name: &str) -> Option<Self> {
                 Self::parse(name)
             }
