@@ -254,7 +254,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let persisted = PersistedQueries::connect(
         &config.queue.redis_url,
         &config.queue.namespace,
-        config.graphql.apq_ttl,
+        &config.graphql,
     )
     .await?;
     let background = if config.workers {

@@ -34,6 +34,12 @@ pub struct GraphqlArgs {
     /// How long a persisted query (APQ) stays registered, in seconds.
     #[arg(long, env = "HERALD_GRAPHQL_APQ_TTL_SECS", default_value_t = 86_400)]
     pub graphql_apq_ttl_secs: u64,
+    /// Largest query registered as a persisted query, in KiB (larger ones still run).
+    #[arg(long, env = "HERALD_GRAPHQL_APQ_MAX_QUERY_KB", default_value_t = 32)]
+    pub graphql_apq_max_query_kb: u64,
+    /// Persisted queries one tenant may register per TTL window.
+    #[arg(long, env = "HERALD_GRAPHQL_APQ_TENANT_QUOTA", default_value_t = 500)]
+    pub graphql_apq_tenant_quota: u64,
     /// Answer `posts` pages with one compiled SQL statement that writes their JSON.
     #[arg(long, env = "HERALD_GRAPHQL_COMPILED_READS", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphql_compiled_reads: bool,
@@ -72,6 +78,18 @@ impl GraphqlArgs {
                 "HERALD_GRAPHQL_APQ_TTL_SECS (--graphql-apq-ttl-secs)",
                 self.graphql_apq_ttl_secs,
             )?,
+            apq_max_query_bytes: usize::try_from(
+                positive(
+                    "HERALD_GRAPHQL_APQ_MAX_QUERY_KB (--graphql-apq-max-query-kb)",
+                    self.graphql_apq_max_query_kb,
+                )?
+                .saturating_mul(1_024),
+            )
+            .unwrap_or(usize::MAX),
+            apq_tenant_quota: positive(
+                "HERALD_GRAPHQL_APQ_TENANT_QUOTA (--graphql-apq-tenant-quota)",
+                self.graphql_apq_tenant_quota,
+            )?,
             compiled_reads: self.graphql_compiled_reads,
         })
     }
@@ -96,6 +114,10 @@ pub struct GraphqlConfig {
     pub ws_pong_timeout: Duration,
     /// How long a persisted query stays registered after its last registration.
     pub apq_ttl: Duration,
+    /// Largest query registered as a persisted query (larger ones run unregistered).
+    pub apq_max_query_bytes: usize,
+    /// Persisted queries one tenant may register per `apq_ttl` window.
+    pub apq_tenant_quota: u64,
     /// Whether `posts` pages are answered by one compiled SQL statement (`compiled`).
     pub compiled_reads: bool,
 }
@@ -111,6 +133,8 @@ impl Default for GraphqlConfig {
             ws_ping_interval: Duration::from_secs(15),
             ws_pong_timeout: Duration::from_secs(10),
             apq_ttl: Duration::from_secs(86_400),
+            apq_max_query_bytes: 32 * 1_024,
+            apq_tenant_quota: 500,
             compiled_reads: true,
         }
     }

@@ -60,6 +60,8 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
             ws_ping_interval_secs: 15,
             ws_pong_timeout_secs: 10,
             graphql_apq_ttl_secs: 86_400,
+            graphql_apq_max_query_kb: 32,
+            graphql_apq_tenant_quota: 500,
             graphql_compiled_reads: true,
         },
     }
@@ -123,6 +125,12 @@ fn errors_name_the_setting() {
     let mut init = args(DB, SECRET);
     init.graphql.ws_init_timeout_secs = 0;
     cases.push((init, "HERALD_WS_INIT_TIMEOUT_SECS"));
+    let mut apq_size = args(DB, SECRET);
+    apq_size.graphql.graphql_apq_max_query_kb = 0;
+    cases.push((apq_size, "HERALD_GRAPHQL_APQ_MAX_QUERY_KB"));
+    let mut apq_quota = args(DB, SECRET);
+    apq_quota.graphql.graphql_apq_tenant_quota = 0;
+    cases.push((apq_quota, "HERALD_GRAPHQL_APQ_TENANT_QUOTA"));
     for (args, key) in cases {
         let err = args.config().expect_err("invalid");
         assert!(err.key.starts_with(key), "{args:?}: {err}");

@@ -255,7 +255,7 @@ impl TestApp {
                 .await
                 .expect("redis queue"),
         );
-        let persisted = PersistedQueries::connect(&redis_url, &namespace, graphql.apq_ttl)
+        let persisted = PersistedQueries::connect(&redis_url, &namespace, &graphql)
             .await
             .expect("persisted query store");
         let cipher = TokenCipher::new("test", &TOKEN_KEY);

@@ -584,3 +584,92 @@ async fn graphiql_is_served_with_a_same_origin_content_security_policy() {
         assert_eq!(asset.status(), StatusCode::OK, "{src}");
     }
 }
+
+/// What anyone can store in the queue's Redis through APQ is bounded: anonymous callers
+/// register nothing, a query over the size cap is not registered, and a tenant registers
+/// at most its quota of new queries per TTL window. Unregistered queries still run.
+#[tokio::test]
+async fn persisted_query_registration_is_authenticated_capped_and_under_quota() {
+    use fred::prelude::{ClientLike, KeysInterface};
+    use sha2::{Digest, Sha256};
+
+    let app = TestApp::spawn_with_graphql(GraphqlConfig {
+        apq_max_query_bytes: 200,
+        apq_tenant_quota: 2,
+        ..GraphqlConfig::default()
+    })
+    .await;
+    let redis = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&app.redis_url).expect("url"),
+    )
+    .build()
+    .expect("client");
+    redis.init().await.expect("connect");
+    let client = reqwest::Client::new();
+    let url = format!("{}/graphql", app.http_url());
+    let register = |token: Option<String>, query: String| {
+        let hash = format!("{:x}", Sha256::digest(query.as_bytes()));
+        let mut request = client.post(&url).json(&json!({
+            "query": query,
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": hash}},
+        }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let body: Value = request
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            (hash, body)
+        }
+    };
+    let stored = |hash: String| {
+        let redis = redis.clone();
+        let key = format!("{{{}}}:apq:{hash}", app.namespace);
+        async move { redis.exists::<i64, _>(key.as_str()).await.expect("exists") == 1 }
+    };
+    let alice = app.token("alice", None, &[]);
+    let bob = app.token("bob", None, &[]);
+
+    // Anonymous: the query runs (refused field by field) and nothing is stored.
+    let (hash, body) = register(None, "query Anon { me { userId } }".into()).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+    assert!(!stored(hash).await, "an anonymous registration was stored");
+
+    // Over the size cap: answered, not stored (and not counted).
+    let long = format!("query Long {{ me {{ userId }} }} # {}", "x".repeat(300));
+    let (hash, body) = register(Some(alice.clone()), long).await;
+    assert_eq!(body["data"]["me"]["userId"], "alice", "{body}");
+    assert!(!stored(hash).await, "a query over the cap was stored");
+
+    // Two new queries fit alice's quota; a third is answered but not stored.
+    for name in ["One", "Two"] {
+        let (hash, body) = register(
+            Some(alice.clone()),
+            format!("query {name} {{ me {{ userId }} }}"),
+        )
+        .await;
+        assert_eq!(body["data"]["me"]["userId"], "alice", "{body}");
+        assert!(stored(hash).await, "{name} within the quota was not stored");
+    }
+    let (hash, body) = register(Some(alice.clone()), "query Three { me { userId } }".into()).await;
+    assert_eq!(body["data"]["me"]["userId"], "alice", "{body}");
+    assert!(!stored(hash).await, "a query past the quota was stored");
+    // Registering a stored query again renews it without spending the quota.
+    let (hash, _) = register(Some(alice.clone()), "query One { me { userId } }".into()).await;
+    assert!(stored(hash).await);
+    // The quota is alice's tenant's alone.
+    let (hash, body) = register(Some(bob), "query Three { me { userId } }".into()).await;
+    assert_eq!(body["data"]["me"]["userId"], "bob", "{body}");
+    assert!(
+        stored(hash).await,
+        "another tenant's registration was refused"
+    );
+}

@@ -424,7 +424,13 @@ async fn execute(
     auth: Auth,
     queries_only: QueriesOnly,
 ) -> Response {
-    if let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut request).await {
+    if let Err(err) = persisted::apply(
+        endpoint.persisted.as_ref(),
+        &mut request,
+        auth.0.as_ref().ok(),
+    )
+    .await
+    {
         return request_errors(media, vec![err], "BAD_REQUEST");
     }
     if request.query.is_empty() {
@@ -505,7 +511,14 @@ async fn execute_batch(
         let mut bodies = Vec::with_capacity(requests.len());
         for request in requests {
             let mut request = request;
-            if let Err(err) = persisted::apply(endpoint.persisted.as_ref(), &mut request).await {
+            let auth = authenticate(&endpoint.verifier, headers);
+            if let Err(err) = persisted::apply(
+                endpoint.persisted.as_ref(),
+                &mut request,
+                auth.0.as_ref().ok(),
+            )
+            .await
+            {
                 bodies.push(json!({ "errors": [err] }).to_string().into_bytes());
                 continue;
             }
@@ -522,7 +535,6 @@ async fn execute_batch(
                 bodies.push(json!({ "errors": errors }).to_string().into_bytes());
                 continue;
             }
-            let auth = authenticate(&endpoint.verifier, headers);
             let (_, body) = response_body(endpoint.schema.execute(request.data(auth)).await);
             bodies.push(body);
         }

@@ -4,6 +4,12 @@
 //! A client first sends only `extensions.persistedQuery = {version: 1, sha256Hash}`; an
 //! unknown hash answers `PERSISTED_QUERY_NOT_FOUND` (message `PersistedQueryNotFound`),
 //! and the client retries with the query, which is checked against the hash and stored.
+//!
+//! Redis also holds the publishing queue, which stops when Redis is full, so what
+//! anyone can store is bounded: only an authenticated caller's query is registered, only
+//! up to a size, and each tenant registers at most a quota of new queries per TTL window
+//! (`{namespace}:apq-quota:<tenant>`). A query that is not registered still runs; its
+//! client just keeps sending it whole.
 
 use std::time::Duration;
 
@@ -11,6 +17,9 @@ use async_graphql::{ErrorExtensionValues, ServerError, Value};
 use fred::prelude::*;
 use fred::types::Expiration;
 use sha2::{Digest, Sha256};
+
+use crate::config::GraphqlConfig;
+use crate::domain::actor::Actor;
 
 /// The persisted-query store could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +37,10 @@ impl From<fred::error::Error> for PersistedQueryError {
 pub struct PersistedQueries {
     client: Client,
     prefix: String,
+    quota_prefix: String,
     ttl_secs: i64,
+    max_query_bytes: usize,
+    tenant_quota: u64,
 }
 
 impl std::fmt::Debug for PersistedQueries {
@@ -41,14 +53,14 @@ impl std::fmt::Debug for PersistedQueries {
 
 impl PersistedQueries {
     /// Connects to the Redis at `url`; keys are `{namespace}:apq:<sha256>` and expire
-    /// `ttl` after their last registration.
+    /// `config.apq_ttl` after their last registration, within the size and tenant quota
+    /// of `config`.
     pub async fn connect(
         url: &str,
         namespace: &str,
-        ttl: Duration,
+        config: &GraphqlConfig,
     ) -> Result<Self, PersistedQueryError> {
-        let config = Config::from_url(url)?;
-        let client = Builder::from_config(config)
+        let client = Builder::from_config(Config::from_url(url)?)
             .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(2))
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
             .build()?;
@@ -56,7 +68,10 @@ impl PersistedQueries {
         Ok(Self {
             client,
             prefix: format!("{{{namespace}}}:apq:"),
-            ttl_secs: i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX),
+            quota_prefix: format!("{{{namespace}}}:apq-quota:"),
+            ttl_secs: i64::try_from(config.apq_ttl.as_secs().max(1)).unwrap_or(i64::MAX),
+            max_query_bytes: config.apq_max_query_bytes,
+            tenant_quota: config.apq_tenant_quota,
         })
     }
 
@@ -64,18 +79,36 @@ impl PersistedQueries {
         Ok(self.client.get(format!("{}{hash}", self.prefix)).await?)
     }
 
-    async fn put(&self, hash: &str, query: &str) -> Result<(), PersistedQueryError> {
+    /// Registers `query` under `hash` for `tenant`, when the limits allow: a query
+    /// already registered has its TTL renewed; a new one counts against the tenant's
+    /// quota. Returns whether the query is registered.
+    async fn put(
+        &self,
+        tenant: &str,
+        hash: &str,
+        query: &str,
+    ) -> Result<bool, PersistedQueryError> {
+        if query.len() > self.max_query_bytes {
+            return Ok(false);
+        }
+        let key = format!("{}{hash}", self.prefix);
+        let renewed: bool = self.client.expire(&key, self.ttl_secs, None).await?;
+        if renewed {
+            return Ok(true);
+        }
+        let quota_key = format!("{}{tenant}", self.quota_prefix);
+        let used: u64 = self.client.incr(&quota_key).await?;
+        if used == 1 {
+            let _: bool = self.client.expire(&quota_key, self.ttl_secs, None).await?;
+        }
+        if used > self.tenant_quota {
+            return Ok(false);
+        }
         let () = self
             .client
-            .set(
-                format!("{}{hash}", self.prefix),
-                query,
-                Some(Expiration::EX(self.ttl_secs)),
-                None,
-                false,
-            )
+            .set(key, query, Some(Expiration::EX(self.ttl_secs)), None, false)
             .await?;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -88,11 +121,13 @@ fn error(message: &str, code: &str) -> ServerError {
 }
 
 /// Applies (and removes) `extensions.persistedQuery` of `request`: fills in the query of a
-/// known hash, or registers the query sent with its hash. A request without the extension
-/// is left alone; the error is the client's answer.
+/// known hash, or registers the query sent with its hash (for an authenticated `caller`
+/// only). A request without the extension is left alone; the error is the client's
+/// answer.
 pub(crate) async fn apply(
     store: Option<&PersistedQueries>,
     request: &mut async_graphql::Request,
+    caller: Option<&Actor>,
 ) -> Result<(), ServerError> {
     let Some(extension) = request.extensions.remove("persistedQuery") else {
         return Ok(());
@@ -145,9 +180,18 @@ pub(crate) async fn apply(
             "PERSISTED_QUERY_HASH_MISMATCH",
         ));
     }
-    if let Err(err) = store.put(&hash, &request.query).await {
+    let Some(caller) = caller else {
+        // Anonymous callers register nothing; the query still runs (and is refused
+        // field by field as any anonymous request).
+        return Ok(());
+    };
+    match store.put(&caller.tenant_id, &hash, &request.query).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(tenant = %caller.tenant_id, bytes = request.query.len(), "persisted query not registered: over the size cap or the tenant's quota");
+        }
         // The query still runs; the client will simply register it again next time.
-        tracing::warn!(%err, "cannot store a persisted query");
+        Err(err) => tracing::warn!(%err, "cannot store a persisted query"),
     }
     Ok(())
 }
