@@ -171,6 +171,20 @@ pub fn validate_media(media: &[MediaItem], field: &str) -> Result<(), AppError> 
 
 /// Validates one absolute http(s) URL of bounded length, naming `field` when it is not.
 pub fn validate_url(field: &str, url: &str) -> Result<(), AppError> {
+    if !is_web_url(url) {
+        return Err(AppError::bad_input(
+            field,
+            format!("`{url}` is not an absolute http(s) URL"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `url` is an absolute http(s) URL with a host, no whitespace and at most
+/// [`MAX_URL_LEN`] bytes: what Herald stores as a link a browser may follow (a platform's
+/// post URL from a plugin or a self-hosted instance is held to it too, so `javascript:`
+/// never reaches a frontend).
+pub fn is_web_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
@@ -178,13 +192,7 @@ pub fn validate_url(field: &str, url: &str) -> Result<(), AppError> {
         let host = r.split(['/', '?', '#']).next().unwrap_or_default();
         !host.is_empty()
     });
-    if !host_ok || url.len() > MAX_URL_LEN || url.contains(char::is_whitespace) {
-        return Err(AppError::bad_input(
-            field,
-            format!("`{url}` is not an absolute http(s) URL"),
-        ));
-    }
-    Ok(())
+    host_ok && url.len() <= MAX_URL_LEN && !url.contains(char::is_whitespace)
 }
 
 /// Validates an optional free-text label against a length limit.

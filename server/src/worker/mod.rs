@@ -448,7 +448,7 @@ fn decide(
         Ok(receipt) => (
             AttemptResult {
                 platform_post_id: Some(receipt.platform_post_id.clone()),
-                url: receipt.url.clone(),
+                url: web_url(&outcome.target.platform, receipt.url.as_deref()),
                 response_code: receipt.response_code.map(i32::from),
                 ..base
             },
@@ -508,6 +508,22 @@ fn decide(
                 }
             }
         }
+    }
+}
+
+/// The post URL a publisher reported, if it is a web link a frontend may show (a plugin or
+/// a self-hosted instance could report `javascript:`); anything else is logged and
+/// dropped, and the target is still published.
+fn web_url(platform: &str, url: Option<&str>) -> Option<String> {
+    let url = url?;
+    if crate::domain::post::is_web_url(url) {
+        Some(url.to_owned())
+    } else {
+        tracing::warn!(
+            platform,
+            "a publisher reported a post URL that is not http(s); not stored"
+        );
+        None
     }
 }
 

@@ -584,3 +584,40 @@ async fn concurrency_is_limited_per_platform() {
     );
     assert_eq!(publisher.max_in_flight("bluesky"), 2);
 }
+
+/// A post URL a publisher reports is shown to frontends as a link: one that is not an
+/// http(s) URL (a self-hosted instance answering `javascript:…`) is not stored, and the
+/// target is still published.
+#[tokio::test]
+async fn a_reported_post_url_that_is_not_http_is_not_stored() {
+    let publisher = Arc::new(RecordingPublisher::new(false));
+    publisher.script(
+        "x",
+        vec![Ok(herald_server::publish::Receipt {
+            platform_post_id: "42".into(),
+            url: Some("javascript:alert(document.cookie)".into()),
+            response_code: Some(200),
+        })],
+    );
+    let app = app_with(publisher.clone()).await;
+    let token = app.token("alice", None, &[]);
+    let id = schedule(&app, &token, &["x", "bluesky"], &in_ms(300), json!({})).await;
+    let post = app
+        .wait_for_post(&token, &id, Duration::from_secs(15), status_is("PUBLISHED"))
+        .await;
+    let targets = post["targets"].as_array().expect("targets");
+    let url_of = |platform: &str| {
+        targets
+            .iter()
+            .find(|t| t["platform"] == platform)
+            .map(|t| t["platformUrl"].clone())
+            .expect("target")
+    };
+    assert_eq!(url_of("x"), Value::Null, "{post}");
+    assert!(
+        url_of("bluesky")
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")),
+        "{post}"
+    );
+}
