@@ -674,3 +674,15 @@ pub async fn assert_retried_after(
          {stated}) after the throttled attempt ended at {finished}"
     );
 }
+
+/// A connected Redis client for `url`, for tests that read or change Redis directly.
+pub async fn redis_client(url: &str) -> fred::prelude::Client {
+    let client =
+        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(url).expect("url"))
+            .build()
+            .expect("client");
+    fred::prelude::ClientLike::init(&client)
+        .await
+        .expect("connect");
+    client
+}

@@ -440,7 +440,7 @@ async fn a_request_past_its_deadline_is_503_timeout_and_writes_nothing() {
 
 #[tokio::test]
 async fn persisted_queries_expire_after_their_ttl_and_an_unknown_hash_on_get_is_not_found() {
-    use fred::prelude::{ClientLike, KeysInterface};
+    use fred::prelude::KeysInterface;
     use sha2::{Digest, Sha256};
 
     let app = TestApp::spawn_with_graphql(GraphqlConfig {
@@ -484,12 +484,7 @@ async fn persisted_queries_expire_after_their_ttl_and_an_unknown_hash_on_get_is_
         .await
         .expect("json");
     assert_eq!(registered, json!({"data": {"me": {"userId": "alice"}}}));
-    let redis = fred::prelude::Builder::from_config(
-        fred::prelude::Config::from_url(&app.redis_url).expect("url"),
-    )
-    .build()
-    .expect("client");
-    redis.init().await.expect("connect");
+    let redis = crate::harness::redis_client(&app.redis_url).await;
     let key = format!("{{{}}}:apq:{hash}", app.namespace);
     let stored: Option<String> = redis.get(key.as_str()).await.expect("get");
     assert_eq!(stored.as_deref(), Some(query));
@@ -590,7 +585,7 @@ async fn graphiql_is_served_with_a_same_origin_content_security_policy() {
 /// at most its quota of new queries per TTL window. Unregistered queries still run.
 #[tokio::test]
 async fn persisted_query_registration_is_authenticated_capped_and_under_quota() {
-    use fred::prelude::{ClientLike, KeysInterface};
+    use fred::prelude::KeysInterface;
     use sha2::{Digest, Sha256};
 
     let app = TestApp::spawn_with_graphql(GraphqlConfig {
@@ -599,12 +594,7 @@ async fn persisted_query_registration_is_authenticated_capped_and_under_quota() 
         ..GraphqlConfig::default()
     })
     .await;
-    let redis = fred::prelude::Builder::from_config(
-        fred::prelude::Config::from_url(&app.redis_url).expect("url"),
-    )
-    .build()
-    .expect("client");
-    redis.init().await.expect("connect");
+    let redis = crate::harness::redis_client(&app.redis_url).await;
     let client = reqwest::Client::new();
     let url = format!("{}/graphql", app.http_url());
     let register = |token: Option<String>, query: String| {

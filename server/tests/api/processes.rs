@@ -354,14 +354,7 @@ impl PrivateRedis {
     }
 
     pub(crate) async fn flushall(&self) {
-        let client = fred::prelude::Builder::from_config(
-            fred::prelude::Config::from_url(&self.url).expect("url"),
-        )
-        .build()
-        .expect("client");
-        fred::prelude::ClientLike::init(&client)
-            .await
-            .expect("connect");
+        let client = crate::harness::redis_client(&self.url).await;
         let _: () = fred::prelude::ClientLike::flushall(&client, false)
             .await
             .expect("flushall");

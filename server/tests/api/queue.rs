@@ -379,13 +379,7 @@ async fn health_warns_about_eviction() {
     let url = std::env::var("REDIS_URL").expect("REDIS_URL");
     // A private Redis would be cleaner; the setting is restored at once and only this
     // test reads it.
-    let admin =
-        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&url).expect("url"))
-            .build()
-            .expect("client");
-    fred::prelude::ClientLike::init(&admin)
-        .await
-        .expect("connect");
+    let admin = crate::harness::redis_client(&url).await;
     let set = |policy: &'static str| {
         let admin = admin.clone();
         async move {

@@ -28,6 +28,20 @@ mod procs;
 mod recovery;
 mod subscribers;
 
+/// The services a benchmark that runs `herald` processes needs.
+#[derive(clap::Args)]
+struct Servers {
+    /// Postgres server URL (a fresh database is created on it).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: String,
+    /// The `herald` binary to run (default: beside this one).
+    #[arg(long)]
+    herald: Option<std::path::PathBuf>,
+}
+
 /// Benchmarks of Herald's hot paths.
 #[derive(Parser)]
 #[command(name = "herald-bench")]
@@ -53,28 +67,14 @@ enum Bench {
     /// The GraphQL API against a `herald serve` process: posts(first: 50) at 50
     /// connections vs pgbench, and 10,000 subscribers' fan-out and memory.
     Graphql {
-        /// Postgres server URL (a fresh database is created on it).
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: String,
-        /// Redis URL.
-        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-        redis_url: String,
-        /// The `herald` binary to run (default: beside this one).
-        #[arg(long)]
-        herald: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        servers: Servers,
     },
     /// Crash recovery: a `herald worker` SIGKILLed mid-publish; time until another worker
     /// process has published the job (its lease expired).
     Recovery {
-        /// Postgres server URL (a fresh database is created on it).
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: String,
-        /// Redis URL.
-        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-        redis_url: String,
-        /// The `herald` binary to run (default: beside this one).
-        #[arg(long)]
-        herald: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        servers: Servers,
         /// Lease of the worker processes, in ms.
         #[arg(long, default_value_t = 1_000)]
         lease_ms: u64,
@@ -223,6 +223,7 @@ async fn seed(
     Ok(dues)
 }
 
+/// How many targets are published.
 async fn published(db: &DatabaseConnection) -> anyhow::Result<i64> {
     let row = db
         .query_one(Statement::from_string(
@@ -355,9 +356,12 @@ async fn main() -> anyhow::Result<()> {
     let Cli { command } = Cli::parse();
     match command {
         Bench::Graphql {
-            database_url,
-            redis_url,
-            herald,
+            servers:
+                Servers {
+                    database_url,
+                    redis_url,
+                    herald,
+                },
         } => {
             let herald = herald_binary(herald)?;
             let (url, name) = create_database(&database_url).await?;
@@ -366,9 +370,12 @@ async fn main() -> anyhow::Result<()> {
             result?;
         }
         Bench::Recovery {
-            database_url,
-            redis_url,
-            herald,
+            servers:
+                Servers {
+                    database_url,
+                    redis_url,
+                    herald,
+                },
             lease_ms,
             runs,
         } => {

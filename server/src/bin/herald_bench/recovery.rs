@@ -14,13 +14,12 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use herald_server::queue::JobQueue;
 use herald_server::queue::redis::RedisQueue;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{epoch_ms, percentile, seed};
+use crate::{epoch_ms, percentile, published, seed};
 
 /// Token key of the worker processes (any 32 bytes, base64).
 const TOKEN_KEY: &str = "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmU=";
@@ -107,14 +106,7 @@ async fn crash(
         herald, url, redis_url, &namespace, &hook, lease_ms, 3_600_000,
     )?;
     let recovered = loop {
-        let row = db
-            .query_one(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT count(*) AS n FROM post_targets WHERE status = 'published'",
-            ))
-            .await?
-            .context("count row")?;
-        if row.try_get::<i64>("", "n")? > already_published {
+        if published(&db).await? > already_published {
             break killed.elapsed();
         }
         if killed.elapsed() > Duration::from_secs(120) {
