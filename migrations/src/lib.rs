@@ -15,6 +15,8 @@ mod m20261128_000006_create_post_metrics;
 mod m20261128_000007_add_target_queue_columns;
 mod m20261128_000008_drop_target_platform_status_index;
 mod m20261129_000009_add_media_details_and_target_options;
+mod m20261204_000010_namespace_tenant_ids;
+mod m20261204_000011_add_default_connection;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_add_target_queue_columns::Migration),
             Box::new(m20261128_000008_drop_target_platform_status_index::Migration),
             Box::new(m20261129_000009_add_media_details_and_target_options::Migration),
+            Box::new(m20261204_000010_namespace_tenant_ids::Migration),
+            Box::new(m20261204_000011_add_default_connection::Migration),
         ]
     }
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::JwtVerifier;
 use crate::config::GraphqlConfig;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
-use crate::connections::ConnectionService;
+use crate::connections::{AccountPolicy, ConnectionService};
 use crate::db;
 use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
@@ -209,6 +209,7 @@ async fn connect_services(
     queue_config: &QueueConfig,
     plugins: Option<PluginHost>,
     cipher: TokenCipher,
+    account_policy: AccountPolicy,
     serves_subscriptions: bool,
 ) -> Result<Services, StartupError> {
     let database = db::connect(database_url, max_connections).await?;
@@ -224,6 +225,7 @@ async fn connect_services(
     }
     Ok(Services::builder(database, queue, cipher)
         .plugins(plugins)
+        .account_policy(account_policy)
         .build()
         .with_event_relay(
             &queue_config.redis_url,
@@ -248,6 +250,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         &config.queue,
         plugins,
         config.cipher.clone(),
+        config.account_policy,
         true,
     )
     .await?;
@@ -302,6 +305,7 @@ pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError>
         &config.queue,
         plugins,
         config.cipher.clone(),
+        AccountPolicy::default(),
         false,
     )
     .await?;

@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, JwtConfig, JwtKey};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Role, TenantId};
 use crate::error::AppError;
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -49,6 +49,7 @@ pub struct Claims {
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
+    operators: Vec<String>,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -98,7 +99,11 @@ impl JwtVerifier {
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&required);
-        Ok(Self { key, validation })
+        Ok(Self {
+            key,
+            validation,
+            operators: config.operators.clone(),
+        })
     }
 
     /// Verifies the value of an `Authorization` header (`Bearer <token>`).
@@ -139,16 +144,18 @@ impl JwtVerifier {
         if claims.sub.trim().is_empty() {
             return Err(unauthenticated("token has an empty subject"));
         }
-        let tenant_id = claims
-            .org
-            .filter(|org| !org.trim().is_empty())
-            .unwrap_or_else(|| claims.sub.clone());
+        let tenant_id = match claims.org.filter(|org| !org.trim().is_empty()) {
+            Some(org) => TenantId::org(&org),
+            None => TenantId::user(&claims.sub),
+        };
+        let operator = self.operators.contains(&claims.sub);
         let until = claims
             .exp
             .saturating_add(i64::try_from(LEEWAY_SECONDS).unwrap_or(i64::MAX));
         let actor = Actor {
             user_id: claims.sub,
-            tenant_id,
+            tenant_id: tenant_id.into_string(),
+            operator,
             roles: claims
                 .roles
                 .iter()

@@ -8,15 +8,15 @@ use chrono::{DateTime, Utc};
 use herald_plugin_host::{Credentials, PluginHost};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db;
 use crate::db::entities::{connection, token};
-use crate::domain::actor::Actor;
+use crate::domain::actor::{Actor, Role};
 use crate::error::AppError;
 use crate::secrets::TokenCipher;
 
@@ -32,18 +32,46 @@ struct Sealed {
     extra: Vec<(String, String)>,
 }
 
+/// Who may connect and disconnect the tenant's accounts and choose its default ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountPolicy {
+    /// The tenant's admins only (the default): a member cannot redirect the team's posts
+    /// to an account of their own.
+    #[default]
+    AdminsOnly,
+    /// Every member of the tenant (`HERALD_MEMBERS_MANAGE_ACCOUNTS=true`).
+    Members,
+}
+
 /// Stores and reads connected accounts.
 #[derive(Clone)]
 pub struct ConnectionService {
     db: DatabaseConnection,
     cipher: TokenCipher,
     plugins: Option<PluginHost>,
+    policy: AccountPolicy,
 }
 
 impl std::fmt::Debug for ConnectionService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectionService").finish_non_exhaustive()
     }
+}
+
+/// Serialises changes of the default account of one tenant and platform until the end of
+/// the transaction (two first connections at once must not both become the default).
+async fn lock_defaults<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    platform: &str,
+) -> Result<(), AppError> {
+    db.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || E'\\n' || $2, 0))",
+        [tenant_id.into(), platform.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 fn internal(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
@@ -57,6 +85,21 @@ impl ConnectionService {
             db,
             cipher,
             plugins,
+            policy: AccountPolicy::default(),
+        }
+    }
+
+    /// The service with `policy` deciding who manages accounts.
+    pub fn with_policy(mut self, policy: AccountPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// `FORBIDDEN` unless the caller may manage the tenant's accounts.
+    fn require_manager(&self, actor: &Actor) -> Result<(), AppError> {
+        match self.policy {
+            AccountPolicy::AdminsOnly => actor.require(Role::Admin),
+            AccountPolicy::Members => Ok(()),
         }
     }
 
@@ -68,6 +111,7 @@ impl ConnectionService {
         platform: &str,
         credentials: Credentials,
     ) -> Result<connection::Model, AppError> {
+        self.require_manager(actor)?;
         let host = self
             .plugins
             .as_ref()
@@ -95,7 +139,8 @@ impl ConnectionService {
             .await
     }
 
-    /// Stores an already verified account and its credentials.
+    /// Stores an already verified account and its credentials. The tenant's first account
+    /// on a platform (or the first since its default was disconnected) becomes its default.
     pub async fn store(
         &self,
         actor: &Actor,
@@ -115,6 +160,7 @@ impl ConnectionService {
             status: Set(ACTIVE.to_owned()),
             created_at: Set(now),
             updated_at: Set(now),
+            is_default: Set(false),
         })
         .on_conflict(
             OnConflict::columns([
@@ -130,6 +176,21 @@ impl ConnectionService {
             .to_owned(),
         )
         .exec_without_returning(&txn)
+        .await?;
+        lock_defaults(&txn, &actor.tenant_id, platform).await?;
+        txn.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE social_connections c SET is_default = true
+              WHERE owner_id = $1 AND platform = $2 AND external_account_id = $3
+                AND NOT EXISTS (SELECT 1 FROM social_connections d
+                                 WHERE d.owner_id = c.owner_id AND d.platform = c.platform
+                                   AND d.is_default)",
+            [
+                actor.tenant_id.clone().into(),
+                platform.into(),
+                external_account_id.into(),
+            ],
+        ))
         .await?;
         let stored = connection::Entity::find()
             .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
@@ -197,8 +258,42 @@ impl ConnectionService {
             .await?)
     }
 
+    /// Makes one of the caller's connections the tenant's default on its platform.
+    pub async fn set_default(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<connection::Model, AppError> {
+        self.require_manager(actor)?;
+        let txn = self.db.begin().await?;
+        let chosen = connection::Entity::find_by_id(id)
+            .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("connection"))?;
+        lock_defaults(&txn, &actor.tenant_id, &chosen.platform).await?;
+        txn.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE social_connections SET is_default = (id = $3)
+              WHERE owner_id = $1 AND platform = $2 AND (is_default OR id = $3)",
+            [
+                actor.tenant_id.clone().into(),
+                chosen.platform.clone().into(),
+                id.into(),
+            ],
+        ))
+        .await?;
+        let chosen = connection::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("connection"))?;
+        txn.commit().await?;
+        Ok(chosen)
+    }
+
     /// Removes one of the caller's connections and its tokens.
     pub async fn disconnect(&self, actor: &Actor, id: Uuid) -> Result<Uuid, AppError> {
+        self.require_manager(actor)?;
         let deleted = connection::Entity::delete_many()
             .filter(connection::Column::Id.eq(id))
             .filter(connection::Column::OwnerId.eq(&actor.tenant_id))
@@ -311,7 +406,8 @@ impl ConnectionService {
 
     /// The credentials to publish with on `platform` for the tenant: those of connection
     /// `chosen` when the target names one (it must be the tenant's, active and on that
-    /// platform), else of the tenant's most recently updated active connection there.
+    /// platform), else of the tenant's default account there — or its only account there
+    /// when none is the default. `None` when there is no such active account.
     pub async fn credentials(
         &self,
         tenant_id: &str,
@@ -325,10 +421,16 @@ impl ConnectionService {
         if let Some(id) = chosen {
             query = query.filter(connection::Column::Id.eq(id));
         }
-        let Some(conn) = query
-            .order_by_desc(connection::Column::UpdatedAt)
-            .one(&self.db)
-            .await?
+        // The default first; without one, a second candidate means there is no choice.
+        let candidates = query
+            .order_by_desc(connection::Column::IsDefault)
+            .limit(2)
+            .all(&self.db)
+            .await?;
+        let Some(conn) = candidates
+            .first()
+            .filter(|first| first.is_default || candidates.len() == 1)
+            .cloned()
         else {
             return Ok(None);
         };

@@ -25,6 +25,7 @@ pub fn jobs_for(post: &post::Model, targets: &[target::Model]) -> (Vec<JobSpec>,
                     platform: t.platform.clone(),
                     version: i64::from(t.queue_version),
                     due_ms: due.timestamp_millis(),
+                    tenant: post.owner_id.clone(),
                 });
             }
             _ if t.status.is_locked() => {

@@ -21,4 +21,5 @@ pub mod publish;
 pub mod queue;
 pub mod secrets;
 pub mod state;
+pub mod tenant_queue;
 pub mod worker;

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use herald_plugin_host::PluginHost;
 use sea_orm::DatabaseConnection;
 
-use crate::connections::ConnectionService;
+use crate::connections::{AccountPolicy, ConnectionService};
 use crate::events::EventBus;
 use crate::events::relay::{self, Relay};
 use crate::metrics::MetricsService;
 use crate::posts::PostService;
 use crate::queue::{JobQueue, QueueError};
 use crate::secrets::TokenCipher;
+use crate::tenant_queue::TenantQueue;
 use crate::worker::lateness::LatenessRecorder;
 
 /// Events buffered per subscriber before a slow one starts skipping.
@@ -31,6 +32,8 @@ pub struct Services {
     pub events: EventBus,
     /// Post operations.
     pub posts: PostService,
+    /// Each tenant's part of the queue.
+    pub tenant_queue: TenantQueue,
     /// Lateness of this process's claims.
     pub lateness: Arc<LatenessRecorder>,
     /// Loaded publisher plugins, if a plugin directory is configured.
@@ -50,6 +53,7 @@ pub struct ServicesBuilder {
     queue: Arc<dyn JobQueue>,
     cipher: TokenCipher,
     plugins: Option<PluginHost>,
+    account_policy: AccountPolicy,
 }
 
 impl Services {
@@ -65,6 +69,7 @@ impl Services {
             queue,
             cipher,
             plugins: None,
+            account_policy: AccountPolicy::default(),
         }
     }
 
@@ -90,6 +95,12 @@ impl ServicesBuilder {
         self
     }
 
+    /// Who may connect and disconnect accounts (default: the tenants' admins).
+    pub fn account_policy(mut self, policy: AccountPolicy) -> Self {
+        self.account_policy = policy;
+        self
+    }
+
     /// The services.
     pub fn build(self) -> Services {
         let Self {
@@ -97,9 +108,11 @@ impl ServicesBuilder {
             queue,
             cipher,
             plugins,
+            account_policy,
         } = self;
         let events = EventBus::new(EVENT_BUFFER);
-        let connections = ConnectionService::new(db.clone(), cipher, plugins.clone());
+        let connections =
+            ConnectionService::new(db.clone(), cipher, plugins.clone()).with_policy(account_policy);
         let metrics = MetricsService::new(db.clone(), connections.clone(), plugins.clone());
         let posts = PostService::new(
             db.clone(),
@@ -109,6 +122,7 @@ impl ServicesBuilder {
             plugins.clone(),
         );
         Services {
+            tenant_queue: TenantQueue::new(db.clone(), queue.clone()),
             db,
             queue,
             events,

@@ -22,6 +22,10 @@ pub struct JwtArgs {
     /// Required `aud` claim, when set.
     #[arg(long, env = "HERALD_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Subjects (`sub` claims) of the instance operators, comma separated: the only
+    /// callers of the instance-wide queue operations. No tenant role grants them.
+    #[arg(long, env = "HERALD_OPERATORS", value_delimiter = ',')]
+    pub operators: Vec<String>,
 }
 
 /// Settings of `herald token`.
@@ -62,6 +66,8 @@ pub struct JwtConfig {
     pub issuer: Option<String>,
     /// Required audience.
     pub audience: Option<String>,
+    /// Subjects of the instance operators.
+    pub operators: Vec<String>,
 }
 
 /// Shortest HS256 secret accepted: a shorter one can be brute-forced.
@@ -109,6 +115,12 @@ impl JwtArgs {
             key,
             issuer: self.jwt_issuer.clone(),
             audience: self.jwt_audience.clone(),
+            operators: self
+                .operators
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
         })
     }
 }

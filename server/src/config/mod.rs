@@ -97,7 +97,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending migrations, then serve the GraphQL API and run publishing workers.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run publishing workers only (no API), e.g. as separate worker replicas.
     Worker(WorkerArgs),
     /// Apply pending migrations and exit.

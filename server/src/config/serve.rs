@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
+use crate::connections::AccountPolicy;
+
 use super::{
     ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, PluginArgs, QueueArgs,
     QueueConfig, required_url,
@@ -62,6 +64,10 @@ pub struct ServeArgs {
     /// GraphQL endpoint settings.
     #[command(flatten)]
     pub graphql: GraphqlArgs,
+    /// Let every member of a tenant connect and disconnect its accounts and choose its
+    /// default ones (by default only its admins may).
+    #[arg(long, env = "HERALD_MEMBERS_MANAGE_ACCOUNTS")]
+    pub members_manage_accounts: bool,
 }
 
 /// The key that seals connected accounts' tokens at rest.
@@ -199,6 +205,8 @@ pub struct ServeConfig {
     pub cipher: crate::secrets::TokenCipher,
     /// GraphQL endpoint settings.
     pub graphql: GraphqlConfig,
+    /// Who manages the tenants' accounts.
+    pub account_policy: AccountPolicy,
 }
 
 impl ServeArgs {
@@ -233,6 +241,11 @@ impl ServeArgs {
             plugins,
             cipher: self.token_key.cipher()?,
             graphql: self.graphql.config()?,
+            account_policy: if self.members_manage_accounts {
+                AccountPolicy::Members
+            } else {
+                AccountPolicy::AdminsOnly
+            },
         })
     }
 }

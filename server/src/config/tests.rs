@@ -33,6 +33,7 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
             jwt_public_key: None,
             jwt_issuer: None,
             jwt_audience: None,
+            operators: Vec::new(),
         },
         no_migrate: false,
         plugins: PluginArgs {
@@ -64,6 +65,7 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
             graphql_apq_tenant_quota: 500,
             graphql_compiled_reads: true,
         },
+        members_manage_accounts: false,
     }
 }
 

@@ -38,6 +38,9 @@ pub struct JobSpec {
     pub version: i64,
     /// Due time, milliseconds since the Unix epoch.
     pub due_ms: i64,
+    /// The tenant that owns the post: its pauses apply (empty for jobs enqueued before
+    /// jobs carried it).
+    pub tenant: String,
 }
 
 /// What an enqueue did.
@@ -146,8 +149,28 @@ pub struct QueueStats {
     pub oldest_overdue_ms: Option<i64>,
     /// Whether the whole queue is paused.
     pub globally_paused: bool,
-    /// Paused platforms.
+    /// Platforms paused for the whole instance.
     pub paused_platforms: Vec<String>,
+    /// Pauses tenants set on their own publishing.
+    pub tenant_pauses: Vec<TenantPause>,
+}
+
+/// A pause a tenant's admin set on the tenant's own publishing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TenantPause {
+    /// The tenant.
+    pub tenant: String,
+    /// The paused platform; `None` when every platform is.
+    pub platform: Option<String>,
+}
+
+/// Whose publishing a pause or resume acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseScope<'a> {
+    /// The whole instance (instance operators).
+    Instance,
+    /// One tenant's jobs only (the tenant's admins).
+    Tenant(&'a str),
 }
 
 /// Backend health.
@@ -172,10 +195,13 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn heartbeat(&self, job: &ClaimedJob, lease: Duration) -> Result<bool, QueueError>;
     /// Settles leased jobs; one flag per job, `false` when its token was stale.
     async fn settle(&self, jobs: &[(&ClaimedJob, Settlement)]) -> Result<Vec<bool>, QueueError>;
-    /// Pauses the queue, or one platform.
-    async fn pause(&self, platform: Option<&str>) -> Result<(), QueueError>;
-    /// Resumes the queue, or one platform, and wakes the workers.
-    async fn resume(&self, platform: Option<&str>) -> Result<(), QueueError>;
+    /// Pauses every platform, or one, for the instance or one tenant. Due jobs it holds
+    /// are parked when claimed.
+    async fn pause(&self, scope: PauseScope<'_>, platform: Option<&str>) -> Result<(), QueueError>;
+    /// Lifts that pause, moves the parked jobs no other pause holds back, and wakes the
+    /// workers.
+    async fn resume(&self, scope: PauseScope<'_>, platform: Option<&str>)
+    -> Result<(), QueueError>;
     /// Counts by state.
     async fn stats(&self) -> Result<QueueStats, QueueError>;
     /// Lists jobs of one state in score order.
@@ -185,10 +211,15 @@ pub trait JobQueue: Send + Sync + 'static {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<JobInfo>, QueueError>;
+    /// The jobs of these targets that are in the set of `state`, in the order given.
+    async fn jobs_by_id(&self, state: JobState, ids: &[Uuid]) -> Result<Vec<JobInfo>, QueueError>;
     /// The job of one target, if queued.
     async fn job(&self, target_id: Uuid) -> Result<Option<JobInfo>, QueueError>;
     /// Deletes every dead-lettered job; returns how many.
     async fn clear_dead(&self) -> Result<u64, QueueError>;
+    /// Deletes the dead-lettered jobs among these targets' (others are kept); returns how
+    /// many.
+    async fn clear_dead_of(&self, target_ids: &[Uuid]) -> Result<u64, QueueError>;
     /// Backend round trip and configuration warnings.
     async fn health(&self) -> Result<QueueHealth, QueueError>;
     /// Notified whenever a job may have become due earlier than workers expected (an

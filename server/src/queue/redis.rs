@@ -12,9 +12,13 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{
-    ClaimBatch, ClaimedJob, EnqueueOutcome, JobInfo, JobQueue, JobSpec, JobState, QueueError,
-    QueueHealth, QueueStats, Settlement,
+    ClaimBatch, ClaimedJob, EnqueueOutcome, JobInfo, JobQueue, JobSpec, JobState, PauseScope,
+    QueueError, QueueHealth, QueueStats, Settlement, TenantPause,
 };
+
+/// How a tenant's pause is named in the paused set (`tenant<TAB>id<TAB>platform`, the
+/// platform empty for all of them), beside the platforms the instance paused.
+const TENANT_PAUSE_PREFIX: &str = "tenant\t";
 
 /// Timeout applied to every command, scripts included (fred ignores per-command timeouts
 /// on EVALSHA, so it is set as the client default).
@@ -236,7 +240,7 @@ fn array(value: Value) -> Vec<Value> {
 
 fn parse_claimed(value: Value) -> Result<ClaimedJob, QueueError> {
     let f = array(value);
-    if f.len() != 8 {
+    if f.len() != 9 {
         return Err(protocol("claimed job"));
     }
     Ok(ClaimedJob {
@@ -246,6 +250,7 @@ fn parse_claimed(value: Value) -> Result<ClaimedJob, QueueError> {
             platform: text(&f[4])?,
             version: int(&f[5])?,
             due_ms: int(&f[6])?,
+            tenant: text(&f[8])?,
         },
         token: text(&f[1])?,
         attempts: u32::try_from(int(&f[2])?).map_err(|_| protocol("attempts"))?,
@@ -255,7 +260,7 @@ fn parse_claimed(value: Value) -> Result<ClaimedJob, QueueError> {
 
 fn parse_info(state: JobState, value: Value) -> Result<JobInfo, QueueError> {
     let f = array(value);
-    if f.len() != 9 {
+    if f.len() != 10 {
         return Err(protocol("job info"));
     }
     let error = text(&f[7])?;
@@ -266,6 +271,7 @@ fn parse_info(state: JobState, value: Value) -> Result<JobInfo, QueueError> {
             platform: text(&f[3])?,
             version: int(&f[4])?,
             due_ms: int(&f[8])?,
+            tenant: text(&f[9])?,
         },
         state,
         attempts: u32::try_from(int(&f[5])?).map_err(|_| protocol("attempts"))?,
@@ -290,6 +296,7 @@ impl JobQueue for RedisQueue {
                 job.platform.clone(),
                 job.version.to_string(),
                 job.due_ms.to_string(),
+                job.tenant.clone(),
             ]);
         }
         let reply = self
@@ -420,12 +427,16 @@ impl JobQueue for RedisQueue {
         array(reply).iter().map(|v| Ok(int(v)? == 1)).collect()
     }
 
-    async fn pause(&self, platform: Option<&str>) -> Result<(), QueueError> {
-        self.pause_or_resume("pause", platform).await
+    async fn pause(&self, scope: PauseScope<'_>, platform: Option<&str>) -> Result<(), QueueError> {
+        self.pause_or_resume("pause", scope, platform).await
     }
 
-    async fn resume(&self, platform: Option<&str>) -> Result<(), QueueError> {
-        self.pause_or_resume("resume", platform).await?;
+    async fn resume(
+        &self,
+        scope: PauseScope<'_>,
+        platform: Option<&str>,
+    ) -> Result<(), QueueError> {
+        self.pause_or_resume("resume", scope, platform).await?;
         self.wakeup.notify_waiters();
         Ok(())
     }
@@ -455,11 +466,25 @@ impl JobQueue for RedisQueue {
         };
         let now = int(&f[0])?;
         let oldest = int(&f[7])?;
-        let mut paused_platforms = array(f[9].clone())
-            .iter()
-            .map(text)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut paused_platforms = Vec::new();
+        let mut tenant_pauses = Vec::new();
+        for member in array(f[9].clone()) {
+            let member = text(&member)?;
+            match member.strip_prefix(TENANT_PAUSE_PREFIX) {
+                Some(rest) => {
+                    let (tenant, platform) = rest
+                        .rsplit_once('\t')
+                        .ok_or_else(|| protocol("tenant pause"))?;
+                    tenant_pauses.push(TenantPause {
+                        tenant: tenant.to_owned(),
+                        platform: (!platform.is_empty()).then(|| platform.to_owned()),
+                    });
+                }
+                None => paused_platforms.push(member),
+            }
+        }
         paused_platforms.sort();
+        tenant_pauses.sort();
         Ok(QueueStats {
             now_ms: now,
             scheduled: count(&f[1])?,
@@ -471,6 +496,7 @@ impl JobQueue for RedisQueue {
             oldest_overdue_ms: (oldest >= 0).then_some(now - oldest),
             globally_paused: int(&f[8])? == 1,
             paused_platforms,
+            tenant_pauses,
         })
     }
 
@@ -491,7 +517,6 @@ impl JobQueue for RedisQueue {
                     self.keys.job_prefix.clone(),
                     offset.to_string(),
                     limit.to_string(),
-                    String::new(),
                 ],
             )
             .await?;
@@ -501,6 +526,25 @@ impl JobQueue for RedisQueue {
             .collect()
     }
 
+    async fn jobs_by_id(&self, state: JobState, ids: &[Uuid]) -> Result<Vec<JobInfo>, QueueError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec![self.keys.job_prefix.clone(), "0".into(), "0".into()];
+        args.extend(ids.iter().map(Uuid::to_string));
+        let reply = self
+            .run(&self.scripts.jobs, vec![self.keys.of_state(state)], args)
+            .await?;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for value in array(reply) {
+            let info = parse_info(state, value)?;
+            if info.score_ms >= 0 {
+                jobs.push(info);
+            }
+        }
+        Ok(jobs)
+    }
+
     async fn job(&self, target_id: Uuid) -> Result<Option<JobInfo>, QueueError> {
         for state in [
             JobState::Active,
@@ -508,23 +552,8 @@ impl JobQueue for RedisQueue {
             JobState::Paused,
             JobState::Dead,
         ] {
-            let reply = self
-                .run(
-                    &self.scripts.jobs,
-                    vec![self.keys.of_state(state)],
-                    vec![
-                        self.keys.job_prefix.clone(),
-                        "0".into(),
-                        "1".into(),
-                        target_id.to_string(),
-                    ],
-                )
-                .await?;
-            if let Some(info) = array(reply).into_iter().next() {
-                let info = parse_info(state, info)?;
-                if info.score_ms >= 0 {
-                    return Ok(Some(info));
-                }
+            if let Some(info) = self.jobs_by_id(state, &[target_id]).await?.pop() {
+                return Ok(Some(info));
             }
         }
         Ok(None)
@@ -537,6 +566,18 @@ impl JobQueue for RedisQueue {
                 vec![&self.keys.dead],
                 vec![self.keys.job_prefix.clone()],
             )
+            .await?;
+        u64::try_from(int(&reply)?).map_err(|_| protocol("count"))
+    }
+
+    async fn clear_dead_of(&self, target_ids: &[Uuid]) -> Result<u64, QueueError> {
+        if target_ids.is_empty() {
+            return Ok(0);
+        }
+        let mut args = vec![self.keys.job_prefix.clone()];
+        args.extend(target_ids.iter().map(Uuid::to_string));
+        let reply = self
+            .run(&self.scripts.clear_dead, vec![&self.keys.dead], args)
             .await?;
         u64::try_from(int(&reply)?).map_err(|_| protocol("count"))
     }
@@ -576,8 +617,13 @@ impl RedisQueue {
     async fn pause_or_resume(
         &self,
         action: &str,
+        scope: PauseScope<'_>,
         platform: Option<&str>,
     ) -> Result<(), QueueError> {
+        let tenant = match scope {
+            PauseScope::Instance => "",
+            PauseScope::Tenant(tenant) => tenant,
+        };
         let k = &self.keys;
         self.run(
             &self.scripts.pause,
@@ -587,6 +633,7 @@ impl RedisQueue {
                 k.wake_channel.clone(),
                 action.to_owned(),
                 platform.unwrap_or_default().to_owned(),
+                tenant.to_owned(),
             ],
         )
         .await

@@ -29,7 +29,7 @@ const CHUNK: usize = 500;
 static RESTORE_SQL: LazyLock<String> = LazyLock::new(|| {
     let due = rules::due_at("p", "t");
     format!(
-        "SELECT t.id, t.post_id, t.platform, t.queue_version, t.status, {due} AS due
+        "SELECT t.id, t.post_id, t.platform, t.queue_version, t.status, p.owner_id, {due} AS due
            FROM post_targets t JOIN social_posts p ON p.id = t.post_id
           WHERE (t.status IN {pending}
                  AND {publishable}
@@ -110,6 +110,7 @@ pub async fn round(
             platform: row.try_get("", "platform")?,
             version: i64::from(row.try_get::<i32>("", "queue_version")?),
             due_ms: due.timestamp_millis(),
+            tenant: row.try_get("", "owner_id")?,
         });
     }
     let mut restored = 0;

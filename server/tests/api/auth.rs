@@ -8,7 +8,7 @@ use herald_server::config::{JwtConfig, JwtKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-use crate::harness::{SECRET, TestApp, assert_error};
+use crate::harness::{OPERATOR, SECRET, TestApp, assert_error};
 
 const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
 MC4CAQAwBQYDK2VwBCIEIL9qQiWE1eVU1AFfLuXKuD8q7TsTvSmIQyLF0WNFj9Ia
@@ -123,6 +123,7 @@ async fn issuer_and_audience_are_enforced_when_configured() {
         key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
         issuer: Some("https://auth.example.com".into()),
         audience: Some("herald".into()),
+        operators: vec![OPERATOR.into()],
     })
     .await;
     let good = app.token("alice", None, &[]);
@@ -160,6 +161,7 @@ async fn eddsa_public_key_and_no_algorithm_confusion() {
         key: JwtKey::PublicKeyPem(ED_PUBLIC.into()),
         issuer: None,
         audience: None,
+        operators: vec![OPERATOR.into()],
     })
     .await;
     let key = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).expect("ed key");
@@ -182,6 +184,7 @@ async fn rs256_public_key_and_no_algorithm_confusion() {
         key: JwtKey::PublicKeyPem(RS_PUBLIC.into()),
         issuer: None,
         audience: None,
+        operators: vec![OPERATOR.into()],
     })
     .await;
     let key = EncodingKey::from_rsa_pem(RS_PRIVATE.as_bytes()).expect("rsa key");

@@ -399,7 +399,7 @@ async fn setup(first: FirstCreate) -> Setup {
     ])
     .await;
     let app = app_publishing("bluesky", host.clone()).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
     Setup {
         app,
         token,
@@ -630,7 +630,7 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     rkey_of(&first, &alice);
     let (connection_id, session) = app
         .connections
-        .credentials("alice", "bluesky", None)
+        .credentials("user:alice", "bluesky", None)
         .await
         .expect("read")
         .expect("connected");
@@ -681,7 +681,7 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     );
     let (_, renewed) = app
         .connections
-        .credentials("alice", "bluesky", None)
+        .credentials("user:alice", "bluesky", None)
         .await
         .expect("read")
         .expect("connected");
@@ -806,7 +806,7 @@ async fn lost_create_answer_is_retried_into_exactly_one_record_that_lookup_finds
     let key = herald_server::worker::idempotency_key(target_id.parse().expect("uuid"), version);
     let (_, credentials) = app
         .connections
-        .credentials("alice", "bluesky", None)
+        .credentials("user:alice", "bluesky", None)
         .await
         .expect("read")
         .expect("connected");

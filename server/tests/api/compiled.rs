@@ -207,7 +207,7 @@ async fn pages_answered_by_a_plan_are_the_stock_executors_answers() {
         assert!(
             edges
                 .iter()
-                .all(|e| e["node"]["ownerId"] == "alice" && e["node"]["content"] != "bob's"),
+                .all(|e| e["node"]["ownerId"] == "user:alice" && e["node"]["content"] != "bob's"),
             "{data}"
         );
     }
@@ -571,7 +571,11 @@ async fn a_plan_learned_by_one_tenant_answers_another_with_only_its_posts() {
     let carol = app.token("carol", Some("acme"), &[]);
     app.create_post(&carol, json!({"content": "acme's", "platforms": ["x"]}))
         .await;
-    let alices = [("alice", "plain"), ("alice", "quotes"), ("alice", "third")];
+    let alices = [
+        ("user:alice", "plain"),
+        ("user:alice", "quotes"),
+        ("user:alice", "third"),
+    ];
 
     // Alice runs the document twice: the plan is learned, then answers her.
     learn(&app, &alice, &EVERY_FIELD, json!({})).await;
@@ -590,14 +594,14 @@ async fn a_plan_learned_by_one_tenant_answers_another_with_only_its_posts() {
     let data = assert_compiled_as_stock(&app, &twin, &bob, &EVERY_FIELD, json!({})).await;
     assert_eq!(
         owners_and_contents(&data),
-        [("bob".to_owned(), "bob's".to_owned())],
+        [("user:bob".to_owned(), "bob's".to_owned())],
         "{data}"
     );
     let dave = app.token("dave", Some("acme"), &[]);
     let data = assert_compiled_as_stock(&app, &twin, &dave, &EVERY_FIELD, json!({})).await;
     assert_eq!(
         owners_and_contents(&data),
-        [("acme".to_owned(), "acme's".to_owned())],
+        [("org:acme".to_owned(), "acme's".to_owned())],
         "{data}"
     );
     // A filter's page too.
@@ -612,15 +616,18 @@ async fn a_plan_learned_by_one_tenant_answers_another_with_only_its_posts() {
     let data = assert_compiled_as_stock(&app, &twin, &bob, other, json!({})).await;
     assert_eq!(
         owners_and_contents(&data),
-        [("bob".to_owned(), "bob's".to_owned())]
+        [("user:bob".to_owned(), "bob's".to_owned())]
     );
     let data = assert_compiled_as_stock(&app, &twin, &alice, other, json!({})).await;
     let seen = owners_and_contents(&data);
     assert_eq!(seen.len(), 3, "{data}");
-    assert!(seen.iter().all(|(owner, _)| owner == "alice"), "{seen:?}");
+    assert!(
+        seen.iter().all(|(owner, _)| owner == "user:alice"),
+        "{seen:?}"
+    );
     let data = assert_compiled_as_stock(&app, &twin, &carol, other, json!({})).await;
     assert_eq!(
         owners_and_contents(&data),
-        [("acme".to_owned(), "acme's".to_owned())]
+        [("org:acme".to_owned(), "acme's".to_owned())]
     );
 }

@@ -157,7 +157,7 @@ async fn setup() -> Setup {
     .await;
     // The worker publishes through the plugin as the tenant's connected account.
     let app = app_publishing("example", host).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
     Setup {
         app,
         platform,
@@ -224,7 +224,7 @@ async fn connect_verify_list_disconnect() {
         "reconnecting the same account updates it"
     );
 
-    let bob = app.token("bob", None, &[]);
+    let bob = app.token("bob", None, &["admin"]);
     let listed = app.ok(&bob, "{ connections { id } }", json!({})).await;
     assert_eq!(
         listed["connections"],
@@ -371,7 +371,7 @@ async fn bad_targets_and_content_over_the_limit_are_refused_before_scheduling() 
         .ok(&token, CONNECT, json!({"c": {"accessToken": "tok-1"}}))
         .await["connectAccount"]["id"]
         .clone();
-    let bob = app.token("bob", None, &[]);
+    let bob = app.token("bob", None, &["admin"]);
     platform
         .lock()
         .expect("lock")
@@ -509,8 +509,9 @@ async fn expired_token_is_refreshed_once_and_revoked_one_asks_to_reconnect() {
     }
     let alice = herald_server::domain::actor::Actor {
         user_id: "alice".into(),
-        tenant_id: "alice".into(),
+        tenant_id: "user:alice".into(),
         roles: vec![],
+        operator: false,
     };
     let (_, stored) = app
         .connections
@@ -595,4 +596,101 @@ async fn database_dump_has_no_plaintext_token() {
         !text.contains("refresh-very-secret-77"),
         "refresh token in plaintext"
     );
+}
+
+const SET_DEFAULT: &str = "mutation($id: ID!) { setDefaultConnection(id: $id) { id isDefault } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_manage_accounts_and_the_default_is_chosen_not_the_latest() {
+    let Setup { app, platform, .. } = setup().await;
+    for token in ["tok-1", "tok-a"] {
+        platform.lock().expect("lock").valid.insert(token.into());
+    }
+    let admin = app.token("ann", Some("acme"), &["admin"]);
+    let member = app.token("carl", Some("acme"), &["approver"]);
+    let stranger = app.token("gus", Some("globex"), &["admin"]);
+
+    // A member cannot connect an account of their own for the team.
+    let denied = app
+        .gql(
+            Some(&member),
+            CONNECT,
+            json!({"c": {"accessToken": "tok-a"}}),
+        )
+        .await;
+    assert_error(&denied, "FORBIDDEN", None);
+
+    let first = app
+        .ok(&admin, CONNECT, json!({"c": {"accessToken": "tok-1"}}))
+        .await["connectAccount"]["id"]
+        .clone();
+    let second = app
+        .ok(&admin, CONNECT, json!({"c": {"accessToken": "tok-a"}}))
+        .await["connectAccount"]["id"]
+        .clone();
+    let listed = app
+        .ok(&member, "{ connections { id isDefault } }", json!({}))
+        .await;
+    assert_eq!(
+        listed["connections"],
+        json!([{"id": second, "isDefault": false}, {"id": first, "isDefault": true}]),
+        "the first account is the default; a later one does not take over"
+    );
+
+    // Neither choosing the default nor disconnecting is a member's to do, and another
+    // tenant's admin does not find the account at all.
+    for (query, variables) in [
+        (SET_DEFAULT, json!({"id": second})),
+        (
+            "mutation($id: ID!) { disconnectAccount(id: $id) }",
+            json!({"id": first}),
+        ),
+    ] {
+        let denied = app.gql(Some(&member), query, variables.clone()).await;
+        assert_error(&denied, "FORBIDDEN", None);
+        let hidden = app.gql(Some(&stranger), query, variables).await;
+        assert_error(&hidden, "NOT_FOUND", None);
+    }
+
+    // A member's post without a chosen account goes out as the default account…
+    let post = app
+        .create_post(
+            &member,
+            json!({"content": "team", "platforms": ["example"], "scheduledAt": in_ms(200)}),
+        )
+        .await;
+    let id = post["id"].as_str().expect("id");
+    app.wait_for_post(&member, id, Duration::from_secs(15), |p| {
+        p["status"] == "PUBLISHED"
+    })
+    .await;
+    // …and as the one the admin chooses next.
+    let chosen = app.ok(&admin, SET_DEFAULT, json!({"id": second})).await;
+    assert_eq!(chosen["setDefaultConnection"]["isDefault"], true);
+    let listed = app
+        .ok(&admin, "{ connections { id isDefault } }", json!({}))
+        .await;
+    assert_eq!(
+        listed["connections"],
+        json!([{"id": second, "isDefault": true}, {"id": first, "isDefault": false}])
+    );
+    let post = app
+        .create_post(
+            &member,
+            json!({"content": "team again", "platforms": ["example"], "scheduledAt": in_ms(200)}),
+        )
+        .await;
+    let id = post["id"].as_str().expect("id");
+    app.wait_for_post(&member, id, Duration::from_secs(15), |p| {
+        p["status"] == "PUBLISHED"
+    })
+    .await;
+    let tokens: Vec<String> = platform
+        .lock()
+        .expect("lock")
+        .posts
+        .iter()
+        .map(|(token, _)| token.clone())
+        .collect();
+    assert_eq!(tokens, ["tok-1", "tok-a"]);
 }

@@ -104,7 +104,7 @@ async fn setup() -> Setup {
     ])
     .await;
     let app = app_publishing("discord", host).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
     let webhook = discord.create_webhook(WEBHOOK_ID, WEBHOOK_TOKEN, "Herald News");
     Setup {
         app,
@@ -416,7 +416,7 @@ async fn discord_worker_killed_mid_publish_needs_review_with_one_message() {
     let host = plugin_host(&[("discord.com:443", discord.base())]).await;
     let platforms = host.clone();
     let app = TestApp::spawn_with_plugins(platforms).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
     let webhook = discord.create_webhook(WEBHOOK_ID, WEBHOOK_TOKEN, "Herald News");
     connect(&app, &token, &webhook).await;
     let overrides = [format!("discord.com={}", discord.base())];

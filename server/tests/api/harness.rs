@@ -32,6 +32,8 @@ pub const TOKEN_KEY: [u8; 32] = *b"test-token-key-0123456789abcdefg";
 /// [`TOKEN_KEY`] as `HERALD_TOKEN_KEY` expects it.
 pub const TOKEN_KEY_B64: &str = "dGVzdC10b2tlbi1rZXktMDEyMzQ1Njc4OWFiY2RlZmc=";
 
+/// The subject of the test servers' instance operator (`HERALD_OPERATORS`).
+pub const OPERATOR: &str = "operator";
 /// HS256 secret of the test server.
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 
@@ -60,6 +62,7 @@ pub fn hs256() -> JwtConfig {
         key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
         issuer: None,
         audience: None,
+        operators: vec![OPERATOR.into()],
     }
 }
 

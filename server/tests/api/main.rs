@@ -22,6 +22,7 @@ mod posts;
 mod processes;
 mod publishing;
 mod queue;
+mod queue_scopes;
 mod restarts;
 mod rules;
 mod schedule;

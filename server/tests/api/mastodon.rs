@@ -35,7 +35,7 @@ async fn setup() -> Setup {
     ])
     .await;
     let app = app_publishing("mastodon", host).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
     Setup { app, fake, token }
 }
 
@@ -172,7 +172,7 @@ async fn text_post_is_published_with_the_targets_visibility_and_content_warning(
         )
         .await;
     assert_eq!(read["post"]["targets"][0]["metrics"]["likes"], 7);
-    let bob = app.token("bob", None, &[]);
+    let bob = app.token("bob", None, &["admin"]);
     let denied = app
         .gql(
             Some(&bob),

@@ -404,7 +404,7 @@ async fn setup() -> Setup {
     ])
     .await;
     let app = app_publishing("matrix", host.clone()).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
     Setup {
         app,
         synapse,

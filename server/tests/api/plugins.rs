@@ -25,7 +25,7 @@ async fn platforms_and_validate_post_use_the_loaded_plugins() {
         .await
         .expect("load plugins");
     let app = TestApp::spawn_with_plugins(host).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
 
     let data = app
         .ok(
@@ -235,8 +235,9 @@ async fn trapping_plugin_fails_its_posts_and_is_quarantined() {
 async fn hostile_account(app: &TestApp) -> String {
     let alice = herald_server::domain::actor::Actor {
         user_id: "alice".into(),
-        tenant_id: "alice".into(),
+        tenant_id: "user:alice".into(),
         roles: vec![],
+        operator: false,
     };
     app.connections
         .store(
@@ -248,7 +249,7 @@ async fn hostile_account(app: &TestApp) -> String {
         )
         .await
         .expect("seed connection");
-    app.token("alice", None, &[])
+    app.token("alice", None, &["admin"])
 }
 
 /// A Herald with the test plugins (plugin calls cut off after `call_timeout`), the token

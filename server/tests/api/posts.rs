@@ -24,7 +24,7 @@ async fn create_get_update_delete() {
         .await;
     assert_eq!(post["status"], "DRAFT");
     assert_eq!(post["platforms"], json!(["bluesky", "mastodon"]));
-    assert_eq!(post["ownerId"], "alice");
+    assert_eq!(post["ownerId"], "user:alice");
     assert_eq!(post["createdBy"], "alice");
     assert_eq!(post["version"], 1);
     assert_eq!(post["scheduledAt"], Value::Null);

@@ -260,32 +260,6 @@ async fn exhausted_retries_dead_letter_and_retry_post_recovers() {
 }
 
 #[tokio::test]
-async fn clear_failed_jobs_needs_admin() {
-    let publisher = Arc::new(RecordingPublisher::new(true));
-    publisher.script(
-        "x",
-        vec![Err(PublishFailure::Permanent {
-            message: "400 status is a duplicate".into(),
-            response_code: Some(400),
-        })],
-    );
-    let app = app_with(publisher).await;
-    let admin = app.token("alice", None, &["admin"]);
-    let member = app.token("bob", Some("alice"), &[]);
-    let id = schedule(&app, &admin, &["x"], &in_ms(100), json!({})).await;
-    app.wait_for_post(&admin, &id, Duration::from_secs(10), status_is("FAILED"))
-        .await;
-    let denied = app
-        .gql(Some(&member), "mutation { clearFailedJobs }", json!({}))
-        .await;
-    assert_error(&denied, "FORBIDDEN", None);
-    let cleared = app
-        .ok(&admin, "mutation { clearFailedJobs }", json!({}))
-        .await;
-    assert_eq!(cleared["clearFailedJobs"], 1);
-}
-
-#[tokio::test]
 async fn partial_failure_is_partially_published_not_failed() {
     let publisher = Arc::new(RecordingPublisher::new(true));
     publisher.script(
@@ -425,67 +399,6 @@ async fn unscheduled_and_edited_posts_follow_the_latest_state() {
         )
         .await;
     assert_eq!(post["post"]["status"], "DRAFT");
-}
-
-#[tokio::test]
-async fn pause_and_resume_through_graphql() {
-    let publisher = Arc::new(RecordingPublisher::new(true));
-    let app = app_with(publisher.clone()).await;
-    let admin = app.token("alice", None, &["admin"]);
-    let member = app.token("bob", Some("alice"), &[]);
-    let denied = app
-        .gql(
-            Some(&member),
-            "mutation { pauseQueue { globallyPaused } }",
-            json!({}),
-        )
-        .await;
-    assert_error(&denied, "FORBIDDEN", None);
-
-    let paused = app
-        .ok(
-            &admin,
-            "mutation { pauseQueue(platform: \"x\") { pausedPlatforms globallyPaused } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        paused["pauseQueue"],
-        json!({"pausedPlatforms": ["x"], "globallyPaused": false})
-    );
-    let id = schedule(&app, &admin, &["x"], &in_ms(100), json!({})).await;
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(publisher.call_count(), 0);
-    let stats = app.ok(&admin, "{ queueStats { paused } }", json!({})).await;
-    assert_eq!(stats["queueStats"]["paused"], 1);
-    let status = app
-        .ok(&admin, "query($id: ID!) { postQueueStatus(postId: $id) { platform status job { state detail } } }", json!({"id": id}))
-        .await;
-    assert_eq!(
-        status["postQueueStatus"],
-        json!([{"platform": "x", "status": "SCHEDULED", "job": {"state": "PAUSED", "detail": "paused"}}])
-    );
-
-    app.ok(
-        &admin,
-        "mutation { resumeQueue(platform: \"x\") { pausedPlatforms } }",
-        json!({}),
-    )
-    .await;
-    app.wait_for_post(&admin, &id, Duration::from_secs(10), status_is("PUBLISHED"))
-        .await;
-    let status = app
-        .ok(
-            &admin,
-            "query($id: ID!) { postQueueStatus(postId: $id) { job { state } } }",
-            json!({"id": id}),
-        )
-        .await;
-    assert_eq!(
-        status["postQueueStatus"],
-        json!([{"job": null}]),
-        "acked jobs leave the queue"
-    );
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_server::queue::redis::RedisQueue;
-use herald_server::queue::{EnqueueOutcome, JobQueue, JobSpec, JobState, Settlement};
+use herald_server::queue::{
+    EnqueueOutcome, JobQueue, JobSpec, JobState, PauseScope, Settlement, TenantPause,
+};
 use uuid::Uuid;
 
 const LEASE: Duration = Duration::from_millis(400);
@@ -26,12 +28,17 @@ fn now_ms() -> i64 {
 }
 
 fn job(platform: &str, due_ms: i64) -> JobSpec {
+    tenant_job("org:t", platform, due_ms)
+}
+
+fn tenant_job(tenant: &str, platform: &str, due_ms: i64) -> JobSpec {
     JobSpec {
         target_id: Uuid::now_v7(),
         post_id: Uuid::now_v7(),
         platform: platform.into(),
         version: 1,
         due_ms,
+        tenant: tenant.into(),
     }
 }
 
@@ -206,7 +213,33 @@ async fn dead_letters_stay_inspectable(queue: Arc<dyn JobQueue>) {
         .settle(&[(&claimed, Settlement::DeadLetter { error: "no".into() })])
         .await
         .expect("dead");
-    assert_eq!(queue.clear_dead().await.expect("clear"), 1);
+    // clear_dead_of deletes only dead jobs among the ids it is given.
+    let kept = job("x", now_ms() - 10);
+    queue
+        .enqueue(std::slice::from_ref(&kept))
+        .await
+        .expect("enqueue");
+    let claimed_kept = claim_all(&queue).await.remove(0);
+    queue
+        .settle(&[(&claimed_kept, Settlement::DeadLetter { error: "no".into() })])
+        .await
+        .expect("dead");
+    let live = job("x", now_ms() + 60_000);
+    queue
+        .enqueue(std::slice::from_ref(&live))
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        queue
+            .clear_dead_of(&[claimed.spec.target_id, live.target_id])
+            .await
+            .expect("clear some"),
+        1,
+        "the dead job among the ids; the scheduled one is not dead"
+    );
+    assert!(queue.job(live.target_id).await.expect("job").is_some());
+    assert_eq!(queue.clear_dead().await.expect("clear"), 1, "the one kept");
+    queue.cancel(&[live.target_id]).await.expect("cancel");
     assert!(
         queue
             .jobs(JobState::Dead, 0, 10)
@@ -224,16 +257,25 @@ async fn pause_and_resume(queue: Arc<dyn JobQueue>) {
         .await
         .expect("enqueue");
 
-    queue.pause(None).await.expect("pause all");
+    queue
+        .pause(PauseScope::Instance, None)
+        .await
+        .expect("pause all");
     let batch = queue.claim(10, LEASE).await.expect("claim");
     assert!(
         batch.jobs.is_empty() && batch.next_due_ms.is_none(),
         "paused queue claims nothing"
     );
     assert!(queue.stats().await.expect("stats").globally_paused);
-    queue.resume(None).await.expect("resume all");
+    queue
+        .resume(PauseScope::Instance, None)
+        .await
+        .expect("resume all");
 
-    queue.pause(Some("x")).await.expect("pause x");
+    queue
+        .pause(PauseScope::Instance, Some("x"))
+        .await
+        .expect("pause x");
     let claimed = claim_all(&queue).await;
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].spec.platform, "bluesky");
@@ -246,10 +288,91 @@ async fn pause_and_resume(queue: Arc<dyn JobQueue>) {
     assert!(claim_all(&queue).await.is_empty());
     assert_eq!(queue.stats().await.expect("stats").paused, 2);
 
-    queue.resume(Some("x")).await.expect("resume x");
+    queue
+        .resume(PauseScope::Instance, Some("x"))
+        .await
+        .expect("resume x");
     let claimed = claim_all(&queue).await;
     assert_eq!(claimed.len(), 2);
     assert!(claimed.iter().all(|j| j.spec.platform == "x"));
+}
+
+async fn a_tenant_pause_parks_only_that_tenants_jobs(queue: Arc<dyn JobQueue>) {
+    let now = now_ms();
+    let a_x = tenant_job("org:a", "x", now - 10);
+    let a_y = tenant_job("org:a", "y", now - 10);
+    let b_x = tenant_job("org:b", "x", now - 10);
+    queue
+        .enqueue(&[a_x.clone(), a_y.clone(), b_x.clone()])
+        .await
+        .expect("enqueue");
+
+    // Tenant a pauses its platform x: a's y and b's x still go out.
+    queue
+        .pause(PauseScope::Tenant("org:a"), Some("x"))
+        .await
+        .expect("pause a/x");
+    let mut claimed: Vec<Uuid> = claim_all(&queue)
+        .await
+        .iter()
+        .map(|j| j.spec.target_id)
+        .collect();
+    claimed.sort();
+    let mut expected = vec![a_y.target_id, b_x.target_id];
+    expected.sort();
+    assert_eq!(claimed, expected);
+    let stats = queue.stats().await.expect("stats");
+    assert_eq!(stats.paused, 1);
+    assert!(stats.paused_platforms.is_empty(), "no instance pause");
+    assert_eq!(
+        stats.tenant_pauses,
+        [TenantPause {
+            tenant: "org:a".into(),
+            platform: Some("x".into())
+        }]
+    );
+    let parked = queue
+        .jobs_by_id(JobState::Paused, &[a_x.target_id, b_x.target_id])
+        .await
+        .expect("jobs by id");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].spec.tenant, "org:a");
+
+    // A tenant-wide pause holds every platform of a; b's new job is not held.
+    queue
+        .pause(PauseScope::Tenant("org:a"), None)
+        .await
+        .expect("pause a");
+    let a_z = tenant_job("org:a", "z", now - 10);
+    let b_z = tenant_job("org:b", "z", now - 10);
+    queue
+        .enqueue(&[a_z.clone(), b_z.clone()])
+        .await
+        .expect("enqueue");
+    let claimed = claim_all(&queue).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].spec.target_id, b_z.target_id);
+
+    // Lifting the platform pause alone frees nothing: the tenant-wide one still holds.
+    queue
+        .resume(PauseScope::Tenant("org:a"), Some("x"))
+        .await
+        .expect("resume a/x");
+    assert!(claim_all(&queue).await.is_empty());
+    queue
+        .resume(PauseScope::Tenant("org:a"), None)
+        .await
+        .expect("resume a");
+    let mut claimed: Vec<Uuid> = claim_all(&queue)
+        .await
+        .iter()
+        .map(|j| j.spec.target_id)
+        .collect();
+    claimed.sort();
+    let mut expected = vec![a_x.target_id, a_z.target_id];
+    expected.sort();
+    assert_eq!(claimed, expected);
+    assert!(queue.stats().await.expect("stats").tenant_pauses.is_empty());
 }
 
 async fn fencing_rejects_a_stale_worker(queue: Arc<dyn JobQueue>) {
@@ -367,6 +490,7 @@ conformance!(redis_queue:
     retry_waits_then_counts_attempts,
     dead_letters_stay_inspectable,
     pause_and_resume,
+    a_tenant_pause_parks_only_that_tenants_jobs,
     fencing_rejects_a_stale_worker,
     reversion_while_leased_requeues_after_settle,
     wakeup_on_earlier_job,

@@ -37,7 +37,7 @@ async fn setup() -> Setup {
     ])
     .await;
     let app = app_publishing("telegram", host).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
     let bot = telegram.create_bot(BOT_ID, "herald_bot", "Herald");
     telegram.add_chat(CHANNEL, "channel", Some("Herald News"), Some("herald_news"));
     telegram.add_chat(PRIVATE_GROUP, "supergroup", Some("Editors"), None);
@@ -389,7 +389,7 @@ async fn telegram_worker_killed_mid_publish_needs_review_with_one_message() {
     let telegram = Telegram::start().await;
     let host = plugin_host(&[("api.telegram.org:443", telegram.base())]).await;
     let app = TestApp::spawn_with_plugins(host).await;
-    let token = app.token("alice", None, &[]);
+    let token = app.token("alice", None, &["admin"]);
     let bot = telegram.create_bot(BOT_ID, "herald_bot", "Herald");
     telegram.add_chat(CHANNEL, "channel", Some("Herald News"), Some("herald_news"));
     connect(&app, &token, &bot, "@herald_news").await;

@@ -100,7 +100,7 @@ async fn teammates_share_posts_and_only_approvers_approve() {
         )
         .await;
     let id = post["id"].as_str().expect("id");
-    assert_eq!(post["ownerId"], "acme");
+    assert_eq!(post["ownerId"], "org:acme");
     assert_eq!(post["createdBy"], "ann");
 
     let seen = app
@@ -120,7 +120,7 @@ async fn teammates_share_posts_and_only_approvers_approve() {
         .await;
     assert_eq!(
         me["me"],
-        json!({"userId": "tom", "tenantId": "acme", "roles": []})
+        json!({"userId": "tom", "tenantId": "org:acme", "roles": []})
     );
 
     let denied = app
@@ -276,4 +276,123 @@ async fn another_tenant_cannot_retry_mark_refresh_or_inspect_a_post() {
     statuses.sort_unstable();
     assert_eq!(statuses, ["FAILED", "PUBLISHED"], "{marked}");
     assert_ne!(rows_of(&app, &id).await, before);
+}
+
+#[tokio::test]
+async fn a_user_named_like_an_org_shares_nothing_with_it() {
+    let app = TestApp::spawn().await;
+    // `sub: "acme"` without `org` is the user acme, not the organisation acme.
+    let user = app.token("acme", None, &["admin", "approver"]);
+    let member = app.token("ann", Some("acme"), &[]);
+    let theirs = app
+        .create_post(&member, json!({"content": "the org's", "platforms": ["x"]}))
+        .await;
+    assert_eq!(theirs["ownerId"], "org:acme");
+    let mine = app
+        .create_post(&user, json!({"content": "the user's", "platforms": ["x"]}))
+        .await;
+    assert_eq!(mine["ownerId"], "user:acme");
+    for (token, only) in [(&user, "the user's"), (&member, "the org's")] {
+        let listed = app
+            .ok(token, "{ posts { edges { node { content } } } }", json!({}))
+            .await;
+        assert_eq!(
+            listed["posts"]["edges"],
+            json!([{"node": {"content": only}}]),
+            "{listed}"
+        );
+    }
+    let read = app
+        .ok(
+            &user,
+            "query($id: ID!) { post(id: $id) { id } }",
+            json!({"id": theirs["id"]}),
+        )
+        .await;
+    assert_eq!(read["post"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_migration_namespaces_existing_tenants_by_kind() {
+    use herald_migrations::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+
+    let app = TestApp::spawn().await;
+    // Back to the schema before tenant ids had kinds, with data written then.
+    Migrator::down(&app.db, Some(2)).await.expect("down");
+    app.db
+        .execute_unprepared(
+            "INSERT INTO social_posts (id, content, platforms, status, media_urls,
+               approval_required, approval_status, owner_id, created_by, created_at,
+               updated_at, version, timezone)
+             VALUES (gen_random_uuid(), 'solo', '[\"x\"]', 'draft', '[]', false,
+                     'not_required', 'alice', 'alice', now(), now(), 1, 'UTC'),
+                    (gen_random_uuid(), 'team', '[\"x\"]', 'draft', '[]', false,
+                     'not_required', 'acme', 'ann', now(), now(), 1, 'UTC'),
+                    (gen_random_uuid(), 'team too', '[\"x\"]', 'draft', '[]', false,
+                     'not_required', 'acme', 'acme', now(), now(), 1, 'UTC');
+             INSERT INTO social_connections (id, owner_id, platform, external_account_id,
+               display_name, status, created_at, updated_at)
+             VALUES (gen_random_uuid(), 'acme', 'x', 'a1', 'Acme', 'active', now(), now()),
+                    (gen_random_uuid(), 'acme', 'x', 'a2', 'Acme 2', 'active',
+                     now(), now() + interval '1 minute'),
+                    (gen_random_uuid(), 'ann', 'x', 'a3', 'Ann', 'active', now(), now()),
+                    (gen_random_uuid(), 'initech', 'x', 'a4', 'Initech', 'active', now(), now());",
+        )
+        .await
+        .expect("legacy rows");
+    Migrator::up(&app.db, None).await.expect("up");
+
+    let rows = app
+        .db
+        .query_all(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT content AS name, owner_id, NULL::boolean AS is_default FROM social_posts
+             UNION ALL
+             SELECT external_account_id, owner_id, is_default FROM social_connections
+             ORDER BY 1",
+        ))
+        .await
+        .expect("rows");
+    let seen: Vec<(String, String, Option<bool>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "name").expect("name"),
+                r.try_get("", "owner_id").expect("owner"),
+                r.try_get("", "is_default").expect("default"),
+            )
+        })
+        .collect();
+    let expected = [
+        ("a1", "org:acme", Some(false)),
+        // The most recently updated active account was the one publishing: the default.
+        ("a2", "org:acme", Some(true)),
+        // No posts of its own, but ann created posts: a user.
+        ("a3", "user:ann", Some(true)),
+        ("a4", "org:initech", Some(true)),
+        ("solo", "user:alice", None),
+        ("team", "org:acme", None),
+        ("team too", "org:acme", None),
+    ];
+    assert_eq!(
+        seen,
+        expected
+            .iter()
+            .map(|(n, o, d)| (n.to_string(), o.to_string(), *d))
+            .collect::<Vec<_>>()
+    );
+    // And the user alice still sees her post.
+    let alice = app.token("alice", None, &[]);
+    let listed = app
+        .ok(
+            &alice,
+            "{ posts { edges { node { content } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["posts"]["edges"],
+        json!([{"node": {"content": "solo"}}])
+    );
 }

@@ -23,6 +23,9 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use serde_json::json;
 use uuid::Uuid;
 
+/// The tenant the queue benchmark's posts belong to.
+const BENCH_TENANT: &str = "org:bench";
+
 mod graphql;
 mod procs;
 mod recovery;
@@ -180,6 +183,7 @@ async fn seed(
                 platform: platform.into(),
                 version: 1,
                 due_ms: *due,
+                tenant: BENCH_TENANT.into(),
             });
         }
         db.execute(Statement::from_sql_and_values(
@@ -189,7 +193,7 @@ async fn seed(
                    local_scheduled_at, timezone, media_urls, approval_required, approval_status,
                    owner_id, created_by, created_at, updated_at, version)
                  SELECT v.id, 'benchmark post', json_build_array(${}::text), 'scheduled', v.at,
-                        v.at, 'UTC', '[]', false, 'not_required', 'bench', 'bench', now(), now(), 1
+                        v.at, 'UTC', '[]', false, 'not_required', '{BENCH_TENANT}', 'bench', now(), now(), 1
                    FROM (VALUES {}) AS v(id, at)",
                 params.len() + 1,
                 post_values.join(", ")

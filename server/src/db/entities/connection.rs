@@ -23,6 +23,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change.
     pub updated_at: DateTimeUtc,
+    /// Whether targets without a chosen account publish with this one (at most one per
+    /// tenant and platform).
+    pub is_default: bool,
 }
 
 /// Relations of `social_connections` (none navigated).

@@ -25,6 +25,9 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
     /// Last change (reconnect, token refresh).
     pub updated_at: DateTime<Utc>,
+    /// Whether targets without a chosen account publish with this one (one per platform;
+    /// see `setDefaultConnection`).
+    pub is_default: bool,
 }
 
 impl From<connection::Model> for Connection {
@@ -37,6 +40,7 @@ impl From<connection::Model> for Connection {
             status: c.status,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            is_default: c.is_default,
         }
     }
 }
@@ -88,9 +92,10 @@ pub struct ConnectionMutation;
 
 #[Object]
 impl ConnectionMutation {
-    /// Connects an account: the platform's plugin checks the credentials and names the
-    /// account; the tokens are stored encrypted. Connecting the same account again
-    /// replaces its tokens.
+    /// Connects an account (admin role, unless the operator lets members manage accounts):
+    /// the platform's plugin checks the credentials and names the account; the tokens are
+    /// stored encrypted. Connecting the same account again replaces its tokens. The
+    /// tenant's first account on a platform becomes its default there.
     async fn connect_account(
         &self,
         ctx: &Context<'_>,
@@ -116,7 +121,25 @@ impl ConnectionMutation {
         Ok(connection.into())
     }
 
-    /// Disconnects one of the caller's accounts and deletes its tokens; returns its id.
+    /// Makes one of the tenant's accounts its default on that platform (admin role, unless
+    /// the operator lets members manage accounts).
+    async fn set_default_connection(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Connection> {
+        let actor = actor(ctx)?;
+        let uuid = parse_id(&id, "id")?;
+        let connection = ctx
+            .data::<ConnectionService>()?
+            .set_default(actor, uuid)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(connection.into())
+    }
+
+    /// Disconnects one of the tenant's accounts and deletes its tokens (admin role, unless
+    /// the operator lets members manage accounts); returns its id.
     async fn disconnect_account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let actor = actor(ctx)?;
         let uuid = parse_id(&id, "id")?;

@@ -99,6 +99,7 @@ pub fn build_schema(services: &Services, introspection: bool) -> HeraldSchema {
         .data(services.metrics.clone())
         .data(services.events.clone())
         .data(services.queue.clone())
+        .data(services.tenant_queue.clone())
         .data(services.lateness.clone())
         .finish()
 }

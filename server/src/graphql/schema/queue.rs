@@ -1,6 +1,8 @@
 //! The publishing queue in GraphQL: stats, jobs and per-post queue status; pause, resume,
-//! retry, mark published, clear failed jobs; live stats. Queue-wide operations need the
-//! `admin` role; job listings only ever show the caller's tenant's jobs.
+//! retry, mark published, clear failed jobs; live stats. Each queue operation has a
+//! scope: `TENANT` (the default; the tenant's `admin` role) acts on and shows the caller's
+//! tenant's jobs only, `INSTANCE` acts on the whole instance and is for its operators
+//! (`HERALD_OPERATORS`) alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,8 @@ use super::{actor, parse_id};
 use crate::domain::actor::Role;
 use crate::error::AppError;
 use crate::posts::PostService;
-use crate::queue::{self, JobInfo, JobQueue};
+use crate::queue::{self, JobInfo, JobQueue, PauseScope};
+use crate::tenant_queue::{TenantQueue, TenantQueueStats};
 use crate::worker::lateness::LatenessRecorder;
 
 /// How often `queueStatsUpdated` looks for changes.
@@ -48,7 +51,19 @@ pub enum QueueJobState {
     Dead,
 }
 
-/// Lateness of claims (claim time minus due time) observed by this server since it started.
+/// Whose jobs a queue operation shows or acts on.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum QueueScope {
+    /// The caller's tenant's jobs (the tenant's `admin` role).
+    #[default]
+    Tenant,
+    /// Every tenant's jobs (instance operators only).
+    Instance,
+}
+
+/// Lateness: in `INSTANCE` scope, of the claims (claim time minus due time) this server
+/// observed since it started; in `TENANT` scope, of the tenant's posts published in the
+/// last 24 hours (publish time minus scheduled time).
 #[derive(SimpleObject, Clone, PartialEq)]
 pub struct Lateness {
     /// Claims measured.
@@ -80,16 +95,47 @@ pub struct QueueStats {
     pub dead: u64,
     /// How late the oldest due job is, ms.
     pub oldest_overdue_ms: Option<i64>,
-    /// Whether the whole queue is paused.
+    /// Whether the instance's operators paused the whole queue.
     pub globally_paused: bool,
-    /// Paused platforms.
+    /// Platforms the instance's operators paused.
     pub paused_platforms: Vec<String>,
-    /// Lateness percentiles of this server's claims since it started.
+    /// Lateness percentiles (see `Lateness` for what each scope measures).
     pub lateness: Lateness,
+    /// What the counts cover.
+    pub scope: QueueScope,
+    /// Whether the tenant paused all its publishing (`TENANT` scope; null otherwise).
+    pub tenant_paused: Option<bool>,
+    /// Platforms the tenant paused (`TENANT` scope; null otherwise).
+    pub tenant_paused_platforms: Option<Vec<String>>,
 }
 
 impl QueueStats {
-    fn new(s: queue::QueueStats, l: crate::worker::lateness::LatenessSummary) -> Self {
+    fn of_tenant(s: TenantQueueStats) -> Self {
+        let [count, p50_ms, p90_ms, p99_ms, max_ms] = s.lateness;
+        Self {
+            scheduled: s.scheduled,
+            due: s.due,
+            active: s.active,
+            expired_leases: s.expired_leases,
+            paused: s.paused,
+            dead: s.dead,
+            oldest_overdue_ms: s.oldest_overdue_ms,
+            globally_paused: s.instance_paused,
+            paused_platforms: s.instance_paused_platforms,
+            lateness: Lateness {
+                count: u64::try_from(count).unwrap_or(0),
+                p50_ms,
+                p90_ms,
+                p99_ms,
+                max_ms,
+            },
+            scope: QueueScope::Tenant,
+            tenant_paused: Some(s.tenant_paused),
+            tenant_paused_platforms: Some(s.tenant_paused_platforms),
+        }
+    }
+
+    fn of_instance(s: queue::QueueStats, l: crate::worker::lateness::LatenessSummary) -> Self {
         Self {
             scheduled: s.scheduled,
             due: s.due,
@@ -107,6 +153,9 @@ impl QueueStats {
                 p99_ms: l.p99,
                 max_ms: l.max,
             },
+            scope: QueueScope::Instance,
+            tenant_paused: None,
+            tenant_paused_platforms: None,
         }
     }
 }
@@ -172,15 +221,47 @@ pub struct TargetQueueStatus {
     pub job: Option<QueueJob>,
 }
 
-async fn stats(ctx: &Context<'_>) -> async_graphql::Result<QueueStats> {
-    let queue = ctx.data::<Arc<dyn JobQueue>>()?;
-    let s = queue.stats().await.map_err(queue_error)?;
-    let l = ctx.data::<Arc<LatenessRecorder>>()?.summary();
-    Ok(QueueStats::new(s, l))
+/// Where a scoped queue operation may act: the whole queue, or one tenant's part of it.
+#[derive(Clone)]
+enum Scoped {
+    Instance(Arc<dyn JobQueue>, Arc<LatenessRecorder>),
+    Tenant(TenantQueue, String),
 }
 
-fn require_admin(ctx: &Context<'_>) -> async_graphql::Result<()> {
-    actor(ctx)?.require(Role::Admin).map_err(|e| e.extend())
+impl Scoped {
+    /// The caller's grant for `scope`: `INSTANCE` needs an operator, `TENANT` the tenant's
+    /// `admin` role.
+    fn of(ctx: &Context<'_>, scope: QueueScope) -> async_graphql::Result<Self> {
+        let actor = actor(ctx)?;
+        match scope {
+            QueueScope::Instance => {
+                actor.require_operator().map_err(|e| e.extend())?;
+                Ok(Self::Instance(
+                    ctx.data::<Arc<dyn JobQueue>>()?.clone(),
+                    ctx.data::<Arc<LatenessRecorder>>()?.clone(),
+                ))
+            }
+            QueueScope::Tenant => {
+                actor.require(Role::Admin).map_err(|e| e.extend())?;
+                Ok(Self::Tenant(
+                    ctx.data::<TenantQueue>()?.clone(),
+                    actor.tenant_id.clone(),
+                ))
+            }
+        }
+    }
+
+    async fn stats(&self) -> async_graphql::Result<QueueStats> {
+        match self {
+            Self::Instance(queue, lateness) => {
+                let s = queue.stats().await.map_err(queue_error)?;
+                Ok(QueueStats::of_instance(s, lateness.summary()))
+            }
+            Self::Tenant(view, tenant) => Ok(QueueStats::of_tenant(
+                view.stats(tenant).await.map_err(|e| e.extend())?,
+            )),
+        }
+    }
 }
 
 fn decode_offset(after: Option<&str>) -> async_graphql::Result<u64> {
@@ -203,22 +284,28 @@ pub struct QueueQuery;
 
 #[Object]
 impl QueueQuery {
-    /// Counts by state, pause state and lateness (admin role).
-    async fn queue_stats(&self, ctx: &Context<'_>) -> async_graphql::Result<QueueStats> {
-        require_admin(ctx)?;
-        stats(ctx).await
+    /// Counts by state, pause state and lateness: of the caller's tenant (admin role), or
+    /// of the whole instance (`scope: INSTANCE`, operators).
+    async fn queue_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] scope: QueueScope,
+    ) -> async_graphql::Result<QueueStats> {
+        Scoped::of(ctx, scope)?.stats().await
     }
 
-    /// The caller's tenant's jobs in one state, in due order (admin role).
+    /// Jobs in one state: the caller's tenant's (admin role; candidates in due order, a page
+    /// shows those whose job is in that state), or every tenant's (`scope: INSTANCE`,
+    /// operators; in the state's order).
     async fn queue_jobs(
         &self,
         ctx: &Context<'_>,
         state: QueueJobState,
         #[graphql(desc = "Page size (1 to 200, default 50).")] first: Option<i32>,
         after: Option<String>,
+        #[graphql(default)] scope: QueueScope,
     ) -> async_graphql::Result<QueueJobConnection> {
-        require_admin(ctx)?;
-        let actor = actor(ctx)?;
+        let scoped = Scoped::of(ctx, scope)?;
         let first = first.unwrap_or(50);
         if !(1..=MAX_JOBS_PAGE).contains(&first) {
             return Err(AppError::bad_input(
@@ -229,31 +316,34 @@ impl QueueQuery {
         }
         let offset = decode_offset(after.as_deref())?;
         let limit = u64::from(first.unsigned_abs());
-        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
-        let jobs = queue
-            .jobs(state.into(), offset, limit + 1)
-            .await
-            .map_err(queue_error)?;
-        let has_next_page = jobs.len() as u64 > limit;
-        let page: Vec<JobInfo> = jobs.into_iter().take(limit as usize).collect();
-        let post_ids: Vec<_> = page.iter().map(|j| j.spec.post_id).collect();
-        let owned = ctx
-            .data::<PostService>()?
-            .owned(actor, &post_ids)
-            .await
-            .map_err(|e| e.extend())?;
-        let next = offset + page.len() as u64;
+        let (page, consumed, has_next_page) = match &scoped {
+            Scoped::Instance(queue, _) => {
+                let mut jobs = queue
+                    .jobs(state.into(), offset, limit + 1)
+                    .await
+                    .map_err(queue_error)?;
+                let more = jobs.len() as u64 > limit;
+                jobs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                let consumed = jobs.len() as u64;
+                (jobs, consumed, more)
+            }
+            Scoped::Tenant(view, tenant) => {
+                let (jobs, more) = view
+                    .jobs(tenant, state.into(), offset, limit)
+                    .await
+                    .map_err(|e| e.extend())?;
+                // A tenant's page walks `limit` of its candidates, shown or not.
+                let consumed = if more { limit } else { jobs.len() as u64 };
+                (jobs, consumed, more)
+            }
+        };
         Ok(QueueJobConnection {
-            nodes: page
-                .into_iter()
-                .filter(|j| owned.contains(&j.spec.post_id))
-                .map(QueueJob::from)
-                .collect(),
+            nodes: page.into_iter().map(QueueJob::from).collect(),
             page_info: PageInfo {
                 has_next_page,
                 has_previous_page: offset > 0,
                 start_cursor: Some(encode_offset(offset)),
-                end_cursor: Some(encode_offset(next)),
+                end_cursor: Some(encode_offset(offset + consumed)),
             },
         })
     }
@@ -296,21 +386,33 @@ impl QueueQuery {
     }
 }
 
-/// Pauses or resumes the queue (admin role) and returns the stats after the change.
+/// Pauses or resumes publishing in `scope` and returns the stats after the change.
 async fn set_paused(
     ctx: &Context<'_>,
+    scope: QueueScope,
     platform: Option<&str>,
     paused: bool,
 ) -> async_graphql::Result<QueueStats> {
-    require_admin(ctx)?;
-    let queue = ctx.data::<Arc<dyn JobQueue>>()?;
-    let result = if paused {
-        queue.pause(platform).await
-    } else {
-        queue.resume(platform).await
-    };
-    result.map_err(queue_error)?;
-    stats(ctx).await
+    let scoped = Scoped::of(ctx, scope)?;
+    match &scoped {
+        Scoped::Instance(queue, _) => {
+            let result = if paused {
+                queue.pause(PauseScope::Instance, platform).await
+            } else {
+                queue.resume(PauseScope::Instance, platform).await
+            };
+            result.map_err(queue_error)?;
+        }
+        Scoped::Tenant(view, tenant) => {
+            let result = if paused {
+                view.pause(tenant, platform).await
+            } else {
+                view.resume(tenant, platform).await
+            };
+            result.map_err(|e| e.extend())?;
+        }
+    }
+    scoped.stats().await
 }
 
 /// Queue mutations.
@@ -319,23 +421,27 @@ pub struct QueueMutation;
 
 #[Object]
 impl QueueMutation {
-    /// Pauses publishing, for every platform or one (admin role). Due jobs wait; nothing is
+    /// Pauses publishing, for every platform or one: the caller's tenant's (admin role),
+    /// or the whole instance's (`scope: INSTANCE`, operators). Due jobs wait; nothing is
     /// lost.
     async fn pause_queue(
         &self,
         ctx: &Context<'_>,
         platform: Option<String>,
+        #[graphql(default)] scope: QueueScope,
     ) -> async_graphql::Result<QueueStats> {
-        set_paused(ctx, platform.as_deref(), true).await
+        set_paused(ctx, scope, platform.as_deref(), true).await
     }
 
-    /// Resumes publishing, for every platform or one (admin role); overdue jobs go out now.
+    /// Resumes what `pauseQueue` paused in the same scope; overdue jobs go out now unless
+    /// another pause still holds them.
     async fn resume_queue(
         &self,
         ctx: &Context<'_>,
         platform: Option<String>,
+        #[graphql(default)] scope: QueueScope,
     ) -> async_graphql::Result<QueueStats> {
-        set_paused(ctx, platform.as_deref(), false).await
+        set_paused(ctx, scope, platform.as_deref(), false).await
     }
 
     /// Publishes the failed or needs-review targets of a post again, now.
@@ -368,12 +474,17 @@ impl QueueMutation {
         Ok(Post::from(post))
     }
 
-    /// Deletes every dead-lettered job (admin role); the targets stay failed. Returns how
-    /// many.
-    async fn clear_failed_jobs(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        require_admin(ctx)?;
-        let queue = ctx.data::<Arc<dyn JobQueue>>()?;
-        queue.clear_dead().await.map_err(queue_error)
+    /// Deletes dead-lettered jobs: the caller's tenant's (admin role), or every one
+    /// (`scope: INSTANCE`, operators). The targets stay failed. Returns how many.
+    async fn clear_failed_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] scope: QueueScope,
+    ) -> async_graphql::Result<u64> {
+        match Scoped::of(ctx, scope)? {
+            Scoped::Instance(queue, _) => queue.clear_dead().await.map_err(queue_error),
+            Scoped::Tenant(view, tenant) => view.clear_dead(&tenant).await.map_err(|e| e.extend()),
+        }
     }
 }
 
@@ -383,40 +494,33 @@ pub struct QueueSubscription;
 
 #[SubscriptionObject]
 impl QueueSubscription {
-    /// The queue's stats now and whenever they change (checked every second; admin role).
+    /// The stats of `queueStats` in the same scope, now and whenever they change
+    /// (checked every second).
     async fn queue_stats_updated(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default)] scope: QueueScope,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<QueueStats>>> {
-        require_admin(ctx)?;
-        let queue = ctx.data::<Arc<dyn JobQueue>>()?.clone();
-        let lateness = ctx.data::<Arc<LatenessRecorder>>()?.clone();
-        Ok(async_stream_stats(queue, lateness))
+        Ok(stats_stream(Scoped::of(ctx, scope)?))
     }
 }
 
-fn async_stream_stats(
-    queue: Arc<dyn JobQueue>,
-    lateness: Arc<LatenessRecorder>,
-) -> impl Stream<Item = async_graphql::Result<QueueStats>> {
+fn stats_stream(scoped: Scoped) -> impl Stream<Item = async_graphql::Result<QueueStats>> {
     futures_util::stream::unfold(
-        (queue, lateness, None::<QueueStats>, true),
-        |(queue, lateness, last, first)| async move {
+        (scoped, None::<QueueStats>, true),
+        |(scoped, last, first)| async move {
             let mut first = first;
             loop {
                 if !first {
                     tokio::time::sleep(STATS_POLL).await;
                 }
                 first = false;
-                let s = match queue.stats().await {
-                    Ok(s) => s,
-                    Err(err) => {
-                        return Some((Err(queue_error(err)), (queue, lateness, last, false)));
-                    }
+                let current = match scoped.stats().await {
+                    Ok(current) => current,
+                    Err(err) => return Some((Err(err), (scoped, last, false))),
                 };
-                let current = QueueStats::new(s, lateness.summary());
                 if last.as_ref() != Some(&current) {
-                    return Some((Ok(current.clone()), (queue, lateness, Some(current), false)));
+                    return Some((Ok(current.clone()), (scoped, Some(current), false)));
                 }
             }
         },

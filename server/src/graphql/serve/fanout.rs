@@ -356,6 +356,7 @@ mod tests {
             user_id: "u".into(),
             tenant_id: tenant.into(),
             roles: Vec::new(),
+            operator: false,
         };
         let request = async_graphql::Request::new("subscription { postUpdated { id } }");
         let (results, responses) = mpsc::unbounded_channel::<async_graphql::Response>();
@@ -410,6 +411,7 @@ mod tests {
             user_id: "u".into(),
             tenant_id: "t".into(),
             roles: Vec::new(),
+            operator: false,
         };
         let request = async_graphql::Request::new("subscription { postUpdated { id } }");
         let panicking = || {

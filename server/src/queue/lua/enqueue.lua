@@ -2,17 +2,27 @@
 -- KEYS[1] scheduled zset   KEYS[2] active zset   KEYS[3] paused-platforms set
 -- KEYS[4] paused-jobs zset KEYS[5] dead zset
 -- ARGV[1] job key prefix   ARGV[2] wake channel
--- ARGV[3..] groups of 5: id, post id, platform, version, due (ms since epoch)
+-- ARGV[3..] groups of 6: id, post id, platform, version, due (ms since epoch), tenant
 -- Returns one code per job: 0 unchanged (replay or stale), 1 created, 2 updated.
 -- A job of a newer version replaces an older one; while the older one is leased, the
 -- newer one is parked on the job (`requeue`) and takes effect when the lease ends.
+-- The paused set holds instance pauses (a platform's name) and tenant pauses
+-- ("tenant<TAB>id<TAB>" for all its platforms, "tenant<TAB>id<TAB>platform" for one).
+local function paused(set, platform, tenant)
+  if redis.call('SISMEMBER', set, platform) == 1 then return true end
+  if tenant and tenant ~= '' then
+    return redis.call('SISMEMBER', set, 'tenant\t' .. tenant .. '\t') == 1
+      or redis.call('SISMEMBER', set, 'tenant\t' .. tenant .. '\t' .. platform) == 1
+  end
+  return false
+end
 local out = {}
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local earliest = head[2] and tonumber(head[2]) or nil
 local wake = false
-for i = 3, #ARGV, 5 do
+for i = 3, #ARGV, 6 do
   local id, post, platform = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local version, due = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  local version, due, tenant = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), ARGV[i + 5]
   local key = ARGV[1] .. id
   local current = redis.call('HGET', key, 'version')
   local code = 0
@@ -26,9 +36,9 @@ for i = 3, #ARGV, 5 do
     else
       redis.call('ZREM', KEYS[5], id)
       redis.call('HSET', key, 'post', post, 'platform', platform, 'version', version,
-        'due', due, 'attempts', 0, 'state', 'scheduled')
+        'due', due, 'attempts', 0, 'state', 'scheduled', 'tenant', tenant)
       redis.call('HDEL', key, 'error', 'token', 'requeue')
-      if redis.call('SISMEMBER', KEYS[3], platform) == 1 then
+      if paused(KEYS[3], platform, tenant) then
         redis.call('ZREM', KEYS[1], id)
         redis.call('ZADD', KEYS[4], due, id)
         redis.call('HSET', key, 'state', 'paused')
