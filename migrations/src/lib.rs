@@ -6,6 +6,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub use m20261204_000012_enable_row_level_security::{API_ROLE, WORKER_ROLE};
+
 mod m20261128_000001_create_social_posts;
 mod m20261128_000002_create_social_connections;
 mod m20261128_000003_create_post_targets;
@@ -17,6 +19,7 @@ mod m20261128_000008_drop_target_platform_status_index;
 mod m20261129_000009_add_media_details_and_target_options;
 mod m20261204_000010_namespace_tenant_ids;
 mod m20261204_000011_add_default_connection;
+mod m20261204_000012_enable_row_level_security;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -36,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_add_media_details_and_target_options::Migration),
             Box::new(m20261204_000010_namespace_tenant_ids::Migration),
             Box::new(m20261204_000011_add_default_connection::Migration),
+            Box::new(m20261204_000012_enable_row_level_security::Migration),
         ]
     }
 }

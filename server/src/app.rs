@@ -120,7 +120,7 @@ pub fn start_background(
     let handle = worker::spawn(
         WorkerDeps {
             queue: services.queue.clone(),
-            store: PublishStore::new(services.db.clone()),
+            store: PublishStore::new(services.worker_db.clone()),
             publishers: Arc::new(publishers),
             events: services.events.clone(),
             lateness: services.lateness.clone(),
@@ -128,7 +128,7 @@ pub fn start_background(
         worker,
     );
     let reconciler = reconcile::spawn(
-        services.db.clone(),
+        services.worker_db.clone(),
         services.queue.clone(),
         reconcile,
         stop.clone(),
@@ -212,7 +212,8 @@ async fn connect_services(
     account_policy: AccountPolicy,
     serves_subscriptions: bool,
 ) -> Result<Services, StartupError> {
-    let database = db::connect(database_url, max_connections).await?;
+    let database = db::connect_api(database_url, max_connections).await?;
+    let worker_database = db::connect_worker(database_url, max_connections).await?;
     let queue: Arc<dyn JobQueue> =
         Arc::new(RedisQueue::connect(&queue_config.redis_url, &queue_config.namespace).await?);
     match queue.health().await {
@@ -224,6 +225,7 @@ async fn connect_services(
         Err(err) => tracing::warn!(%err, "queue health check failed"),
     }
     Ok(Services::builder(database, queue, cipher)
+        .worker_db(worker_database)
         .plugins(plugins)
         .account_policy(account_policy)
         .build()

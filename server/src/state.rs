@@ -24,8 +24,11 @@ const EVENT_BUFFER: usize = 1_024;
 /// The long-lived parts of a Herald process.
 #[derive(Clone)]
 pub struct Services {
-    /// Postgres.
+    /// Postgres as the API reaches it: row-level security holds each query to the tenant
+    /// of its scope (`db::tenant`).
     pub db: DatabaseConnection,
+    /// Postgres as the workers and the reconciler reach it, across tenants.
+    pub worker_db: DatabaseConnection,
     /// The publishing queue.
     pub queue: Arc<dyn JobQueue>,
     /// Post change announcements.
@@ -50,6 +53,7 @@ pub struct Services {
 #[derive(Clone)]
 pub struct ServicesBuilder {
     db: DatabaseConnection,
+    worker_db: Option<DatabaseConnection>,
     queue: Arc<dyn JobQueue>,
     cipher: TokenCipher,
     plugins: Option<PluginHost>,
@@ -66,6 +70,7 @@ impl Services {
     ) -> ServicesBuilder {
         ServicesBuilder {
             db,
+            worker_db: None,
             queue,
             cipher,
             plugins: None,
@@ -95,6 +100,13 @@ impl ServicesBuilder {
         self
     }
 
+    /// The workers' pool (default: the API's, e.g. for a user row-level security does not
+    /// hold, as in benchmarks).
+    pub fn worker_db(mut self, worker_db: DatabaseConnection) -> Self {
+        self.worker_db = Some(worker_db);
+        self
+    }
+
     /// Who may connect and disconnect accounts (default: the tenants' admins).
     pub fn account_policy(mut self, policy: AccountPolicy) -> Self {
         self.account_policy = policy;
@@ -105,6 +117,7 @@ impl ServicesBuilder {
     pub fn build(self) -> Services {
         let Self {
             db,
+            worker_db,
             queue,
             cipher,
             plugins,
@@ -123,6 +136,7 @@ impl ServicesBuilder {
         );
         Services {
             tenant_queue: TenantQueue::new(db.clone(), queue.clone()),
+            worker_db: worker_db.unwrap_or_else(|| db.clone()),
             db,
             queue,
             events,

@@ -7,6 +7,10 @@
 //! - [`rows`]: pages decoded straight from Postgres rows (the hot read path);
 //! - [`rules`]: the domain's publishing rules as SQL fragments, for hand-written SQL.
 //!
+//! The API's pool acts as a role that row-level security holds to one tenant ([`tenant`]);
+//! the workers' pool as one that crosses tenants; migrations and operator commands use
+//! the configured user itself.
+//!
 //! An id list is always one array parameter: [`one_of`] in sea-query, `= ANY($n)` with
 //! [`ids_value`] in hand-written SQL.
 
@@ -17,13 +21,18 @@ pub mod rows;
 pub mod rules;
 pub mod stored;
 pub mod targets;
+pub mod tenant;
 
 use std::time::Duration;
 
+use herald_migrations::{API_ROLE, WORKER_ROLE};
 use herald_migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, IntoColumnRef, PgFunc, SimpleExpr};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::{ConnectOptions as _, Executor as _};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr,
+    SqlxPostgresConnector, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -43,6 +52,72 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .test_before_acquire(false)
         .sqlx_logging(false);
     Database::connect(options).await
+}
+
+/// A pool for the API: its connections act as the `herald_api` role, which sees the rows
+/// of the tenant of [`tenant::scope`] only (none outside a scope).
+pub async fn connect_api(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let pool = pool_options(max_connections)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(format!("SET ROLE {API_ROLE}").as_str())
+                    .await?;
+                sea_orm::sqlx::query(tenant::SET_TENANT)
+                    .bind(tenant::setting())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                sea_orm::sqlx::query(tenant::SET_TENANT)
+                    .bind(tenant::setting())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(true)
+            })
+        })
+        .connect_with(pg_options(url)?)
+        .await
+        .map_err(pool_error)?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+}
+
+/// A pool for the publishing workers and the reconciler: its connections act as the
+/// `herald_worker` role, which crosses tenants on the tables publishing needs.
+pub async fn connect_worker(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let pool = pool_options(max_connections)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(format!("SET ROLE {WORKER_ROLE}").as_str())
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_with(pg_options(url)?)
+        .await
+        .map_err(pool_error)?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+}
+
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        // As in `connect`: no ping before each query.
+        .test_before_acquire(false)
+}
+
+fn pg_options(url: &str) -> Result<PgConnectOptions, DbErr> {
+    url.parse::<PgConnectOptions>()
+        .map(|options| options.disable_statement_logging())
+        .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e)))
+}
+
+fn pool_error(err: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(err))
 }
 
 /// `column = ANY($n)`: `column` is one of `ids`, given as one array parameter, so any

@@ -302,9 +302,13 @@ async fn publish(
         let _platform_slot = platform_slots.acquire().await;
         match deps.publishers.get(&request.platform) {
             Some(publisher) => {
-                match tokio::time::timeout(config.publish_timeout, publisher.publish(&request))
-                    .await
-                {
+                // The publisher reads the tenant's account through the API's pool, in
+                // the tenant's scope (row-level security).
+                let call = crate::db::tenant::scope(
+                    &request.owner_id,
+                    tokio::time::timeout(config.publish_timeout, publisher.publish(&request)),
+                );
+                match call.await {
                     Ok(result) => result,
                     Err(_) if publisher.is_idempotent(&request.platform) => {
                         Err(PublishFailure::Retryable {

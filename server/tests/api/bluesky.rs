@@ -628,12 +628,13 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     )
     .await;
     rkey_of(&first, &alice);
-    let (connection_id, session) = app
-        .connections
-        .credentials("user:alice", "bluesky", None)
-        .await
-        .expect("read")
-        .expect("connected");
+    let (connection_id, session) = herald_server::db::tenant::scope(
+        "user:alice",
+        app.connections.credentials("user:alice", "bluesky", None),
+    )
+    .await
+    .expect("read")
+    .expect("connected");
     assert_ne!(
         session.access_token, alice.app_password,
         "a session was stored"
@@ -659,10 +660,12 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     // An access token the PDS no longer accepts (InvalidToken): refreshSession renews it.
     let mut expired = session.clone();
     expired.access_token = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.bm9wZQ".into();
-    app.connections
-        .refreshed(connection_id, &expired)
-        .await
-        .expect("store");
+    herald_server::db::tenant::scope(
+        "user:alice",
+        app.connections.refreshed(connection_id, &expired),
+    )
+    .await
+    .expect("store");
     let sessions_before = calls_to("com.atproto.server.createSession");
     let second = publish(
         &app,
@@ -679,12 +682,13 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
         "{:?}",
         log.lock().expect("lock").calls
     );
-    let (_, renewed) = app
-        .connections
-        .credentials("user:alice", "bluesky", None)
-        .await
-        .expect("read")
-        .expect("connected");
+    let (_, renewed) = herald_server::db::tenant::scope(
+        "user:alice",
+        app.connections.credentials("user:alice", "bluesky", None),
+    )
+    .await
+    .expect("read")
+    .expect("connected");
     assert_ne!(
         renewed.refresh_token.as_deref(),
         Some(refresh_jwt.as_str()),
@@ -702,10 +706,12 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     assert_eq!(status, StatusCode::OK, "{revoked}");
     let mut stale = renewed.clone();
     stale.access_token = expired.access_token.clone();
-    app.connections
-        .refreshed(connection_id, &stale)
-        .await
-        .expect("store");
+    herald_server::db::tenant::scope(
+        "user:alice",
+        app.connections.refreshed(connection_id, &stale),
+    )
+    .await
+    .expect("store");
     let third = publish(
         &app,
         &token,
@@ -804,12 +810,13 @@ async fn lost_create_answer_is_retried_into_exactly_one_record_that_lookup_finds
     let target_id = post["targets"][0]["id"].as_str().expect("target id");
     let version = post["version"].as_i64().expect("version");
     let key = herald_server::worker::idempotency_key(target_id.parse().expect("uuid"), version);
-    let (_, credentials) = app
-        .connections
-        .credentials("user:alice", "bluesky", None)
-        .await
-        .expect("read")
-        .expect("connected");
+    let (_, credentials) = herald_server::db::tenant::scope(
+        "user:alice",
+        app.connections.credentials("user:alice", "bluesky", None),
+    )
+    .await
+    .expect("read")
+    .expect("connected");
     let found = host
         .lookup("bluesky", &key, credentials.clone())
         .await

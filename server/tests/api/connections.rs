@@ -513,12 +513,14 @@ async fn expired_token_is_refreshed_once_and_revoked_one_asks_to_reconnect() {
         roles: vec![],
         operator: false,
     };
-    let (_, stored) = app
-        .connections
-        .credentials(&alice.tenant_id, "example", None)
-        .await
-        .expect("read")
-        .expect("connected");
+    let (_, stored) = herald_server::db::tenant::scope(
+        "user:alice",
+        app.connections
+            .credentials(&alice.tenant_id, "example", None),
+    )
+    .await
+    .expect("read")
+    .expect("connected");
     assert_eq!(
         stored.access_token, "tok-2",
         "the refreshed token was stored"

@@ -243,10 +243,18 @@ impl TestApp {
         let url = format!("{server}/{name}");
 
         herald_server::db::migrate(&url).await.expect("migrate");
-        let mut db = herald_server::db::connect(&url, 10).await.expect("connect");
+        // Tests inspect the database as its owner; the server reaches it as the API and
+        // worker roles, under row-level security.
+        let db = herald_server::db::connect(&url, 4).await.expect("connect");
+        let mut api_db = herald_server::db::connect_api(&url, 10)
+            .await
+            .expect("connect as the API");
+        let worker_db = herald_server::db::connect_worker(&url, 10)
+            .await
+            .expect("connect as the worker");
         let statements = Arc::new(Mutex::new(Vec::new()));
         let recorder = statements.clone();
-        db.set_metric_callback(move |info| {
+        api_db.set_metric_callback(move |info| {
             recorder
                 .lock()
                 .expect("statements")
@@ -262,7 +270,8 @@ impl TestApp {
             .await
             .expect("persisted query store");
         let cipher = TokenCipher::new("test", &TOKEN_KEY);
-        let services = Services::builder(db.clone(), queue, cipher)
+        let services = Services::builder(api_db, queue, cipher)
+            .worker_db(worker_db)
             .plugins(plugins)
             .build()
             .with_event_relay(&redis_url, &namespace, true)

@@ -239,16 +239,18 @@ async fn hostile_account(app: &TestApp) -> String {
         roles: vec![],
         operator: false,
     };
-    app.connections
-        .store(
+    herald_server::db::tenant::scope(
+        "user:alice",
+        app.connections.store(
             &alice,
             "hostile",
             "acct-1",
             "Hostile",
             &herald_plugin_host::Credentials::default(),
-        )
-        .await
-        .expect("seed connection");
+        ),
+    )
+    .await
+    .expect("seed connection");
     app.token("alice", None, &["admin"])
 }
 

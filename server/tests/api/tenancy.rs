@@ -319,7 +319,7 @@ async fn the_migration_namespaces_existing_tenants_by_kind() {
 
     let app = TestApp::spawn().await;
     // Back to the schema before tenant ids had kinds, with data written then.
-    Migrator::down(&app.db, Some(2)).await.expect("down");
+    Migrator::down(&app.db, Some(3)).await.expect("down");
     app.db
         .execute_unprepared(
             "INSERT INTO social_posts (id, content, platforms, status, media_urls,
@@ -395,4 +395,74 @@ async fn the_migration_namespaces_existing_tenants_by_kind() {
         listed["posts"]["edges"],
         json!([{"node": {"content": "solo"}}])
     );
+}
+
+/// `count(*)` of `sql` through `db`.
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    db.query_one(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .expect("count")
+    .expect("row")
+    .try_get_by_index(0)
+    .expect("count value")
+}
+
+#[tokio::test]
+async fn row_level_security_shows_an_unscoped_query_nothing() {
+    use herald_server::db::tenant;
+    use sea_orm::ConnectionTrait;
+
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice", None, &[]);
+    let bob = app.token("bob", None, &[]);
+    app.create_post(&alice, json!({"content": "alice's", "platforms": ["x"]}))
+        .await;
+    app.create_post(&bob, json!({"content": "bob's", "platforms": ["x"]}))
+        .await;
+    let api = &app.services.db;
+    let everything = "SELECT count(*) FROM social_posts";
+
+    // A query that forgot its tenant, through the API's own pool: no tenant's rows.
+    assert_eq!(count(&app.db, everything).await, 2, "the owner sees both");
+    assert_eq!(count(api, everything).await, 0);
+    assert_eq!(count(api, "SELECT count(*) FROM post_targets").await, 0);
+    // In a tenant's scope, the same unfiltered query sees that tenant's rows only.
+    assert_eq!(tenant::scope("user:alice", count(api, everything)).await, 1);
+    assert_eq!(
+        tenant::scope(
+            "user:alice",
+            count(api, "SELECT count(*) FROM post_targets")
+        )
+        .await,
+        1
+    );
+    // An unfiltered write reaches the tenant's rows only, and a row for another tenant
+    // cannot be written at all.
+    let touched = tenant::scope(
+        "user:alice",
+        api.execute_unprepared("UPDATE social_posts SET notes = 'touched'"),
+    )
+    .await
+    .expect("update");
+    assert_eq!(touched.rows_affected(), 1);
+    assert_eq!(
+        count(
+            &app.db,
+            "SELECT count(*) FROM social_posts WHERE notes = 'touched'"
+        )
+        .await,
+        1
+    );
+    let forged = tenant::scope(
+        "user:alice",
+        api.execute_unprepared("UPDATE social_posts SET owner_id = 'user:bob'"),
+    )
+    .await;
+    assert!(forged.is_err(), "a row moved to another tenant: {forged:?}");
+    // The workers' pool crosses tenants, as publishing must.
+    assert_eq!(count(&app.services.worker_db, everything).await, 2);
 }

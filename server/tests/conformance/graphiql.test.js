@@ -4,7 +4,8 @@
 // button is pressed, and the result pane must show the caller's data. A refused token or
 // a failing query leaves other text in the pane, and the test fails.
 //
-// Environment: HERALD_URL, HERALD_TOKEN (tenant "conformance"), HERALD_CHROMIUM.
+// Environment: HERALD_URL, HERALD_TOKEN (user "conformance", tenant "user:conformance"),
+// HERALD_CHROMIUM.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -166,7 +167,7 @@ test('GraphiQL runs a query with a bearer token and shows the result', async () 
       })()`,
       'the result pane',
     );
-    assert.match(shown, /"tenantId": "conformance"/, `result pane:\n${shown}`);
+    assert.match(shown, /"tenantId": "user:conformance"/, `result pane:\n${shown}`);
     assert.ok(shown.includes(content), `the post is listed; result pane:\n${shown}`);
     assert.doesNotMatch(shown, /"errors"/, `result pane:\n${shown}`);
   } finally {

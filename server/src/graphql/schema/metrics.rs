@@ -119,9 +119,10 @@ pub(super) async fn latest_of(
     ctx: &Context<'_>,
     id: uuid::Uuid,
 ) -> async_graphql::Result<Option<TargetMetrics>> {
+    let tenant = super::actor(ctx)?.tenant_id.as_str().into();
     let latest = ctx
         .data::<DataLoader<MetricsLoader>>()?
-        .load_one(id)
+        .load_one((tenant, id))
         .await
         .map_err(|e| e.as_ref().extend())?;
     Ok(latest.map(Into::into))

@@ -197,7 +197,7 @@ object_with_columns! {
             }
             let targets = ctx
                 .data::<DataLoader<TargetLoader>>()?
-                .load_one(self.row.id)
+                .load_one((self.row.owner_id.as_str().into(), self.row.id))
                 .await
                 .map_err(|e| e.as_ref().extend())?
                 .unwrap_or_default();

@@ -234,7 +234,9 @@ impl Registry {
             }
             executions.insert(key.clone(), Arc::downgrade(&execution));
         }
-        let task = tokio::spawn(run(self.clone(), execution.clone(), responses));
+        // The execution reads the database for its tenant (see `db::tenant`).
+        let task =
+            crate::db::tenant::spawn_in_scope(run(self.clone(), execution.clone(), responses));
         *lock(&execution.task) = Some(task.abort_handle());
         Ok(Membership { execution, token })
     }

@@ -420,6 +420,22 @@ struct QueriesOnly(bool);
 async fn execute(
     endpoint: &Endpoint,
     media: MediaType,
+    request: async_graphql::Request,
+    auth: Auth,
+    queries_only: QueriesOnly,
+) -> Response {
+    // Row-level security: the database sees the caller's tenant's rows only.
+    let tenant = auth.0.as_ref().ok().map(|actor| actor.tenant_id.clone());
+    let work = execute_as_caller(endpoint, media, request, auth, queries_only);
+    match tenant {
+        Some(tenant) => crate::db::tenant::scope(&tenant, work).await,
+        None => work.await,
+    }
+}
+
+async fn execute_as_caller(
+    endpoint: &Endpoint,
+    media: MediaType,
     mut request: async_graphql::Request,
     auth: Auth,
     queries_only: QueriesOnly,
@@ -535,7 +551,13 @@ async fn execute_batch(
                 bodies.push(json!({ "errors": errors }).to_string().into_bytes());
                 continue;
             }
-            let (_, body) = response_body(endpoint.schema.execute(request.data(auth)).await);
+            let tenant = auth.0.as_ref().ok().map(|actor| actor.tenant_id.clone());
+            let run = endpoint.schema.execute(request.data(auth));
+            let response = match tenant {
+                Some(tenant) => crate::db::tenant::scope(&tenant, run).await,
+                None => run.await,
+            };
+            let (_, body) = response_body(response);
             bodies.push(body);
         }
         bodies

@@ -325,26 +325,32 @@ impl Connection {
         let number = self.numbers;
         let key = fanout::Key::new(&actor, &request);
         let endpoint = &self.endpoint;
-        let joined = endpoint
-            .subscriptions
-            .subscribe(key, self.deliveries.clone(), number, || {
-                let operation_name = request.operation_name.clone();
-                let shareable = match endpoint.documents.parse(&mut request) {
-                    Err(err) => return Err(json!(with_codes(vec![err], "GRAPHQL_PARSE_FAILED"))),
-                    Ok(document)
-                        if !endpoint.config.introspection && introspection::requested(document) =>
-                    {
-                        return Err(json!([introspection::refused()]));
-                    }
-                    Ok(document) => fanout::shareable(document, operation_name.as_deref()),
-                };
-                Ok(Start {
-                    shareable,
-                    responses: endpoint
-                        .schema
-                        .execute_stream(request.data(Auth(Ok(actor)))),
+        let tenant = actor.tenant_id.clone();
+        let joined = crate::db::tenant::sync_scope(&tenant, || {
+            endpoint
+                .subscriptions
+                .subscribe(key, self.deliveries.clone(), number, || {
+                    let operation_name = request.operation_name.clone();
+                    let shareable = match endpoint.documents.parse(&mut request) {
+                        Err(err) => {
+                            return Err(json!(with_codes(vec![err], "GRAPHQL_PARSE_FAILED")));
+                        }
+                        Ok(document)
+                            if !endpoint.config.introspection
+                                && introspection::requested(document) =>
+                        {
+                            return Err(json!([introspection::refused()]));
+                        }
+                        Ok(document) => fanout::shareable(document, operation_name.as_deref()),
+                    };
+                    Ok(Start {
+                        shareable,
+                        responses: endpoint
+                            .schema
+                            .execute_stream(request.data(Auth(Ok(actor)))),
+                    })
                 })
-            });
+        });
         match joined {
             Ok(membership) => {
                 self.subscriptions.push(Active {
