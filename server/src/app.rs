@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Request, State, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
@@ -21,10 +19,10 @@ use crate::config::GraphqlConfig;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
 use crate::connections::{AccountPolicy, ConnectionService};
 use crate::db;
+use crate::graphql;
 use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, ws};
-use crate::graphql::{self, Auth};
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
@@ -367,8 +365,10 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     http::post(&state.graphql, request).await
 }
 
-/// `/graphql/ws`: `graphql-transport-ws` (Herald's own implementation) or, for older
-/// clients, the legacy `graphql-ws` protocol (async-graphql's).
+/// `/graphql/ws`: `graphql-transport-ws` (Herald's own implementation, see [`ws`]). A
+/// client that offers only the retired `graphql-ws` (subscriptions-transport-ws) protocol
+/// is closed 4406 with a reason naming the protocol to use, rather than being served
+/// without the guards, deadlines, caps and token expiry that [`ws`] enforces.
 async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
@@ -389,39 +389,15 @@ async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .collect::<Vec<_>>();
-    let endpoint = state.graphql.clone();
-    if offered.contains(&"graphql-ws") && !offered.contains(&ws::PROTOCOL) {
-        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
-            Ok(protocol) => protocol,
-            Err(rejection) => return rejection.into_response(),
-        };
+    if offered.contains(&ws::RETIRED_PROTOCOL) && !offered.contains(&ws::PROTOCOL) {
         return upgrade
-            .protocols(["graphql-ws"])
-            .on_upgrade(move |stream| legacy_ws(stream, endpoint, protocol));
+            .protocols([ws::RETIRED_PROTOCOL])
+            .on_upgrade(ws::refuse_retired_protocol);
     }
+    let endpoint = state.graphql.clone();
     upgrade
         .protocols([ws::PROTOCOL])
         .on_upgrade(move |stream| ws::serve(stream, endpoint))
-}
-
-/// The legacy `graphql-ws` (subscriptions-transport-ws) protocol, served by async-graphql.
-async fn legacy_ws(
-    stream: axum::extract::ws::WebSocket,
-    endpoint: Endpoint,
-    protocol: GraphQLProtocol,
-) {
-    let verifier = endpoint.verifier.clone();
-    GraphQLWebSocket::new(stream, endpoint.schema, protocol)
-        .on_connection_init(move |payload| async move {
-            let actor = verifier
-                .verify_header(ws::init_authorization(&payload).as_deref())
-                .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-            let mut data = Data::default();
-            data.insert(Auth(Ok(actor)));
-            Ok(data)
-        })
-        .serve()
-        .await;
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -1,6 +1,6 @@
 //! `postUpdated` over graphql-transport-ws: authenticated in `connection_init`, delivers the
 //! caller's post changes in order, never another tenant's; every close code of the
-//! protocol, keep-alive pings, and the legacy `graphql-ws` protocol.
+//! protocol, keep-alive pings, and the refusal of the retired `graphql-ws` protocol.
 
 use std::time::Duration;
 
@@ -417,13 +417,15 @@ async fn request_errors_are_error_messages_and_subscriptions_complete() {
     assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
 }
 
+/// The retired `graphql-ws` protocol was served by async-graphql without the document
+/// guard, deadlines, caps and token expiry above; it is refused with a reason instead.
 #[tokio::test]
-async fn the_legacy_graphql_ws_protocol_is_still_served() {
+async fn the_retired_graphql_ws_protocol_is_refused_with_4406() {
     let app = TestApp::spawn().await;
-    let token = app.token("alice", None, &[]);
     let mut socket = open(&app, "graphql-ws").await;
-    send(&mut socket, init(&token)).await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let (code, reason) = closed(&mut socket).await;
+    assert_eq!(code, 4406);
+    assert!(reason.contains("use graphql-transport-ws"), "{reason}");
 }
 
 /// A token whose accepted life (its `exp` plus the server's 30 s clock leeway) ends

@@ -1,6 +1,7 @@
 //! `herald-bench graphql`: the GraphQL API under load, against a real `herald serve`
 //! process. `posts(first: 50)` with targets at 50 connections (requests/s, p99) compared
-//! with the same SQL through pgbench: with every process free to run on every CPU, and
+//! with the same SQL through pgbench, acting as the API's role under row-level security
+//! (and once as the tables' owner, to show what RLS costs): with every process free to run on every CPU, and
 //! with Postgres alone on one CPU (as a database on its own host would be) while the
 //! server and the load generators share the others; each with compiled reads (the
 //! default) and with the stock executor. Then 10,000 authenticated graphql-transport-ws
@@ -325,10 +326,27 @@ impl Reads {
     }
 }
 
+/// Whom pgbench's sessions act as.
+#[derive(Clone, Copy)]
+enum Session {
+    /// As the server's API pool does: role `herald_api`, the bench's tenant named in
+    /// `herald.tenant`, so row-level security filters every row read.
+    Api,
+    /// As the tables' owner, which row-level security does not apply to: the same SQL
+    /// without RLS, to show what RLS costs.
+    Owner,
+}
+
 /// The server's SQL for one request (see [`Reads::pgbench_script`]), through pgbench with
-/// as many clients as the server has database connections; returns transactions per
-/// second and the number of transactions. pgbench runs on `cpus`.
-async fn pgbench(url: &str, ids: &[Uuid], cpus: &str, reads: Reads) -> anyhow::Result<(f64, u64)> {
+/// as many clients as the server has database connections, acting as `session`; returns
+/// transactions per second and the number of transactions. pgbench runs on `cpus`.
+async fn pgbench(
+    url: &str,
+    ids: &[Uuid],
+    cpus: &str,
+    reads: Reads,
+    session: Session,
+) -> anyhow::Result<(f64, u64)> {
     let pg_bin = std::fs::read_dir("/usr/lib/postgresql")?
         .filter_map(Result::ok)
         .map(|d| d.path().join("bin/pgbench"))
@@ -337,7 +355,17 @@ async fn pgbench(url: &str, ids: &[Uuid], cpus: &str, reads: Reads) -> anyhow::R
     let (script, defines) = reads.pgbench_script(ids)?;
     let file = std::env::temp_dir().join(format!("herald-bench-{}.sql", Uuid::new_v4().simple()));
     std::fs::write(&file, script)?;
-    let output = Command::new("taskset")
+    let mut command = Command::new("taskset");
+    if let Session::Api = session {
+        command.env(
+            "PGOPTIONS",
+            format!(
+                "-c role={} -c herald.tenant={TENANT}",
+                herald_migrations::API_ROLE
+            ),
+        );
+    }
+    let output = command
         .args(["-c", cpus])
         .arg(pg_bin)
         .args([
@@ -473,16 +501,38 @@ async fn http_scenario(
     layout.apply(target)?;
     let (_, client_cpus) = layout.cpus(target.cpus);
     let (pid, port) = (server.pid, server.port);
-    // pgbench before and after the HTTP load: the machine's other load drifts.
-    let (tps_before, _) = pgbench(target.db_url, target.ids, &client_cpus, server.reads).await?;
+    // pgbench before and after the HTTP load: the machine's other load drifts. It acts as
+    // the API does (row-level security on); once more as the owner, without RLS.
+    let (tps_before, _) = pgbench(
+        target.db_url,
+        target.ids,
+        &client_cpus,
+        server.reads,
+        Session::Api,
+    )
+    .await?;
+    let (tps_owner, _) = pgbench(
+        target.db_url,
+        target.ids,
+        &client_cpus,
+        server.reads,
+        Session::Owner,
+    )
+    .await?;
     let (server_cpu, postgres_cpu) = (cpu_ms(pid, false), postgres_cpu_ms(target.postmaster));
     let load = http_load(port, target.token, &client_cpus).await?;
     let server_cpu = cpu_ms(pid, false).saturating_sub(server_cpu);
     let postgres_cpu_after_http = postgres_cpu_ms(target.postmaster);
     let postgres_http_cpu = postgres_cpu_after_http.saturating_sub(postgres_cpu);
     let postgres_cpu = postgres_cpu_after_http;
-    let (tps_after, transactions) =
-        pgbench(target.db_url, target.ids, &client_cpus, server.reads).await?;
+    let (tps_after, transactions) = pgbench(
+        target.db_url,
+        target.ids,
+        &client_cpus,
+        server.reads,
+        Session::Api,
+    )
+    .await?;
     let postgres_pgbench_cpu = postgres_cpu_ms(target.postmaster).saturating_sub(postgres_cpu);
     let tps = (tps_before + tps_after) / 2.0;
     let per = |ms: u64, n: u64| round(ms as f64 / n.max(1) as f64);
@@ -496,6 +546,10 @@ async fn http_scenario(
         "pgbench_tps": tps.round(),
         "pgbench_tps_before_after": [tps_before.round(), tps_after.round()],
         "ratio": round(load.requests_per_s / tps),
+        // The same SQL as the tables' owner, without row-level security, between the two
+        // runs above: how much of pgbench's rate RLS keeps.
+        "pgbench_tps_without_rls": tps_owner.round(),
+        "rls_kept": round(tps / tps_owner),
         // CPU per request is what the machine's other load does not change.
         "cpu_ms_per_request": {
             "server": per(server_cpu, load.requests),

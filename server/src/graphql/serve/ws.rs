@@ -13,6 +13,8 @@
 //! - the server sends `ping` every interval and closes a connection whose `pong` does not
 //!   come back in time.
 //!
+//! The retired `graphql-ws` (subscriptions-transport-ws) protocol is refused (4406).
+//!
 //! One task serves a connection and all its subscriptions; their results come from
 //! executions shared between subscribers (see [`super::fanout`]).
 
@@ -31,6 +33,10 @@ use crate::graphql::schema::Auth;
 
 /// The sub-protocol this module speaks.
 pub const PROTOCOL: &str = "graphql-transport-ws";
+
+/// The retired `graphql-ws` (subscriptions-transport-ws) protocol, which Herald refuses
+/// (see [`refuse_retired_protocol`]).
+pub const RETIRED_PROTOCOL: &str = "graphql-ws";
 
 /// Longest close reason a close frame can carry.
 const MAX_REASON_BYTES: usize = 123;
@@ -117,6 +123,19 @@ struct Connection {
     /// At most [`MAX_SUBSCRIPTIONS`]: a list is smaller and as fast as a map.
     subscriptions: Vec<Active>,
     numbers: u64,
+}
+
+/// Closes a connection that asked for [`RETIRED_PROTOCOL`] with 4406 (as the graphql-ws
+/// library's servers do for a sub-protocol they do not speak) and a reason naming the
+/// protocol to use.
+pub async fn refuse_retired_protocol(mut socket: WebSocket) {
+    let frame = CloseFrame {
+        code: 4406,
+        reason: "Subprotocol not acceptable: graphql-ws is retired, use graphql-transport-ws"
+            .into(),
+    };
+    // The peer may already be gone; nothing more to do then.
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 /// Serves one `graphql-transport-ws` connection until either side closes it.
