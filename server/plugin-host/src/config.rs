@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::address::AddressPolicy;
+
 /// How the host loads and confines plugins.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -32,6 +34,9 @@ pub struct HostConfig {
     /// Test-only routing: `host[:port]` → base URL (e.g. `http://127.0.0.1:4000`). Plugins
     /// keep their real `https://` URLs; requests to a listed host go to the base instead.
     pub host_overrides: HashMap<String, String>,
+    /// Which addresses plugin requests and media fetches may reach (public unicast only,
+    /// unless ranges are listed). Hosts in `host_overrides` are routed without it.
+    pub address_policy: AddressPolicy,
 }
 
 impl HostConfig {
@@ -50,6 +55,7 @@ impl HostConfig {
             max_redirects: 5,
             quarantine_after: 3,
             host_overrides: HashMap::new(),
+            address_policy: AddressPolicy::public_only(),
         }
     }
 }

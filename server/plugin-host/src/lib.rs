@@ -10,14 +10,17 @@
 //!   and a `tokio` timeout bounds its time, a memory cap traps on growth, and the WASI
 //!   context is empty (no files, environment, sockets).
 //! - **Capabilities**: `http.fetch` to the hosts the manifest declares (https, redirects
-//!   re-checked, time and size capped), the current post's media, logging.
+//!   re-checked, time and size capped), the current post's media (streamed in under a
+//!   cap), logging; every connection is held to the [`address`] policy.
 //! - **Failures**: a plugin's errors and the host's verdicts (trap, timeout) map to
 //!   [`PublishFailure`]; a plugin that traps [`HostConfig::quarantine_after`] times in a row
 //!   is quarantined.
 
+pub mod address;
 pub mod config;
 pub mod error;
 pub mod manifest;
+pub mod scrub;
 pub mod types;
 
 mod bindings;
@@ -159,6 +162,7 @@ impl PluginHost {
             config.max_media_bytes,
             config.max_redirects,
             &config.host_overrides,
+            config.address_policy.clone(),
         )
         .map_err(PluginError::Engine)?;
         let linkers = linkers(&engine)?;
