@@ -45,6 +45,23 @@ impl AddressPolicy {
         }
     }
 
+    /// Public addresses and the ranges written in `ranges` (`10.0.0.0/8`, `fd00::/8`; a bare
+    /// address is itself alone). The error names the entry that does not parse.
+    pub fn parse<'a>(ranges: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let parsed = ranges
+            .into_iter()
+            .map(str::trim)
+            .filter(|range| !range.is_empty())
+            .map(|range| {
+                range
+                    .parse::<IpNet>()
+                    .or_else(|_| range.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("`{range}` is not an address range (CIDR)"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::allowing(parsed))
+    }
+
     /// The ranges allowed beside public addresses.
     pub fn allowed_ranges(&self) -> &[IpNet] {
         &self.allowed
@@ -281,6 +298,18 @@ mod tests {
         assert!(policy.permits(ip("8.8.8.8")));
         assert!(!policy.permits(ip("10.0.0.5")));
         assert!(!policy.permits(ip("::1")));
+    }
+
+    #[test]
+    fn ranges_parse_from_text() {
+        let policy =
+            AddressPolicy::parse(["10.1.0.0/16", " 192.168.1.5 ", "", "fd00::/8"]).expect("ranges");
+        assert_eq!(policy.allowed_ranges().len(), 3);
+        assert!(policy.permits(ip("10.1.2.3")) && !policy.permits(ip("10.2.0.1")));
+        assert!(policy.permits(ip("192.168.1.5")) && !policy.permits(ip("192.168.1.6")));
+        assert!(policy.permits(ip("fd00::1")));
+        let error = AddressPolicy::parse(["10.0.0.0/33"]).expect_err("bad prefix");
+        assert!(error.contains("10.0.0.0/33"), "{error}");
     }
 
     #[test]

@@ -13,8 +13,12 @@ pub struct HostConfig {
     pub plugin_dir: PathBuf,
     /// Where compiled `.cwasm` files are kept; `None` compiles at every start.
     pub cache_dir: Option<PathBuf>,
-    /// Most plugin calls running at once (sizes the pooling allocator).
+    /// Most publishing-path plugin calls running at once (publish, token refresh, lookup).
     pub concurrency: u32,
+    /// Most plugin calls made for API requests running at once (validation, connecting
+    /// accounts, OAuth, metrics); a separate lane, so they never take publishing's slots.
+    /// The pooling allocator is sized for both lanes.
+    pub api_concurrency: u32,
     /// Use the pooling instance allocator (faster instantiation, reserved memory).
     pub pooling: bool,
     /// Largest linear memory of one plugin instance, in bytes.
@@ -46,6 +50,7 @@ impl HostConfig {
             plugin_dir: plugin_dir.into(),
             cache_dir: None,
             concurrency: 64,
+            api_concurrency: 16,
             pooling: true,
             memory_limit_bytes: 64 << 20,
             call_timeout: Duration::from_secs(30),

@@ -63,7 +63,11 @@ struct Inner {
     net: Arc<Net>,
     plugins: BTreeMap<String, Plugin>,
     rejected: Vec<(PathBuf, String)>,
-    permits: tokio::sync::Semaphore,
+    /// Slots of the publishing path (publish, token refresh, lookup).
+    worker_slots: tokio::sync::Semaphore,
+    /// Slots of calls made on behalf of API requests (validation, connecting accounts,
+    /// OAuth, metrics), so that slow ones never take the workers' slots.
+    api_slots: tokio::sync::Semaphore,
     _ticker: engine::EpochTicker,
 }
 
@@ -107,6 +111,17 @@ impl Plugin {
         }
         Ok(hosts.into())
     }
+}
+
+/// Which slots a call waits for: the publishing path and API requests each have their own,
+/// so a burst of slow API-side calls cannot starve publishing (nor the reverse).
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    /// Publishing: `publish`, `refresh_token`, `lookup` ([`HostConfig::concurrency`]).
+    Worker,
+    /// On behalf of an API request: `validate`, `verify_credentials`, OAuth and metrics
+    /// ([`HostConfig::api_concurrency`]).
+    Api,
 }
 
 enum Pre {
@@ -168,7 +183,8 @@ impl PluginHost {
         let linkers = linkers(&engine)?;
         let mut inner = Inner {
             _ticker: engine::EpochTicker::start(&engine)?,
-            permits: tokio::sync::Semaphore::new(config.concurrency.max(1) as usize),
+            worker_slots: tokio::sync::Semaphore::new(config.concurrency.max(1) as usize),
+            api_slots: tokio::sync::Semaphore::new(config.api_concurrency.max(1) as usize),
             engine,
             config,
             net: Arc::new(net),
@@ -247,7 +263,7 @@ impl PluginHost {
             .is_some_and(|p| p.info.idempotent_publish)
     }
 
-    /// Why `post` cannot be published on `platform` (empty when it can).
+    /// Why `post` cannot be published on `platform` (empty when it can). API lane.
     pub async fn validate(
         &self,
         platform: &str,
@@ -255,7 +271,13 @@ impl PluginHost {
     ) -> Result<Vec<Violation>, PluginError> {
         match self
             .inner
-            .run(platform, Call::Validate(post.clone()), &[], Vec::new())
+            .run(
+                Lane::Api,
+                platform,
+                Call::Validate(post.clone()),
+                &[],
+                Vec::new(),
+            )
             .await?
         {
             Outcome::Validate(violations) => Ok(violations),
@@ -263,7 +285,7 @@ impl PluginHost {
         }
     }
 
-    /// Publishes on `platform`.
+    /// Publishes on `platform`. Publishing lane.
     pub async fn publish(
         &self,
         platform: &str,
@@ -273,7 +295,13 @@ impl PluginHost {
         let secrets = request.credentials.secrets();
         match self
             .inner
-            .run(platform, Call::Publish(request), &media, secrets)
+            .run(
+                Lane::Worker,
+                platform,
+                Call::Publish(request),
+                &media,
+                secrets,
+            )
             .await?
         {
             Outcome::Publish(result) => result,
@@ -281,7 +309,7 @@ impl PluginHost {
         }
     }
 
-    /// Checks credentials on `platform`.
+    /// Checks credentials on `platform`. API lane.
     pub async fn verify_credentials(
         &self,
         platform: &str,
@@ -290,7 +318,13 @@ impl PluginHost {
         let secrets = credentials.secrets();
         match self
             .inner
-            .run(platform, Call::VerifyCredentials(credentials), &[], secrets)
+            .run(
+                Lane::Api,
+                platform,
+                Call::VerifyCredentials(credentials),
+                &[],
+                secrets,
+            )
             .await?
         {
             Outcome::VerifyCredentials(result) => result,
@@ -298,7 +332,7 @@ impl PluginHost {
         }
     }
 
-    /// Refreshes credentials on `platform`.
+    /// Refreshes credentials on `platform`. Publishing lane (the publisher refreshes).
     pub async fn refresh_token(
         &self,
         platform: &str,
@@ -307,7 +341,13 @@ impl PluginHost {
         let secrets = credentials.secrets();
         match self
             .inner
-            .run(platform, Call::RefreshToken(credentials), &[], secrets)
+            .run(
+                Lane::Worker,
+                platform,
+                Call::RefreshToken(credentials),
+                &[],
+                secrets,
+            )
             .await?
         {
             Outcome::RefreshToken(result) => result,
@@ -315,7 +355,8 @@ impl PluginHost {
         }
     }
 
-    /// Finds a post published earlier with `idempotency_key` (crash recovery).
+    /// Finds a post published earlier with `idempotency_key` (crash recovery). Publishing
+    /// lane.
     pub async fn lookup(
         &self,
         platform: &str,
@@ -327,13 +368,17 @@ impl PluginHost {
             idempotency_key: idempotency_key.to_owned(),
             credentials,
         };
-        match self.inner.run(platform, call, &[], secrets).await? {
+        match self
+            .inner
+            .run(Lane::Worker, platform, call, &[], secrets)
+            .await?
+        {
             Outcome::Lookup(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
-    /// Engagement figures of a published post.
+    /// Engagement figures of a published post. API lane.
     pub async fn fetch_metrics(
         &self,
         platform: &str,
@@ -345,13 +390,17 @@ impl PluginHost {
             platform_post_id: platform_post_id.to_owned(),
             credentials,
         };
-        match self.inner.run(platform, call, &[], secrets).await? {
+        match self
+            .inner
+            .run(Lane::Api, platform, call, &[], secrets)
+            .await?
+        {
             Outcome::FetchMetrics(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
-    /// The OAuth authorisation URL for `client` (PKCE S256 `pkce_challenge`).
+    /// The OAuth authorisation URL for `client` (PKCE S256 `pkce_challenge`). API lane.
     pub async fn oauth_authorize_url(
         &self,
         platform: &str,
@@ -365,13 +414,17 @@ impl PluginHost {
             state: state.to_owned(),
             pkce_challenge: pkce_challenge.to_owned(),
         };
-        match self.inner.run(platform, call, &[], secrets).await? {
+        match self
+            .inner
+            .run(Lane::Api, platform, call, &[], secrets)
+            .await?
+        {
             Outcome::OauthAuthorizeUrl(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
-    /// Exchanges an OAuth authorisation code for credentials.
+    /// Exchanges an OAuth authorisation code for credentials. API lane.
     pub async fn oauth_exchange(
         &self,
         platform: &str,
@@ -390,7 +443,11 @@ impl PluginHost {
             code: code.to_owned(),
             verifier: verifier.to_owned(),
         };
-        match self.inner.run(platform, call, &[], secrets).await? {
+        match self
+            .inner
+            .run(Lane::Api, platform, call, &[], secrets)
+            .await?
+        {
             Outcome::OauthExchange(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
@@ -476,6 +533,7 @@ impl Inner {
         };
         let info = match self
             .call(
+                Lane::Api,
                 &plugin,
                 Call::Info,
                 Arc::clone(&plugin.allowed_hosts),
@@ -506,6 +564,7 @@ impl Inner {
 
     async fn run(
         &self,
+        lane: Lane,
         platform: &str,
         call: Call,
         media: &[Media],
@@ -519,7 +578,9 @@ impl Inner {
             return Err(PluginError::Quarantined(platform.to_owned()));
         }
         let allowed = plugin.hosts_for(call.credentials())?;
-        let (outcome, state) = self.call(plugin, call, allowed, media, secrets).await?;
+        let (outcome, state) = self
+            .call(lane, plugin, call, allowed, media, secrets)
+            .await?;
         let outcome = match outcome {
             // A lost answer on a platform without idempotency keys: neither retrying nor
             // failing is safe, a person must check.
@@ -536,14 +597,18 @@ impl Inner {
     /// Runs one call in a fresh store, and keeps the plugin's trap count.
     async fn call(
         &self,
+        lane: Lane,
         plugin: &Plugin,
         call: Call,
         allowed_hosts: Arc<[String]>,
         media: &[Media],
         secrets: Vec<String>,
     ) -> Result<(Outcome, HostState), PluginError> {
-        let _permit = self
-            .permits
+        let slots = match lane {
+            Lane::Worker => &self.worker_slots,
+            Lane::Api => &self.api_slots,
+        };
+        let _permit = slots
             .acquire()
             .await
             .map_err(|_| PluginError::Engine("plugin host is shutting down".into()))?;

@@ -574,3 +574,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod policy_tests;
