@@ -576,4 +576,6 @@ mod tests {
 }
 
 #[cfg(test)]
+mod media_tests;
+#[cfg(test)]
 mod policy_tests;
