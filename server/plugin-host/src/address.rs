@@ -333,6 +333,48 @@ mod tests {
         }
     }
 
+    /// The pieces other clients use (the webhook sender): the redirect policy refuses a hop
+    /// to an address outside the policy, in words the caller recognises.
+    #[tokio::test]
+    async fn a_client_built_with_the_policy_refuses_redirects_out_of_it() {
+        use axum::http::{StatusCode, header};
+        let app = axum::Router::new()
+            .route(
+                "/out",
+                axum::routing::get(|| async {
+                    (
+                        StatusCode::FOUND,
+                        [(header::LOCATION, "http://127.0.0.2:9/")],
+                    )
+                }),
+            )
+            .route("/ok", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let policy = AddressPolicy::parse(["127.0.0.1"]).expect("range");
+        let client = reqwest::Client::builder()
+            .dns_resolver(policy.resolver())
+            .redirect(policy.redirect_policy(5))
+            .no_proxy()
+            .build()
+            .expect("client");
+        let ok = client
+            .get(format!("http://127.0.0.1:{port}/ok"))
+            .send()
+            .await
+            .expect("the allowed address answers");
+        assert_eq!(ok.status(), 200);
+        let error = client
+            .get(format!("http://127.0.0.1:{port}/out"))
+            .send()
+            .await
+            .expect_err("redirected outside the policy");
+        assert!(is_denied(&error), "{error:?}");
+    }
+
     #[tokio::test]
     async fn names_resolving_to_refused_addresses_are_refused() {
         use reqwest::dns::Resolve;

@@ -26,6 +26,7 @@ pub mod types;
 mod bindings;
 mod engine;
 mod net;
+mod plugin;
 mod state;
 
 use std::collections::BTreeMap;
@@ -46,6 +47,7 @@ pub use types::{
 
 use bindings::{Call, Outcome, v0_1_0, v0_2_0};
 use net::Net;
+use plugin::{Plugin, Pre};
 use state::HostState;
 
 /// WIT versions this host loads, oldest first.
@@ -71,48 +73,6 @@ struct Inner {
     _ticker: engine::EpochTicker,
 }
 
-struct Plugin {
-    info: PluginInfo,
-    path: PathBuf,
-    id: Arc<str>,
-    allowed_hosts: Arc<[String]>,
-    account_host_keys: Vec<String>,
-    pre: Pre,
-    consecutive_traps: AtomicU32,
-    quarantined: AtomicBool,
-}
-
-impl Plugin {
-    /// The hosts a call with `credentials` may reach: the manifest's `allowed_hosts` plus
-    /// the account servers named by its `account_hosts` keys.
-    fn hosts_for(&self, credentials: Option<&Credentials>) -> Result<Arc<[String]>, PluginError> {
-        let Some(credentials) = credentials.filter(|_| !self.account_host_keys.is_empty()) else {
-            return Ok(Arc::clone(&self.allowed_hosts));
-        };
-        let mut hosts = self.allowed_hosts.to_vec();
-        for key in &self.account_host_keys {
-            // As the SDK's `Credentials::extra_value` reads it: the first value of the key,
-            // absent when blank.
-            let Some((_, value)) = credentials
-                .extra
-                .iter()
-                .find(|(name, _)| name == key)
-                .filter(|(_, value)| !value.trim().is_empty())
-            else {
-                continue;
-            };
-            let authority =
-                net::account_authority(value).map_err(|reason| PluginError::AccountHost {
-                    platform: self.id.to_string(),
-                    key: key.clone(),
-                    reason,
-                })?;
-            hosts.push(authority);
-        }
-        Ok(hosts.into())
-    }
-}
-
 /// Which slots a call waits for: the publishing path and API requests each have their own,
 /// so a burst of slow API-side calls cannot starve publishing (nor the reverse).
 #[derive(Debug, Clone, Copy)]
@@ -122,11 +82,6 @@ enum Lane {
     /// On behalf of an API request: `validate`, `verify_credentials`, OAuth and metrics
     /// ([`HostConfig::api_concurrency`]).
     Api,
-}
-
-enum Pre {
-    V0_1(v0_1_0::PluginPre<HostState>),
-    V0_2(v0_2_0::PluginPre<HostState>),
 }
 
 struct Linkers {

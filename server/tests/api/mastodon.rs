@@ -480,3 +480,51 @@ async fn slow_connect_calls_do_not_delay_publishing() {
         "the API lane held its slots (the other connect calls waited) while the post went out"
     );
 }
+
+/// A user-supplied instance at a private address is refused before anything is sent, in
+/// the same words whichever address and port it names (open, closed or filtered), and so
+/// is a name that resolves to loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_at_a_private_address_is_refused_alike() {
+    let Setup { app, fake, token } = setup().await;
+    let open_port = fake
+        .base
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut messages = Vec::new();
+    for instance in [
+        "https://10.0.0.5".to_owned(),
+        "https://127.0.0.1:22".to_owned(),
+        format!("https://127.0.0.1:{open_port}"),
+        "https://[::ffff:127.0.0.1]".to_owned(),
+        "https://[64:ff9b::a00:5]".to_owned(),
+        format!("https://localhost:{open_port}"),
+    ] {
+        let variables =
+            json!({"c": {"accessToken": TOKEN, "extra": [{"key": "instance", "value": instance}]}});
+        let refused = app.gql(Some(&token), CONNECT, variables).await;
+        assert_error(&refused, "BAD_USER_INPUT", Some("credentials"));
+        let message = refused["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned();
+        assert!(
+            message.contains("destination not allowed"),
+            "{instance}: {message}"
+        );
+        messages.push(message);
+    }
+    messages.dedup();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one answer for every destination: {messages:?}"
+    );
+    assert!(
+        fake.requests_to("GET", "/api/v1/accounts/verify_credentials")
+            .is_empty()
+    );
+}
