@@ -321,10 +321,10 @@ macro_rules! glue {
                 request: whttp::Request,
             ) -> Result<whttp::Response, whttp::HttpError> {
                 let body = match request.body {
-                    whttp::Body::Empty => Vec::new(),
-                    whttp::Body::Bytes(bytes) => bytes,
+                    whttp::Body::Empty => bytes::Bytes::new(),
+                    whttp::Body::Bytes(bytes) => bytes::Bytes::from(bytes),
                     whttp::Body::MediaRef(index) => match self.media(index).await {
-                        Ok(bytes) => bytes.to_vec(),
+                        Ok(bytes) => bytes,
                         Err(MediaError::NotFound) => {
                             return Err(whttp::HttpError::InvalidRequest(format!(
                                 "no media at index {index}"
@@ -431,7 +431,7 @@ macro_rules! glue {
                 let end = start
                     .saturating_add(max.min(MAX_CHUNK) as usize)
                     .min(bytes.len());
-                Ok(bytes.get(start..end).unwrap_or_default().to_vec())
+                Ok(bytes.slice(start..end).to_vec())
             }
         }
 

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::address::AddressPolicy;
+
 /// How the host loads and confines plugins.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -11,8 +13,12 @@ pub struct HostConfig {
     pub plugin_dir: PathBuf,
     /// Where compiled `.cwasm` files are kept; `None` compiles at every start.
     pub cache_dir: Option<PathBuf>,
-    /// Most plugin calls running at once (sizes the pooling allocator).
+    /// Most publishing-path plugin calls running at once (publish, token refresh, lookup).
     pub concurrency: u32,
+    /// Most plugin calls made for API requests running at once (validation, connecting
+    /// accounts, OAuth, metrics); a separate lane, so they never take publishing's slots.
+    /// The pooling allocator is sized for both lanes.
+    pub api_concurrency: u32,
     /// Use the pooling instance allocator (faster instantiation, reserved memory).
     pub pooling: bool,
     /// Largest linear memory of one plugin instance, in bytes.
@@ -32,6 +38,9 @@ pub struct HostConfig {
     /// Test-only routing: `host[:port]` → base URL (e.g. `http://127.0.0.1:4000`). Plugins
     /// keep their real `https://` URLs; requests to a listed host go to the base instead.
     pub host_overrides: HashMap<String, String>,
+    /// Which addresses plugin requests and media fetches may reach (public unicast only,
+    /// unless ranges are listed). Hosts in `host_overrides` are routed without it.
+    pub address_policy: AddressPolicy,
 }
 
 impl HostConfig {
@@ -41,6 +50,7 @@ impl HostConfig {
             plugin_dir: plugin_dir.into(),
             cache_dir: None,
             concurrency: 64,
+            api_concurrency: 16,
             pooling: true,
             memory_limit_bytes: 64 << 20,
             call_timeout: Duration::from_secs(30),
@@ -50,6 +60,7 @@ impl HostConfig {
             max_redirects: 5,
             quarantine_after: 3,
             host_overrides: HashMap::new(),
+            address_policy: AddressPolicy::public_only(),
         }
     }
 }

@@ -23,7 +23,11 @@ pub(crate) fn engine(config: &HostConfig) -> Result<Engine, PluginError> {
         .epoch_interruption(true)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     if config.pooling {
-        let n = config.concurrency.max(1);
+        // Both lanes' slots can be busy at once.
+        let n = config
+            .concurrency
+            .max(1)
+            .saturating_add(config.api_concurrency.max(1));
         let mut pool = PoolingAllocationConfig::default();
         // A Rust wasip2 component has one memory and a few core instances (its module and
         // the shims that adapt its imports).

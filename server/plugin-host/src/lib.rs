@@ -10,19 +10,23 @@
 //!   and a `tokio` timeout bounds its time, a memory cap traps on growth, and the WASI
 //!   context is empty (no files, environment, sockets).
 //! - **Capabilities**: `http.fetch` to the hosts the manifest declares (https, redirects
-//!   re-checked, time and size capped), the current post's media, logging.
+//!   re-checked, time and size capped), the current post's media (streamed in under a
+//!   cap), logging; every connection is held to the [`address`] policy.
 //! - **Failures**: a plugin's errors and the host's verdicts (trap, timeout) map to
 //!   [`PublishFailure`]; a plugin that traps [`HostConfig::quarantine_after`] times in a row
 //!   is quarantined.
 
+pub mod address;
 pub mod config;
 pub mod error;
 pub mod manifest;
+pub mod scrub;
 pub mod types;
 
 mod bindings;
 mod engine;
 mod net;
+mod plugin;
 mod state;
 
 use std::collections::BTreeMap;
@@ -43,6 +47,7 @@ pub use types::{
 
 use bindings::{Call, Outcome, v0_1_0, v0_2_0};
 use net::Net;
+use plugin::{Plugin, Pre};
 use state::HostState;
 
 /// WIT versions this host loads, oldest first.
@@ -60,55 +65,23 @@ struct Inner {
     net: Arc<Net>,
     plugins: BTreeMap<String, Plugin>,
     rejected: Vec<(PathBuf, String)>,
-    permits: tokio::sync::Semaphore,
+    /// Slots of the publishing path (publish, token refresh, lookup).
+    worker_slots: tokio::sync::Semaphore,
+    /// Slots of calls made on behalf of API requests (validation, connecting accounts,
+    /// OAuth, metrics), so that slow ones never take the workers' slots.
+    api_slots: tokio::sync::Semaphore,
     _ticker: engine::EpochTicker,
 }
 
-struct Plugin {
-    info: PluginInfo,
-    path: PathBuf,
-    id: Arc<str>,
-    allowed_hosts: Arc<[String]>,
-    account_host_keys: Vec<String>,
-    pre: Pre,
-    consecutive_traps: AtomicU32,
-    quarantined: AtomicBool,
-}
-
-impl Plugin {
-    /// The hosts a call with `credentials` may reach: the manifest's `allowed_hosts` plus
-    /// the account servers named by its `account_hosts` keys.
-    fn hosts_for(&self, credentials: Option<&Credentials>) -> Result<Arc<[String]>, PluginError> {
-        let Some(credentials) = credentials.filter(|_| !self.account_host_keys.is_empty()) else {
-            return Ok(Arc::clone(&self.allowed_hosts));
-        };
-        let mut hosts = self.allowed_hosts.to_vec();
-        for key in &self.account_host_keys {
-            // As the SDK's `Credentials::extra_value` reads it: the first value of the key,
-            // absent when blank.
-            let Some((_, value)) = credentials
-                .extra
-                .iter()
-                .find(|(name, _)| name == key)
-                .filter(|(_, value)| !value.trim().is_empty())
-            else {
-                continue;
-            };
-            let authority =
-                net::account_authority(value).map_err(|reason| PluginError::AccountHost {
-                    platform: self.id.to_string(),
-                    key: key.clone(),
-                    reason,
-                })?;
-            hosts.push(authority);
-        }
-        Ok(hosts.into())
-    }
-}
-
-enum Pre {
-    V0_1(v0_1_0::PluginPre<HostState>),
-    V0_2(v0_2_0::PluginPre<HostState>),
+/// Which slots a call waits for: the publishing path and API requests each have their own,
+/// so a burst of slow API-side calls cannot starve publishing (nor the reverse).
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    /// Publishing: `publish`, `refresh_token`, `lookup` ([`HostConfig::concurrency`]).
+    Worker,
+    /// On behalf of an API request: `validate`, `verify_credentials`, OAuth and metrics
+    /// ([`HostConfig::api_concurrency`]).
+    Api,
 }
 
 struct Linkers {
@@ -159,12 +132,14 @@ impl PluginHost {
             config.max_media_bytes,
             config.max_redirects,
             &config.host_overrides,
+            config.address_policy.clone(),
         )
         .map_err(PluginError::Engine)?;
         let linkers = linkers(&engine)?;
         let mut inner = Inner {
             _ticker: engine::EpochTicker::start(&engine)?,
-            permits: tokio::sync::Semaphore::new(config.concurrency.max(1) as usize),
+            worker_slots: tokio::sync::Semaphore::new(config.concurrency.max(1) as usize),
+            api_slots: tokio::sync::Semaphore::new(config.api_concurrency.max(1) as usize),
             engine,
             config,
             net: Arc::new(net),
@@ -243,7 +218,7 @@ impl PluginHost {
             .is_some_and(|p| p.info.idempotent_publish)
     }
 
-    /// Why `post` cannot be published on `platform` (empty when it can).
+    /// Why `post` cannot be published on `platform` (empty when it can). API lane.
     pub async fn validate(
         &self,
         platform: &str,
@@ -251,7 +226,13 @@ impl PluginHost {
     ) -> Result<Vec<Violation>, PluginError> {
         match self
             .inner
-            .run(platform, Call::Validate(post.clone()), &[], Vec::new())
+            .run(
+                Lane::Api,
+                platform,
+                Call::Validate(post.clone()),
+                &[],
+                Vec::new(),
+            )
             .await?
         {
             Outcome::Validate(violations) => Ok(violations),
@@ -259,7 +240,7 @@ impl PluginHost {
         }
     }
 
-    /// Publishes on `platform`.
+    /// Publishes on `platform`. Publishing lane.
     pub async fn publish(
         &self,
         platform: &str,
@@ -269,7 +250,13 @@ impl PluginHost {
         let secrets = request.credentials.secrets();
         match self
             .inner
-            .run(platform, Call::Publish(request), &media, secrets)
+            .run(
+                Lane::Worker,
+                platform,
+                Call::Publish(request),
+                &media,
+                secrets,
+            )
             .await?
         {
             Outcome::Publish(result) => result,
@@ -277,7 +264,7 @@ impl PluginHost {
         }
     }
 
-    /// Checks credentials on `platform`.
+    /// Checks credentials on `platform`. API lane.
     pub async fn verify_credentials(
         &self,
         platform: &str,
@@ -286,7 +273,13 @@ impl PluginHost {
         let secrets = credentials.secrets();
         match self
             .inner
-            .run(platform, Call::VerifyCredentials(credentials), &[], secrets)
+            .run(
+                Lane::Api,
+                platform,
+                Call::VerifyCredentials(credentials),
+                &[],
+                secrets,
+            )
             .await?
         {
             Outcome::VerifyCredentials(result) => result,
@@ -294,7 +287,7 @@ impl PluginHost {
         }
     }
 
-    /// Refreshes credentials on `platform`.
+    /// Refreshes credentials on `platform`. Publishing lane (the publisher refreshes).
     pub async fn refresh_token(
         &self,
         platform: &str,
@@ -303,7 +296,13 @@ impl PluginHost {
         let secrets = credentials.secrets();
         match self
             .inner
-            .run(platform, Call::RefreshToken(credentials), &[], secrets)
+            .run(
+                Lane::Worker,
+                platform,
+                Call::RefreshToken(credentials),
+                &[],
+                secrets,
+            )
             .await?
         {
             Outcome::RefreshToken(result) => result,
@@ -311,7 +310,8 @@ impl PluginHost {
         }
     }
 
-    /// Finds a post published earlier with `idempotency_key` (crash recovery).
+    /// Finds a post published earlier with `idempotency_key` (crash recovery). Publishing
+    /// lane.
     pub async fn lookup(
         &self,
         platform: &str,
@@ -323,13 +323,17 @@ impl PluginHost {
             idempotency_key: idempotency_key.to_owned(),
             credentials,
         };
-        match self.inner.run(platform, call, &[], secrets).await? {
+        match self
+            .inner
+            .run(Lane::Worker, platform, call, &[], secrets)
+            .await?
+        {
             Outcome::Lookup(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
-    /// Engagement figures of a published post.
+    /// Engagement figures of a published post. API lane.
     pub async fn fetch_metrics(
         &self,
         platform: &str,
@@ -341,13 +345,17 @@ impl PluginHost {
             platform_post_id: platform_post_id.to_owned(),
             credentials,
         };
-        match self.inner.run(platform, call, &[], secrets).await? {
+        match self
+            .inner
+            .run(Lane::Api, platform, call, &[], secrets)
+            .await?
+        {
             Outcome::FetchMetrics(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
-    /// The OAuth authorisation URL for `client` (PKCE S256 `pkce_challenge`).
+    /// The OAuth authorisation URL for `client` (PKCE S256 `pkce_challenge`). API lane.
     pub async fn oauth_authorize_url(
         &self,
         platform: &str,
@@ -361,13 +369,17 @@ impl PluginHost {
             state: state.to_owned(),
             pkce_challenge: pkce_challenge.to_owned(),
         };
-        match self.inner.run(platform, call, &[], secrets).await? {
+        match self
+            .inner
+            .run(Lane::Api, platform, call, &[], secrets)
+            .await?
+        {
             Outcome::OauthAuthorizeUrl(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
     }
 
-    /// Exchanges an OAuth authorisation code for credentials.
+    /// Exchanges an OAuth authorisation code for credentials. API lane.
     pub async fn oauth_exchange(
         &self,
         platform: &str,
@@ -386,7 +398,11 @@ impl PluginHost {
             code: code.to_owned(),
             verifier: verifier.to_owned(),
         };
-        match self.inner.run(platform, call, &[], secrets).await? {
+        match self
+            .inner
+            .run(Lane::Api, platform, call, &[], secrets)
+            .await?
+        {
             Outcome::OauthExchange(result) => result,
             other => Err(mismatch(platform, &other).into()),
         }
@@ -472,6 +488,7 @@ impl Inner {
         };
         let info = match self
             .call(
+                Lane::Api,
                 &plugin,
                 Call::Info,
                 Arc::clone(&plugin.allowed_hosts),
@@ -502,6 +519,7 @@ impl Inner {
 
     async fn run(
         &self,
+        lane: Lane,
         platform: &str,
         call: Call,
         media: &[Media],
@@ -515,7 +533,9 @@ impl Inner {
             return Err(PluginError::Quarantined(platform.to_owned()));
         }
         let allowed = plugin.hosts_for(call.credentials())?;
-        let (outcome, state) = self.call(plugin, call, allowed, media, secrets).await?;
+        let (outcome, state) = self
+            .call(lane, plugin, call, allowed, media, secrets)
+            .await?;
         let outcome = match outcome {
             // A lost answer on a platform without idempotency keys: neither retrying nor
             // failing is safe, a person must check.
@@ -532,14 +552,18 @@ impl Inner {
     /// Runs one call in a fresh store, and keeps the plugin's trap count.
     async fn call(
         &self,
+        lane: Lane,
         plugin: &Plugin,
         call: Call,
         allowed_hosts: Arc<[String]>,
         media: &[Media],
         secrets: Vec<String>,
     ) -> Result<(Outcome, HostState), PluginError> {
-        let _permit = self
-            .permits
+        let slots = match lane {
+            Lane::Worker => &self.worker_slots,
+            Lane::Api => &self.api_slots,
+        };
+        let _permit = slots
             .acquire()
             .await
             .map_err(|_| PluginError::Engine("plugin host is shutting down".into()))?;

@@ -1,14 +1,18 @@
 //! Outbound HTTP on behalf of plugins: the allow-list is checked on the parsed URL of every
 //! hop (redirects are followed here, never by the client), https only, with a deadline and
-//! a response size cap. Logs name the method, host and path; never headers or queries.
+//! a response size cap. Every hop, and every media fetch, is held to the address policy
+//! ([`crate::address`]). Logs show URLs through [`crate::scrub::url_for_log`]; never
+//! headers.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use url::Url;
+
+use crate::address::{self, AddressPolicy};
+use crate::scrub::url_for_log;
 
 /// An HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,13 +25,14 @@ pub(crate) enum Method {
     Delete,
 }
 
-/// A request as the plugin made it, with any media body already resolved.
+/// A request as the plugin made it, with any media body already resolved (shared, not
+/// copied: a media body is the fetched file's own buffer).
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
     pub method: Method,
     pub url: String,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: Bytes,
 }
 
 /// The final response.
@@ -55,6 +60,7 @@ pub(crate) enum FetchError {
 #[derive(Debug)]
 pub(crate) struct Net {
     client: reqwest::Client,
+    policy: AddressPolicy,
     timeout: Duration,
     max_response_bytes: u64,
     max_media_bytes: u64,
@@ -70,10 +76,11 @@ impl Net {
         max_media_bytes: u64,
         max_redirects: u32,
         overrides: &HashMap<String, String>,
+        policy: AddressPolicy,
     ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(PublicOnly))
+            .dns_resolver(policy.resolver())
             .no_proxy()
             .timeout(timeout)
             .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
@@ -89,6 +96,7 @@ impl Net {
         }
         Ok(Self {
             client,
+            policy,
             timeout,
             max_response_bytes,
             max_media_bytes,
@@ -110,28 +118,39 @@ impl Net {
         }
     }
 
+    /// Where a request for `url` goes: the test override's base for a listed host, or
+    /// `url` itself once the address policy accepts the address written in it (names are
+    /// checked when the client resolves them). A refusal happens before any connection, so
+    /// it reads the same whatever listens at the address.
+    fn route(&self, url: &Url) -> Result<Url, FetchError> {
+        let authority = authority(url).unwrap_or_default();
+        if let Some(base) = self.overrides.get(&authority) {
+            let mut routed = base.clone();
+            routed.set_path(url.path());
+            routed.set_query(url.query());
+            return Ok(routed);
+        }
+        self.policy.check_url(url).map_err(|_| {
+            tracing::warn!(url = %url_for_log(url), "outbound request to a non-public address refused");
+            FetchError::Denied(address::DENIED.to_owned())
+        })?;
+        Ok(url.clone())
+    }
+
     async fn follow(
         &self,
         plugin: &str,
         allowed: &[String],
         mut request: Request,
     ) -> Result<Response, FetchError> {
-        let mut url = Url::parse(&request.url)
-            .map_err(|error| FetchError::InvalidRequest(format!("{}: {error}", request.url)))?;
+        let mut url = Url::parse(&request.url).map_err(|error| {
+            FetchError::InvalidRequest(format!("{}: {error}", scrubbed(&request.url)))
+        })?;
         let mut hops = 0;
         loop {
-            let authority = check_allowed(plugin, allowed, &url)?;
-            // Names resolve to public addresses only (`PublicOnly`); an address written in
-            // the URL is held to the same rule before any connection, so a private service's
-            // open or closed ports never show in an error. A test override is exempt.
-            if !self.overrides.contains_key(&authority) && !literal_is_public(&url) {
-                tracing::warn!(plugin, host = %authority, "plugin request to a non-public address denied");
-                return Err(FetchError::Denied(format!(
-                    "{}: not a public address",
-                    redact_url(&url)
-                )));
-            }
-            let response = self.send(plugin, &authority, &url, &request).await?;
+            check_allowed(plugin, allowed, &url)?;
+            let target = self.route(&url)?;
+            let response = self.send(plugin, &url, target, &request).await?;
             let status = response.status();
             if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
                 return self.read(response).await;
@@ -143,17 +162,8 @@ impl Net {
                     self.max_redirects
                 )));
             }
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .ok_or_else(|| FetchError::Transport(format!("HTTP {status} without Location")))?;
-            // Relative locations resolve against the URL the plugin asked for, never
-            // against the address a test override sent the request to.
-            let next = url.join(location).map_err(|error| {
-                FetchError::Transport(format!("bad redirect location: {error}"))
-            })?;
-            tracing::debug!(plugin, from = %url.host_str().unwrap_or(""), to = %next.host_str().unwrap_or(""), "plugin request redirected");
+            let next = next_hop(&url, &response)?;
+            tracing::debug!(plugin, from = %url_for_log(&url), to = %url_for_log(&next), "plugin request redirected");
             let same_origin = next.origin() == url.origin();
             if !same_origin {
                 request
@@ -164,7 +174,7 @@ impl Net {
                 || (matches!(status.as_u16(), 301 | 302) && request.method == Method::Post);
             if downgrade {
                 request.method = Method::Get;
-                request.body.clear();
+                request.body = Bytes::new();
                 request
                     .headers
                     .retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
@@ -176,19 +186,10 @@ impl Net {
     async fn send(
         &self,
         plugin: &str,
-        authority: &str,
         url: &Url,
+        target: Url,
         request: &Request,
     ) -> Result<reqwest::Response, FetchError> {
-        let target = match self.overrides.get(authority) {
-            Some(base) => {
-                let mut routed = base.clone();
-                routed.set_path(url.path());
-                routed.set_query(url.query());
-                routed
-            }
-            None => url.clone(),
-        };
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Head => reqwest::Method::HEAD,
@@ -197,7 +198,7 @@ impl Net {
             Method::Patch => reqwest::Method::PATCH,
             Method::Delete => reqwest::Method::DELETE,
         };
-        tracing::debug!(plugin, method = %method, host = authority, path = url.path(), "plugin request");
+        tracing::debug!(plugin, method = %method, url = %url_for_log(url), "plugin request");
         let mut builder = self.client.request(method, target);
         for (name, value) in &request.headers {
             if name.eq_ignore_ascii_case("host") || name.eq_ignore_ascii_case("content-length") {
@@ -206,10 +207,13 @@ impl Net {
             builder = builder.header(name.as_str(), value.as_str());
         }
         if !request.body.is_empty() {
+            // A reference to the same buffer, not a copy (a redirect may send it again).
             builder = builder.body(request.body.clone());
         }
         builder.send().await.map_err(|error| {
-            if error.is_timeout() {
+            if address::is_denied(&error) {
+                FetchError::Denied(address::DENIED.to_owned())
+            } else if error.is_timeout() {
                 FetchError::Timeout
             } else if error.is_builder() {
                 FetchError::InvalidRequest(without_url(&error))
@@ -237,52 +241,50 @@ impl Net {
         Ok(Response {
             status,
             headers,
-            body,
+            body: body.into(),
         })
     }
 
-    /// Fetches a post's media file (no allow-list: the URL is Herald's, not the plugin's),
-    /// checking its type against `mime_type` (when one is declared) and its size against
-    /// the media cap. Returns the bytes and the served type.
+    /// Fetches a post's media file (no allow-list: the URL is Herald's, not the plugin's,
+    /// but the address policy holds on every hop), checking its type against `mime_type`
+    /// (when one is declared) and its size against the media cap while it streams in.
+    /// Returns the bytes and the served type.
     pub(crate) async fn fetch_media(
         &self,
         url: &str,
         mime_type: &str,
-    ) -> Result<(Vec<u8>, String), MediaFetchError> {
-        let parsed = Url::parse(url)
-            .map_err(|error| MediaFetchError::Transport(format!("media URL: {error}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(MediaFetchError::Transport(
-                "media URL must be http(s)".into(),
-            ));
-        }
-        let authority = authority(&parsed).unwrap_or_default();
-        let target = match self.overrides.get(&authority) {
-            Some(base) => {
-                let mut routed = base.clone();
-                routed.set_path(parsed.path());
-                routed.set_query(parsed.query());
-                routed
-            }
-            None => {
-                if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = parsed.host()
-                    && !literal_is_public(&parsed)
-                {
-                    return Err(MediaFetchError::Denied(format!(
-                        "media URL {} points to a private address",
-                        redact_url(&parsed)
+    ) -> Result<(Bytes, String), MediaFetchError> {
+        let fetch = async {
+            let mut url = Url::parse(url)
+                .map_err(|error| MediaFetchError::Transport(format!("media URL: {error}")))?;
+            let mut hops = 0;
+            let response = loop {
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(MediaFetchError::Transport(
+                        "media URL must be http(s)".into(),
+                    ));
+                }
+                let target = self.route(&url).map_err(media_error)?;
+                tracing::debug!(url = %url_for_log(&url), "media fetch");
+                let response = self.client.get(target).send().await.map_err(|error| {
+                    if address::is_denied(&error) {
+                        MediaFetchError::Denied(address::DENIED.to_owned())
+                    } else {
+                        MediaFetchError::Transport(without_url(&error))
+                    }
+                })?;
+                if !response.status().is_redirection() {
+                    break response;
+                }
+                hops += 1;
+                if hops > self.max_redirects {
+                    return Err(MediaFetchError::Transport(format!(
+                        "media fetch: more than {} redirects",
+                        self.max_redirects
                     )));
                 }
-                parsed
-            }
-        };
-        let fetch = async {
-            let response = self
-                .client
-                .get(target)
-                .send()
-                .await
-                .map_err(|error| MediaFetchError::Transport(without_url(&error)))?;
+                url = next_hop(&url, &response).map_err(media_error)?;
+            };
             if !response.status().is_success() {
                 return Err(MediaFetchError::Transport(format!(
                     "media fetch: HTTP {}",
@@ -313,10 +315,7 @@ impl Net {
             };
             let bytes = read_capped(response, self.max_media_bytes)
                 .await
-                .map_err(|error| match error {
-                    FetchError::TooLarge(size) => MediaFetchError::TooLarge(size),
-                    other => MediaFetchError::Transport(format!("{other:?}")),
-                })?;
+                .map_err(media_error)?;
             Ok((bytes, mime))
         };
         match tokio::time::timeout(self.timeout, fetch).await {
@@ -326,81 +325,34 @@ impl Net {
     }
 }
 
-/// Resolves host names to public addresses only, so neither a plugin's declared host nor a
-/// post's media URL can reach loopback, private or link-local services by DNS. (Test
-/// overrides route to literal addresses, which are not resolved.)
-struct PublicOnly;
+/// The URL a redirect `response` to a request for `url` points to. Relative locations
+/// resolve against the URL asked for, never against the address a test override sent the
+/// request to.
+fn next_hop(url: &Url, response: &reqwest::Response) -> Result<Url, FetchError> {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| FetchError::Transport(format!("HTTP {status} without Location")))?;
+    url.join(location)
+        .map_err(|error| FetchError::Transport(format!("bad redirect location: {error}")))
+}
 
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|address| is_public(address.ip()))
-                .collect();
-            if public.is_empty() {
-                return Err(format!("{host} has no public address").into());
-            }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
-        })
+fn media_error(error: FetchError) -> MediaFetchError {
+    match error {
+        FetchError::Denied(message) => MediaFetchError::Denied(message),
+        FetchError::TooLarge(size) => MediaFetchError::TooLarge(size),
+        FetchError::Timeout => MediaFetchError::Transport("media fetch timed out".into()),
+        FetchError::InvalidRequest(message)
+        | FetchError::Unreachable(message)
+        | FetchError::Transport(message) => MediaFetchError::Transport(message),
     }
 }
 
-fn literal_is_public(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
-        _ => true,
-    }
-}
-
-/// Whether `ip` is a public unicast address: the one address policy of plugin requests
-/// and media fetches, for resolved names and addresses written in URLs alike.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => {
-            let [a, b, c, _] = ip.octets();
-            !(ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                || ip.is_documentation()
-                || ip.is_multicast()
-                || a == 0
-                // Shared address space (carrier-grade NAT), 100.64.0.0/10.
-                || (a == 100 && (64..128).contains(&b))
-                // IETF protocol assignments, 192.0.0.0/24.
-                || (a == 192 && b == 0 && c == 0)
-                // Benchmarking, 198.18.0.0/15.
-                || (a == 198 && (18..20).contains(&b))
-                // Reserved, 240.0.0.0/4.
-                || a >= 240)
-        }
-        IpAddr::V6(ip) => {
-            if let Some(v4) = ip.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let segments = ip.segments();
-            let first = segments[0];
-            !(ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_multicast()
-                // Unique local fc00::/7 and link-local fe80::/10.
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                // Translations that reach IPv4 addresses (NAT64 64:ff9b::/96 and the local
-                // 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32), documentation
-                // 2001:db8::/32, discard-only 100::/64 and IPv4-compatible ::/96.
-                || first == 0x2002
-                || (first == 0x0064 && segments[1] == 0xff9b)
-                || (first == 0x2001 && segments[1] == 0)
-                || (first == 0x2001 && segments[1] == 0x0db8)
-                || (first == 0x0100 && segments[1..4] == [0, 0, 0])
-                || segments[..6] == [0, 0, 0, 0, 0, 0])
-        }
-    }
+/// `url` as logs may show it, or a placeholder when it does not parse.
+fn scrubbed(url: &str) -> String {
+    Url::parse(url).map_or_else(|_| "(unparsable URL)".to_owned(), |url| url_for_log(&url))
 }
 
 /// Why a media file could not be fetched.
@@ -412,11 +364,16 @@ pub(crate) enum MediaFetchError {
     Transport(String),
 }
 
-async fn read_capped(response: reqwest::Response, cap: u64) -> Result<Vec<u8>, FetchError> {
-    if let Some(length) = response.content_length().filter(|length| *length > cap) {
+/// Reads a body chunk by chunk into one buffer, refusing it as soon as it would exceed
+/// `cap` (at once when the declared length does): never more than `cap` bytes are held. A
+/// declared length sizes the buffer up front, so it is not regrown (and copied) as it fills.
+async fn read_capped(response: reqwest::Response, cap: u64) -> Result<Bytes, FetchError> {
+    let declared = response.content_length();
+    if let Some(length) = declared.filter(|length| *length > cap) {
         return Err(FetchError::TooLarge(length));
     }
-    let mut body = Vec::new();
+    let capacity = usize::try_from(declared.unwrap_or(0)).unwrap_or(0);
+    let mut body = BytesMut::with_capacity(capacity);
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|error| FetchError::Transport(without_url(&error)))?;
@@ -425,7 +382,7 @@ async fn read_capped(response: reqwest::Response, cap: u64) -> Result<Vec<u8>, F
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(body.freeze())
 }
 
 /// The allow-list check, on the parsed URL: https, no userinfo, `host:port` listed.
@@ -433,24 +390,24 @@ fn check_allowed(plugin: &str, allowed: &[String], url: &Url) -> Result<String, 
     if url.scheme() != "https" {
         return Err(FetchError::Denied(format!(
             "{}: plugin {plugin} may only use https",
-            redact_url(url)
+            url_for_log(url)
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(FetchError::Denied(format!(
             "{}: credentials in URLs are not allowed",
-            redact_url(url)
+            url_for_log(url)
         )));
     }
     let authority = authority(url)
-        .ok_or_else(|| FetchError::Denied(format!("{}: URL has no host", redact_url(url))))?;
+        .ok_or_else(|| FetchError::Denied(format!("{}: URL has no host", url_for_log(url))))?;
     if allowed.contains(&authority) {
         Ok(authority)
     } else {
         tracing::warn!(plugin, host = %authority, "plugin request to an undeclared host denied");
         Err(FetchError::Denied(format!(
             "{authority} is not in plugin {plugin}'s allowed_hosts (manifest); refused {}",
-            redact_url(url)
+            url_for_log(url)
         )))
     }
 }
@@ -490,18 +447,10 @@ fn is_credential_header(name: &str) -> bool {
         .any(|header| name.eq_ignore_ascii_case(header))
 }
 
-/// The URL without query or fragment, which may carry tokens.
-fn redact_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
-}
-
 fn without_url(error: &reqwest::Error) -> String {
     let mut message = error.to_string();
     if let Some(url) = error.url() {
-        message = message.replace(url.as_str(), &redact_url(url));
+        message = message.replace(url.as_str(), &url_for_log(url));
     }
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -514,6 +463,8 @@ fn without_url(error: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     fn check(url: &str) -> Result<String, FetchError> {
@@ -548,7 +499,7 @@ mod tests {
             "192.0.0.8",
         ] {
             let ip: IpAddr = private.parse().expect("ip");
-            assert!(!is_public(ip), "{private}");
+            assert!(!address::is_public(ip), "{private}");
         }
         for public in [
             "93.184.216.34",
@@ -557,7 +508,7 @@ mod tests {
             "2001:4860:4860::8888",
         ] {
             let ip: IpAddr = public.parse().expect("ip");
-            assert!(is_public(ip), "{public}");
+            assert!(address::is_public(ip), "{public}");
         }
     }
 
@@ -565,8 +516,15 @@ mod tests {
     /// the answer is the same whether a port there is open or closed.
     #[tokio::test]
     async fn private_addresses_in_urls_are_refused_before_connecting() {
-        let net =
-            Net::new(Duration::from_secs(5), 1 << 20, 1 << 20, 3, &HashMap::new()).expect("client");
+        let net = Net::new(
+            Duration::from_secs(5),
+            1 << 20,
+            1 << 20,
+            3,
+            &HashMap::new(),
+            AddressPolicy::public_only(),
+        )
+        .expect("client");
         for host in [
             "127.0.0.1:22",
             "10.0.0.5",
@@ -581,12 +539,10 @@ mod tests {
                 method: Method::Get,
                 url,
                 headers: Vec::new(),
-                body: Vec::new(),
+                body: Bytes::new(),
             };
             match net.fetch("p", &allowed, request).await {
-                Err(FetchError::Denied(message)) => {
-                    assert!(message.contains("not a public address"), "{message}");
-                }
+                Err(FetchError::Denied(message)) => assert_eq!(message, address::DENIED),
                 other => panic!("{host}: {other:?}"),
             }
         }
@@ -618,3 +574,8 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod media_tests;
+#[cfg(test)]
+mod policy_tests;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use herald_secrets::Secrets;
 
 use wasmtime::ResourceLimiter;
@@ -32,8 +33,9 @@ struct MediaSlot {
     fetched: Option<Result<Fetched, MediaFetchError>>,
 }
 
-/// A fetched media file and its served MIME type.
-type Fetched = (Arc<[u8]>, String);
+/// A fetched media file and its served MIME type. The buffer is shared (never copied) with
+/// request bodies that send it.
+type Fetched = (Bytes, String);
 
 /// Why the current post's media cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +110,7 @@ impl HostState {
     }
 
     /// The bytes of media `index`, fetched on first use.
-    pub(crate) async fn media(&mut self, index: u32) -> Result<Arc<[u8]>, MediaError> {
+    pub(crate) async fn media(&mut self, index: u32) -> Result<Bytes, MediaError> {
         let net = Arc::clone(&self.net);
         let slot = self
             .media
@@ -117,12 +119,11 @@ impl HostState {
         if slot.fetched.is_none() {
             let fetched = net
                 .fetch_media(&slot.media.url, &slot.media.mime_type)
-                .await
-                .map(|(bytes, mime)| (Arc::from(bytes), mime));
+                .await;
             slot.fetched = Some(fetched);
         }
         match &slot.fetched {
-            Some(Ok((bytes, _))) => Ok(Arc::clone(bytes)),
+            Some(Ok((bytes, _))) => Ok(bytes.clone()),
             Some(Err(error)) => Err(MediaError::Fetch(error.clone())),
             None => Err(MediaError::NotFound),
         }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use herald_plugin_host::address::AddressPolicy;
 
 use super::{ConfigError, positive};
 
@@ -46,9 +47,17 @@ pub struct PluginArgs {
     /// Cache of compiled plugins (default: `.cache` inside the plugin directory).
     #[arg(long, env = "HERALD_PLUGIN_CACHE_DIR")]
     pub plugin_cache_dir: Option<PathBuf>,
-    /// Most plugin calls at once (sizes the instance pool).
+    /// Most publishing plugin calls at once (publish, token refresh, lookup).
     #[arg(long, env = "HERALD_PLUGIN_CONCURRENCY", default_value_t = 64)]
     pub plugin_concurrency: u32,
+    /// Most plugin calls for API requests at once (validation, connecting accounts,
+    /// metrics): a lane of their own, so they never take publishing's slots.
+    #[arg(long, env = "HERALD_PLUGIN_API_CONCURRENCY", default_value_t = 16)]
+    pub plugin_api_concurrency: u32,
+    /// Private address ranges (CIDR, comma separated) outbound requests may reach besides
+    /// public addresses, e.g. an instance on the LAN; none by default.
+    #[arg(long, env = "HERALD_OUTBOUND_ALLOW_CIDRS", value_delimiter = ',')]
+    pub outbound_allow_cidrs: Vec<String>,
     /// Use the pooling instance allocator.
     #[arg(long, env = "HERALD_PLUGIN_POOLING", default_value_t = true, action = clap::ArgAction::Set)]
     pub plugin_pooling: bool,
@@ -90,6 +99,12 @@ impl PluginArgs {
             u64::from(self.plugin_concurrency),
         )?)
         .unwrap_or(u32::MAX);
+        config.api_concurrency = u32::try_from(positive(
+            "HERALD_PLUGIN_API_CONCURRENCY (--plugin-api-concurrency)",
+            u64::from(self.plugin_api_concurrency),
+        )?)
+        .unwrap_or(u32::MAX);
+        config.address_policy = self.address_policy()?;
         config.pooling = self.plugin_pooling;
         config.memory_limit_bytes = usize::try_from(
             positive(
@@ -132,6 +147,18 @@ impl PluginArgs {
                 .insert(host.trim().to_owned(), base.trim().to_owned());
         }
         Ok(config)
+    }
+
+    /// Where outbound requests may connect: public addresses and the listed ranges.
+    pub fn address_policy(&self) -> Result<AddressPolicy, ConfigError> {
+        AddressPolicy::parse(self.outbound_allow_cidrs.iter().map(String::as_str)).map_err(
+            |reason| {
+                ConfigError::new(
+                    "HERALD_OUTBOUND_ALLOW_CIDRS (--outbound-allow-cidrs)",
+                    reason,
+                )
+            },
+        )
     }
 
     /// The host settings when a plugin directory is configured.

@@ -40,6 +40,8 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
             plugin_dir: None,
             plugin_cache_dir: None,
             plugin_concurrency: 64,
+            plugin_api_concurrency: 16,
+            outbound_allow_cidrs: Vec::new(),
             plugin_pooling: true,
             plugin_memory_mb: 64,
             plugin_timeout_secs: 30,
@@ -121,6 +123,14 @@ fn errors_name_the_setting() {
     overrides.plugins.plugin_dir = Some("/plugins".into());
     overrides.plugins.plugin_host_overrides = vec!["api.example.com".into()];
     cases.push((overrides, "HERALD_PLUGIN_HOST_OVERRIDES"));
+    let mut api_lane = args(DB, SECRET);
+    api_lane.plugins.plugin_dir = Some("/plugins".into());
+    api_lane.plugins.plugin_api_concurrency = 0;
+    cases.push((api_lane, "HERALD_PLUGIN_API_CONCURRENCY"));
+    let mut cidrs = args(DB, SECRET);
+    cidrs.plugins.plugin_dir = Some("/plugins".into());
+    cidrs.plugins.outbound_allow_cidrs = vec!["10.0.0.0/33".into()];
+    cases.push((cidrs, "HERALD_OUTBOUND_ALLOW_CIDRS"));
     let mut timeout = args(DB, SECRET);
     timeout.graphql.graphql_timeout_secs = 0;
     cases.push((timeout, "HERALD_GRAPHQL_TIMEOUT_SECS"));
@@ -152,6 +162,20 @@ fn plugin_settings_build_the_host_config() {
         Some(PathBuf::from("/srv/plugins/.cache"))
     );
     assert_eq!(plugins.memory_limit_bytes, 64 << 20);
+    assert_eq!((plugins.concurrency, plugins.api_concurrency), (64, 16));
+    assert!(plugins.address_policy.allowed_ranges().is_empty());
+    args.plugins.outbound_allow_cidrs = vec!["10.20.0.0/16".into()];
+    let plugins = args.config().expect("valid").plugins.expect("configured");
+    assert!(
+        plugins
+            .address_policy
+            .permits("10.20.1.1".parse().expect("ip"))
+    );
+    assert!(
+        !plugins
+            .address_policy
+            .permits("10.21.1.1".parse().expect("ip"))
+    );
     assert_eq!(
         plugins
             .host_overrides

@@ -550,7 +550,16 @@ pub async fn post_statuses_until(socket: &mut Socket, last: &str) -> Vec<String>
 
 /// The built plugins, with their hosts (`host[:port]`) routed to local servers (base URLs).
 pub async fn plugin_host(overrides: &[(&str, String)]) -> PluginHost {
+    plugin_host_with(overrides, |_| {}).await
+}
+
+/// [`plugin_host`] with further settings made by `configure`.
+pub async fn plugin_host_with(
+    overrides: &[(&str, String)],
+    configure: impl FnOnce(&mut HostConfig),
+) -> PluginHost {
     let mut config = HostConfig::new(built_plugins());
+    configure(&mut config);
     for (host, base) in overrides {
         config
             .host_overrides

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::fakes::mastodon::{FakeMastodon, PNG};
 use crate::harness::{
     TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host, watch_retry,
+    plugin_host_with, watch_retry,
 };
 
 const TOKEN: &str = "tok-alice-mastodon";
@@ -27,12 +27,20 @@ struct Setup {
 /// Herald with the real Mastodon plugin, `mastodon.test` (the account's instance) and
 /// `media.herald.test` (where the post's media live) routed to the fake.
 async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+/// [`setup`] with the plugin host's settings changed by `configure`.
+async fn setup_with(configure: impl FnOnce(&mut herald_plugin_host::HostConfig)) -> Setup {
     let fake = FakeMastodon::start().await;
     fake.add_token(TOKEN, ACCOUNT_ID);
-    let host = plugin_host(&[
-        ("mastodon.test:443", fake.base.clone()),
-        ("media.herald.test:443", fake.base.clone()),
-    ])
+    let host = plugin_host_with(
+        &[
+            ("mastodon.test:443", fake.base.clone()),
+            ("media.herald.test:443", fake.base.clone()),
+        ],
+        configure,
+    )
     .await;
     let app = app_publishing("mastodon", host).await;
     let token = app.token("alice", None, &["admin"]);
@@ -407,4 +415,116 @@ async fn lost_answer_is_retried_with_the_same_idempotency_key_and_posts_once() {
     assert_eq!(statuses.len(), 1, "one status on the instance");
     assert_eq!(done["targets"][0]["platformUrl"], statuses[0].json["url"]);
     assert_eq!(done["targets"][0]["status"], "PUBLISHED");
+}
+
+/// API-side plugin calls have their own lane: with every API slot held by connect calls
+/// the instance answers slowly, and more of them waiting, a post scheduled earlier is
+/// still published on time (it waits for none of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_connect_calls_do_not_delay_publishing() {
+    const SLOW: &str = "tok-slow-instance";
+    const API_SLOTS: u32 = 2;
+    let Setup { app, fake, token } = setup_with(|config| {
+        config.concurrency = 2;
+        config.api_concurrency = API_SLOTS;
+    })
+    .await;
+    connect(&app, &token).await;
+    let due_in = Duration::from_millis(2_500);
+    let input = json!({
+        "content": "on time",
+        "targets": [{"platform": "mastodon"}],
+        "scheduledAt": in_ms(due_in.as_millis() as i64),
+    });
+    let post = app.create_post(&token, input).await;
+    let due = std::time::Instant::now() + due_in;
+
+    fake.add_token(SLOW, "slow-account");
+    fake.state()
+        .slow_verify
+        .insert(SLOW.to_owned(), Duration::from_secs(20));
+    let bob = app.token("bob", None, &["admin"]);
+    let slow_connects = futures_util::future::join_all(
+        (0..2 * API_SLOTS).map(|_| app.gql(Some(&bob), CONNECT, credentials(SLOW))),
+    );
+    let slow_requests = || {
+        fake.requests_to("GET", "/api/v1/accounts/verify_credentials")
+            .iter()
+            .filter(|r| r.header("authorization") == Some(&format!("Bearer {SLOW}")))
+            .count()
+    };
+    let on_time = async {
+        let saturated = tokio::time::timeout(Duration::from_secs(10), async {
+            while slow_requests() < API_SLOTS as usize {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        saturated
+            .await
+            .expect("the slow connect calls reach the instance");
+        published(&app, &token, &post).await
+    };
+    let done = tokio::select! {
+        done = on_time => done,
+        answers = slow_connects => panic!("the slow connect calls ended first: {answers:?}"),
+    };
+    let late = std::time::Instant::now().saturating_duration_since(due);
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    assert!(
+        late < Duration::from_secs(3),
+        "published {late:?} after its time"
+    );
+    assert_eq!(
+        slow_requests(),
+        API_SLOTS as usize,
+        "the API lane held its slots (the other connect calls waited) while the post went out"
+    );
+}
+
+/// A user-supplied instance at a private address is refused before anything is sent, in
+/// the same words whichever address and port it names (open, closed or filtered), and so
+/// is a name that resolves to loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_at_a_private_address_is_refused_alike() {
+    let Setup { app, fake, token } = setup().await;
+    let open_port = fake
+        .base
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut messages = Vec::new();
+    for instance in [
+        "https://10.0.0.5".to_owned(),
+        "https://127.0.0.1:22".to_owned(),
+        format!("https://127.0.0.1:{open_port}"),
+        "https://[::ffff:127.0.0.1]".to_owned(),
+        "https://[64:ff9b::a00:5]".to_owned(),
+        format!("https://localhost:{open_port}"),
+    ] {
+        let variables =
+            json!({"c": {"accessToken": TOKEN, "extra": [{"key": "instance", "value": instance}]}});
+        let refused = app.gql(Some(&token), CONNECT, variables).await;
+        assert_error(&refused, "BAD_USER_INPUT", Some("credentials"));
+        let message = refused["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned();
+        assert!(
+            message.contains("destination not allowed"),
+            "{instance}: {message}"
+        );
+        messages.push(message);
+    }
+    messages.dedup();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one answer for every destination: {messages:?}"
+    );
+    assert!(
+        fake.requests_to("GET", "/api/v1/accounts/verify_credentials")
+            .is_empty()
+    );
 }

@@ -98,6 +98,8 @@ pub struct Instance {
     /// The next `POST /api/v1/statuses` that creates a status loses its answer: the
     /// connection breaks before the body arrives.
     pub lose_next_status_answer: bool,
+    /// `verify_credentials` with one of these tokens answers only after the delay.
+    pub slow_verify: HashMap<String, Duration>,
     pub statuses: Vec<StoredStatus>,
     pub media: Vec<StoredMedia>,
     pub requests: Vec<Recorded>,
@@ -290,6 +292,13 @@ fn account_json(id: &str) -> Value {
 }
 
 async fn verify_credentials(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let delay = bearer(&headers).and_then(|token| {
+        let s = state.lock().expect("fake state");
+        s.slow_verify.get(&token).copied()
+    });
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let s = state.lock().expect("fake state");
     let Some(account_id) = bearer(&headers).and_then(|t| s.tokens.get(&t).cloned()) else {
         return invalid_token();
