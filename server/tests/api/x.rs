@@ -521,3 +521,60 @@ async fn oauth_with_pkce_and_rotating_refresh_tokens_through_the_host() {
         "the lent secret is not stored back"
     );
 }
+
+/// `herald plugin run` (as plugins/README.md documents it) publishes through the plugin
+/// against the fake: a post with an image, then the same post again is looked up, not
+/// posted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_plugin_run_publishes_against_the_fake() {
+    let fake = FakeX::start().await;
+    fake.add_account(TOKEN, ACCOUNT_ID, "alice", "Alice on X");
+    let wasm = crate::plugins::built_plugins().join("x.wasm");
+    let dir = std::env::temp_dir().join(format!("herald-x-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let post = dir.join("post.json");
+    let media = json!([{
+        "url": "https://media.herald.test/herald-media/cat.png",
+        "mime_type": "image/png",
+        "alt": "a cat",
+    }]);
+    std::fs::write(
+        &post,
+        json!({"text": "from the CLI", "media": media}).to_string(),
+    )
+    .expect("post");
+    let creds = dir.join("creds.json");
+    std::fs::write(&creds, json!({"access_token": TOKEN}).to_string()).expect("creds");
+    let api = format!("api.x.com={}", fake.base);
+    let media_host = format!("media.herald.test={}", fake.base);
+    let args = [
+        "plugin",
+        "run",
+        wasm.to_str().expect("UTF-8"),
+        "--post",
+        post.to_str().expect("UTF-8"),
+        "--credentials",
+        creds.to_str().expect("UTF-8"),
+        "--plugin-host-overrides",
+        &api,
+        "--plugin-host-overrides",
+        &media_host,
+    ];
+    let (ok, report) = crate::plugins::herald(&args).await;
+    assert!(ok, "{report}");
+    let id = fake.state().posts[0].id.clone();
+    assert_eq!(
+        report["receipt"],
+        json!({"platform_post_id": id, "url": format!("https://x.com/i/status/{id}")})
+    );
+    assert_eq!(fake.state().media[0].alt.as_deref(), Some("a cat"));
+
+    let (ok, again) = crate::plugins::herald(&args).await;
+    assert!(ok, "{again}");
+    assert_eq!(
+        again["receipt"], report["receipt"],
+        "the duplicate is looked up"
+    );
+    assert_eq!(fake.state().posts.len(), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
