@@ -1,8 +1,9 @@
 //! The fake X's v2 chunked media upload: `POST /2/media/upload/initialize` (JSON
-//! `InitializeMediaUploadRequest`), `POST /2/media/upload/{id}/append` (multipart `media`
-//! + `segment_index`), `POST /2/media/upload/{id}/finalize` (the segments must add up to
-//! `total_bytes`; `processing_info` while processing), `GET /2/media/upload?command=STATUS
-//! &media_id=…` and `POST /2/media/metadata` (alt text, at most 1,000 characters).
+//! `InitializeMediaUploadRequest`), `POST /2/media/upload/{id}/append` (multipart with
+//! `media` and `segment_index`), `POST /2/media/upload/{id}/finalize` (the segments must
+//! add up to `total_bytes`; `processing_info` while processing),
+//! `GET /2/media/upload?command=STATUS&media_id=…` and `POST /2/media/metadata` (alt
+//! text, at most 1,000 characters).
 
 use std::collections::{BTreeMap, HashMap};
 
