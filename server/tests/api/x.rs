@@ -1,9 +1,10 @@
 //! The X plugin end to end against a fake X API v2 built from X's OpenAPI description
 //! (`fakes::x`): GraphQL → queue → plugin (wasm) → fake → post and URL back, exactly once;
 //! images by the chunked upload with processing polled; the weighted length checked
-//! before scheduling; epoch rate-limit resets; 402 without API credit; lost answers found
-//! among the account's own posts; and OAuth 2.0 with PKCE and rotating refresh tokens
-//! through the plugin host.
+//! before scheduling; epoch rate-limit resets; 402 without API credit; lost answers (and a
+//! worker killed mid-publish) found among the account's own posts, never posted twice;
+//! OAuth 2.0 with PKCE and rotating refresh tokens through the plugin host; and
+//! `herald plugin run` against the fake.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use herald_plugin_host::{OauthClient, PublishFailure};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::discord::spawn_plugin_worker;
 use crate::fakes::x::{FakeX, image, oauth};
 use crate::harness::{
     TestApp, app_publishing, assert_error, assert_retried_after, in_ms, plugin_host, watch_retry,
@@ -577,4 +579,44 @@ async fn herald_plugin_run_publishes_against_the_fake() {
     );
     assert_eq!(fake.state().posts.len(), 1);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A `herald worker` process SIGKILLed while X holds the answer to the created post: the
+/// next worker resumes the publish with the same key (the plugin is idempotent), X
+/// refuses the duplicate, and the post found among the account's is the receipt — one
+/// post on X.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_worker_resumes_and_finds_the_post_instead_of_posting_twice() {
+    let fake = FakeX::start().await;
+    fake.add_account(TOKEN, ACCOUNT_ID, "alice", "Alice on X");
+    let host = plugin_host(&[("api.x.com:443", fake.base.clone())]).await;
+    let app = TestApp::spawn_with_plugins(host).await;
+    let token = app.token("alice", None, &["admin"]);
+    app.ok(&token, CONNECT, json!({"c": {"accessToken": TOKEN}}))
+        .await;
+    let hung = {
+        let mut state = fake.state();
+        state.hang_next_post = true;
+        state.hung.clone()
+    };
+    let overrides = [format!("api.x.com={}", fake.base)];
+    let mut first = spawn_plugin_worker(&app, &overrides);
+    let post = app
+        .create_post(&token, post_input("out before the crash"))
+        .await;
+    tokio::time::timeout(Duration::from_secs(30), hung.notified())
+        .await
+        .expect("the worker reached X");
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    let _second = spawn_plugin_worker(&app, &overrides);
+    let done = ended(&app, &token, &post, "PUBLISHED").await;
+
+    let posts = fake.state().posts.clone();
+    assert_eq!(posts.len(), 1, "one post on X");
+    assert_eq!(fake.requests_to("POST", "/2/tweets").len(), 2);
+    assert_eq!(
+        done["targets"][0]["platformUrl"],
+        format!("https://x.com/i/status/{}", posts[0].id)
+    );
 }

@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -95,6 +97,10 @@ pub struct Platform {
     pub last_reset: Option<i64>,
     /// The next `POST /2/tweets` that creates a post loses its answer.
     pub lose_next_post_answer: bool,
+    /// The next `POST /2/tweets` that creates a post never answers, notifying `hung`.
+    pub hang_next_post: bool,
+    /// Notified when a creation is held by `hang_next_post`.
+    pub hung: Arc<Notify>,
     /// The next this many timeline reads leave the newest post out (X's timelines are
     /// eventually consistent).
     pub timeline_lag: u32,
@@ -320,8 +326,25 @@ fn weighted_length(text: &str) -> usize {
 }
 
 async fn create_post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let answer = create(&state, &headers, &body);
+    let hung = {
+        let mut s = state.lock().expect("fake state");
+        let created = answer.status() == StatusCode::CREATED;
+        (created && std::mem::take(&mut s.hang_next_post)).then(|| s.hung.clone())
+    };
+    match hung {
+        Some(hung) => {
+            // The post exists; the caller waits for an answer that never comes.
+            hung.notify_one();
+            std::future::pending::<Response>().await
+        }
+        _ => answer,
+    }
+}
+
+fn create(state: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
     let mut s = state.lock().expect("fake state");
-    let Some(author) = s.caller(&headers) else {
+    let Some(author) = s.caller(headers) else {
         return unauthorized();
     };
     if s.no_credit {
@@ -336,7 +359,7 @@ async fn create_post(State(state): State<Shared>, headers: HeaderMap, body: Byte
             .into_response();
     }
     let invalid = |detail: &str| problem(StatusCode::BAD_REQUEST, "Invalid Request", detail);
-    let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(body) else {
         return invalid("The request body is not valid JSON.");
     };
     const KNOWN: [&str; 16] = [
