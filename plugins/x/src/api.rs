@@ -31,6 +31,23 @@ pub struct Created {
     pub id: String,
 }
 
+/// `Post` with `tweet.fields=public_metrics` (`GET /2/tweets/{id}`).
+#[derive(Deserialize)]
+pub struct Measured {
+    pub public_metrics: PublicMetrics,
+}
+
+/// `PostPublicMetrics` (all required by the spec).
+#[derive(Deserialize)]
+pub struct PublicMetrics {
+    pub like_count: i64,
+    pub repost_count: i64,
+    pub reply_count: i64,
+    pub quote_count: i64,
+    pub bookmark_count: i64,
+    pub impression_count: i64,
+}
+
 /// `Post` as `GET /2/users/{id}/tweets` lists it with `tweet.fields=attachments`.
 #[derive(Deserialize)]
 pub struct Listed {

@@ -12,6 +12,8 @@
 //! `lookup` export keeps the SDK's default (`None`): it receives only the idempotency
 //! key, which an X post does not carry.
 //!
+//! Metrics: the post's public metrics (`GET /2/tweets/{id}?tweet.fields=public_metrics`).
+//!
 //! Target options: none. Limits: 280 by X's weighted count (links 23, CJK and emoji 2),
 //! up to 4 images (JPEG, PNG, WebP up to 5 MB; a GIF up to 15 MB, alone), alt text up to
 //! 1,000 characters.
@@ -25,12 +27,12 @@ use herald_plugin_sdk::http::{HttpError, Request};
 use herald_plugin_sdk::scrub::Secrets;
 use herald_plugin_sdk::text::{X_URL_LENGTH, x_weighted_length};
 use herald_plugin_sdk::{
-    Account, Credentials, LengthCounting, Limits, MediaLimit, OauthClient, PluginInfo, Post,
-    PublishError, PublishRequest, Publisher, Receipt, Violation, log, register_publisher,
+    Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, OauthClient, PluginInfo,
+    Post, PublishError, PublishRequest, Publisher, Receipt, Violation, log, register_publisher,
     validate_limits,
 };
 
-use crate::api::{API, Created, Data, User};
+use crate::api::{API, Created, Data, Measured, User};
 use crate::oauth::Grant;
 
 /// X's limit for a standard account, by its weighted count.
@@ -141,6 +143,41 @@ impl Publisher for X {
             handle: user.username,
             display_name: user.name.filter(|name| !name.is_empty()),
         })
+    }
+
+    /// The post's public metrics: likes, reposts, replies, quotes, bookmarks, impressions.
+    fn fetch_metrics(
+        platform_post_id: String,
+        credentials: Credentials,
+    ) -> Result<Vec<Metric>, PublishError> {
+        if platform_post_id.is_empty() || !platform_post_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PublishError::Permanent(format!(
+                "{platform_post_id:?} is not an X post id"
+            )));
+        }
+        let secrets = secrets(&credentials);
+        let measured = api::call(
+            Request::get(format!(
+                "{API}/2/tweets/{platform_post_id}?tweet.fields=public_metrics"
+            )),
+            &credentials.access_token,
+            &secrets,
+        )?
+        .json::<Data<Measured>>()?
+        .data
+        .public_metrics;
+        let metric = |name: &str, value| Metric {
+            name: name.into(),
+            value,
+        };
+        Ok(vec![
+            metric("likes", measured.like_count),
+            metric("reposts", measured.repost_count),
+            metric("replies", measured.reply_count),
+            metric("quotes", measured.quote_count),
+            metric("bookmarks", measured.bookmark_count),
+            metric("impressions", measured.impression_count),
+        ])
     }
 
     fn oauth_authorize_url(

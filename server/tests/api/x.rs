@@ -127,6 +127,23 @@ async fn text_post_is_published_exactly_once() {
         fake.requests_to("GET", &timeline_path()).is_empty(),
         "nothing to look up when X answered"
     );
+
+    // Engagement: X's public metrics become the target's metrics.
+    fake.state().posts[0].public_metrics = json!({
+        "retweet_count": 2, "repost_count": 2, "reply_count": 1, "like_count": 7,
+        "quote_count": 0, "bookmark_count": 3, "impression_count": 120
+    });
+    let refreshed = app
+        .ok(
+            &token,
+            "mutation($id: ID!) { refreshPostMetrics(postId: $id) { error metrics { likes shares comments impressions } } }",
+            json!({"id": post["id"]}),
+        )
+        .await;
+    assert_eq!(
+        refreshed["refreshPostMetrics"],
+        json!([{"error": null, "metrics": {"likes": 7, "shares": 2, "comments": 1, "impressions": 120}}])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

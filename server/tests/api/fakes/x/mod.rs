@@ -3,7 +3,7 @@
 //! 201 `CreatePostsResponse`; 403 "duplicate content" for the same text again, 402 when
 //! the developer account has no credit, 400 over 280 weighted), `GET /2/users/{id}/tweets`
 //! (text as X gives it back: `&<>` escaped, links as `t.co` links, a media link
-//! appended), the v2 chunked media upload ([`media`]) and OAuth 2.0 with PKCE
+//! appended), `GET /2/tweets/{id}` (with `public_metrics`), the v2 chunked media upload ([`media`]) and OAuth 2.0 with PKCE
 //! ([`oauth`]). Answers carry `x-rate-limit-limit/-remaining/-reset` (epoch seconds);
 //! errors are `Problem`s. Every request is recorded and counted.
 //!
@@ -73,6 +73,8 @@ pub struct StoredPost {
     /// The text it was created with.
     pub text: String,
     pub media_ids: Vec<String>,
+    /// Its `public_metrics`.
+    pub public_metrics: Value,
 }
 
 /// What tests arrange and read.
@@ -144,6 +146,7 @@ impl FakeX {
             .route("/2/users/me", get(me))
             .route("/2/users/{id}/tweets", get(timeline))
             .route("/2/tweets", post(create_post))
+            .route("/2/tweets/{id}", get(show_post))
             .merge(media::routes())
             .route("/2/oauth2/token", post(oauth::token))
             .layer(middleware::from_fn_with_state(
@@ -426,6 +429,10 @@ fn create(state: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
         author,
         text: text.clone(),
         media_ids,
+        public_metrics: json!({
+            "retweet_count": 0, "repost_count": 0, "reply_count": 0, "like_count": 0,
+            "quote_count": 0, "bookmark_count": 0, "impression_count": 0
+        }),
     });
     if std::mem::take(&mut s.lose_next_post_answer) {
         // The post exists; its answer never arrives.
@@ -436,6 +443,35 @@ fn create(state: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
         axum::Json(json!({ "data": { "id": id, "text": text, "edit_history_post_ids": [id] } })),
     )
         .into_response()
+}
+
+/// `GET /2/tweets/{id}`: the post, with `public_metrics` when `tweet.fields` asks.
+async fn show_post(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let s = state.lock().expect("fake state");
+    if s.caller(&headers).is_none() {
+        return unauthorized();
+    }
+    let Some(post) = s.posts.iter().find(|p| p.id == id) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Not Found Error",
+            &format!("Could not find tweet with id: [{id}]."),
+        );
+    };
+    let mut data =
+        json!({ "id": post.id, "text": rendered(post), "edit_history_post_ids": [post.id] });
+    if query
+        .get("tweet.fields")
+        .is_some_and(|fields| fields.split(',').any(|f| f == "public_metrics"))
+    {
+        data["public_metrics"] = post.public_metrics.clone();
+    }
+    axum::Json(json!({ "data": data })).into_response()
 }
 
 /// A post's text as X gives it back: `&<>` escaped, links shortened to `t.co`, a link to
