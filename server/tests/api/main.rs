@@ -31,3 +31,4 @@ mod store;
 mod subscriptions;
 mod telegram;
 mod tenancy;
+mod x;

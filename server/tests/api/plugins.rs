@@ -78,7 +78,7 @@ async fn platforms_and_validate_post_use_the_loaded_plugins() {
 
 /// Parses `herald <args>` as the binary does, and runs the `plugin` subcommand the way
 /// `main` does (the binary only prints the JSON and sets the exit code from `ok`).
-async fn herald(args: &[&str]) -> (bool, Value) {
+pub async fn herald(args: &[&str]) -> (bool, Value) {
     let cli = Cli::try_parse_from(std::iter::once("herald").chain(args.iter().copied()))
         .expect("valid command line");
     let report = match cli.command {

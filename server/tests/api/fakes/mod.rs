@@ -7,6 +7,7 @@ pub mod mastodon;
 pub mod media;
 pub mod multipart;
 pub mod telegram;
+pub mod x;
 
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
