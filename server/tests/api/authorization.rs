@@ -180,7 +180,10 @@ struct Matrix {
     /// The victim's admin (and approver): sets up fixtures, reads the queue state.
     admin: String,
     operator: String,
+    /// Calls made by the matrix (set-up, the callers' and the rightful ones).
     calls: AtomicUsize,
+    /// Reads of the victim's queue state for the snapshots.
+    reads: AtomicUsize,
 }
 
 /// The fake `example` platform: any bearer token is an account named after it.
@@ -270,6 +273,7 @@ impl Matrix {
             publisher,
             callers,
             calls: AtomicUsize::new(0),
+            reads: AtomicUsize::new(0),
         }
     }
 
@@ -436,7 +440,9 @@ impl Matrix {
             .expect("row")
             .try_get("", "j")
             .expect("json");
+        self.reads.fetch_add(2, Ordering::Relaxed);
         let tenant = self
+            .app
             .ok(
                 &self.admin,
                 "{ queueStats { scheduled active paused dead tenantPaused tenantPausedPlatforms } \
@@ -445,6 +451,7 @@ impl Matrix {
             )
             .await;
         let instance = self
+            .app
             .ok(
                 &self.operator,
                 "{ queueStats(scope: INSTANCE) { globallyPaused pausedPlatforms } }",
@@ -515,6 +522,8 @@ fn assert_no_markers(body: &Value, markers: &[String], context: &str) {
 /// One HTTP case: every caller, then the rightful one.
 async fn run_http(m: &Matrix, case: &Case, victim: &Victim) {
     let variables = (case.variables)(victim);
+    let before = m.victim_state().await;
+    let markers = m.victim_markers().await;
     for caller in &m.callers {
         let Some(expect) = expected(case.class, caller) else {
             continue;
@@ -526,8 +535,6 @@ async fn run_http(m: &Matrix, case: &Case, victim: &Victim) {
             case.class,
             caller.name
         );
-        let before = m.victim_state().await;
-        let markers = m.victim_markers().await;
         let body = m
             .gql(caller.token.as_deref(), case.document, variables.clone())
             .await;
@@ -567,7 +574,8 @@ async fn run_http(m: &Matrix, case: &Case, victim: &Victim) {
         }
         // An error may echo the id the caller sent itself, nothing else of the victim's.
         let markers: Vec<String> = markers
-            .into_iter()
+            .iter()
+            .cloned()
             .filter(|marker| expect != Expect::SameAsUnknown || *marker != victim.connection)
             .collect();
         assert_no_markers(&body, &markers, &context);
@@ -584,7 +592,6 @@ async fn run_http(m: &Matrix, case: &Case, victim: &Victim) {
         root_name(case.root),
         case.field
     );
-    let before = m.victim_state().await;
     let body = m
         .gql(Some(&m.rightful(case.class)), case.document, variables)
         .await;
@@ -595,7 +602,6 @@ async fn run_http(m: &Matrix, case: &Case, victim: &Victim) {
     );
     match case.class {
         Class::TenantRead | Class::TenantReadById(_) => {
-            let markers = m.victim_markers().await;
             let text = body.to_string();
             assert!(
                 markers.iter().any(|marker| text.contains(marker.as_str())),
@@ -628,15 +634,19 @@ async fn run_http(m: &Matrix, case: &Case, victim: &Victim) {
     }
 }
 
-/// A graphql-transport-ws socket to `app`, before `connection_init`.
-async fn open(app: &TestApp) -> Socket {
+/// The WebSocket protocol Herald implements.
+const TRANSPORT_WS: &str = "graphql-transport-ws";
+/// The legacy protocol (subscriptions-transport-ws) still served for older clients.
+const LEGACY_WS: &str = "graphql-ws";
+
+/// A socket to `app` speaking `protocol`, before `connection_init`.
+async fn open(app: &TestApp, protocol: &str) -> Socket {
     let mut request = format!("ws://{}/graphql/ws", app.base)
         .into_client_request()
         .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().expect("header"));
     tokio_tungstenite::connect_async(request)
         .await
         .expect("connect")
@@ -665,7 +675,7 @@ async fn next_within(socket: &mut Socket, wait: Duration) -> Option<Result<Value
 /// A socket initialised with `token` (acknowledged).
 async fn connected(m: &Matrix, token: &str) -> Socket {
     m.calls.fetch_add(1, Ordering::Relaxed);
-    let mut socket = open(&m.app).await;
+    let mut socket = open(&m.app, TRANSPORT_WS).await;
     ws_send(
         &mut socket,
         json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
@@ -715,6 +725,55 @@ async fn first_answer(socket: &mut Socket, context: &str) -> Result<Value, Strin
         .to_owned())
 }
 
+/// The first answer to the case's subscription over the legacy protocol, as `token`.
+async fn legacy_first_answer(
+    m: &Matrix,
+    token: &str,
+    case: &Case,
+    variables: &Value,
+    context: &str,
+) -> Result<Value, String> {
+    m.calls.fetch_add(1, Ordering::Relaxed);
+    let mut socket = open(&m.app, LEGACY_WS).await;
+    ws_send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    let mut started = false;
+    loop {
+        let message = next_within(&mut socket, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{context}, legacy: no answer within 10 s"))
+            .unwrap_or_else(|code| panic!("{context}, legacy: closed {code}"));
+        match message["type"].as_str() {
+            Some("connection_ack") if !started => {
+                started = true;
+                ws_send(
+                    &mut socket,
+                    json!({"id": "1", "type": "start",
+                           "payload": {"query": case.document, "variables": variables}}),
+                )
+                .await;
+            }
+            Some("ka") => {}
+            Some("data") if message["payload"].get("errors").is_none() => {
+                return Ok(message["payload"]["data"].clone());
+            }
+            Some("data" | "error") => {
+                let errors = message["payload"]
+                    .get("errors")
+                    .unwrap_or(&message["payload"]);
+                return Err(errors[0]["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned());
+            }
+            _ => panic!("{context}, legacy: unexpected {message}"),
+        }
+    }
+}
+
 /// One subscription case: every caller, then the rightful one.
 async fn run_subscription(m: &Matrix, case: &Case, victim: &Victim) {
     let variables = (case.variables)(victim);
@@ -738,11 +797,11 @@ async fn run_subscription(m: &Matrix, case: &Case, victim: &Victim) {
             assert_eq!(expect, Expect::Unauthenticated);
             // Without `connection_init`, a subscription closes the socket 4401; an init
             // without a token closes it 4403.
-            let mut socket = open(&m.app).await;
+            let mut socket = open(&m.app, TRANSPORT_WS).await;
             subscribe(m, &mut socket, "anonymous", case, &variables).await;
             let closed = next_within(&mut socket, Duration::from_secs(10)).await;
             assert!(matches!(closed, Some(Err(4401))), "{context}: {closed:?}");
-            let mut socket = open(&m.app).await;
+            let mut socket = open(&m.app, TRANSPORT_WS).await;
             m.calls.fetch_add(1, Ordering::Relaxed);
             ws_send(
                 &mut socket,
@@ -751,6 +810,33 @@ async fn run_subscription(m: &Matrix, case: &Case, victim: &Victim) {
             .await;
             let closed = next_within(&mut socket, Duration::from_secs(10)).await;
             assert!(matches!(closed, Some(Err(4403))), "{context}: {closed:?}");
+            // The legacy protocol: a `start` before the handshake closes 1011, an init
+            // without a token is refused.
+            let mut socket = open(&m.app, LEGACY_WS).await;
+            m.calls.fetch_add(1, Ordering::Relaxed);
+            ws_send(
+                &mut socket,
+                json!({"id": "1", "type": "start",
+                       "payload": {"query": case.document, "variables": variables}}),
+            )
+            .await;
+            let closed = next_within(&mut socket, Duration::from_secs(10)).await;
+            assert!(
+                matches!(closed, Some(Err(1011))),
+                "{context}, legacy: {closed:?}"
+            );
+            let mut socket = open(&m.app, LEGACY_WS).await;
+            m.calls.fetch_add(1, Ordering::Relaxed);
+            ws_send(
+                &mut socket,
+                json!({"type": "connection_init", "payload": {}}),
+            )
+            .await;
+            let refused = next_within(&mut socket, Duration::from_secs(10)).await;
+            assert!(
+                matches!(&refused, Some(Ok(m)) if m["type"] == "connection_error"),
+                "{context}, legacy: {refused:?}"
+            );
             continue;
         };
         let mut socket = connected(m, token).await;
@@ -762,6 +848,11 @@ async fn run_subscription(m: &Matrix, case: &Case, victim: &Victim) {
                     Err("FORBIDDEN".to_owned()),
                     "{context}"
                 );
+                assert_eq!(
+                    legacy_first_answer(m, token, case, &variables, &context).await,
+                    Err("FORBIDDEN".to_owned()),
+                    "{context}, legacy"
+                );
             }
             Expect::OwnView => {
                 let data = first_answer(&mut socket, &context)
@@ -771,6 +862,8 @@ async fn run_subscription(m: &Matrix, case: &Case, victim: &Victim) {
                     assert_eq!(data, foreign(), "{context}: not its own view");
                 }
                 assert_no_markers(&data, &markers, &context);
+                let legacy = legacy_first_answer(m, token, case, &variables, &context).await;
+                assert_eq!(legacy, Ok(data), "{context}, legacy");
             }
             Expect::Silent => {
                 // Proves the subscription runs: the caller's own posts reach the socket
@@ -888,9 +981,10 @@ async fn every_operation_refuses_callers_without_the_right() {
         }
     }
     eprintln!(
-        "authorization matrix: {} cases, {} calls, {:?}",
+        "authorization matrix: {} cases, {} calls (and {} reads of the queue state), {:?}",
         cases.len(),
         m.calls.load(Ordering::Relaxed),
+        m.reads.load(Ordering::Relaxed),
         started.elapsed()
     );
 }
