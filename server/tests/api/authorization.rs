@@ -402,6 +402,18 @@ impl Matrix {
         }
     }
 
+    /// A new draft of `token`'s tenant; its id.
+    async fn own_draft(&self, token: &str) -> String {
+        let data = self
+            .ok(
+                token,
+                "mutation { createPost(input: {content: \"own\", platforms: [\"x\"]}) { id } }",
+                json!({}),
+            )
+            .await;
+        data["createPost"]["id"].as_str().expect("id").to_owned()
+    }
+
     async fn tenant_dead(&self) -> u64 {
         let stats = self
             .ok(&self.admin, "{ queueStats { dead } }", json!({}))
@@ -535,6 +547,13 @@ async fn run_http(m: &Matrix, case: &Case, victim: &Victim) {
             case.class,
             caller.name
         );
+        let mut variables = variables.clone();
+        if case.own_draft {
+            variables["own"] = json!(match &caller.token {
+                Some(token) => m.own_draft(token).await,
+                None => uuid::Uuid::new_v4().to_string(),
+            });
+        }
         let body = m
             .gql(caller.token.as_deref(), case.document, variables.clone())
             .await;
@@ -592,9 +611,15 @@ async fn run_http(m: &Matrix, case: &Case, victim: &Victim) {
         root_name(case.root),
         case.field
     );
-    let body = m
-        .gql(Some(&m.rightful(case.class)), case.document, variables)
-        .await;
+    let rightful = m.rightful(case.class);
+    let mut variables = variables;
+    let mut before = before;
+    if case.own_draft {
+        // The rightful caller's own draft is the victim's: a new row.
+        variables["own"] = json!(m.own_draft(&rightful).await);
+        before = m.victim_state().await;
+    }
+    let body = m.gql(Some(&rightful), case.document, variables).await;
     assert!(body.get("errors").is_none(), "{context}: {body}");
     assert!(
         !field_data(&body, case.field).is_null(),

@@ -113,6 +113,9 @@ pub struct Case {
     pub changes: bool,
     /// Whether the rightful call starts publishing: wait until it settles.
     pub settles: bool,
+    /// Whether the call acts on a draft of the caller's own, passed as `$own` (made for
+    /// each caller before it calls).
+    pub own_draft: bool,
 }
 
 fn none(_: &Victim) -> Value {
@@ -145,6 +148,7 @@ const fn case(
         foreign: None,
         changes: matches!(root, Root::Mutation),
         settles: false,
+        own_draft: false,
     }
 }
 
@@ -161,6 +165,11 @@ impl Case {
 
     const fn settling(mut self) -> Self {
         self.settles = true;
+        self
+    }
+
+    const fn on_own_draft(mut self) -> Self {
+        self.own_draft = true;
         self
     }
 }
@@ -287,6 +296,16 @@ pub fn cases() -> Vec<Case> {
             "mutation($id: ID!) { updatePost(id: $id, input: {content: \"edited\"}) { id content } }",
             post_id,
         ),
+        case(
+            Mutation,
+            "updatePost",
+            ForeignReference,
+            Setup::Nothing,
+            "mutation($own: ID!, $id: ID!) { updatePost(id: $own, input: {targets: \
+             [{platform: \"example\", connectionId: $id}]}) { id } }",
+            connection_id,
+        )
+        .on_own_draft(),
         case(
             Mutation,
             "updatePost",
