@@ -323,7 +323,7 @@ impl Matrix {
                                    "platforms": ["x"], "scheduledAt": days_from_now(1)}))
                     .await,
             ),
-            Setup::PendingApproval => Some(
+            Setup::PendingApproval | Setup::Rejected => Some(
                 self.create(json!({"content": format!("{SECRET} pending"),
                                    "platforms": ["x"], "approvalRequired": true}))
                     .await,
@@ -349,6 +349,15 @@ impl Matrix {
                 Some(post)
             }
         };
+        if setup == Setup::Rejected {
+            let id = post.as_ref().and_then(|p| p["id"].as_str()).expect("id");
+            self.ok(
+                &self.admin,
+                "mutation($id: ID!) { rejectPost(id: $id, reason: \"no\") { id } }",
+                json!({"id": id}),
+            )
+            .await;
+        }
         if setup == Setup::Failed {
             let id = post.as_ref().and_then(|p| p["id"].as_str()).expect("id");
             self.app

@@ -76,6 +76,8 @@ pub enum Setup {
     Scheduled,
     /// A draft that requires approval (pending).
     PendingApproval,
+    /// A draft that requires approval, rejected by an approver.
+    Rejected,
     /// A post, due an hour ago, whose targets failed (retryable, markable).
     Failed,
     /// A post whose publishing failed for good: a dead-lettered job.
@@ -311,6 +313,16 @@ pub fn cases() -> Vec<Case> {
             "updatePost",
             RoleGatedById("approver", Order::TenantFirst),
             Setup::PendingApproval,
+            "mutation($id: ID!) { updatePost(id: $id, input: {approvalRequired: false}) \
+             { id approvalStatus } }",
+            post_id,
+        ),
+        // Undoing a rejection by lifting the requirement is the approvers' too.
+        case(
+            Mutation,
+            "updatePost",
+            RoleGatedById("approver", Order::TenantFirst),
+            Setup::Rejected,
             "mutation($id: ID!) { updatePost(id: $id, input: {approvalRequired: false}) \
              { id approvalStatus } }",
             post_id,
