@@ -272,15 +272,23 @@ impl ConnectionService {
             .await?
             .ok_or(AppError::NotFound("connection"))?;
         lock_defaults(&txn, &actor.tenant_id, &chosen.platform).await?;
+        // Two statements: the one-default index is checked row by row, so flipping both
+        // rows in one statement fails whenever it meets the new default first.
         txn.execute(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "UPDATE social_connections SET is_default = (id = $3)
-              WHERE owner_id = $1 AND platform = $2 AND (is_default OR id = $3)",
+            "UPDATE social_connections SET is_default = false
+              WHERE owner_id = $1 AND platform = $2 AND is_default AND id <> $3",
             [
                 actor.tenant_id.clone().into(),
                 chosen.platform.clone().into(),
                 id.into(),
             ],
+        ))
+        .await?;
+        txn.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE social_connections SET is_default = true WHERE id = $1 AND NOT is_default",
+            [id.into()],
         ))
         .await?;
         let chosen = connection::Entity::find_by_id(id)

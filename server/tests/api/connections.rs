@@ -696,3 +696,59 @@ async fn only_admins_manage_accounts_and_the_default_is_chosen_not_the_latest() 
         .collect();
     assert_eq!(tokens, ["tok-1", "tok-a"]);
 }
+
+/// Choosing a default that the update meets before the current default (earlier in the
+/// unique index on the account id, and stored earlier than the current default's latest
+/// version) works: the old default is unset before the new one is set, so the one-default
+/// index never sees two (it answered INTERNAL, depending on the rows' order).
+#[tokio::test]
+async fn a_default_met_before_the_current_one_can_be_chosen() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("ann", Some("acme"), &["admin"]);
+    let actor = herald_server::domain::actor::Actor {
+        user_id: "ann".into(),
+        tenant_id: "org:acme".into(),
+        roles: vec![],
+        operator: false,
+    };
+    let credentials = herald_plugin_host::Credentials {
+        access_token: "tok".into(),
+        refresh_token: None,
+        expires_at: None,
+        extra: Default::default(),
+    };
+    let store = |account: &'static str| {
+        herald_server::db::tenant::scope(
+            "org:acme",
+            app.connections
+                .store(&actor, "example", account, account, &credentials),
+        )
+    };
+    // acct-b is the default; acct-a comes first in the index, and (once acct-b is
+    // reconnected, which writes a new version of its row) first in the table too.
+    let current = store("acct-b").await.expect("store b");
+    let chosen = store("acct-a").await.expect("store a");
+    store("acct-b").await.expect("reconnect b");
+    assert!(current.is_default && !chosen.is_default);
+
+    let answer = app
+        .ok(&admin, SET_DEFAULT, json!({"id": chosen.id.to_string()}))
+        .await;
+    assert_eq!(answer["setDefaultConnection"]["isDefault"], true);
+    let listed = app
+        .ok(
+            &admin,
+            "{ connections { externalAccountId isDefault } }",
+            json!({}),
+        )
+        .await;
+    let mut listed = listed["connections"].as_array().expect("list").clone();
+    listed.sort_by_key(|c| c["externalAccountId"].to_string());
+    assert_eq!(
+        listed,
+        [
+            json!({"externalAccountId": "acct-a", "isDefault": true}),
+            json!({"externalAccountId": "acct-b", "isDefault": false}),
+        ]
+    );
+}

@@ -7,6 +7,7 @@ mod harness;
 
 mod approval;
 mod auth;
+mod authorization;
 mod bluesky;
 mod compiled;
 mod conformance;
