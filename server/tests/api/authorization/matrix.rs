@@ -56,7 +56,7 @@ impl Matrix {
     pub(super) async fn start() -> Self {
         let publisher = Arc::new(RecordingPublisher::new(true));
         let mut registry = PublisherRegistry::new();
-        registry.register("x", publisher.clone());
+        registry.register("recorded", publisher.clone());
         let host = plugin_host(&[("api.example.com", fake_example().await)]).await;
         let app = TestApp::spawn_with_worker_and_plugins(registry, fast_worker(), host).await;
         let caller = |name, token: Option<String>, victim, roles, operator| Caller {
@@ -161,22 +161,22 @@ impl Matrix {
         let post = match setup {
             Setup::Nothing | Setup::Connection => None,
             Setup::Draft => Some(
-                self.create(json!({"content": format!("{SECRET} draft"), "platforms": ["x"]}))
+                self.create(json!({"content": format!("{SECRET} draft"), "platforms": ["recorded"]}))
                     .await,
             ),
             Setup::Scheduled | Setup::Failed => Some(
                 self.create(json!({"content": format!("{SECRET} scheduled"),
-                                   "platforms": ["x"], "scheduledAt": days_from_now(1)}))
+                                   "platforms": ["recorded"], "scheduledAt": days_from_now(1)}))
                     .await,
             ),
             Setup::PendingApproval | Setup::Rejected => Some(
                 self.create(json!({"content": format!("{SECRET} pending"),
-                                   "platforms": ["x"], "approvalRequired": true}))
+                                   "platforms": ["recorded"], "approvalRequired": true}))
                     .await,
             ),
             Setup::Dead => {
                 self.publisher.script(
-                    "x",
+                    "recorded",
                     vec![Err(PublishFailure::Permanent {
                         message: "refused".into(),
                         response_code: Some(400),
@@ -185,7 +185,7 @@ impl Matrix {
                 let dead_before = self.tenant_dead().await;
                 let post = self
                     .create(json!({"content": format!("{SECRET} doomed"),
-                                   "platforms": ["x"], "scheduledAt": in_ms(50)}))
+                                   "platforms": ["recorded"], "scheduledAt": in_ms(50)}))
                     .await;
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while self.tenant_dead().await <= dead_before {
@@ -262,7 +262,7 @@ impl Matrix {
         let data = self
             .ok(
                 token,
-                "mutation { createPost(input: {content: \"own\", platforms: [\"x\"]}) { id } }",
+                "mutation { createPost(input: {content: \"own\", platforms: [\"recorded\"]}) { id } }",
                 json!({}),
             )
             .await;

@@ -1,5 +1,5 @@
-//! The matrix over WebSocket: subscriptions, over graphql-transport-ws and the legacy
-//! graphql-ws protocol.
+//! The matrix over WebSocket: subscriptions over graphql-transport-ws (the retired
+//! graphql-ws protocol is refused to everyone, tokens or not).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use crate::harness::{Socket, TestApp, ws_send};
 
 /// The WebSocket protocol Herald implements.
 const TRANSPORT_WS: &str = "graphql-transport-ws";
-/// The legacy protocol (subscriptions-transport-ws) still served for older clients.
-const LEGACY_WS: &str = "graphql-ws";
+/// The retired protocol (subscriptions-transport-ws), closed 4406 before any message.
+const RETIRED_WS: &str = "graphql-ws";
 
 /// A socket to `app` speaking `protocol`, before `connection_init`.
 async fn open(app: &TestApp, protocol: &str) -> Socket {
@@ -105,55 +105,6 @@ async fn first_answer(socket: &mut Socket, context: &str) -> Result<Value, Strin
         .to_owned())
 }
 
-/// The first answer to the case's subscription over the legacy protocol, as `token`.
-async fn legacy_first_answer(
-    m: &Matrix,
-    token: &str,
-    case: &Case,
-    variables: &Value,
-    context: &str,
-) -> Result<Value, String> {
-    m.calls.fetch_add(1, Ordering::Relaxed);
-    let mut socket = open(&m.app, LEGACY_WS).await;
-    ws_send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
-    )
-    .await;
-    let mut started = false;
-    loop {
-        let message = next_within(&mut socket, Duration::from_secs(10))
-            .await
-            .unwrap_or_else(|| panic!("{context}, legacy: no answer within 10 s"))
-            .unwrap_or_else(|code| panic!("{context}, legacy: closed {code}"));
-        match message["type"].as_str() {
-            Some("connection_ack") if !started => {
-                started = true;
-                ws_send(
-                    &mut socket,
-                    json!({"id": "1", "type": "start",
-                           "payload": {"query": case.document, "variables": variables}}),
-                )
-                .await;
-            }
-            Some("ka") => {}
-            Some("data") if message["payload"].get("errors").is_none() => {
-                return Ok(message["payload"]["data"].clone());
-            }
-            Some("data" | "error") => {
-                let errors = message["payload"]
-                    .get("errors")
-                    .unwrap_or(&message["payload"]);
-                return Err(errors[0]["extensions"]["code"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned());
-            }
-            _ => panic!("{context}, legacy: unexpected {message}"),
-        }
-    }
-}
-
 /// One subscription case: every caller, then the rightful one.
 pub(super) async fn run(m: &Matrix, case: &Case, victim: &Victim) {
     let variables = (case.variables)(victim);
@@ -190,32 +141,13 @@ pub(super) async fn run(m: &Matrix, case: &Case, victim: &Victim) {
             .await;
             let closed = next_within(&mut socket, Duration::from_secs(10)).await;
             assert!(matches!(closed, Some(Err(4403))), "{context}: {closed:?}");
-            // The legacy protocol: a `start` before the handshake closes 1011, an init
-            // without a token is refused.
-            let mut socket = open(&m.app, LEGACY_WS).await;
+            // The retired protocol: closed 4406 whatever is sent.
+            let mut socket = open(&m.app, RETIRED_WS).await;
             m.calls.fetch_add(1, Ordering::Relaxed);
-            ws_send(
-                &mut socket,
-                json!({"id": "1", "type": "start",
-                       "payload": {"query": case.document, "variables": variables}}),
-            )
-            .await;
             let closed = next_within(&mut socket, Duration::from_secs(10)).await;
             assert!(
-                matches!(closed, Some(Err(1011))),
-                "{context}, legacy: {closed:?}"
-            );
-            let mut socket = open(&m.app, LEGACY_WS).await;
-            m.calls.fetch_add(1, Ordering::Relaxed);
-            ws_send(
-                &mut socket,
-                json!({"type": "connection_init", "payload": {}}),
-            )
-            .await;
-            let refused = next_within(&mut socket, Duration::from_secs(10)).await;
-            assert!(
-                matches!(&refused, Some(Ok(m)) if m["type"] == "connection_error"),
-                "{context}, legacy: {refused:?}"
+                matches!(closed, Some(Err(4406))),
+                "{context}, retired protocol: {closed:?}"
             );
             continue;
         };
@@ -228,11 +160,6 @@ pub(super) async fn run(m: &Matrix, case: &Case, victim: &Victim) {
                     Err("FORBIDDEN".to_owned()),
                     "{context}"
                 );
-                assert_eq!(
-                    legacy_first_answer(m, token, case, &variables, &context).await,
-                    Err("FORBIDDEN".to_owned()),
-                    "{context}, legacy"
-                );
             }
             Expect::OwnView => {
                 let data = first_answer(&mut socket, &context)
@@ -242,8 +169,6 @@ pub(super) async fn run(m: &Matrix, case: &Case, victim: &Victim) {
                     assert_eq!(data, foreign(), "{context}: not its own view");
                 }
                 assert_no_markers(&data, &markers, &context);
-                let legacy = legacy_first_answer(m, token, case, &variables, &context).await;
-                assert_eq!(legacy, Ok(data), "{context}, legacy");
             }
             Expect::Silent => {
                 // Proves the subscription runs: the caller's own posts reach the socket
@@ -257,7 +182,7 @@ pub(super) async fn run(m: &Matrix, case: &Case, victim: &Victim) {
                 loop {
                     m.gql(
                         Some(token),
-                        "mutation { createPost(input: {content: \"probe\", platforms: [\"x\"]}) { id } }",
+                        "mutation { createPost(input: {content: \"probe\", platforms: [\"recorded\"]}) { id } }",
                         json!({}),
                     )
                     .await;
