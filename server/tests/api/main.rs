@@ -23,6 +23,7 @@ mod processes;
 mod publishing;
 mod queue;
 mod queue_scopes;
+mod rate_limits;
 mod restarts;
 mod rules;
 mod schedule;
