@@ -7,6 +7,8 @@
 pub mod compiled;
 pub mod documents;
 pub mod fanout;
+#[cfg(test)]
+mod fuzz;
 pub mod graphiql;
 pub mod http;
 mod introspection;
