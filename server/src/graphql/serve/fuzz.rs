@@ -44,10 +44,46 @@ const SEEDS: [&str; 8] = [
 
 /// Tokens random documents are made of.
 const TOKENS: [&str; 40] = [
-    "{", "}", "(", ")", "[", "]", ":", "...", "@", "$", "!", "=", ",", "|", "&", "query",
-    "mutation", "subscription", "fragment", "on", "posts", "edges", "node", "id", "cursor",
-    "first", "after", "Post", "Query", "Mutation", "__typename", "__schema", "createPost",
-    "\"text\"", "\"\"\"block\"\"\"", "42", "-1.5e3", "true", "null", "#comment\n",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ":",
+    "...",
+    "@",
+    "$",
+    "!",
+    "=",
+    ",",
+    "|",
+    "&",
+    "query",
+    "mutation",
+    "subscription",
+    "fragment",
+    "on",
+    "posts",
+    "edges",
+    "node",
+    "id",
+    "cursor",
+    "first",
+    "after",
+    "Post",
+    "Query",
+    "Mutation",
+    "__typename",
+    "__schema",
+    "createPost",
+    "\"text\"",
+    "\"\"\"block\"\"\"",
+    "42",
+    "-1.5e3",
+    "true",
+    "null",
+    "#comment\n",
 ];
 
 /// One generated document and the kind of generator that made it.
@@ -113,7 +149,10 @@ fn mutated(rng: &mut StdRng) -> String {
 
 fn deep_nesting(rng: &mut StdRng) -> String {
     let depth = size(rng, 20_000);
-    let field = ["posts", "a", "edges", "node"].choose(rng).copied().unwrap_or("a");
+    let field = ["posts", "a", "edges", "node"]
+        .choose(rng)
+        .copied()
+        .unwrap_or("a");
     let mut text = String::with_capacity(depth * (field.len() + 4));
     if rng.random_bool(0.5) {
         for _ in 0..depth {
@@ -125,7 +164,10 @@ fn deep_nesting(rng: &mut StdRng) -> String {
         format!("{{ {text} }}")
     } else {
         // Inline fragments and lists nest too.
-        let open = ["... on Query { ", "a(x: [", "a(x: {y: "].choose(rng).copied().unwrap_or("{");
+        let open = ["... on Query { ", "a(x: [", "a(x: {y: "]
+            .choose(rng)
+            .copied()
+            .unwrap_or("{");
         let close = match open {
             "... on Query { " => " }",
             "a(x: [" => "])",
@@ -167,11 +209,20 @@ fn fragment_chain(rng: &mut StdRng, length: usize, cycle: bool) -> String {
 
 fn many_aliases(rng: &mut StdRng) -> String {
     let count = size(rng, 60_000);
-    let field = ["__typename", "posts { edges { cursor } }", "me { userId }", "createPost(input: {content: \"x\"}) { id }"]
-        .choose(rng)
-        .copied()
-        .unwrap_or("__typename");
-    let mut text = String::from(if field.starts_with("createPost") { "mutation { " } else { "{ " });
+    let field = [
+        "__typename",
+        "posts { edges { cursor } }",
+        "me { userId }",
+        "createPost(input: {content: \"x\"}) { id }",
+    ]
+    .choose(rng)
+    .copied()
+    .unwrap_or("__typename");
+    let mut text = String::from(if field.starts_with("createPost") {
+        "mutation { "
+    } else {
+        "{ "
+    });
     for n in 0..count {
         text.push_str(&format!("a{n}: {field} "));
     }
@@ -294,9 +345,15 @@ fn random_documents_never_panic_or_overflow_the_stack() {
         documents as f64 / total.as_secs_f64()
     );
     for (kind, took, bytes) in &slowest {
-        println!("fuzz: slowest {kind:<9} {:>9.3} ms ({bytes} bytes)", took.as_secs_f64() * 1e3);
+        println!(
+            "fuzz: slowest {kind:<9} {:>9.3} ms ({bytes} bytes)",
+            took.as_secs_f64() * 1e3
+        );
     }
-    assert!(parsed > 0, "no generated document parsed: the generators are broken");
+    assert!(
+        parsed > 0,
+        "no generated document parsed: the generators are broken"
+    );
 }
 
 /// Runs `work` on a thread with a Tokio worker's stack; a stack overflow aborts the test.
