@@ -31,10 +31,10 @@ pub(crate) fn requested(document: &ExecutableDocument) -> bool {
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = &spread.node.fragment_name.node;
-                    if seen.insert(name) {
-                        if let Some(fragment) = document.fragments.get(name) {
-                            sets.push(&fragment.node.selection_set.node);
-                        }
+                    if seen.insert(name)
+                        && let Some(fragment) = document.fragments.get(name)
+                    {
+                        sets.push(&fragment.node.selection_set.node);
                     }
                 }
             }

@@ -274,10 +274,10 @@ pub fn expensive_mutations(document: &ExecutableDocument, operation: Option<&str
                 }
                 Selection::FragmentSpread(fragment) => {
                     let name = &fragment.node.fragment_name.node;
-                    if spread.insert(name) {
-                        if let Some(fragment) = document.fragments.get(name) {
-                            sets.push(&fragment.node.selection_set.node);
-                        }
+                    if spread.insert(name)
+                        && let Some(fragment) = document.fragments.get(name)
+                    {
+                        sets.push(&fragment.node.selection_set.node);
                     }
                 }
             }
