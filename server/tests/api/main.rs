@@ -13,6 +13,7 @@ mod conformance;
 mod connections;
 mod dataloader;
 mod discord;
+mod documents;
 mod http;
 mod layout;
 mod mastodon;

@@ -8,6 +8,7 @@
 //! callers back at full capacity are dropped every [`HOUSEKEEPING_INTERVAL`], so memory
 //! follows the callers of the last moments, not every caller ever seen.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -19,7 +20,6 @@ use async_graphql::{Name, ServerError};
 use axum::http::{HeaderMap, HeaderName};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::collections::HashSet;
 
 use crate::config::{Rate, RateLimitConfig};
 use crate::domain::actor::Actor;
@@ -237,12 +237,6 @@ impl RateLimits {
             Some(cells) => keyed.check(Limit::Mutations, caller, cells),
             None => Ok(()),
         }
-    }
-
-    /// Callers the limiters remember (requests, mutations).
-    pub fn remembered(&self) -> (usize, usize) {
-        let len = |keyed: &Option<Arc<Keyed>>| keyed.as_ref().map_or(0, |k| k.limiter.len());
-        (len(&self.requests), len(&self.mutations))
     }
 }
 
