@@ -249,3 +249,44 @@ async fn websocket_operations_over_the_limit_get_rate_limited_errors() {
     ws_send(&mut other, subscribe("b1", CREATE)).await;
     assert_eq!(ws_next(&mut other).await["type"], "next");
 }
+
+#[tokio::test]
+async fn a_batch_counts_each_request_and_each_expensive_mutation() {
+    let app = TestApp::spawn_with_graphql(GraphqlConfig {
+        batching: true,
+        rate_limits: RateLimitConfig {
+            requests: rate(5),
+            mutations: rate(1),
+            client_ip_header: None,
+        },
+        ..GraphqlConfig::default()
+    })
+    .await;
+    let alice = app.token("alice", None, &[]);
+    let batch = |queries: &[&str]| {
+        let items: Vec<Value> = queries.iter().map(|q| json!({ "query": q })).collect();
+        reqwest::Client::new()
+            .post(format!("{}/graphql", app.http_url()))
+            .bearer_auth(&alice)
+            .json(&items)
+            .send()
+    };
+    // Six requests at once are more than the burst of five: none runs.
+    let response = batch(&[READ; 6]).await.expect("request");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key(RETRY_AFTER));
+    // Three requests, two of them expensive mutations: the second mutation is refused
+    // in its place, the others run.
+    let response = batch(&[CREATE, READ, CREATE]).await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bodies: Value = response.json().await.expect("JSON body");
+    assert!(
+        bodies[0]["data"]["createPost"]["id"].is_string(),
+        "{bodies}"
+    );
+    assert!(bodies[1]["data"]["posts"].is_object(), "{bodies}");
+    assert_eq!(error_code(&bodies[2]), Some("RATE_LIMITED"), "{bodies}");
+    // Two requests left of five: a batch of three is refused whole.
+    let response = batch(&[READ; 3]).await.expect("request");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
