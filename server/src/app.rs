@@ -22,7 +22,7 @@ use crate::db;
 use crate::graphql;
 use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
-use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, ws};
+use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, limits, ws};
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
@@ -187,6 +187,7 @@ pub fn router(
             verifier: Arc::new(verifier),
             persisted,
             reads: compiled::CompiledReads::new(services.db.clone(), config.compiled_reads),
+            limits: limits::RateLimits::new(&config.rate_limits),
             config,
             subscriptions: fanout::Registry::default(),
             documents: documents::DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
@@ -282,13 +283,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
             source,
         })?;
     tracing::info!(addr = %config.bind, "serving GraphQL on http://{}/graphql", config.bind);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|source| StartupError::Listen {
-            addr: config.bind,
-            source,
-        });
+    // The peer's address names an anonymous caller for the rate limits.
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|source| StartupError::Listen {
+        addr: config.bind,
+        source,
+    });
     if let Some(background) = background {
         background.shutdown().await;
     }

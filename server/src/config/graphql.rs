@@ -1,10 +1,11 @@
 //! GraphQL endpoint settings: introspection, batching, body size, deadlines, WebSocket
-//! keep-alive, persisted queries, compiled reads.
+//! keep-alive, persisted queries, compiled reads, rate limits (`limits`).
 
 use std::time::Duration;
 
 use clap::Args;
 
+use super::limits::{RateLimitArgs, RateLimitConfig};
 use super::{ConfigError, positive};
 
 /// How the GraphQL endpoints behave.
@@ -43,6 +44,9 @@ pub struct GraphqlArgs {
     /// Answer `posts` pages with one compiled SQL statement that writes their JSON.
     #[arg(long, env = "HERALD_GRAPHQL_COMPILED_READS", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphql_compiled_reads: bool,
+    /// Rate limits per caller.
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
 }
 
 impl GraphqlArgs {
@@ -91,6 +95,7 @@ impl GraphqlArgs {
                 self.graphql_apq_tenant_quota,
             )?,
             compiled_reads: self.graphql_compiled_reads,
+            rate_limits: self.rate_limits.config()?,
         })
     }
 }
@@ -120,6 +125,8 @@ pub struct GraphqlConfig {
     pub apq_tenant_quota: u64,
     /// Whether `posts` pages are answered by one compiled SQL statement (`compiled`).
     pub compiled_reads: bool,
+    /// Requests and expensive mutations per caller.
+    pub rate_limits: RateLimitConfig,
 }
 
 impl Default for GraphqlConfig {
@@ -136,6 +143,7 @@ impl Default for GraphqlConfig {
             apq_max_query_bytes: 32 * 1_024,
             apq_tenant_quota: 500,
             compiled_reads: true,
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The only place that reads configuration: clap flags with environment fallbacks, one
-//! module per part of Herald (database and processes, queue and workers, GraphQL, JWT,
-//! plugins). Every error names the setting at fault, as its environment variable and its
+//! module per part of Herald (database and processes, queue and workers, GraphQL and its
+//! rate limits, JWT, plugins). Every error names the setting at fault, as its environment variable and its
 //! flag. Other modules receive the validated settings (`*Config`), never the flags.
 
 mod graphql;
 mod jwt;
+mod limits;
 mod plugins;
 mod queue;
 mod serve;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use graphql::{GraphqlArgs, GraphqlConfig};
 pub use jwt::{JwtArgs, JwtConfig, JwtKey, MIN_SECRET_BYTES, TokenArgs};
+pub use limits::{Rate, RateLimitArgs, RateLimitConfig};
 pub use plugins::{PluginArgs, PluginCommand};
 pub use queue::{QueueArgs, QueueConfig};
 pub use serve::{

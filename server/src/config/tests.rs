@@ -66,6 +66,13 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
             graphql_apq_max_query_kb: 32,
             graphql_apq_tenant_quota: 500,
             graphql_compiled_reads: true,
+            rate_limits: RateLimitArgs {
+                rate_limit_per_minute: 6_000,
+                rate_limit_burst: 1_000,
+                mutation_rate_limit_per_minute: 600,
+                mutation_rate_limit_burst: 300,
+                rate_limit_client_ip_header: None,
+            },
         },
         members_manage_accounts: false,
     }
@@ -143,6 +150,12 @@ fn errors_name_the_setting() {
     let mut apq_quota = args(DB, SECRET);
     apq_quota.graphql.graphql_apq_tenant_quota = 0;
     cases.push((apq_quota, "HERALD_GRAPHQL_APQ_TENANT_QUOTA"));
+    let mut burst = args(DB, SECRET);
+    burst.graphql.rate_limits.mutation_rate_limit_burst = 0;
+    cases.push((burst, "HERALD_MUTATION_RATE_LIMIT_BURST"));
+    let mut header = args(DB, SECRET);
+    header.graphql.rate_limits.rate_limit_client_ip_header = Some("X Forwarded".into());
+    cases.push((header, "HERALD_RATE_LIMIT_CLIENT_IP_HEADER"));
     for (args, key) in cases {
         let err = args.config().expect_err("invalid");
         assert!(err.key.starts_with(key), "{args:?}: {err}");
@@ -198,6 +211,19 @@ fn valid_settings_and_flags_parse() {
     assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
     assert!(!config.migrate);
     assert!(matches!(config.jwt.key, JwtKey::Secret(_)));
+    // The flags' defaults are `RateLimitConfig::default()`, which tests start servers with.
+    assert_eq!(config.graphql.rate_limits, RateLimitConfig::default());
+    let mut off = args(DB, SECRET);
+    off.graphql.rate_limits.rate_limit_per_minute = 0;
+    off.graphql.rate_limits.rate_limit_burst = 0;
+    off.graphql.rate_limits.rate_limit_client_ip_header = Some("X-Forwarded-For".into());
+    let limits = off.config().expect("valid").graphql.rate_limits;
+    assert_eq!(limits.requests, None);
+    assert!(limits.mutations.is_some());
+    assert_eq!(
+        limits.client_ip_header.as_ref().map(|h| h.as_str()),
+        Some("x-forwarded-for")
+    );
     let cli = Cli::try_parse_from(["herald", "serve", "--no-migrate", "--bind", "0.0.0.0:9"])
         .expect("parses");
     let Command::Serve(serve) = cli.command else {

@@ -224,3 +224,155 @@ mod tests {
         assert_eq!(field_of(err), "scheduledAt");
     }
 }
+
+/// Properties of [`resolve`] over arbitrary input, every zone and every kind of local time.
+#[cfg(test)]
+mod properties {
+    use chrono::{Datelike, Timelike};
+    use chrono_tz::TZ_VARIANTS;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-01-01T00:00:00Z".parse().expect("valid instant")
+    }
+
+    fn zone() -> impl Strategy<Value = Tz> {
+        proptest::sample::select(&TZ_VARIANTS[..])
+    }
+
+    fn choice() -> impl Strategy<Value = Option<AmbiguousTime>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(AmbiguousTime::Earlier)),
+            Just(Some(AmbiguousTime::Later)),
+        ]
+    }
+
+    /// A wall-clock time from now to 2100, to the second, in local hours where DST
+    /// transitions happen as often as anywhere else.
+    fn local_time() -> impl Strategy<Value = NaiveDateTime> {
+        (
+            2026i32..2100,
+            1u32..=12,
+            1u32..=31,
+            0u32..24,
+            0u32..60,
+            0u32..60,
+        )
+            .prop_filter_map(
+                "a calendar date",
+                |(year, month, day, hour, minute, second)| {
+                    chrono::NaiveDate::from_ymd_opt(year, month, day)?
+                        .and_hms_opt(hour, minute, second)
+                },
+            )
+    }
+
+    /// Strings shaped like date-times, with years and fields out of range.
+    fn date_like() -> impl Strategy<Value = String> {
+        "[+-]?[0-9]{1,7}-[0-9]{1,3}-[0-9]{1,3}[T t]?[0-9]{1,3}:[0-9]{1,3}(:[0-9]{1,3}(\\.[0-9]{0,12})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?"
+    }
+
+    fn assert_bad_input(err: AppError) {
+        match err {
+            AppError::BadUserInput { field, .. } => {
+                assert!(field == "scheduledAt" || field == "timeZone", "{field}");
+            }
+            other => panic!("expected BAD_USER_INPUT, got {other:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Any text, any zone name: a schedule or a BAD_USER_INPUT naming the field, never
+        /// a panic.
+        #[test]
+        fn arbitrary_input_never_panics(
+            at in prop_oneof![any::<String>(), date_like()],
+            zone in prop_oneof![Just(None), any::<String>().prop_map(Some), zone().prop_map(|z| Some(z.name().to_owned()))],
+            choice in choice(),
+        ) {
+            let request = ScheduleRequest { scheduled_at: &at, time_zone: zone.as_deref(), ambiguous_time: choice };
+            if let Err(err) = resolve(request, now()) {
+                assert_bad_input(err);
+            }
+        }
+
+        /// An instant with an offset is kept to the nanosecond, and its wall-clock time is
+        /// the instant's in the zone.
+        #[test]
+        fn instants_round_trip(
+            seconds in now().timestamp()..253_402_300_799i64,
+            nanos in 0u32..1_000_000_000,
+            offset_minutes in -(23 * 60 + 59)..=(23 * 60 + 59),
+            zone in zone(),
+        ) {
+            let at = DateTime::from_timestamp(seconds, nanos).expect("in range");
+            let offset = FixedOffset::east_opt(offset_minutes * 60).expect("offset");
+            let text = at.with_timezone(&offset).to_rfc3339();
+            let Ok(schedule) = resolve(
+                ScheduleRequest { scheduled_at: &text, time_zone: Some(zone.name()), ambiguous_time: None },
+                now(),
+            ) else {
+                // Only a time whose offset takes it past year 9999 may be refused.
+                prop_assert!(text.starts_with('+') || text.len() > 35, "{text}");
+                return Ok(());
+            };
+            prop_assert_eq!(schedule.at, at);
+            prop_assert_eq!(schedule.local, at.with_timezone(&zone).naive_local());
+            prop_assert_eq!(schedule.zone, zone);
+        }
+
+        /// A wall-clock time in a zone: kept as written when it exists once; refused as a
+        /// gap when the clocks skip it; in an overlap refused without a choice, and with
+        /// one placed at the earlier or later instant, which both read as the time written.
+        #[test]
+        fn local_times_round_trip_and_dst_is_never_guessed(
+            local in local_time(),
+            zone in zone(),
+            choice in choice(),
+            separator in prop_oneof![Just('T'), Just(' ')],
+            with_seconds in any::<bool>(),
+        ) {
+            let local = if with_seconds { local } else { local.with_second(0).expect("second") };
+            let format = if with_seconds { "%Y-%m-%d{}%H:%M:%S" } else { "%Y-%m-%d{}%H:%M" };
+            let text = local.format(&format.replace("{}", &separator.to_string())).to_string();
+            let request = ScheduleRequest { scheduled_at: &text, time_zone: Some(zone.name()), ambiguous_time: choice };
+            let resolved = resolve(request, now());
+            match zone.from_local_datetime(&local) {
+                LocalResult::Single(at) => {
+                    let schedule = resolved.expect("an existing time");
+                    prop_assert_eq!(schedule.at, at.with_timezone(&Utc));
+                    prop_assert_eq!(schedule.local, local);
+                }
+                LocalResult::None => {
+                    let err = resolved.expect_err("a time in a gap");
+                    prop_assert!(err.to_string().contains("gap"), "{}", err);
+                    assert_bad_input(err);
+                }
+                LocalResult::Ambiguous(earlier, later) => {
+                    prop_assert!(earlier < later);
+                    match choice {
+                        None => {
+                            let err = resolved.expect_err("an ambiguous time");
+                            prop_assert!(err.to_string().contains("occurs twice"), "{}", err);
+                        }
+                        Some(choice) => {
+                            let schedule = resolved.expect("a chosen instant");
+                            let expected = if choice == AmbiguousTime::Earlier { earlier } else { later };
+                            prop_assert_eq!(schedule.at, expected.with_timezone(&Utc));
+                            prop_assert_eq!(schedule.local, local);
+                        }
+                    }
+                }
+            }
+            // The year written is the year kept (no overflow into another).
+            if let Ok(schedule) = resolve(request, now()) {
+                prop_assert_eq!(schedule.local.year(), local.year());
+            }
+        }
+    }
+}

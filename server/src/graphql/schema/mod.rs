@@ -62,7 +62,7 @@ const MAX_DEPTH: usize = 16;
 /// Largest query complexity accepted (introspection needs about 250).
 pub(crate) const MAX_COMPLEXITY: usize = 2_000;
 
-fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+pub(crate) fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(
         Query::default(),
         Mutation::default(),

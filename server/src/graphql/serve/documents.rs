@@ -6,7 +6,7 @@
 //! every use, so a kilobyte of fragments nesting fragments four times over would keep a
 //! CPU busy for minutes before the complexity limit refused it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
@@ -71,10 +71,10 @@ impl DocumentCache {
 
 /// `document`, unless it expands to more than [`MAX_EXPANDED_FIELDS`].
 fn checked(document: &ExecutableDocument) -> Result<&ExecutableDocument, ServerError> {
-    let mut fragments = HashMap::new();
+    let fragments = fragment_fields(document);
     let mut fields: u64 = 0;
     for (_, operation) in document.operations.iter() {
-        let count = expanded_fields(document, &operation.node.selection_set.node, &mut fragments);
+        let count = fields_of(&operation.node.selection_set.node, &fragments);
         fields = fields.saturating_add(count);
     }
     if fields <= MAX_EXPANDED_FIELDS {
@@ -88,43 +88,82 @@ fn checked(document: &ExecutableDocument) -> Result<&ExecutableDocument, ServerE
     Err(error)
 }
 
-/// The fields of `set` with every fragment spread; each fragment is counted once
-/// (`fragments`), so this takes one pass over the document.
-fn expanded_fields<'d>(
-    document: &'d ExecutableDocument,
-    set: &'d SelectionSet,
-    fragments: &mut HashMap<&'d Name, u64>,
-) -> u64 {
-    let mut fields: u64 = 0;
-    for item in &set.items {
-        let count = match &item.node {
-            Selection::Field(field) => 1u64.saturating_add(expanded_fields(
-                document,
-                &field.node.selection_set.node,
-                fragments,
-            )),
-            Selection::InlineFragment(fragment) => {
-                expanded_fields(document, &fragment.node.selection_set.node, fragments)
+/// The selection sets within `set`, `set` included, at any depth (fragment spreads not
+/// followed), visited with an explicit stack rather than by recursion.
+fn nested(set: &SelectionSet) -> impl Iterator<Item = &SelectionSet> {
+    let mut sets = vec![set];
+    std::iter::from_fn(move || {
+        let set = sets.pop()?;
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => sets.push(&field.node.selection_set.node),
+                Selection::InlineFragment(fragment) => {
+                    sets.push(&fragment.node.selection_set.node);
+                }
+                Selection::FragmentSpread(_) => {}
             }
-            Selection::FragmentSpread(spread) => {
-                let name = &spread.node.fragment_name.node;
-                match fragments.get(name) {
-                    Some(&count) => count,
-                    None => {
-                        // A cycle counts as nothing here (validation refuses it).
-                        fragments.insert(name, 0);
-                        let count = document.fragments.get(name).map_or(0, |fragment| {
-                            expanded_fields(document, &fragment.node.selection_set.node, fragments)
-                        });
-                        fragments.insert(name, count);
-                        count
+        }
+        Some(set)
+    })
+}
+
+/// The fields of `set` with each fragment spread counted as `fragments` says (nothing for
+/// a fragment it does not know).
+fn fields_of<'d>(set: &'d SelectionSet, fragments: &HashMap<&'d Name, u64>) -> u64 {
+    let mut fields: u64 = 0;
+    for set in nested(set) {
+        for item in &set.items {
+            let count = match &item.node {
+                Selection::Field(_) => 1,
+                Selection::InlineFragment(_) => 0,
+                Selection::FragmentSpread(spread) => fragments
+                    .get(&spread.node.fragment_name.node)
+                    .copied()
+                    .unwrap_or(0),
+            };
+            fields = fields.saturating_add(count);
+        }
+    }
+    fields
+}
+
+/// Each fragment's fields with the fragments it spreads expanded, computed once per
+/// fragment, the fragments it spreads first. The walk keeps its own stack: a chain of
+/// thousands of fragments each spreading the next must not exhaust the thread's. A
+/// fragment in a cycle counts as nothing where it spreads itself (validation refuses it).
+fn fragment_fields(document: &ExecutableDocument) -> HashMap<&Name, u64> {
+    let mut counts: HashMap<&Name, u64> = HashMap::new();
+    let mut entered: HashSet<&Name> = HashSet::new();
+    for root in document.fragments.keys() {
+        // (fragment, whether the fragments it spreads are counted).
+        let mut stack = vec![(root, false)];
+        while let Some((name, spreads_counted)) = stack.pop() {
+            let Some(fragment) = document.fragments.get(name) else {
+                continue;
+            };
+            let set = &fragment.node.selection_set.node;
+            if spreads_counted {
+                let count = fields_of(set, &counts);
+                counts.insert(name, count);
+                continue;
+            }
+            if !entered.insert(name) {
+                continue;
+            }
+            stack.push((name, true));
+            for set in nested(set) {
+                for item in &set.items {
+                    if let Selection::FragmentSpread(spread) = &item.node {
+                        let spread = &spread.node.fragment_name.node;
+                        if !entered.contains(spread) {
+                            stack.push((spread, false));
+                        }
                     }
                 }
             }
-        };
-        fields = fields.saturating_add(count);
+        }
     }
-    fields
+    counts
 }
 
 #[cfg(test)]

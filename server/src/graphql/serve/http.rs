@@ -8,22 +8,25 @@
 //! - GET runs queries only (a mutation is 405 with `Allow: POST`); POST needs
 //!   `Content-Type: application/json` (415 otherwise), so a cross-site form cannot mutate.
 //! - Bodies are capped, batches are refused unless enabled, each request has a deadline.
+//! - A caller over its rate limit ([`super::limits`]) gets 429 with `Retry-After`.
 //!
 //! Every error carries `extensions.code`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{ServerError, Variables};
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::compiled::{self, CompiledReads, Lookup};
 use super::documents::DocumentCache;
 use super::introspection;
+use super::limits::{Caller, Limited, RateLimits};
 use super::persisted::{self, PersistedQueries};
 use crate::auth::JwtVerifier;
 use crate::config::GraphqlConfig;
@@ -55,6 +58,8 @@ pub struct Endpoint {
     pub documents: DocumentCache,
     /// Plans of `posts` pages answered by one SQL statement.
     pub reads: CompiledReads,
+    /// Requests and expensive mutations per caller.
+    pub limits: RateLimits,
 }
 
 /// The media type of a response.
@@ -152,6 +157,27 @@ fn method_not_allowed(media: MediaType, allow: &'static str, message: &str) -> R
     response
 }
 
+/// 429 with `Retry-After`, and the error that says which limit refused the request.
+fn rate_limited(media: MediaType, limited: Limited) -> Response {
+    let mut response = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        media,
+        &json!({ "errors": [limited.error()] }),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limited.retry_after_secs),
+    );
+    response
+}
+
+/// The client's address, when the server was started with it (`ConnectInfo`).
+fn peer(extensions: &Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| *address)
+}
+
 fn not_acceptable() -> Response {
     refuse(
         StatusCode::NOT_ACCEPTABLE,
@@ -197,7 +223,10 @@ pub async fn get(endpoint: &Endpoint, request: Request) -> Response {
         }
     };
     let auth = authenticate(&endpoint.verifier, headers);
-    execute(endpoint, media, graphql, auth, QueriesOnly(true)).await
+    let caller = endpoint
+        .limits
+        .caller(auth.0.as_ref().ok(), headers, peer(request.extensions()));
+    execute(endpoint, media, graphql, auth, caller, QueriesOnly(true)).await
 }
 
 /// `POST /graphql`: a JSON request (or a batch, when enabled).
@@ -274,12 +303,17 @@ pub async fn post(endpoint: &Endpoint, request: Request) -> Response {
                     }
                 }
             }
-            execute_batch(endpoint, media, requests, &parts.headers).await
+            execute_batch(endpoint, media, requests, &parts).await
         }
         other => match parameters(other) {
             Ok(request) => {
                 let auth = authenticate(&endpoint.verifier, &parts.headers);
-                execute(endpoint, media, request, auth, QueriesOnly(false)).await
+                let caller = endpoint.limits.caller(
+                    auth.0.as_ref().ok(),
+                    &parts.headers,
+                    peer(&parts.extensions),
+                );
+                execute(endpoint, media, request, auth, caller, QueriesOnly(false)).await
             }
             Err(message) => refuse(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", &message),
         },
@@ -422,11 +456,15 @@ async fn execute(
     media: MediaType,
     request: async_graphql::Request,
     auth: Auth,
+    caller: Caller,
     queries_only: QueriesOnly,
 ) -> Response {
+    if let Err(limited) = endpoint.limits.requests(&caller, 1) {
+        return rate_limited(media, limited);
+    }
     // Row-level security: the database sees the caller's tenant's rows only.
     let tenant = auth.0.as_ref().ok().map(|actor| actor.tenant_id.clone());
-    let work = execute_as_caller(endpoint, media, request, auth, queries_only);
+    let work = execute_as_caller(endpoint, media, request, auth, &caller, queries_only);
     match tenant {
         Some(tenant) => crate::db::tenant::scope(&tenant, work).await,
         None => work.await,
@@ -438,6 +476,7 @@ async fn execute_as_caller(
     media: MediaType,
     mut request: async_graphql::Request,
     auth: Auth,
+    caller: &Caller,
     queries_only: QueriesOnly,
 ) -> Response {
     if let Err(err) = persisted::apply(
@@ -471,29 +510,32 @@ async fn execute_as_caller(
             Err(_) => return timed_out(media, timeout),
         }
     }
-    let candidate = match endpoint.documents.parse(&mut request) {
+    let document = match endpoint.documents.parse(&mut request) {
         Err(err) => return request_errors(media, vec![err], "GRAPHQL_PARSE_FAILED"),
-        Ok(document)
-            if queries_only.0
-                && matches!(
-                    operation_type(document, name.as_deref()),
-                    Some(OperationType::Mutation | OperationType::Subscription)
-                ) =>
-        {
-            return method_not_allowed(
-                media,
-                "POST",
-                "only queries run over GET: send mutations with POST (subscriptions over WebSocket)",
-            );
-        }
-        Ok(document) if !endpoint.config.introspection && introspection::requested(document) => {
-            return request_errors(media, vec![introspection::refused()], "");
-        }
-        // Only an operation that exists is remembered (a client picks the name).
-        Ok(document) => (matches!(lookup, Lookup::Unknown)
-            && super::operation(document, name.as_deref()).is_some())
-        .then(|| compiled::compile(document, name.as_deref())),
+        Ok(document) => document,
     };
+    if queries_only.0
+        && matches!(
+            operation_type(document, name.as_deref()),
+            Some(OperationType::Mutation | OperationType::Subscription)
+        )
+    {
+        return method_not_allowed(
+            media,
+            "POST",
+            "only queries run over GET: send mutations with POST (subscriptions over WebSocket)",
+        );
+    }
+    if !endpoint.config.introspection && introspection::requested(document) {
+        return request_errors(media, vec![introspection::refused()], "");
+    }
+    if let Err(limited) = endpoint.limits.mutations(caller, document, name.as_deref()) {
+        return rate_limited(media, limited);
+    }
+    // Only an operation that exists is remembered (a client picks the name).
+    let candidate = (matches!(lookup, Lookup::Unknown)
+        && super::operation(document, name.as_deref()).is_some())
+    .then(|| compiled::compile(document, name.as_deref()));
     let query = candidate.as_ref().map(|_| request.query.clone());
     let Ok(response) =
         tokio::time::timeout_at(deadline, endpoint.schema.execute(request.data(auth))).await
@@ -520,8 +562,17 @@ async fn execute_batch(
     endpoint: &Endpoint,
     media: MediaType,
     requests: Vec<async_graphql::Request>,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
 ) -> Response {
+    let headers = &parts.headers;
+    let auth = authenticate(&endpoint.verifier, headers);
+    let caller = endpoint
+        .limits
+        .caller(auth.0.as_ref().ok(), headers, peer(&parts.extensions));
+    // Each request of a batch counts as one.
+    if let Err(limited) = endpoint.limits.requests(&caller, requests.len()) {
+        return rate_limited(media, limited);
+    }
     let timeout = endpoint.config.request_timeout;
     let run = async {
         let mut bodies = Vec::with_capacity(requests.len());
@@ -538,6 +589,7 @@ async fn execute_batch(
                 bodies.push(json!({ "errors": [err] }).to_string().into_bytes());
                 continue;
             }
+            let name = request.operation_name.clone();
             let refused = match endpoint.documents.parse(&mut request) {
                 Err(err) => Some(with_codes(vec![err], "GRAPHQL_PARSE_FAILED")),
                 Ok(document)
@@ -545,7 +597,11 @@ async fn execute_batch(
                 {
                     Some(vec![introspection::refused()])
                 }
-                Ok(_) => None,
+                Ok(document) => endpoint
+                    .limits
+                    .mutations(&caller, document, name.as_deref())
+                    .err()
+                    .map(|limited| vec![limited.error()]),
             };
             if let Some(errors) = refused {
                 bodies.push(json!({ "errors": errors }).to_string().into_bytes());

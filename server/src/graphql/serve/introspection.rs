@@ -11,32 +11,36 @@ use async_graphql::{ErrorExtensionValues, Name, ServerError};
 /// only place they exist), through fragments included. Each fragment is looked into once,
 /// so a document that spreads fragments many times over costs no more than its length.
 pub(crate) fn requested(document: &ExecutableDocument) -> bool {
-    let mut seen = HashSet::new();
-    document
+    let mut seen: HashSet<&Name> = HashSet::new();
+    // An explicit stack: a chain of thousands of fragments must not exhaust the thread's.
+    let mut sets: Vec<&SelectionSet> = document
         .operations
         .iter()
-        .any(|(_, operation)| selects(document, &operation.node.selection_set.node, &mut seen))
-}
-
-fn selects<'d>(
-    document: &'d ExecutableDocument,
-    set: &'d SelectionSet,
-    seen: &mut HashSet<&'d Name>,
-) -> bool {
-    set.items.iter().any(|item| match &item.node {
-        Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type"),
-        Selection::InlineFragment(fragment) => {
-            selects(document, &fragment.node.selection_set.node, seen)
+        .map(|(_, operation)| &operation.node.selection_set.node)
+        .collect();
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    if matches!(field.node.name.node.as_str(), "__schema" | "__type") {
+                        return true;
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    sets.push(&fragment.node.selection_set.node);
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    if seen.insert(name)
+                        && let Some(fragment) = document.fragments.get(name)
+                    {
+                        sets.push(&fragment.node.selection_set.node);
+                    }
+                }
+            }
         }
-        Selection::FragmentSpread(spread) => {
-            let name = &spread.node.fragment_name.node;
-            // A fragment already looked into did not select them (or we would have stopped).
-            seen.insert(name)
-                && document.fragments.get(name).is_some_and(|fragment| {
-                    selects(document, &fragment.node.selection_set.node, seen)
-                })
-        }
-    })
+    }
+    false
 }
 
 /// The error answered to an introspection query when introspection is disabled.

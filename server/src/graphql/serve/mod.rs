@@ -1,14 +1,18 @@
 //! Serving the schema: GraphQL over HTTP ([`http`]) and WebSocket ([`ws`]), shared
 //! subscription executions ([`fanout`]), the parsed-document cache ([`documents`]),
 //! persisted queries ([`persisted`]), GraphiQL ([`graphiql`]), the introspection switch
-//! ([`introspection`]), `posts` pages answered by one SQL statement ([`compiled`]).
+//! ([`introspection`]), `posts` pages answered by one SQL statement ([`compiled`]), rate
+//! limits per caller ([`limits`]).
 
 pub mod compiled;
 pub mod documents;
 pub mod fanout;
+#[cfg(test)]
+mod fuzz;
 pub mod graphiql;
 pub mod http;
 mod introspection;
+pub mod limits;
 pub mod persisted;
 pub mod ws;
 

@@ -7,7 +7,8 @@
 //!   the timeout 4408;
 //! - `subscribe` before the ack closes 4401, a subscription id already running 4409, a
 //!   malformed message 4400; more than [`MAX_SUBSCRIPTIONS`] at once on one connection
-//!   are answered with an `error` (`TOO_MANY_SUBSCRIPTIONS`);
+//!   are answered with an `error` (`TOO_MANY_SUBSCRIPTIONS`); so is a `subscribe` over
+//!   the tenant's rate limits (`RATE_LIMITED`, see [`super::limits`]);
 //! - the connection is closed 4403 when the token it was opened with expires;
 //! - a request that cannot run (parse, validation) is answered with an `error` message;
 //! - the server sends `ping` every interval and closes a connection whose `pong` does not
@@ -28,6 +29,7 @@ use tokio::time::{Instant, sleep_until};
 use super::fanout::{self, Delivery, Membership, Start};
 use super::http::{Endpoint, parameters, with_codes};
 use super::introspection;
+use super::limits::Caller;
 use crate::domain::actor::Actor;
 use crate::graphql::schema::Auth;
 
@@ -340,6 +342,25 @@ impl Connection {
                 )));
             }
         };
+        let caller = Caller::tenant(&actor);
+        let limits = &self.endpoint.limits;
+        let operation_name = request.operation_name.clone();
+        let limited = match limits.requests(&caller, 1) {
+            Err(limited) => Some(limited),
+            // A mutation runs here too: its expensive fields count as over HTTP.
+            Ok(()) => match self.endpoint.documents.parse(&mut request) {
+                Err(err) => {
+                    let errors = json!(with_codes(vec![err], "GRAPHQL_PARSE_FAILED"));
+                    return Ok(Some(error_message(&id, errors)));
+                }
+                Ok(document) => limits
+                    .mutations(&caller, document, operation_name.as_deref())
+                    .err(),
+            },
+        };
+        if let Some(limited) = limited {
+            return Ok(Some(error_message(&id, json!([limited.error()]))));
+        }
         self.numbers += 1;
         let number = self.numbers;
         let key = fanout::Key::new(&actor, &request);
