@@ -61,7 +61,8 @@ pub async fn review_after_killed_worker(
             json!({"content": "maybe out", "platforms": [platform], "scheduledAt": in_ms(300)}),
         )
         .await;
-    tokio::time::timeout(Duration::from_secs(30), hung.notified())
+    // Generous: a worker process compiles or loads its plugins first, slow on a busy machine.
+    tokio::time::timeout(Duration::from_secs(120), hung.notified())
         .await
         .expect("the worker reached the platform");
     first.start_kill().expect("SIGKILL");
