@@ -166,6 +166,7 @@ fn spawn_worker_reconciling_every(
         .env("HERALD_RECONCILE_INTERVAL_MS", reconcile_ms.to_string())
         .env("HERALD_WEBHOOK_IDEMPOTENT", idempotent.to_string())
         .env("HERALD_TOKEN_KEY", crate::harness::TOKEN_KEY_B64)
+        .env("HERALD_TOKEN_KEY_ID", crate::harness::TOKEN_KEY_ID)
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
