@@ -46,7 +46,10 @@ impl TokenCipher {
     pub fn new(key_id: impl Into<String>, key: &[u8; 32]) -> Self {
         let current = key_id.into();
         let mut keys = BTreeMap::new();
-        keys.insert(current.clone(), Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)));
+        keys.insert(
+            current.clone(),
+            Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+        );
         Self { current, keys }
     }
 
@@ -163,15 +166,24 @@ mod tests {
         let ring = TokenCipher::new("k2", &[2u8; 32]).with_old_key("k1", &[1u8; 32]);
         assert_eq!(ring.key_id(), "k2");
         assert_eq!(ring.key_ids().collect::<Vec<_>>(), ["k1", "k2"]);
-        assert_eq!(ring.open("k1", &sealed_old, b"row").expect("old key opens"), b"old");
+        assert_eq!(
+            ring.open("k1", &sealed_old, b"row").expect("old key opens"),
+            b"old"
+        );
         let sealed_new = ring.seal(b"new", b"row");
         assert!(matches!(
             old.open("k2", &sealed_new, b"row"),
             Err(SecretError::UnknownKey(id)) if id == "k2"
         ));
-        assert!(ring.open("k1", &sealed_new, b"row").is_err(), "sealed with k2, not k1");
+        assert!(
+            ring.open("k1", &sealed_new, b"row").is_err(),
+            "sealed with k2, not k1"
+        );
         assert_eq!(ring.open("k2", &sealed_new, b"row").expect("opens"), b"new");
         let same = TokenCipher::new("k2", &[2u8; 32]).with_old_key("k2", &[9u8; 32]);
-        assert_eq!(same.open("k2", &sealed_new, b"row").expect("current kept"), b"new");
+        assert_eq!(
+            same.open("k2", &sealed_new, b"row").expect("current kept"),
+            b"new"
+        );
     }
 }

@@ -152,7 +152,10 @@ fn the_removed_instance_webhook_url_refuses_to_start_and_says_what_to_do() {
     assert!(err.key.starts_with("HERALD_WEBHOOK_URL"), "{err}");
     let message = err.to_string();
     assert!(message.contains("removed"), "{message}");
-    assert!(message.contains("connectAccount(platform: \"webhook\""), "{message}");
+    assert!(
+        message.contains("connectAccount(platform: \"webhook\""),
+        "{message}"
+    );
 }
 
 #[test]

@@ -73,7 +73,11 @@ pub async fn lock_batch(
     skip: &[Uuid],
     limit: u32,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Vec<SealedRow>), DbErr> {
-    let mut txn = db.get_postgres_connection_pool().begin().await.map_err(db_err)?;
+    let mut txn = db
+        .get_postgres_connection_pool()
+        .begin()
+        .await
+        .map_err(db_err)?;
     let rows = sqlx::query(
         "SELECT id, connection_id, key_id, token_ciphertext, refresh_ciphertext
            FROM social_account_tokens

@@ -116,7 +116,12 @@ mod tests {
     #[test]
     fn refuses_other_urls_and_short_secrets() {
         let secret = "0123456789abcdef";
-        for bad in ["ftp://x.example/", "javascript:alert(1)", "https://", "not a url"] {
+        for bad in [
+            "ftp://x.example/",
+            "javascript:alert(1)",
+            "https://",
+            "not a url",
+        ] {
             assert_eq!(
                 field(WebhookAccount::from_credentials(secret, &url(bad))),
                 "credentials.extra",

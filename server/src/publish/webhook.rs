@@ -159,12 +159,11 @@ impl Publisher for WebhookPublisher {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        let signed = signature(&account.secret, now, &body).map_err(|_| {
-            PublishFailure::Permanent {
+        let signed =
+            signature(&account.secret, now, &body).map_err(|_| PublishFailure::Permanent {
                 message: "the webhook's secret cannot sign".into(),
                 response_code: None,
-            }
-        })?;
+            })?;
         let response = self
             .client
             .post(&account.url)
@@ -247,7 +246,10 @@ mod tests {
         // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'whsec-0123456789abcdef'
         assert_eq!(
             signature("whsec-0123456789abcdef", 1_700_000_000, br#"{"a":1}"#),
-            Ok("t=1700000000,v1=d77c78ac4da074c56908b55eac30358b2a7bfc573be4c76819af5102e8dcf939".to_owned())
+            Ok(
+                "t=1700000000,v1=d77c78ac4da074c56908b55eac30358b2a7bfc573be4c76819af5102e8dcf939"
+                    .to_owned()
+            )
         );
     }
 

@@ -32,7 +32,9 @@ pub(crate) async fn table_text(app: &TestApp, table: &str) -> String {
     app.db
         .query_one(Statement::from_string(
             app.db.get_database_backend(),
-            format!("SELECT coalesce(string_agg(row_to_json(t)::text, ''), '') AS x FROM {table} t"),
+            format!(
+                "SELECT coalesce(string_agg(row_to_json(t)::text, ''), '') AS x FROM {table} t"
+            ),
         ))
         .await
         .expect("query")
@@ -86,7 +88,13 @@ async fn old_key_rows_open_in_the_ring_and_rotate_to_the_current_key() {
     let app = TestApp::spawn().await;
     let db = &app.services.worker_db;
     let tenants: Vec<String> = (0..3).map(|i| format!("user:t{i}")).collect();
-    seed_old(&app, &tenants, "https://hooks.example/h", "0123456789abcdef-old").await;
+    seed_old(
+        &app,
+        &tenants,
+        "https://hooks.example/h",
+        "0123456789abcdef-old",
+    )
+    .await;
 
     let current_only = TokenCipher::new(TOKEN_KEY_ID, &TOKEN_KEY);
     let status = keys::status(db, &current_only).await.expect("status");
@@ -102,7 +110,9 @@ async fn old_key_rows_open_in_the_ring_and_rotate_to_the_current_key() {
     }
 
     let ring = test_key_ring();
-    keys::require_keys(db, &ring).await.expect("the ring has every key");
+    keys::require_keys(db, &ring)
+        .await
+        .expect("the ring has every key");
     let status = keys::status(db, &ring).await.expect("status");
     assert!(status.missing.is_empty());
     assert_eq!(status.not_current(), 3);
@@ -123,7 +133,9 @@ async fn old_key_rows_open_in_the_ring_and_rotate_to_the_current_key() {
     assert_eq!(reports, [2, 3], "progress after each batch");
     let status = keys::status(db, &ring).await.expect("status");
     assert_eq!(rows(&status), [(TOKEN_KEY_ID.to_owned(), 3)]);
-    let again = keys::rotate(db, &ring, 2, |_| {}).await.expect("rotate again");
+    let again = keys::rotate(db, &ring, 2, |_| {})
+        .await
+        .expect("rotate again");
     assert_eq!(again.progress.resealed, 0, "idempotent");
 
     // The old key can go now: the current key alone opens every row.
@@ -135,14 +147,22 @@ async fn old_key_rows_open_in_the_ring_and_rotate_to_the_current_key() {
             .expect("opens with the current key alone")
             .expect("connected");
         assert_eq!(opened.access_token, "0123456789abcdef-old");
-        assert_eq!(opened.extra, [("url".to_owned(), "https://hooks.example/h".to_owned())]);
+        assert_eq!(
+            opened.extra,
+            [("url".to_owned(), "https://hooks.example/h".to_owned())]
+        );
     }
     let old_only = ConnectionService::new(
         db.clone(),
         TokenCipher::new(OLD_TOKEN_KEY_ID, &OLD_TOKEN_KEY),
         None,
     );
-    assert!(old_only.credentials("user:t0", "webhook", None).await.is_err());
+    assert!(
+        old_only
+            .credentials("user:t0", "webhook", None)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -164,7 +184,9 @@ async fn rotation_runs_while_the_api_reads_reconnects_and_publishes() {
         let mut ids = Vec::new();
         for i in 0..POSTS {
             ids.push(webhook_post(&app, &alice, &format!("during rotation {i}"), &in_ms(20)).await);
-            let listed = app.ok(&alice, "{ connections { platform status } }", json!({})).await;
+            let listed = app
+                .ok(&alice, "{ connections { platform status } }", json!({}))
+                .await;
             assert_eq!(listed["connections"][0]["status"], "active");
             tokio::time::sleep(Duration::from_millis(15)).await;
         }
@@ -185,10 +207,19 @@ async fn rotation_runs_while_the_api_reads_reconnects_and_publishes() {
         })
         .await;
     }
-    assert_eq!(receiver.unsigned(), 0, "every call signed with alice's secret");
-    let status = keys::status(&app.services.worker_db, &ring).await.expect("status");
+    assert_eq!(
+        receiver.unsigned(),
+        0,
+        "every call signed with alice's secret"
+    );
+    let status = keys::status(&app.services.worker_db, &ring)
+        .await
+        .expect("status");
     assert_eq!(status.not_current(), 0, "{status:?}");
-    assert_eq!(rows(&status), [(TOKEN_KEY_ID.to_owned(), tenants.len() as u64)]);
+    assert_eq!(
+        rows(&status),
+        [(TOKEN_KEY_ID.to_owned(), tenants.len() as u64)]
+    );
 }
 
 fn new_key_b64() -> String {
@@ -233,14 +264,24 @@ async fn processes_refuse_to_start_without_a_needed_key_and_keys_commands_rotate
 
     for command in [&["worker"][..], &["serve", "--no-migrate"][..]] {
         let refused = herald(&app, &new_only, command).await;
-        assert!(!refused.status.success(), "{command:?} started without the key");
+        assert!(
+            !refused.status.success(),
+            "{command:?} started without the key"
+        );
         let stderr = text(&refused.stderr);
         assert!(stderr.contains("`test` (1 rows)"), "{command:?}: {stderr}");
-        assert!(stderr.contains("HERALD_TOKEN_KEYS"), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("HERALD_TOKEN_KEYS"),
+            "{command:?}: {stderr}"
+        );
     }
 
     let status = herald(&app, &new_only, &["keys", "status"]).await;
-    assert_eq!(status.status.code(), Some(1), "a missing key fails the status");
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "a missing key fails the status"
+    );
     let out = text(&status.stdout);
     assert!(out.contains("test  (MISSING)"), "{out}");
     assert!(out.contains("missing keys: test"), "{out}");
@@ -252,7 +293,10 @@ async fn processes_refuse_to_start_without_a_needed_key_and_keys_commands_rotate
     assert!(out.contains("done: 1 rows re-sealed with `k2`"), "{out}");
     let again = herald(&app, &ring, &["keys", "rotate"]).await;
     assert!(again.status.success());
-    assert!(text(&again.stdout).contains("done: 0 rows re-sealed"), "resumable, idempotent");
+    assert!(
+        text(&again.stdout).contains("done: 0 rows re-sealed"),
+        "resumable, idempotent"
+    );
 
     let status = herald(&app, &new_only, &["keys", "status"]).await;
     let out = text(&status.stdout);
@@ -282,6 +326,9 @@ async fn processes_refuse_to_start_without_a_needed_key_and_keys_commands_rotate
         .await;
     assert_eq!(published["status"], "PUBLISHED");
     assert_eq!(receiver.unsigned(), 0);
-    assert!(worker.try_wait().expect("wait").is_none(), "worker still running");
+    assert!(
+        worker.try_wait().expect("wait").is_none(),
+        "worker still running"
+    );
     worker.start_kill().expect("kill");
 }

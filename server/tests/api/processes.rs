@@ -55,7 +55,10 @@ async fn receive(
 ) -> (StatusCode, Json<Value>) {
     if !crate::webhooks::signed_by(&rx.secret, &headers, &raw) {
         rx.state.lock().expect("lock").unsigned += 1;
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad signature"})));
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "bad signature"})),
+        );
     }
     let body: Value = serde_json::from_slice(&raw).unwrap_or_default();
     let key = headers

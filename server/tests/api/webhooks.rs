@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
 use herald_server::publish::PublisherRegistry;
 use herald_server::publish::webhook::WebhookPublisher;
+use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -133,7 +133,11 @@ async fn each_tenant_posts_to_its_own_signed_webhook_with_its_tenant_id() {
     wait_for_created(&alices, 3, Duration::from_secs(15)).await;
     wait_for_created(&acmes, 2, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(alices.tenants(), vec!["user:alice"; 3], "alice's posts only");
+    assert_eq!(
+        alices.tenants(),
+        vec!["user:alice"; 3],
+        "alice's posts only"
+    );
     assert_eq!(acmes.tenants(), vec!["org:acme"; 2], "acme's posts only");
     assert_eq!(alices.unsigned() + acmes.unsigned(), 0, "every call signed");
 }
@@ -148,9 +152,21 @@ async fn webhook_url_and_secret_are_stored_sealed_and_checked_when_connected() {
     let by_member = connect(&app, &member, &receiver.url(), &receiver.secret).await;
     assert_error(&by_member, "FORBIDDEN", None);
     for (url, secret, field) in [
-        ("ftp://127.0.0.1/hook", receiver.secret.as_str(), "credentials.extra"),
-        ("javascript:alert(1)", receiver.secret.as_str(), "credentials.extra"),
-        (receiver.url().as_str(), "too-short", "credentials.accessToken"),
+        (
+            "ftp://127.0.0.1/hook",
+            receiver.secret.as_str(),
+            "credentials.extra",
+        ),
+        (
+            "javascript:alert(1)",
+            receiver.secret.as_str(),
+            "credentials.extra",
+        ),
+        (
+            receiver.url().as_str(),
+            "too-short",
+            "credentials.accessToken",
+        ),
     ] {
         let refused = connect(&app, &admin, url, secret).await;
         assert_error(&refused, "BAD_USER_INPUT", Some(field));
