@@ -28,15 +28,17 @@ pub enum SecretError {
 /// Seals with the current key and opens with any key of the ring.
 #[derive(Clone)]
 pub struct TokenCipher {
-    current: String,
-    keys: BTreeMap<String, Aes256Gcm>,
+    current_id: String,
+    current: Aes256Gcm,
+    /// Keys that only open, by id (never the current one).
+    old: BTreeMap<String, Aes256Gcm>,
 }
 
 impl std::fmt::Debug for TokenCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCipher")
-            .field("current", &self.current)
-            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .field("current", &self.current_id)
+            .field("old", &self.old.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -44,21 +46,19 @@ impl std::fmt::Debug for TokenCipher {
 impl TokenCipher {
     /// A ring of one key: the 32-byte `key` known as `key_id`, which seals and opens.
     pub fn new(key_id: impl Into<String>, key: &[u8; 32]) -> Self {
-        let current = key_id.into();
-        let mut keys = BTreeMap::new();
-        keys.insert(
-            current.clone(),
-            Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
-        );
-        Self { current, keys }
+        Self {
+            current_id: key_id.into(),
+            current: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+            old: BTreeMap::new(),
+        }
     }
 
     /// The ring with `key` known as `key_id` added for opening only (an older key whose
     /// rows are not yet re-sealed). The current key is never replaced.
     pub fn with_old_key(mut self, key_id: impl Into<String>, key: &[u8; 32]) -> Self {
         let key_id = key_id.into();
-        if key_id != self.current {
-            self.keys
+        if key_id != self.current_id {
+            self.old
                 .insert(key_id, Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)));
         }
         self
@@ -66,29 +66,38 @@ impl TokenCipher {
 
     /// The id of the key that seals, stored beside every value it seals.
     pub fn key_id(&self) -> &str {
-        &self.current
+        &self.current_id
     }
 
     /// Whether the ring holds the key `key_id`.
     pub fn has_key(&self, key_id: &str) -> bool {
-        self.keys.contains_key(key_id)
+        self.key(key_id).is_some()
     }
 
     /// The ids of every key of the ring, sorted.
     pub fn key_ids(&self) -> impl Iterator<Item = &str> {
-        self.keys.keys().map(String::as_str)
+        let mut ids: Vec<&str> = self.old.keys().map(String::as_str).collect();
+        ids.push(&self.current_id);
+        ids.sort_unstable();
+        ids.into_iter()
+    }
+
+    /// The key known as `key_id`, if the ring holds it.
+    fn key(&self, key_id: &str) -> Option<&Aes256Gcm> {
+        if key_id == self.current_id {
+            Some(&self.current)
+        } else {
+            self.old.get(key_id)
+        }
     }
 
     /// Encrypts `plaintext` bound to `context` (e.g. the row id): nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let mut out = nonce.to_vec();
-        let Some(cipher) = self.keys.get(&self.current) else {
-            // Every constructor puts the current key in the ring.
-            return out;
-        };
         // Encryption with a valid key and nonce cannot fail for inputs this small.
-        let sealed = cipher
+        let sealed = self
+            .current
             .encrypt(
                 &nonce,
                 Payload {
@@ -110,8 +119,7 @@ impl TokenCipher {
         context: &[u8],
     ) -> Result<Vec<u8>, SecretError> {
         let cipher = self
-            .keys
-            .get(key_id)
+            .key(key_id)
             .ok_or_else(|| SecretError::UnknownKey(key_id.to_owned()))?;
         if sealed.len() <= NONCE_LEN {
             return Err(SecretError::Corrupt);
