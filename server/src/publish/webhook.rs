@@ -5,8 +5,8 @@
 //! platform that tests can run in a separate process.
 //!
 //! The receiver answers 2xx with `{"id": "...", "url": "..."}`. 429 (with `Retry-After`
-//! seconds) and 5xx are retried, 401/403 mean the credentials must be renewed, any other
-//! 4xx is permanent.
+//! seconds) and 5xx are retried, 401/403 mark the connection `reconnect_required`, any
+//! other 4xx is permanent.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +14,9 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use uuid::Uuid;
+
+use super::plugin::account_error;
 use super::{PublishFailure, PublishRequest, Publisher, Receipt};
 use crate::connections::ConnectionService;
 use crate::domain::webhook::WebhookAccount;
@@ -79,31 +82,30 @@ impl WebhookPublisher {
         })
     }
 
-    /// The post owner's webhook account, or why there is none to publish with.
-    async fn account(&self, request: &PublishRequest) -> Result<WebhookAccount, PublishFailure> {
+    /// The post owner's webhook connection and account, or why there is none to publish
+    /// with.
+    async fn account(
+        &self,
+        request: &PublishRequest,
+    ) -> Result<(Uuid, WebhookAccount), PublishFailure> {
         let credentials = self
             .connections
             .credentials(&request.owner_id, &request.platform, request.connection_id)
             .await
-            .map_err(|error| {
-                tracing::error!(%error, "webhook account unreadable");
-                PublishFailure::Retryable {
-                    message: "the webhook account could not be read".into(),
-                    response_code: None,
-                }
-            })?;
-        let Some((_, credentials)) = credentials else {
+            .map_err(account_error)?;
+        let Some((connection_id, credentials)) = credentials else {
             return Err(PublishFailure::AuthExpired {
                 message: "no connected webhook account".into(),
                 response_code: None,
             });
         };
-        WebhookAccount::from_credentials(&credentials.access_token, &credentials.extra).map_err(
-            |_| PublishFailure::AuthExpired {
-                message: "the webhook account is incomplete: connect it again".into(),
-                response_code: None,
-            },
-        )
+        let account =
+            WebhookAccount::from_credentials(&credentials.access_token, &credentials.extra)
+                .map_err(|_| PublishFailure::AuthExpired {
+                    message: "the webhook account is incomplete: connect it again".into(),
+                    response_code: None,
+                })?;
+        Ok((connection_id, account))
     }
 }
 
@@ -141,7 +143,7 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest
 #[async_trait::async_trait]
 impl Publisher for WebhookPublisher {
     async fn publish(&self, request: &PublishRequest) -> Result<Receipt, PublishFailure> {
-        let account = self.account(request).await?;
+        let (connection_id, account) = self.account(request).await?;
         let body = serde_json::json!({
             "tenant_id": request.owner_id,
             "target_id": request.target_id,
@@ -206,10 +208,17 @@ impl Publisher for WebhookPublisher {
                 message,
                 response_code: code,
             },
-            401 | 403 => PublishFailure::AuthExpired {
-                message,
-                response_code: code,
-            },
+            401 | 403 => {
+                // The receiver refuses the secret: ask the tenant to connect it again.
+                self.connections
+                    .require_reconnect(connection_id)
+                    .await
+                    .map_err(account_error)?;
+                PublishFailure::AuthExpired {
+                    message,
+                    response_code: code,
+                }
+            }
             500..=599 => PublishFailure::Retryable {
                 message,
                 response_code: code,

@@ -188,3 +188,25 @@ async fn webhook_url_and_secret_are_stored_sealed_and_checked_when_connected() {
     assert!(!dump.contains(&receiver.secret), "secret in the clear");
     assert!(!dump.contains(&port), "URL in the clear: {dump}");
 }
+
+#[tokio::test]
+async fn a_receiver_refusing_the_signature_asks_the_tenant_to_reconnect() {
+    let receiver = Receiver::start(true, false).await;
+    let app = app_with_webhooks().await;
+    let admin = app.token("alice", None, &["admin"]);
+    let connected = connect(&app, &admin, &receiver.url(), "not-the-receivers-secret").await;
+    assert!(connected["errors"].is_null(), "{connected}");
+    let id = webhook_post(&app, &admin, "signed with the wrong secret", &in_ms(50)).await;
+    let post = app
+        .wait_for_post(&admin, &id, Duration::from_secs(15), |p| {
+            p["status"] == "FAILED"
+        })
+        .await;
+    crate::harness::assert_asks_to_reconnect(&app, &admin, &post).await;
+    assert_eq!(
+        receiver.unsigned(),
+        1,
+        "refused by the receiver's own check"
+    );
+    assert_eq!(receiver.created(), 0);
+}
