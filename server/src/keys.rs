@@ -151,10 +151,17 @@ pub async fn rotate(
         elapsed: Duration::ZERO,
     };
     let mut idle_since: Option<Instant> = None;
+    // The last id of the previous batch: each pass walks the table once in id order.
+    let mut after: Option<Uuid> = None;
     let locked = loop {
-        let (txn, rows) = tokens::lock_batch(db, &current, &from, &corrupt, batch).await?;
+        let (txn, rows) = tokens::lock_batch(db, &current, &from, &corrupt, after, batch).await?;
         if rows.is_empty() {
             drop(txn);
+            if after.take().is_some() {
+                // The end of a pass: walk again from the start for rows passed over
+                // while others held them.
+                continue;
+            }
             let left = tokens::left_to_reseal(db, &current, &from, &corrupt).await?;
             let waited = idle_since.get_or_insert_with(Instant::now).elapsed();
             if left == 0 || waited >= LOCKED_PATIENCE {
@@ -164,6 +171,7 @@ pub async fn rotate(
             continue;
         }
         idle_since = None;
+        after = rows.last().map(|row| row.id);
         let mut resealed = Vec::with_capacity(rows.len());
         for row in &rows {
             match reseal(cipher, row) {

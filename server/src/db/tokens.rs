@@ -64,13 +64,15 @@ pub async fn rows_per_key(db: &DatabaseConnection) -> Result<Vec<KeyRows>, DbErr
 }
 
 /// A transaction holding up to `limit` rows sealed with one of `from` (never `current`),
-/// other than `skip`, locked; rows another transaction holds are passed over, not waited
-/// for (a server refreshing a token, or another rotation).
+/// other than `skip`, with ids after `after` (in id order, so a long rotation does not
+/// scan the rows it already re-sealed again), locked; rows another transaction holds are
+/// passed over, not waited for (a server refreshing a token, or another rotation).
 pub async fn lock_batch(
     db: &DatabaseConnection,
     current: &str,
     from: &[String],
     skip: &[Uuid],
+    after: Option<Uuid>,
     limit: u32,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Vec<SealedRow>), DbErr> {
     let mut txn = db
@@ -82,6 +84,7 @@ pub async fn lock_batch(
         "SELECT id, connection_id, key_id, token_ciphertext, refresh_ciphertext
            FROM social_account_tokens
           WHERE key_id <> $1 AND key_id = ANY($2) AND id <> ALL($3)
+            AND ($5::uuid IS NULL OR id > $5)
           ORDER BY id
           LIMIT $4
             FOR UPDATE SKIP LOCKED",
@@ -90,6 +93,7 @@ pub async fn lock_batch(
     .bind(from)
     .bind(skip)
     .bind(i64::from(limit))
+    .bind(after)
     .fetch_all(&mut *txn)
     .await
     .map_err(db_err)?;

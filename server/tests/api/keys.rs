@@ -332,3 +332,46 @@ async fn processes_refuse_to_start_without_a_needed_key_and_keys_commands_rotate
     );
     worker.start_kill().expect("kill");
 }
+
+#[tokio::test]
+async fn rotation_passes_over_a_row_another_transaction_holds_and_comes_back_for_it() {
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn().await;
+    let db = &app.services.worker_db;
+    let tenants: Vec<String> = (0..5).map(|i| format!("user:h{i}")).collect();
+    seed_old(
+        &app,
+        &tenants,
+        "https://hooks.example/h",
+        "0123456789abcdef-old",
+    )
+    .await;
+    // A server refreshing the first tenant's token holds its row.
+    let holder = app.db.begin().await.expect("begin");
+    holder
+        .execute(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT t.id FROM social_account_tokens t JOIN social_connections c
+               ON c.id = t.connection_id WHERE c.owner_id = 'user:h0' FOR UPDATE OF t",
+        ))
+        .await
+        .expect("lock a row");
+    let ring = test_key_ring();
+    let rotating = tokio::spawn({
+        let (db, ring) = (db.clone(), ring.clone());
+        async move { keys::rotate(&db, &ring, 2, |_| {}).await }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let status = keys::status(db, &ring).await.expect("status");
+    assert_eq!(
+        status.not_current(),
+        1,
+        "all but the held row re-sealed: {status:?}"
+    );
+    holder.commit().await.expect("release");
+    let rotation = rotating.await.expect("joined").expect("rotate");
+    assert!(rotation.complete(), "{rotation:?}");
+    assert_eq!(rotation.progress.resealed, 5);
+    let status = keys::status(db, &ring).await.expect("status");
+    assert_eq!(rows(&status), [(TOKEN_KEY_ID.to_owned(), 5)]);
+}
