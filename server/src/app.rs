@@ -60,6 +60,9 @@ pub enum StartupError {
     /// The plugin directory could not be read or the plugin sandbox set up.
     #[error("plugins: {0}")]
     Plugins(#[from] herald_plugin_host::PluginError),
+    /// The token keys do not open the stored tokens.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
     /// The persisted-query store could not be reached.
     #[error(transparent)]
     PersistedQueries(#[from] PersistedQueryError),
@@ -138,8 +141,8 @@ pub fn start_background(
     }
 }
 
-/// The publishers of this process: one per loaded plugin platform, and the built-in ones
-/// enabled by configuration.
+/// The publishers of this process: one per loaded plugin platform, and the built-in
+/// `webhook` (each tenant's own receiver).
 pub fn publishers(
     config: &QueueConfig,
     plugins: Option<&PluginHost>,
@@ -153,12 +156,13 @@ pub fn publishers(
             registry.register(info.platform, publisher.clone());
         }
     }
-    if let Some((url, idempotent)) = &config.webhook {
-        let publisher =
-            WebhookPublisher::new(url.clone(), *idempotent, config.worker.publish_timeout)
-                .map_err(|e| StartupError::Publisher(e.to_string()))?;
-        registry.register("webhook", Arc::new(publisher));
-    }
+    let webhook = WebhookPublisher::new(
+        connections.clone(),
+        config.webhook_idempotent,
+        config.worker.publish_timeout,
+    )
+    .map_err(|e| StartupError::Publisher(e.to_string()))?;
+    registry.register(crate::domain::webhook::PLATFORM, Arc::new(webhook));
     Ok(registry)
 }
 
@@ -213,6 +217,8 @@ async fn connect_services(
 ) -> Result<Services, StartupError> {
     let database = db::connect_api(database_url, max_connections).await?;
     let worker_database = db::connect_worker(database_url, max_connections).await?;
+    crate::keys::require_keys(&worker_database, &cipher).await?;
+    tracing::info!(current = cipher.key_id(), keys = ?cipher.key_ids().collect::<Vec<_>>(), "token keys");
     let queue: Arc<dyn JobQueue> =
         Arc::new(RedisQueue::connect(&queue_config.redis_url, &queue_config.namespace).await?);
     match queue.health().await {

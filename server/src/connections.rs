@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::db;
 use crate::db::entities::{connection, token};
 use crate::domain::actor::{Actor, Role};
+use crate::domain::webhook::{self, WebhookAccount};
 use crate::error::AppError;
 use crate::secrets::TokenCipher;
 
@@ -103,8 +104,9 @@ impl ConnectionService {
         }
     }
 
-    /// Verifies `credentials` with the platform's plugin and stores the account for the
-    /// caller's tenant (reconnecting refreshes an existing connection's tokens).
+    /// Verifies `credentials` with the platform's plugin (for the built-in `webhook`, checks
+    /// its URL and signing secret) and stores the account for the caller's tenant
+    /// (reconnecting refreshes an existing connection's tokens).
     pub async fn connect(
         &self,
         actor: &Actor,
@@ -112,6 +114,26 @@ impl ConnectionService {
         credentials: Credentials,
     ) -> Result<connection::Model, AppError> {
         self.require_manager(actor)?;
+        if platform == webhook::PLATFORM {
+            // Built in: nothing to ask a plugin; the receiver is called when a post is due.
+            let account =
+                WebhookAccount::from_credentials(&credentials.access_token, &credentials.extra)?;
+            let credentials = Credentials {
+                access_token: account.secret.clone(),
+                refresh_token: None,
+                expires_at: None,
+                extra: vec![(webhook::URL_KEY.to_owned(), account.url.clone())],
+            };
+            return self
+                .store(
+                    actor,
+                    platform,
+                    &account.account_id(),
+                    &account.display_name(),
+                    &credentials,
+                )
+                .await;
+        }
         let host = self
             .plugins
             .as_ref()

@@ -6,6 +6,7 @@
 mod graphql;
 mod jwt;
 mod limits;
+mod keys;
 mod plugins;
 mod queue;
 mod serve;
@@ -17,11 +18,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub use graphql::{GraphqlArgs, GraphqlConfig};
 pub use jwt::{JwtArgs, JwtConfig, JwtKey, MIN_SECRET_BYTES, TokenArgs};
 pub use limits::{Rate, RateLimitArgs, RateLimitConfig};
+pub use keys::{KeysArgs, KeysCommand, RotateArgs, TokenKeyArgs};
 pub use plugins::{PluginArgs, PluginCommand};
 pub use queue::{QueueArgs, QueueConfig};
-pub use serve::{
-    DatabaseArgs, ServeArgs, ServeConfig, TokenKeyArgs, WorkerArgs, WorkerProcessConfig,
-};
+pub use serve::{DatabaseArgs, ServeArgs, ServeConfig, WorkerArgs, WorkerProcessConfig};
 
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
@@ -111,4 +111,7 @@ pub enum Command {
     /// Check or try out a publisher plugin without running Herald.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Inspect the keys that seal connected accounts' tokens, and rotate them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }

@@ -1,5 +1,5 @@
 //! The publishing queue's settings: Redis, leases, retries, worker concurrency, the
-//! reconciler and the built-in webhook platform.
+//! reconciler and the built-in webhook platform's receivers.
 
 use std::time::Duration;
 
@@ -46,10 +46,12 @@ pub struct QueueArgs {
     /// How far ahead reconciliation enqueues due targets, in seconds.
     #[arg(long, env = "HERALD_RECONCILE_HORIZON_SECS", default_value_t = 3_600)]
     pub reconcile_horizon_secs: u64,
-    /// Enables the `webhook` platform: each post is POSTed as JSON to this URL.
-    #[arg(long, env = "HERALD_WEBHOOK_URL")]
+    /// Removed: webhooks are per tenant (`connectAccount(platform: "webhook", …)`). Read
+    /// only so that a process still given it refuses to start and says what to do.
+    #[arg(long, env = "HERALD_WEBHOOK_URL", hide = true, hide_env_values = true)]
     pub webhook_url: Option<String>,
-    /// Whether the webhook receiver honours `Idempotency-Key` (decides crash recovery).
+    /// Whether the tenants' webhook receivers honour `Idempotency-Key` (decides crash
+    /// recovery).
     #[arg(long, env = "HERALD_WEBHOOK_IDEMPOTENT", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_idempotent: bool,
 }
@@ -65,8 +67,8 @@ pub struct QueueConfig {
     pub worker: WorkerConfig,
     /// Reconciler settings.
     pub reconcile: ReconcileConfig,
-    /// The webhook platform's URL and whether it is idempotent.
-    pub webhook: Option<(String, bool)>,
+    /// Whether the webhook receivers honour `Idempotency-Key`.
+    pub webhook_idempotent: bool,
 }
 
 impl QueueArgs {
@@ -108,11 +110,13 @@ impl QueueArgs {
             self.reconcile_interval_ms,
         )?;
         if self.webhook_url.is_some() {
-            required_url(
+            return Err(ConfigError::new(
                 "HERALD_WEBHOOK_URL (--webhook-url)",
-                self.webhook_url.as_deref(),
-                &["http", "https"],
-            )?;
+                "was removed: webhooks are per tenant now. Unset it, and have each tenant's \
+                 admin connect its receiver with connectAccount(platform: \"webhook\", \
+                 credentials: {accessToken: <signing secret>, extra: [{key: \"url\", value: \
+                 <URL>}]}) (see README, Webhooks)",
+            ));
         }
         let lease = Duration::from_millis(lease);
         Ok(QueueConfig {
@@ -137,10 +141,7 @@ impl QueueArgs {
                 horizon: Duration::from_secs(self.reconcile_horizon_secs),
                 stuck_after: lease * 2,
             },
-            webhook: self
-                .webhook_url
-                .clone()
-                .map(|url| (url, self.webhook_idempotent)),
+            webhook_idempotent: self.webhook_idempotent,
         })
     }
 }

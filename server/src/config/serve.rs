@@ -1,5 +1,5 @@
 //! The settings of the long-running processes, `herald serve` and `herald worker`: the
-//! database, the token-sealing key, and what each process is assembled from.
+//! database, the token-sealing keys, and what each process is assembled from.
 
 use std::net::SocketAddr;
 
@@ -9,7 +9,7 @@ use crate::connections::AccountPolicy;
 
 use super::{
     ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, PluginArgs, QueueArgs,
-    QueueConfig, required_url,
+    QueueConfig, TokenKeyArgs, required_url,
 };
 
 /// Where the database is.
@@ -68,46 +68,6 @@ pub struct ServeArgs {
     /// default ones (by default only its admins may).
     #[arg(long, env = "HERALD_MEMBERS_MANAGE_ACCOUNTS")]
     pub members_manage_accounts: bool,
-}
-
-/// The key that seals connected accounts' tokens at rest.
-#[derive(Debug, Args)]
-pub struct TokenKeyArgs {
-    /// AES-256 key for account tokens, base64 of 32 random bytes
-    /// (e.g. `head -c32 /dev/urandom | base64`).
-    #[arg(long, env = "HERALD_TOKEN_KEY", hide_env_values = true)]
-    pub token_key: Option<String>,
-    /// Id stored with every sealed token (change it when rotating the key).
-    #[arg(long, env = "HERALD_TOKEN_KEY_ID", default_value = "k1")]
-    pub token_key_id: String,
-}
-
-impl TokenKeyArgs {
-    /// The validated cipher.
-    pub fn cipher(&self) -> Result<crate::secrets::TokenCipher, ConfigError> {
-        use base64::Engine;
-        const KEY: &str = "HERALD_TOKEN_KEY (--token-key)";
-        let encoded = self
-            .token_key
-            .as_deref()
-            .ok_or_else(|| ConfigError::new(KEY, "not set"))?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| ConfigError::new(KEY, "not valid base64"))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| ConfigError::new(KEY, "must decode to exactly 32 bytes"))?;
-        if self.token_key_id.is_empty() || self.token_key_id.len() > 64 {
-            return Err(ConfigError::new(
-                "HERALD_TOKEN_KEY_ID (--token-key-id)",
-                "must be 1 to 64 characters",
-            ));
-        }
-        Ok(crate::secrets::TokenCipher::new(
-            self.token_key_id.clone(),
-            &key,
-        ))
-    }
 }
 
 /// Settings of `herald worker`.

@@ -53,6 +53,7 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
         token_key: TokenKeyArgs {
             token_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
             token_key_id: "k1".into(),
+            token_keys: None,
         },
         graphql: GraphqlArgs {
             graphql_introspection: true,
@@ -119,6 +120,9 @@ fn errors_name_the_setting() {
     let mut webhook = args(DB, SECRET);
     webhook.queue.webhook_url = Some("ftp://x".into());
     cases.push((webhook, "HERALD_WEBHOOK_URL"));
+    let mut ring = args(DB, SECRET);
+    ring.token_key.token_keys = Some("k2:AAAA".into());
+    cases.push((ring, "HERALD_TOKEN_KEYS"));
     let mut pool = args(DB, SECRET);
     pool.db_max_connections = 0;
     cases.push((pool, "HERALD_DB_MAX_CONNECTIONS"));
@@ -161,6 +165,20 @@ fn errors_name_the_setting() {
         assert!(err.key.starts_with(key), "{args:?}: {err}");
         assert!(err.to_string().contains(key), "{err}");
     }
+}
+
+#[test]
+fn the_removed_instance_webhook_url_refuses_to_start_and_says_what_to_do() {
+    let mut old = args(DB, SECRET);
+    old.queue.webhook_url = Some("https://hooks.example/herald".into());
+    let err = old.config().expect_err("removed setting");
+    assert!(err.key.starts_with("HERALD_WEBHOOK_URL"), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("removed"), "{message}");
+    assert!(
+        message.contains("connectAccount(platform: \"webhook\""),
+        "{message}"
+    );
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //!   columns ([`json`]);
 //! - [`posts`], [`targets`]: the statements of post commands and pages;
 //! - [`rows`]: pages decoded straight from Postgres rows (the hot read path);
-//! - [`rules`]: the domain's publishing rules as SQL fragments, for hand-written SQL.
+//! - [`rules`]: the domain's publishing rules as SQL fragments, for hand-written SQL;
+//! - [`tokens`]: the sealed token rows as key rotation reads and rewrites them.
 //!
 //! The API's pool acts as a role that row-level security holds to one tenant ([`tenant`]);
 //! the workers' pool as one that crosses tenants; migrations and operator commands use
@@ -22,6 +23,7 @@ pub mod rules;
 pub mod stored;
 pub mod targets;
 pub mod tenant;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -1,8 +1,10 @@
 //! Herald's rules, free of HTTP, GraphQL and SQL: who the caller is, how a requested time
-//! becomes an instant, what a post's status is, and what a valid post looks like.
+//! becomes an instant, what a post's status is, what a valid post looks like, and what a
+//! tenant's webhook account is.
 
 pub mod actor;
 pub mod post;
 pub mod schedule;
 pub mod status;
 pub mod target;
+pub mod webhook;

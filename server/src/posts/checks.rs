@@ -30,7 +30,8 @@ impl PostService {
 
     /// Checks that every target can be published as an account of the caller's tenant:
     /// a named connection must be theirs, active and on the target's platform; otherwise
-    /// a plugin platform needs a connected account. `BAD_USER_INPUT` names the platform.
+    /// a plugin platform or `webhook` needs a connected account. `BAD_USER_INPUT` names the
+    /// platform.
     async fn require_accounts(
         &self,
         actor: &Actor,

@@ -39,7 +39,8 @@ pub struct PostService {
     plugins: Option<PluginHost>,
     /// Platforms a post may target.
     platforms: Arc<[String]>,
-    /// Platforms that publish as a connected account (those of loaded plugins).
+    /// Platforms that publish as a connected account (those of loaded plugins, and the
+    /// built-in `webhook`).
     account_platforms: Arc<[String]>,
 }
 
@@ -83,7 +84,10 @@ impl PostService {
             connections,
             plugins,
             platforms: platforms.into(),
-            account_platforms: plugin_platforms.into(),
+            account_platforms: plugin_platforms
+                .into_iter()
+                .chain([crate::domain::webhook::PLATFORM.to_owned()])
+                .collect(),
         }
     }
 

@@ -22,7 +22,8 @@ impl PluginPublisher {
     }
 }
 
-fn account_error(err: crate::error::AppError) -> PublishFailure {
+/// A connected account that could not be read: logged, and retried (the cause is ours).
+pub(super) fn account_error(err: crate::error::AppError) -> PublishFailure {
     tracing::error!(error = %err, "cannot read connected account");
     PublishFailure::Retryable {
         message: "the connected account could not be read; retrying".into(),

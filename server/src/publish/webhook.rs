@@ -1,24 +1,36 @@
-//! The `webhook` platform: POSTs each post as JSON to a configured URL, with an
-//! `Idempotency-Key` header. Useful for custom integrations (chat bots, CMSs, automation
-//! tools) and as a platform that tests can run in a separate process.
+//! The `webhook` platform: POSTs each post as JSON, with the tenant's id, to the URL the
+//! post owner's tenant connected (`connectAccount(platform: "webhook", …)`), with an
+//! `Idempotency-Key` header and a `Herald-Signature` header signed with the tenant's
+//! secret. Useful for custom integrations (chat bots, CMSs, automation tools) and as a
+//! platform that tests can run in a separate process.
 //!
 //! The receiver answers 2xx with `{"id": "...", "url": "..."}`. 429 (with `Retry-After`
-//! seconds) and 5xx are retried, 401/403 mean the credentials must be renewed, any other
-//! 4xx is permanent.
+//! seconds) and 5xx are retried, 401/403 mark the connection `reconnect_required`, any
+//! other 4xx is permanent.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
+use sha2::Sha256;
 
+use uuid::Uuid;
+
+use super::plugin::account_error;
 use super::{PublishFailure, PublishRequest, Publisher, Receipt};
+use crate::connections::ConnectionService;
+use crate::domain::webhook::WebhookAccount;
 
 /// Largest response body read from the receiver.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// Publishes to an HTTP endpoint.
+/// The header that carries the request's signature.
+pub const SIGNATURE_HEADER: &str = "Herald-Signature";
+
+/// Publishes to each tenant's own HTTP endpoint.
 pub struct WebhookPublisher {
     client: reqwest::Client,
-    url: String,
+    connections: ConnectionService,
     idempotent: bool,
 }
 
@@ -29,19 +41,71 @@ struct Answer {
     url: Option<String>,
 }
 
+/// The HTTP client of every webhook call: no redirects, each call cut off after
+/// `timeout`. The one place where outbound policy for webhooks is set.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// The `Herald-Signature` value of `body` sent at `timestamp` (Unix seconds):
+/// `t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed with secret>`.
+/// (HMAC takes a key of any length; the error cannot happen.)
+pub fn signature(
+    secret: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> Result<String, hmac::digest::InvalidLength> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())?;
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("t={timestamp},v1={hex}"))
+}
+
 impl WebhookPublisher {
-    /// Publishes to `url`; `idempotent` says whether the receiver honours the
-    /// `Idempotency-Key` header.
-    pub fn new(url: String, idempotent: bool, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    /// Publishes with the tenants' webhook accounts in `connections`; `idempotent` says
+    /// whether the receivers honour the `Idempotency-Key` header.
+    pub fn new(
+        connections: ConnectionService,
+        idempotent: bool,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            client,
-            url,
+            client: client(timeout)?,
+            connections,
             idempotent,
         })
+    }
+
+    /// The post owner's webhook connection and account, or why there is none to publish
+    /// with.
+    async fn account(
+        &self,
+        request: &PublishRequest,
+    ) -> Result<(Uuid, WebhookAccount), PublishFailure> {
+        let credentials = self
+            .connections
+            .credentials(&request.owner_id, &request.platform, request.connection_id)
+            .await
+            .map_err(account_error)?;
+        let Some((connection_id, credentials)) = credentials else {
+            return Err(PublishFailure::AuthExpired {
+                message: "no connected webhook account".into(),
+                response_code: None,
+            });
+        };
+        let account =
+            WebhookAccount::from_credentials(&credentials.access_token, &credentials.extra)
+                .map_err(|_| PublishFailure::AuthExpired {
+                    message: "the webhook account is incomplete: connect it again".into(),
+                    response_code: None,
+                })?;
+        Ok((connection_id, account))
     }
 }
 
@@ -79,7 +143,9 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest
 #[async_trait::async_trait]
 impl Publisher for WebhookPublisher {
     async fn publish(&self, request: &PublishRequest) -> Result<Receipt, PublishFailure> {
+        let (connection_id, account) = self.account(request).await?;
         let body = serde_json::json!({
+            "tenant_id": request.owner_id,
             "target_id": request.target_id,
             "post_id": request.post_id,
             "platform": request.platform,
@@ -88,11 +154,25 @@ impl Publisher for WebhookPublisher {
             "media": request.media,
             "options": request.options,
         });
+        let body = serde_json::to_vec(&body).map_err(|_| PublishFailure::Permanent {
+            message: "the post could not be encoded".into(),
+            response_code: None,
+        })?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let signed =
+            signature(&account.secret, now, &body).map_err(|_| PublishFailure::Permanent {
+                message: "the webhook's secret cannot sign".into(),
+                response_code: None,
+            })?;
         let response = self
             .client
-            .post(&self.url)
+            .post(&account.url)
             .header("Idempotency-Key", &request.idempotency_key)
-            .json(&body)
+            .header(SIGNATURE_HEADER, signed)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(|e| PublishFailure::Retryable {
@@ -128,10 +208,17 @@ impl Publisher for WebhookPublisher {
                 message,
                 response_code: code,
             },
-            401 | 403 => PublishFailure::AuthExpired {
-                message,
-                response_code: code,
-            },
+            401 | 403 => {
+                // The receiver refuses the secret: ask the tenant to connect it again.
+                self.connections
+                    .require_reconnect(connection_id)
+                    .await
+                    .map_err(account_error)?;
+                PublishFailure::AuthExpired {
+                    message,
+                    response_code: code,
+                }
+            }
             500..=599 => PublishFailure::Retryable {
                 message,
                 response_code: code,
@@ -160,6 +247,19 @@ mod tests {
             HeaderValue::from_str(value).expect("header value"),
         );
         retry_after(&headers)
+    }
+
+    #[test]
+    fn the_signature_is_the_hmac_of_timestamp_dot_body() {
+        // RFC 4231-style check against an independently computed value:
+        // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'whsec-0123456789abcdef'
+        assert_eq!(
+            signature("whsec-0123456789abcdef", 1_700_000_000, br#"{"a":1}"#),
+            Ok(
+                "t=1700000000,v1=d77c78ac4da074c56908b55eac30358b2a7bfc573be4c76819af5102e8dcf939"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]

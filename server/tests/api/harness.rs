@@ -31,6 +31,13 @@ use crate::plugins::built_plugins;
 pub const TOKEN_KEY: [u8; 32] = *b"test-token-key-0123456789abcdefg";
 /// [`TOKEN_KEY`] as `HERALD_TOKEN_KEY` expects it.
 pub const TOKEN_KEY_B64: &str = "dGVzdC10b2tlbi1rZXktMDEyMzQ1Njc4OWFiY2RlZmc=";
+/// The id of [`TOKEN_KEY`], the key test servers seal with.
+pub const TOKEN_KEY_ID: &str = "test";
+/// An older key test servers still open with (id [`OLD_TOKEN_KEY_ID`]), as during a
+/// rotation.
+pub const OLD_TOKEN_KEY: [u8; 32] = *b"old-token-key-0123456789abcdefgh";
+/// The id of [`OLD_TOKEN_KEY`].
+pub const OLD_TOKEN_KEY_ID: &str = "old";
 
 /// The subject of the test servers' instance operator (`HERALD_OPERATORS`).
 pub const OPERATOR: &str = "operator";
@@ -54,6 +61,11 @@ pub struct TestApp {
     /// In-process workers, kept running for the test's lifetime.
     _background: Option<Background>,
     client: reqwest::Client,
+}
+
+/// The key ring of test servers: [`TOKEN_KEY`] seals, [`OLD_TOKEN_KEY`] still opens.
+pub fn test_key_ring() -> TokenCipher {
+    TokenCipher::new(TOKEN_KEY_ID, &TOKEN_KEY).with_old_key(OLD_TOKEN_KEY_ID, &OLD_TOKEN_KEY)
 }
 
 /// The default HS256 settings of test servers.
@@ -269,7 +281,7 @@ impl TestApp {
         let persisted = PersistedQueries::connect(&redis_url, &namespace, &graphql)
             .await
             .expect("persisted query store");
-        let cipher = TokenCipher::new("test", &TOKEN_KEY);
+        let cipher = test_key_ring();
         let services = Services::builder(api_db, queue, cipher)
             .worker_db(worker_db)
             .plugins(plugins)

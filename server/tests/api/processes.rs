@@ -1,6 +1,7 @@
 //! Workers as separate `herald worker` processes sharing one queue: a worker SIGKILLed
 //! mid-publish, two workers racing, Redis wiped mid-run. The platform is the `webhook`
-//! publisher pointed at a fake receiver that records every call.
+//! publisher: the tenant connects a fake receiver that checks each call's signature and
+//! records it.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -25,6 +26,10 @@ const LEASE_MS: u64 = 1_000;
 struct Received {
     /// Every call: (idempotency key, target id).
     calls: Vec<(String, String)>,
+    /// The tenant id of every call.
+    tenants: Vec<String>,
+    /// Calls refused for a missing or wrong signature.
+    unsigned: usize,
     /// Posts the "platform" created, by idempotency key.
     created: HashMap<String, String>,
 }
@@ -39,13 +44,23 @@ pub(crate) struct Receiver {
     hang_first: bool,
     hung: Arc<Notify>,
     addr: SocketAddr,
+    /// The signing secret the tenant connects this receiver with.
+    pub(crate) secret: String,
 }
 
 async fn receive(
     State(rx): State<Receiver>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Json<Value> {
+    raw: axum::body::Bytes,
+) -> (StatusCode, Json<Value>) {
+    if !crate::webhooks::signed_by(&rx.secret, &headers, &raw) {
+        rx.state.lock().expect("lock").unsigned += 1;
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "bad signature"})),
+        );
+    }
+    let body: Value = serde_json::from_slice(&raw).unwrap_or_default();
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -55,6 +70,8 @@ async fn receive(
     let (id, hang) = {
         let mut state = rx.state.lock().expect("lock");
         state.calls.push((key.clone(), target));
+        let tenant = body["tenant_id"].as_str().unwrap_or_default().to_owned();
+        state.tenants.push(tenant);
         let first = state.calls.len() == 1;
         let id = match state.created.get(&key) {
             Some(id) if rx.dedupe => id.clone(),
@@ -76,7 +93,10 @@ async fn receive(
         rx.hung.notify_one();
         tokio::time::sleep(Duration::from_secs(3_600)).await;
     }
-    Json(json!({"id": id, "url": format!("https://hooks.example/{id}")}))
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "url": format!("https://hooks.example/{id}")})),
+    )
 }
 
 impl Receiver {
@@ -90,6 +110,7 @@ impl Receiver {
             hang_first,
             hung: Arc::new(Notify::new()),
             addr: listener.local_addr().expect("addr"),
+            secret: format!("whsec-{}", uuid::Uuid::new_v4().simple()),
         };
         let app = axum::Router::new()
             .route("/publish", axum::routing::post(receive))
@@ -98,12 +119,28 @@ impl Receiver {
         rx
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/publish", self.addr)
+    }
+
+    /// Connects this receiver as the webhook of `user`'s tenant (as its admin).
+    pub(crate) async fn connect(&self, app: &TestApp, user: &str) -> Value {
+        let admin = app.token(user, None, &["admin"]);
+        crate::webhooks::connect(app, &admin, &self.url(), &self.secret).await
     }
 
     pub(crate) fn calls(&self) -> Vec<(String, String)> {
         self.state.lock().expect("lock").calls.clone()
+    }
+
+    /// The tenant id of every call, in order.
+    pub(crate) fn tenants(&self) -> Vec<String> {
+        self.state.lock().expect("lock").tenants.clone()
+    }
+
+    /// Calls refused for a missing or wrong signature.
+    pub(crate) fn unsigned(&self) -> usize {
+        self.state.lock().expect("lock").unsigned
     }
 
     pub(crate) fn created(&self) -> usize {
@@ -111,20 +148,14 @@ impl Receiver {
     }
 }
 
-pub(crate) fn spawn_worker(
-    app: &TestApp,
-    redis_url: &str,
-    receiver: &Receiver,
-    idempotent: bool,
-) -> Child {
-    spawn_worker_reconciling_every(app, redis_url, receiver, idempotent, 300)
+pub(crate) fn spawn_worker(app: &TestApp, redis_url: &str, idempotent: bool) -> Child {
+    spawn_worker_reconciling_every(app, redis_url, idempotent, 300)
 }
 
 /// A worker process whose reconciler runs every `reconcile_ms`.
 fn spawn_worker_reconciling_every(
     app: &TestApp,
     redis_url: &str,
-    receiver: &Receiver,
     idempotent: bool,
     reconcile_ms: u64,
 ) -> Child {
@@ -136,9 +167,9 @@ fn spawn_worker_reconciling_every(
         .env("HERALD_QUEUE_LEASE_MS", LEASE_MS.to_string())
         .env("HERALD_QUEUE_RETRY_BASE_MS", "100")
         .env("HERALD_RECONCILE_INTERVAL_MS", reconcile_ms.to_string())
-        .env("HERALD_WEBHOOK_URL", receiver.url())
         .env("HERALD_WEBHOOK_IDEMPOTENT", idempotent.to_string())
         .env("HERALD_TOKEN_KEY", crate::harness::TOKEN_KEY_B64)
+        .env("HERALD_TOKEN_KEY_ID", crate::harness::TOKEN_KEY_ID)
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -167,7 +198,8 @@ async fn killed_worker_on_idempotent_platform_publishes_exactly_once() {
     let receiver = Receiver::start(true, true).await;
     let app = TestApp::spawn().await;
     let token = app.token("alice", None, &[]);
-    let mut first = spawn_worker(&app, &app.redis_url, &receiver, true);
+    receiver.connect(&app, "alice").await;
+    let mut first = spawn_worker(&app, &app.redis_url, true);
     let id = webhook_post(&app, &token, "survive a crash", &in_ms(300)).await;
 
     tokio::time::timeout(Duration::from_secs(15), receiver.hung.notified())
@@ -179,7 +211,7 @@ async fn killed_worker_on_idempotent_platform_publishes_exactly_once() {
     // reconciler runs once at its start (before the lease ends, when the target is not yet
     // stuck) and then not for an hour, so only the expired lease can bring the job back.
     // (How soon after the lease it comes is measured by `herald-bench recovery`.)
-    let _second = spawn_worker_reconciling_every(&app, &app.redis_url, &receiver, true, 3_600_000);
+    let _second = spawn_worker_reconciling_every(&app, &app.redis_url, true, 3_600_000);
 
     let post = app
         .wait_for_post(&token, &id, Duration::from_secs(20), |p| {
@@ -202,7 +234,8 @@ async fn killed_worker_on_non_idempotent_platform_needs_review() {
     let receiver = Receiver::start(false, true).await;
     let app = TestApp::spawn().await;
     let token = app.token("alice", None, &[]);
-    let mut first = spawn_worker(&app, &app.redis_url, &receiver, false);
+    receiver.connect(&app, "alice").await;
+    let mut first = spawn_worker(&app, &app.redis_url, false);
     let id = webhook_post(&app, &token, "maybe out", &in_ms(300)).await;
 
     tokio::time::timeout(Duration::from_secs(15), receiver.hung.notified())
@@ -210,7 +243,7 @@ async fn killed_worker_on_non_idempotent_platform_needs_review() {
         .expect("the first worker reached the platform");
     first.start_kill().expect("SIGKILL");
     first.wait().await.expect("reaped");
-    let _second = spawn_worker(&app, &app.redis_url, &receiver, false);
+    let _second = spawn_worker(&app, &app.redis_url, false);
 
     let post = app
         .wait_for_post(&token, &id, Duration::from_secs(20), |p| {
@@ -275,8 +308,9 @@ async fn two_workers_never_publish_a_target_twice() {
     let receiver = Receiver::start(false, false).await;
     let app = TestApp::spawn().await;
     let token = app.token("alice", None, &[]);
-    let _a = spawn_worker(&app, &app.redis_url, &receiver, false);
-    let _b = spawn_worker(&app, &app.redis_url, &receiver, false);
+    receiver.connect(&app, "alice").await;
+    let _a = spawn_worker(&app, &app.redis_url, false);
+    let _b = spawn_worker(&app, &app.redis_url, false);
     for i in 0..POSTS {
         webhook_post(
             &app,
@@ -374,7 +408,8 @@ async fn flushall_mid_run_loses_nothing() {
     let receiver = Receiver::start(true, false).await;
     let app = TestApp::spawn_on_redis(&redis.url).await;
     let token = app.token("alice", None, &[]);
-    let _worker = spawn_worker(&app, &redis.url, &receiver, true);
+    receiver.connect(&app, "alice").await;
+    let _worker = spawn_worker(&app, &redis.url, true);
     // Due over three seconds from now; Redis is wiped while some are out and most are not.
     for i in 0..POSTS {
         webhook_post(
@@ -412,7 +447,8 @@ async fn subscribers_see_transitions_made_by_a_worker_process() {
     let receiver = Receiver::start(true, false).await;
     let app = TestApp::spawn().await;
     let token = app.token("alice", None, &[]);
-    let _worker = spawn_worker(&app, &app.redis_url, &receiver, true);
+    receiver.connect(&app, "alice").await;
+    let _worker = spawn_worker(&app, &app.redis_url, true);
     let draft = app
         .create_post(
             &token,

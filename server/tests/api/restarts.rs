@@ -166,7 +166,8 @@ async fn the_api_and_a_worker_carry_on_after_redis_restarts() {
     let receiver = Receiver::start(true, false).await;
     let app = TestApp::spawn_on_redis(&redis.url).await;
     let token = app.token("alice", None, &[]);
-    let _worker = spawn_worker(&app, &redis.url, &receiver, true);
+    receiver.connect(&app, "alice").await;
+    let _worker = spawn_worker(&app, &redis.url, true);
     webhook_post(&app, &token, "before the restart", &in_ms(200)).await;
     wait_for_created(&receiver, 1, Duration::from_secs(30)).await;
     let pending = webhook_post(&app, &token, "due after the restart", &in_ms(4_000)).await;
@@ -338,7 +339,8 @@ async fn the_api_and_a_worker_carry_on_after_postgres_restarts() {
     let receiver = Receiver::start(true, false).await;
     let app = TestApp::spawn_on(&pg.url(), &redis).await;
     let token = app.token("alice", None, &[]);
-    let _worker = spawn_worker(&app, &redis, &receiver, true);
+    receiver.connect(&app, "alice").await;
+    let _worker = spawn_worker(&app, &redis, true);
     webhook_post(&app, &token, "before the restart", &in_ms(200)).await;
     wait_for_created(&receiver, 1, Duration::from_secs(30)).await;
 

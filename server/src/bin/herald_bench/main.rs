@@ -5,6 +5,8 @@
 //! database and queue namespace of its own and removes them afterwards. `herald-bench
 //! recovery` times crash recovery: a `herald worker` process SIGKILLed mid-publish, and how
 //! long after it the job, its lease expired, is published by another worker process.
+//! `herald-bench keys` times `herald keys rotate` (re-sealing account tokens with a new
+//! key).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,6 +29,7 @@ use uuid::Uuid;
 const BENCH_TENANT: &str = "org:bench";
 
 mod graphql;
+mod keys;
 mod procs;
 mod recovery;
 mod subscribers;
@@ -84,6 +87,18 @@ enum Bench {
         /// Crashes to time.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+    },
+    /// Token-key rotation: rows re-sealed per second by `herald keys rotate`.
+    Keys {
+        /// Postgres server URL (a fresh database is created on it).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// Token rows to seed under the old key.
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        /// Rows re-sealed per transaction (`herald keys rotate --batch-size`).
+        #[arg(long, default_value_t = 500)]
+        batch_size: u32,
     },
 }
 
@@ -372,6 +387,16 @@ async fn main() -> anyhow::Result<()> {
             let result = graphql::run(&url, &redis_url, &herald).await;
             drop_database(&database_url, &name).await?;
             result?;
+        }
+        Bench::Keys {
+            database_url,
+            rows,
+            batch_size,
+        } => {
+            let (url, name) = create_database(&database_url).await?;
+            let result = keys::run(&url, rows, batch_size).await;
+            drop_database(&database_url, &name).await?;
+            println!("{}", result?);
         }
         Bench::Recovery {
             servers:

@@ -19,10 +19,38 @@ use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{epoch_ms, percentile, published, seed};
+use crate::{BENCH_TENANT, epoch_ms, percentile, published, seed};
 
-/// Token key of the worker processes (any 32 bytes, base64).
+/// Token key of the worker processes (any 32 bytes, base64 of [`TOKEN_KEY_BYTES`]).
 const TOKEN_KEY: &str = "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmU=";
+/// The worker processes' token key.
+const TOKEN_KEY_BYTES: &[u8; 32] = b"bench-bench-bench-bench-bench-be";
+
+/// Makes `hook` the bench tenant's only webhook (sealed as the workers' key opens it).
+async fn connect_webhook(db: &sea_orm::DatabaseConnection, hook: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared("DELETE FROM social_connections WHERE platform = 'webhook'")
+        .await?;
+    let cipher = herald_server::secrets::TokenCipher::new("k1", TOKEN_KEY_BYTES);
+    let connections = herald_server::connections::ConnectionService::new(db.clone(), cipher, None);
+    let actor = herald_server::domain::actor::Actor {
+        user_id: "bench".into(),
+        tenant_id: BENCH_TENANT.into(),
+        roles: vec![herald_server::domain::actor::Role::Admin],
+        operator: false,
+    };
+    let credentials = herald_plugin_host::Credentials {
+        access_token: "bench-webhook-signing-secret".into(),
+        refresh_token: None,
+        expires_at: None,
+        extra: vec![("url".into(), hook.to_owned())],
+    };
+    connections
+        .connect(&actor, "webhook", credentials)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting the bench webhook: {e}"))?;
+    Ok(())
+}
 
 #[derive(Clone, Default)]
 struct Receiver {
@@ -46,7 +74,6 @@ fn worker(
     url: &str,
     redis_url: &str,
     namespace: &str,
-    hook: &str,
     lease_ms: u64,
     reconcile_ms: u64,
 ) -> anyhow::Result<Child> {
@@ -57,7 +84,6 @@ fn worker(
         .env("HERALD_QUEUE_NAMESPACE", namespace)
         .env("HERALD_QUEUE_LEASE_MS", lease_ms.to_string())
         .env("HERALD_RECONCILE_INTERVAL_MS", reconcile_ms.to_string())
-        .env("HERALD_WEBHOOK_URL", hook)
         .env("HERALD_WEBHOOK_IDEMPOTENT", "true")
         .env("HERALD_TOKEN_KEY", TOKEN_KEY)
         .env("HERALD_LOG", "error")
@@ -86,7 +112,8 @@ async fn crash(
         .with_state(rx.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let mut first = worker(herald, url, redis_url, &namespace, &hook, lease_ms, 300)?;
+    connect_webhook(&db, &hook).await?;
+    let mut first = worker(herald, url, redis_url, &namespace, lease_ms, 300)?;
     seed(
         &db,
         &queue,
@@ -102,9 +129,7 @@ async fn crash(
     first.start_kill()?;
     first.wait().await?;
     let killed = Instant::now();
-    let _second = worker(
-        herald, url, redis_url, &namespace, &hook, lease_ms, 3_600_000,
-    )?;
+    let _second = worker(herald, url, redis_url, &namespace, lease_ms, 3_600_000)?;
     let recovered = loop {
         if published(&db).await? > already_published {
             break killed.elapsed();

@@ -95,7 +95,10 @@ impl ConnectionMutation {
     /// Connects an account (admin role, unless the operator lets members manage accounts):
     /// the platform's plugin checks the credentials and names the account; the tokens are
     /// stored encrypted. Connecting the same account again replaces its tokens. The
-    /// tenant's first account on a platform becomes its default there.
+    /// tenant's first account on a platform becomes its default there. The built-in
+    /// `webhook` platform takes the signing secret as `accessToken` (16 to 256 characters)
+    /// and the receiver's http(s) address as the `url` value of `extra`; both are stored
+    /// encrypted.
     async fn connect_account(
         &self,
         ctx: &Context<'_>,
