@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_plugin_host::PluginHost;
+use herald_plugin_host::address::AddressPolicy;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
@@ -142,11 +143,12 @@ pub fn start_background(
 }
 
 /// The publishers of this process: one per loaded plugin platform, and the built-in
-/// `webhook` (each tenant's own receiver).
+/// `webhook` (each tenant's own receiver, reached under the `outbound` address policy).
 pub fn publishers(
     config: &QueueConfig,
     plugins: Option<&PluginHost>,
     connections: &ConnectionService,
+    outbound: &AddressPolicy,
 ) -> Result<PublisherRegistry, StartupError> {
     let mut registry = PublisherRegistry::new();
     if let Some(host) = plugins {
@@ -160,6 +162,7 @@ pub fn publishers(
         connections.clone(),
         config.webhook_idempotent,
         config.worker.publish_timeout,
+        outbound,
     )
     .map_err(|e| StartupError::Publisher(e.to_string()))?;
     registry.register(crate::domain::webhook::PLATFORM, Arc::new(webhook));
@@ -274,6 +277,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
                 &config.queue,
                 services.plugins.as_ref(),
                 &services.connections,
+                &config.outbound,
             )?,
             config.queue.worker.clone(),
             config.queue.reconcile,
@@ -326,6 +330,7 @@ pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError>
             &config.queue,
             services.plugins.as_ref(),
             &services.connections,
+            &config.outbound,
         )?,
         config.queue.worker.clone(),
         config.queue.reconcile,

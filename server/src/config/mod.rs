@@ -5,8 +5,8 @@
 
 mod graphql;
 mod jwt;
-mod limits;
 mod keys;
+mod limits;
 mod plugins;
 mod queue;
 mod serve;
@@ -17,8 +17,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use graphql::{GraphqlArgs, GraphqlConfig};
 pub use jwt::{JwtArgs, JwtConfig, JwtKey, MIN_SECRET_BYTES, TokenArgs};
-pub use limits::{Rate, RateLimitArgs, RateLimitConfig};
 pub use keys::{KeysArgs, KeysCommand, RotateArgs, TokenKeyArgs};
+pub use limits::{Rate, RateLimitArgs, RateLimitConfig};
 pub use plugins::{PluginArgs, PluginCommand};
 pub use queue::{QueueArgs, QueueConfig};
 pub use serve::{DatabaseArgs, ServeArgs, ServeConfig, WorkerArgs, WorkerProcessConfig};

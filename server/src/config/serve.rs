@@ -101,6 +101,8 @@ pub struct WorkerProcessConfig {
     pub queue: QueueConfig,
     /// Plugin host settings, when a plugin directory is configured.
     pub plugins: Option<herald_plugin_host::HostConfig>,
+    /// Where Herald's own outbound requests (webhooks) may connect.
+    pub outbound: herald_plugin_host::address::AddressPolicy,
     /// Seals and opens account tokens.
     pub cipher: crate::secrets::TokenCipher,
 }
@@ -116,6 +118,7 @@ impl WorkerArgs {
             db_max_connections: self.db_max_connections.max(1),
             queue,
             plugins,
+            outbound: self.plugins.address_policy()?,
             cipher: self.token_key.cipher()?,
         })
     }
@@ -161,6 +164,8 @@ pub struct ServeConfig {
     pub migrate: bool,
     /// Plugin host settings, when a plugin directory is configured.
     pub plugins: Option<herald_plugin_host::HostConfig>,
+    /// Where Herald's own outbound requests (webhooks) may connect.
+    pub outbound: herald_plugin_host::address::AddressPolicy,
     /// Seals and opens account tokens.
     pub cipher: crate::secrets::TokenCipher,
     /// GraphQL endpoint settings.
@@ -199,6 +204,7 @@ impl ServeArgs {
             jwt: self.jwt.config()?,
             migrate: !self.no_migrate,
             plugins,
+            outbound: self.plugins.address_policy()?,
             cipher: self.token_key.cipher()?,
             graphql: self.graphql.config()?,
             account_policy: if self.members_manage_accounts {

@@ -6,10 +6,13 @@
 //!
 //! The receiver answers 2xx with `{"id": "...", "url": "..."}`. 429 (with `Retry-After`
 //! seconds) and 5xx are retried, 401/403 mark the connection `reconnect_required`, any
-//! other 4xx is permanent.
+//! other 4xx is permanent. Receivers are reached under the outbound address policy
+//! (public addresses unless `HERALD_OUTBOUND_ALLOW_CIDRS` lists others, the same as the
+//! plugins'): a receiver elsewhere fails the target with `destination not allowed`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use herald_plugin_host::address::{self, AddressPolicy};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -30,6 +33,7 @@ pub const SIGNATURE_HEADER: &str = "Herald-Signature";
 /// Publishes to each tenant's own HTTP endpoint.
 pub struct WebhookPublisher {
     client: reqwest::Client,
+    policy: AddressPolicy,
     connections: ConnectionService,
     idempotent: bool,
 }
@@ -42,12 +46,30 @@ struct Answer {
 }
 
 /// The HTTP client of every webhook call: no redirects, each call cut off after
-/// `timeout`. The one place where outbound policy for webhooks is set.
-pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+/// `timeout`, names resolved only to addresses `policy` permits (literal addresses are
+/// checked before each call, see [`WebhookPublisher::publish`]). The one place where
+/// outbound policy for webhooks is set.
+pub fn client(
+    timeout: Duration,
+    policy: &AddressPolicy,
+) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(policy.resolver())
+        .no_proxy()
         .build()
+}
+
+/// The failure of a call to a receiver the address policy refuses.
+fn denied() -> PublishFailure {
+    PublishFailure::Permanent {
+        message: format!(
+            "webhook {}: connect a receiver at a public address",
+            address::DENIED
+        ),
+        response_code: None,
+    }
 }
 
 /// The `Herald-Signature` value of `body` sent at `timestamp` (Unix seconds):
@@ -69,14 +91,17 @@ pub fn signature(
 
 impl WebhookPublisher {
     /// Publishes with the tenants' webhook accounts in `connections`; `idempotent` says
-    /// whether the receivers honour the `Idempotency-Key` header.
+    /// whether the receivers honour the `Idempotency-Key` header; receivers are reached
+    /// only where `policy` permits.
     pub fn new(
         connections: ConnectionService,
         idempotent: bool,
         timeout: Duration,
+        policy: &AddressPolicy,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            client: client(timeout)?,
+            client: client(timeout, policy)?,
+            policy: policy.clone(),
             connections,
             idempotent,
         })
@@ -166,18 +191,29 @@ impl Publisher for WebhookPublisher {
                 message: "the webhook's secret cannot sign".into(),
                 response_code: None,
             })?;
+        let url = reqwest::Url::parse(&account.url).map_err(|_| PublishFailure::Permanent {
+            message: "the webhook's URL is not valid: connect it again".into(),
+            response_code: None,
+        })?;
+        self.policy.check_url(&url).map_err(|_| denied())?;
         let response = self
             .client
-            .post(&account.url)
+            .post(url)
             .header("Idempotency-Key", &request.idempotency_key)
             .header(SIGNATURE_HEADER, signed)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
             .await
-            .map_err(|e| PublishFailure::Retryable {
-                message: format!("webhook unreachable: {}", e.without_url()),
-                response_code: None,
+            .map_err(|e| {
+                if address::is_denied(&e) {
+                    denied()
+                } else {
+                    PublishFailure::Retryable {
+                        message: format!("webhook unreachable: {}", e.without_url()),
+                        response_code: None,
+                    }
+                }
             })?;
         let status = response.status();
         let code = Some(status.as_u16());

@@ -202,7 +202,7 @@ async fn every_operation_refuses_callers_without_the_right() {
     // The victim's standing state: a scheduled post (its queue is not empty) and its
     // default account on `example`.
     m.create(
-        json!({"content": format!("{SECRET} standing"), "platforms": ["recorded"],
+        json!({"content": format!("{SECRET} standing"), "platforms": ["x"],
                     "scheduledAt": days_from_now(1)}),
     )
     .await;

@@ -590,6 +590,27 @@ pub async fn plugin_host_with(
     PluginHost::load(config).await.expect("plugins")
 }
 
+/// A plugin host with only the built plugins named in `names` (a directory of their own
+/// under the system's temporary directory), their hosts routed as in [`plugin_host`]: for
+/// tests that publish to other platforms through a recording publisher.
+pub async fn plugin_host_only(names: &[&str], overrides: &[(&str, String)]) -> PluginHost {
+    let dir = std::env::temp_dir().join(format!("herald-plugins-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("plugin dir");
+    for name in names {
+        for extension in ["wasm", "toml"] {
+            let file = format!("{name}.{extension}");
+            std::fs::copy(built_plugins().join(&file), dir.join(&file)).expect("copy plugin");
+        }
+    }
+    let mut config = HostConfig::new(dir);
+    for (host, base) in overrides {
+        config
+            .host_overrides
+            .insert((*host).to_owned(), base.clone());
+    }
+    PluginHost::load(config).await.expect("plugins")
+}
+
 /// Herald with in-process workers publishing `platform` through its plugin as the owner's
 /// connected account.
 pub async fn app_publishing(platform: &str, host: PluginHost) -> TestApp {

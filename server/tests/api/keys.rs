@@ -311,6 +311,8 @@ async fn processes_refuse_to_start_without_a_needed_key_and_keys_commands_rotate
         .env("HERALD_QUEUE_NAMESPACE", &app.namespace)
         .env_remove("HERALD_TOKEN_KEY")
         .env("HERALD_TOKEN_KEYS", &new_only)
+        // The test's receiver listens on loopback, which the policy refuses by default.
+        .env("HERALD_OUTBOUND_ALLOW_CIDRS", "127.0.0.1/32")
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -168,6 +168,8 @@ fn spawn_worker_reconciling_every(
         .env("HERALD_QUEUE_RETRY_BASE_MS", "100")
         .env("HERALD_RECONCILE_INTERVAL_MS", reconcile_ms.to_string())
         .env("HERALD_WEBHOOK_IDEMPOTENT", idempotent.to_string())
+        // The receivers listen on loopback, which the outbound policy refuses by default.
+        .env("HERALD_OUTBOUND_ALLOW_CIDRS", "127.0.0.1/32")
         .env("HERALD_TOKEN_KEY", crate::harness::TOKEN_KEY_B64)
         .env("HERALD_TOKEN_KEY_ID", crate::harness::TOKEN_KEY_ID)
         .env("HERALD_LOG", "warn")

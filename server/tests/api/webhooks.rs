@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
+use herald_plugin_host::address::AddressPolicy;
 use herald_server::publish::PublisherRegistry;
 use herald_server::publish::webhook::WebhookPublisher;
 use hmac::{Hmac, Mac};
@@ -75,15 +76,27 @@ pub(crate) async fn connect(app: &TestApp, token: &str, url: &str, secret: &str)
     .await
 }
 
-/// The app with in-process workers publishing `webhook` targets.
+/// The app with in-process workers publishing `webhook` targets to receivers on loopback
+/// (which the outbound policy allows here, as `HERALD_OUTBOUND_ALLOW_CIDRS` would).
 pub(crate) async fn app_with_webhooks() -> TestApp {
+    let loopback = AddressPolicy::parse(["127.0.0.1/32"]).expect("range");
+    app_with_webhooks_under(&loopback).await
+}
+
+/// The app with in-process workers publishing `webhook` targets under `policy`.
+async fn app_with_webhooks_under(policy: &AddressPolicy) -> TestApp {
     let app = TestApp::spawn().await;
     let mut publishers = PublisherRegistry::new();
     publishers.register(
         "webhook",
         Arc::new(
-            WebhookPublisher::new(app.connections.clone(), true, Duration::from_secs(10))
-                .expect("webhook client"),
+            WebhookPublisher::new(
+                app.connections.clone(),
+                true,
+                Duration::from_secs(10),
+                policy,
+            )
+            .expect("webhook client"),
         ),
     );
     app.with_worker(publishers).await
@@ -209,4 +222,35 @@ async fn a_receiver_refusing_the_signature_asks_the_tenant_to_reconnect() {
         "refused by the receiver's own check"
     );
     assert_eq!(receiver.created(), 0);
+}
+
+/// The outbound address policy holds for webhooks as for plugins: with the default
+/// (public addresses only), a receiver on loopback is never called, whether named by its
+/// address or by a name that resolves to it, and the target fails saying why.
+#[tokio::test]
+async fn a_receiver_at_a_private_address_is_never_called() {
+    let receiver = Receiver::start(true, false).await;
+    let app = app_with_webhooks_under(&AddressPolicy::public_only()).await;
+    // One tenant per URL: each tenant's only webhook is its default.
+    for (user, url) in [
+        ("alice", receiver.url()),
+        ("bob", receiver.url().replace("127.0.0.1", "localhost")),
+    ] {
+        let admin = app.token(user, None, &["admin"]);
+        let connected = connect(&app, &admin, &url, &receiver.secret).await;
+        assert!(connected["errors"].is_null(), "{connected}");
+        let id = webhook_post(&app, &admin, "to a private receiver", &in_ms(50)).await;
+        let post = app
+            .wait_for_post(&admin, &id, Duration::from_secs(15), |p| {
+                p["status"] == "FAILED"
+            })
+            .await;
+        let error = post["targets"][0]["lastError"].as_str().unwrap_or_default();
+        assert!(error.contains("destination not allowed"), "{post}");
+        assert!(
+            !error.contains("refused") && !error.contains("port"),
+            "{error}"
+        );
+    }
+    assert!(receiver.calls().is_empty(), "the receiver was called");
 }

@@ -85,6 +85,8 @@ fn worker(
         .env("HERALD_QUEUE_LEASE_MS", lease_ms.to_string())
         .env("HERALD_RECONCILE_INTERVAL_MS", reconcile_ms.to_string())
         .env("HERALD_WEBHOOK_IDEMPOTENT", "true")
+        // The receiver listens on loopback, which the outbound policy refuses by default.
+        .env("HERALD_OUTBOUND_ALLOW_CIDRS", "127.0.0.1/32")
         .env("HERALD_TOKEN_KEY", TOKEN_KEY)
         .env("HERALD_LOG", "error")
         .stdout(Stdio::null())

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::table::{Class, Setup, Victim};
 use super::{Caller, SECRET, VICTIM_TENANT};
-use crate::harness::{OPERATOR, TestApp, days_from_now, fast_worker, in_ms, plugin_host};
+use crate::harness::{OPERATOR, TestApp, days_from_now, fast_worker, in_ms, plugin_host_only};
 
 /// The running app, its callers and the count of calls made.
 pub(super) struct Matrix {
@@ -56,8 +56,10 @@ impl Matrix {
     pub(super) async fn start() -> Self {
         let publisher = Arc::new(RecordingPublisher::new(true));
         let mut registry = PublisherRegistry::new();
-        registry.register("recorded", publisher.clone());
-        let host = plugin_host(&[("api.example.com", fake_example().await)]).await;
+        registry.register("x", publisher.clone());
+        // Only the example plugin: `x` is published by the recording publisher here.
+        let host =
+            plugin_host_only(&["example"], &[("api.example.com", fake_example().await)]).await;
         let app = TestApp::spawn_with_worker_and_plugins(registry, fast_worker(), host).await;
         let caller = |name, token: Option<String>, victim, roles, operator| Caller {
             name,
@@ -161,22 +163,22 @@ impl Matrix {
         let post = match setup {
             Setup::Nothing | Setup::Connection => None,
             Setup::Draft => Some(
-                self.create(json!({"content": format!("{SECRET} draft"), "platforms": ["recorded"]}))
+                self.create(json!({"content": format!("{SECRET} draft"), "platforms": ["x"]}))
                     .await,
             ),
             Setup::Scheduled | Setup::Failed => Some(
                 self.create(json!({"content": format!("{SECRET} scheduled"),
-                                   "platforms": ["recorded"], "scheduledAt": days_from_now(1)}))
+                                   "platforms": ["x"], "scheduledAt": days_from_now(1)}))
                     .await,
             ),
             Setup::PendingApproval | Setup::Rejected => Some(
                 self.create(json!({"content": format!("{SECRET} pending"),
-                                   "platforms": ["recorded"], "approvalRequired": true}))
+                                   "platforms": ["x"], "approvalRequired": true}))
                     .await,
             ),
             Setup::Dead => {
                 self.publisher.script(
-                    "recorded",
+                    "x",
                     vec![Err(PublishFailure::Permanent {
                         message: "refused".into(),
                         response_code: Some(400),
@@ -185,7 +187,7 @@ impl Matrix {
                 let dead_before = self.tenant_dead().await;
                 let post = self
                     .create(json!({"content": format!("{SECRET} doomed"),
-                                   "platforms": ["recorded"], "scheduledAt": in_ms(50)}))
+                                   "platforms": ["x"], "scheduledAt": in_ms(50)}))
                     .await;
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while self.tenant_dead().await <= dead_before {
@@ -262,7 +264,7 @@ impl Matrix {
         let data = self
             .ok(
                 token,
-                "mutation { createPost(input: {content: \"own\", platforms: [\"recorded\"]}) { id } }",
+                "mutation { createPost(input: {content: \"own\", platforms: [\"x\"]}) { id } }",
                 json!({}),
             )
             .await;

@@ -278,7 +278,7 @@ pub fn cases() -> Vec<Case> {
             "createPost",
             TenantSharedState,
             Setup::Nothing,
-            "mutation { createPost(input: {content: \"new\", platforms: [\"recorded\"]}) { id ownerId } }",
+            "mutation { createPost(input: {content: \"new\", platforms: [\"x\"]}) { id ownerId } }",
             none,
         ),
         case(

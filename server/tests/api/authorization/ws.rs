@@ -182,7 +182,7 @@ pub(super) async fn run(m: &Matrix, case: &Case, victim: &Victim) {
                 loop {
                     m.gql(
                         Some(token),
-                        "mutation { createPost(input: {content: \"probe\", platforms: [\"recorded\"]}) { id } }",
+                        "mutation { createPost(input: {content: \"probe\", platforms: [\"x\"]}) { id } }",
                         json!({}),
                     )
                     .await;
