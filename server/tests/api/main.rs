@@ -15,6 +15,7 @@ mod dataloader;
 mod discord;
 mod http;
 mod layout;
+mod linkedin;
 mod mastodon;
 mod matrix;
 mod plugins;
