@@ -271,11 +271,11 @@ async fn record(State(state): State<Shared>, request: Request, next: Next) -> Re
     next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
-/// The versioned REST API's header checks.
-fn rest_headers(headers: &HeaderMap) -> Result<(), Response> {
+/// The versioned REST API's header checks: the refusal when one fails.
+fn rest_headers(headers: &HeaderMap) -> Option<Response> {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(version) = header("linkedin-version") else {
-        return Err(error(
+        return Some(error(
             StatusCode::BAD_REQUEST,
             "VERSION_MISSING",
             "A version must be present. Please specify a version by adding the LinkedIn-Version header.",
@@ -283,20 +283,20 @@ fn rest_headers(headers: &HeaderMap) -> Result<(), Response> {
     };
     let month = version.split('.').next().unwrap_or_default();
     if month.len() != 6 || !month.bytes().all(|b| b.is_ascii_digit()) || month < OLDEST_VERSION {
-        return Err(error(
+        return Some(error(
             StatusCode::UPGRADE_REQUIRED,
             "NONEXISTENT_VERSION",
             &format!("Requested version {version} is not active"),
         ));
     }
     if header("x-restli-protocol-version") != Some("2.0.0") {
-        return Err(error(
+        return Some(error(
             StatusCode::BAD_REQUEST,
             "ILLEGAL_ARGUMENT",
             "Rest.li protocol version 2.0.0 is required (X-Restli-Protocol-Version)",
         ));
     }
-    Ok(())
+    None
 }
 
 async fn userinfo(State(state): State<Shared>, headers: HeaderMap) -> Response {
@@ -319,7 +319,7 @@ async fn initialize_upload(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = rest_headers(&headers) {
+    if let Some(refused) = rest_headers(&headers) {
         return refused;
     }
     let mut s = state.lock().expect("fake state");
@@ -384,7 +384,7 @@ async fn upload(
 }
 
 async fn create_post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = rest_headers(&headers) {
+    if let Some(refused) = rest_headers(&headers) {
         return refused;
     }
     let mut s = state.lock().expect("fake state");
