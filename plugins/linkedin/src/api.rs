@@ -4,7 +4,7 @@
 
 use herald_plugin_sdk::http::{Request, Response};
 use herald_plugin_sdk::scrub::Secrets;
-use herald_plugin_sdk::{Credentials, PublishError};
+use herald_plugin_sdk::{Credentials, PublishError, time};
 use serde::Deserialize;
 
 /// Where the REST and userinfo APIs live.
@@ -144,8 +144,22 @@ pub fn check(response: Response, version: &str) -> Result<Response, PublishError
             format!(" {}", problem.code)
         };
         let message = format!("LinkedIn answered HTTP {}{code}: {said}", failure.status());
-        failure.message(message).into_error()
+        let wait =
+            (failure.status() == 429 && failure.response().retry_after(0).is_none()).then(|| {
+                let now = time::now_unix_millis();
+                until_midnight_utc(failure.response().server_clock(now).at(now))
+            });
+        failure.message(message).retry_after(wait).into_error()
     })
+}
+
+/// Seconds from `server_ms` (Unix milliseconds on LinkedIn's clock) to the next midnight
+/// UTC, when LinkedIn's daily rate limits reset: a 429 without `Retry-After` waits that
+/// long (retrying sooner would only spend attempts on the same exhausted quota).
+fn until_midnight_utc(server_ms: i64) -> u32 {
+    const DAY_MS: i64 = 86_400_000;
+    let next = (server_ms.div_euclid(DAY_MS) + 1) * DAY_MS;
+    time::seconds_until(next, server_ms)
 }
 
 #[cfg(test)]
@@ -207,6 +221,11 @@ mod tests {
             check(Response::new(429, &[("retry-after", "7")], "{}"), "202611"),
             Err(PublishError::RateLimited(l)) if l.retry_after_seconds == 7
         ));
+        // Without Retry-After, until LinkedIn's daily limits reset (midnight UTC).
+        assert!(matches!(
+            check(Response::new(429, &[], "{}"), "202611"),
+            Err(PublishError::RateLimited(l)) if (1..=86_400).contains(&l.retry_after_seconds)
+        ));
         assert!(matches!(
             check(Response::new(504, &[], "gateway"), "202611"),
             Err(PublishError::Retryable(m)) if m.contains("gateway")
@@ -232,5 +251,14 @@ mod tests {
         let other = r#"{"code":"UNPROCESSABLE_ENTITY","message":"Invalid author","status":422}"#;
         assert_eq!(duplicate_of(&Response::new(422, &[], other)), None);
         assert_eq!(duplicate_of(&Response::new(400, &[], body)), None);
+    }
+
+    #[test]
+    fn daily_limits_reset_at_midnight_utc() {
+        // 2026-12-05T08:00:00Z: 16 hours to go.
+        assert_eq!(until_midnight_utc(1_796_457_600_000), 57_600);
+        assert_eq!(until_midnight_utc(1_796_457_600_000 + 57_599_500), 1);
+        // At midnight exactly, the next one.
+        assert_eq!(until_midnight_utc(1_796_515_200_000), 86_400);
     }
 }
