@@ -4,14 +4,15 @@
 //! call; commentary escaped so nothing is cut; images by `initializeUpload` + PUT;
 //! organization authors; 3,000 characters checked before scheduling; a retired version
 //! failing at once naming the setting; a duplicate after a lost answer taken as
-//! published; 429 retried; 401 asking to reconnect; OAuth through the plugin host; and
-//! `herald plugin run` against the fake.
+//! published (also after a worker killed mid-publish); 429 retried; 401 asking to
+//! reconnect; OAuth through the plugin host; and `herald plugin run` against the fake.
 
 use std::time::Duration;
 
 use herald_plugin_host::{OauthClient, PublishFailure};
 use serde_json::{Value, json};
 
+use crate::discord::spawn_plugin_worker;
 use crate::fakes::linkedin::{EXPIRES_IN, FakeLinkedIn, shown};
 use crate::fakes::media::image;
 use crate::harness::{
@@ -587,4 +588,41 @@ async fn herald_plugin_run_publishes_against_the_fake() {
     );
     assert_eq!(fake.state().posts.len(), 2);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A `herald worker` process SIGKILLed while LinkedIn holds the answer to the created
+/// post: the next worker publishes again with the same key (the plugin is idempotent),
+/// LinkedIn refuses the duplicate naming the post, and that post is the receipt — one
+/// post on LinkedIn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_worker_resumes_and_takes_the_duplicate_instead_of_posting_twice() {
+    let fake = FakeLinkedIn::start().await;
+    fake.add_member(TOKEN, SUB, "Alice Liddell");
+    let host = plugin_host(&[("api.linkedin.com:443", fake.base.clone())]).await;
+    let app = TestApp::spawn_with_plugins(host).await;
+    let token = app.token("alice", None, &["admin"]);
+    app.ok(&token, CONNECT, json!({"c": {"accessToken": TOKEN}}))
+        .await;
+    let hung = {
+        let mut state = fake.state();
+        state.hang_next_post = true;
+        state.hung.clone()
+    };
+    let overrides = [format!("api.linkedin.com={}", fake.base)];
+    let mut first = spawn_plugin_worker(&app, &overrides);
+    let post = app
+        .create_post(&token, post_input("out before the crash"))
+        .await;
+    tokio::time::timeout(Duration::from_secs(30), hung.notified())
+        .await
+        .expect("the worker reached LinkedIn");
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    let _second = spawn_plugin_worker(&app, &overrides);
+    let done = ended(&app, &token, &post, "PUBLISHED").await;
+
+    let posts = fake.state().posts.clone();
+    assert_eq!(posts.len(), 1, "one post on LinkedIn");
+    assert_eq!(fake.requests_to("POST", "/rest/posts").len(), 2);
+    assert_eq!(done["targets"][0]["platformUrl"], feed_url(&posts[0].urn));
 }

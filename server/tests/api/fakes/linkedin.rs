@@ -33,6 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 /// The oldest API version the fake serves (older ones are retired: 426).
 pub const OLDEST_VERSION: &str = "202512";
@@ -121,6 +122,10 @@ pub struct Platform {
     pub throttle_retry_after: Option<u32>,
     /// The next `POST /rest/posts` that creates a post loses its answer.
     pub lose_next_post_answer: bool,
+    /// The next `POST /rest/posts` that creates a post never answers, notifying `hung`.
+    pub hang_next_post: bool,
+    /// Notified when a creation is held by `hang_next_post`.
+    pub hung: Arc<Notify>,
     /// Registered OAuth clients by id.
     pub clients: HashMap<String, Client>,
     /// The member who approves on the authorize page (none: the page refuses).
@@ -384,11 +389,28 @@ async fn upload(
 }
 
 async fn create_post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = rest_headers(&headers) {
+    let answer = create(&state, &headers, &body);
+    let hung = {
+        let mut s = state.lock().expect("fake state");
+        let created = answer.status() == StatusCode::CREATED;
+        (created && std::mem::take(&mut s.hang_next_post)).then(|| s.hung.clone())
+    };
+    match hung {
+        Some(hung) => {
+            // The post exists; the caller waits for an answer that never comes.
+            hung.notify_one();
+            std::future::pending::<Response>().await
+        }
+        None => answer,
+    }
+}
+
+fn create(state: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
+    if let Some(refused) = rest_headers(headers) {
         return refused;
     }
     let mut s = state.lock().expect("fake state");
-    let Some(member) = s.caller(&headers) else {
+    let Some(member) = s.caller(headers) else {
         return unauthorized();
     };
     if s.throttle_posts > 0 {
@@ -412,7 +434,7 @@ async fn create_post(State(state): State<Shared>, headers: HeaderMap, body: Byte
             message,
         )
     };
-    let Ok(post) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(post) = serde_json::from_slice::<Value>(body) else {
         return error(
             StatusCode::BAD_REQUEST,
             "ILLEGAL_ARGUMENT",
