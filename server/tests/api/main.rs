@@ -18,6 +18,7 @@ mod documents;
 mod http;
 mod keys;
 mod layout;
+mod linkedin;
 mod mastodon;
 mod matrix;
 mod plugins;
