@@ -17,19 +17,20 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::JwtVerifier;
 use crate::config::GraphqlConfig;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
-use crate::connections::{AccountPolicy, ConnectionService};
+use crate::connections::ConnectionService;
 use crate::db;
 use crate::graphql;
 use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, ws};
+use crate::oauth;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
 use crate::queue::redis::RedisQueue;
 use crate::queue::{JobQueue, QueueError};
 use crate::secrets::TokenCipher;
-use crate::state::Services;
+use crate::state::{Services, ServicesBuilder};
 use crate::worker::reconcile::{self, ReconcileConfig};
 use crate::worker::store::PublishStore;
 use crate::worker::{self, WorkerConfig, WorkerDeps, WorkerHandle};
@@ -173,7 +174,8 @@ struct AppState {
 }
 
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
-/// `/graphql/ws`, liveness on `/healthz`. Without `persisted` (the APQ store), persisted
+/// `/graphql/ws`, liveness on `/healthz`, the browser's OAuth connect flow on
+/// `/oauth/{platform}/start` and `/callback`. Without `persisted` (the APQ store), persisted
 /// queries are refused.
 pub fn router(
     services: &Services,
@@ -193,22 +195,28 @@ pub fn router(
         },
         db: services.db.clone(),
     };
+    let oauth = oauth::browser::router(
+        services.connect_flows.clone(),
+        state.graphql.verifier.clone(),
+    );
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/graphql/assets/{name}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .with_state(state)
+        .merge(oauth)
 }
 
+/// Connects the database and the queue and builds the services, with what `configure`
+/// adds on the builder (plugins, policies, OAuth settings).
 async fn connect_services(
     database_url: &str,
     max_connections: u32,
     queue_config: &QueueConfig,
-    plugins: Option<PluginHost>,
     cipher: TokenCipher,
-    account_policy: AccountPolicy,
     serves_subscriptions: bool,
+    configure: impl FnOnce(ServicesBuilder) -> ServicesBuilder,
 ) -> Result<Services, StartupError> {
     let database = db::connect_api(database_url, max_connections).await?;
     let worker_database = db::connect_worker(database_url, max_connections).await?;
@@ -222,17 +230,16 @@ async fn connect_services(
         }
         Err(err) => tracing::warn!(%err, "queue health check failed"),
     }
-    Ok(Services::builder(database, queue, cipher)
-        .worker_db(worker_database)
-        .plugins(plugins)
-        .account_policy(account_policy)
-        .build()
-        .with_event_relay(
-            &queue_config.redis_url,
-            &queue_config.namespace,
-            serves_subscriptions,
-        )
-        .await?)
+    Ok(
+        configure(Services::builder(database, queue, cipher).worker_db(worker_database))
+            .build()
+            .with_event_relay(
+                &queue_config.redis_url,
+                &queue_config.namespace,
+                serves_subscriptions,
+            )
+            .await?,
+    )
 }
 
 /// Runs `herald serve`: migrates (unless disabled), then serves the API (and runs workers
@@ -248,10 +255,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         &config.database_url,
         config.db_max_connections,
         &config.queue,
-        plugins,
         config.cipher.clone(),
-        config.account_policy,
         true,
+        |builder| {
+            builder
+                .plugins(plugins)
+                .account_policy(config.account_policy)
+                .oauth(config.oauth.clone())
+        },
     )
     .await?;
     let persisted = PersistedQueries::connect(
@@ -303,10 +314,9 @@ pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError>
         &config.database_url,
         config.db_max_connections,
         &config.queue,
-        plugins,
         config.cipher.clone(),
-        AccountPolicy::default(),
         false,
+        |builder| builder.plugins(plugins).oauth(config.oauth.clone()),
     )
     .await?;
     let background = start_background(

@@ -74,6 +74,13 @@ async fn lock_defaults<C: ConnectionTrait>(
     Ok(())
 }
 
+/// When `credentials`' access token expires.
+fn expiry(credentials: &Credentials) -> Option<DateTime<Utc>> {
+    credentials
+        .expires_at
+        .and_then(|at| DateTime::from_timestamp(at, 0))
+}
+
 fn internal(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
     AppError::Internal(Box::new(err))
 }
@@ -96,7 +103,7 @@ impl ConnectionService {
     }
 
     /// `FORBIDDEN` unless the caller may manage the tenant's accounts.
-    fn require_manager(&self, actor: &Actor) -> Result<(), AppError> {
+    pub fn require_manager(&self, actor: &Actor) -> Result<(), AppError> {
         match self.policy {
             AccountPolicy::AdminsOnly => actor.require(Role::Admin),
             AccountPolicy::Members => Ok(()),
@@ -141,6 +148,8 @@ impl ConnectionService {
 
     /// Stores an already verified account and its credentials. The tenant's first account
     /// on a platform (or the first since its default was disconnected) becomes its default.
+    /// Reconnecting an account makes it active again and keeps its refresh token when
+    /// `credentials` bring none (platforms resend one only sometimes).
     pub async fn store(
         &self,
         actor: &Actor,
@@ -161,6 +170,9 @@ impl ConnectionService {
             created_at: Set(now),
             updated_at: Set(now),
             is_default: Set(false),
+            expires_at: Set(expiry(credentials)),
+            status_reason: Set(None),
+            refreshed_at: Set(None),
         })
         .on_conflict(
             OnConflict::columns([
@@ -171,6 +183,8 @@ impl ConnectionService {
             .update_columns([
                 connection::Column::DisplayName,
                 connection::Column::Status,
+                connection::Column::StatusReason,
+                connection::Column::ExpiresAt,
                 connection::Column::UpdatedAt,
             ])
             .to_owned(),
@@ -226,26 +240,34 @@ impl ConnectionService {
                 .refresh_token
                 .as_ref()
                 .map(|r| self.cipher.seal(r.as_bytes(), context))),
-            expires_at: Set(credentials
-                .expires_at
-                .and_then(|at| DateTime::from_timestamp(at, 0))),
+            expires_at: Set(expiry(credentials)),
             created_at: Set(now),
             updated_at: Set(now),
         };
+        // Without a new refresh token the stored one stays.
+        let mut updated = vec![
+            token::Column::KeyId,
+            token::Column::TokenCiphertext,
+            token::Column::ExpiresAt,
+            token::Column::UpdatedAt,
+        ];
+        if credentials.refresh_token.is_some() {
+            updated.push(token::Column::RefreshCiphertext);
+        }
         token::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(token::Column::ConnectionId)
-                    .update_columns([
-                        token::Column::KeyId,
-                        token::Column::TokenCiphertext,
-                        token::Column::RefreshCiphertext,
-                        token::Column::ExpiresAt,
-                        token::Column::UpdatedAt,
-                    ])
+                    .update_columns(updated)
                     .to_owned(),
             )
             .exec_without_returning(db)
             .await?;
+        db.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE social_connections SET expires_at = $2 WHERE id = $1",
+            [connection_id.into(), expiry(credentials).into()],
+        ))
+        .await?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod metrics;
+pub mod oauth;
 pub mod plugins;
 pub mod posts;
 pub mod publish;

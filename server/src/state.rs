@@ -8,10 +8,12 @@ use std::sync::Arc;
 use herald_plugin_host::PluginHost;
 use sea_orm::DatabaseConnection;
 
+use crate::config::OauthConfig;
 use crate::connections::{AccountPolicy, ConnectionService};
 use crate::events::EventBus;
 use crate::events::relay::{self, Relay};
 use crate::metrics::MetricsService;
+use crate::oauth::ConnectFlows;
 use crate::posts::PostService;
 use crate::queue::{JobQueue, QueueError};
 use crate::secrets::TokenCipher;
@@ -43,6 +45,10 @@ pub struct Services {
     pub plugins: Option<PluginHost>,
     /// Connected accounts and their sealed tokens.
     pub connections: ConnectionService,
+    /// OAuth connect flows.
+    pub connect_flows: ConnectFlows,
+    /// OAuth apps, redirect URIs and refresh timing.
+    pub oauth: Arc<OauthConfig>,
     /// Engagement figures of published posts.
     pub metrics: MetricsService,
     /// The Redis relay of post events between processes, once started.
@@ -58,6 +64,7 @@ pub struct ServicesBuilder {
     cipher: TokenCipher,
     plugins: Option<PluginHost>,
     account_policy: AccountPolicy,
+    oauth: OauthConfig,
 }
 
 impl Services {
@@ -75,6 +82,7 @@ impl Services {
             cipher,
             plugins: None,
             account_policy: AccountPolicy::default(),
+            oauth: OauthConfig::default(),
         }
     }
 
@@ -113,6 +121,12 @@ impl ServicesBuilder {
         self
     }
 
+    /// OAuth apps, redirect URIs and refresh timing (default: none configured).
+    pub fn oauth(mut self, oauth: OauthConfig) -> Self {
+        self.oauth = oauth;
+        self
+    }
+
     /// The services.
     pub fn build(self) -> Services {
         let Self {
@@ -122,10 +136,21 @@ impl ServicesBuilder {
             cipher,
             plugins,
             account_policy,
+            oauth,
         } = self;
+        let worker_db = worker_db.unwrap_or_else(|| db.clone());
+        let oauth = Arc::new(oauth);
         let events = EventBus::new(EVENT_BUFFER);
-        let connections =
-            ConnectionService::new(db.clone(), cipher, plugins.clone()).with_policy(account_policy);
+        let connections = ConnectionService::new(db.clone(), cipher.clone(), plugins.clone())
+            .with_policy(account_policy);
+        let connect_flows = ConnectFlows::new(
+            db.clone(),
+            worker_db.clone(),
+            cipher,
+            plugins.clone(),
+            oauth.clone(),
+            connections.clone(),
+        );
         let metrics = MetricsService::new(db.clone(), connections.clone(), plugins.clone());
         let posts = PostService::new(
             db.clone(),
@@ -136,7 +161,7 @@ impl ServicesBuilder {
         );
         Services {
             tenant_queue: TenantQueue::new(db.clone(), queue.clone()),
-            worker_db: worker_db.unwrap_or_else(|| db.clone()),
+            worker_db,
             db,
             queue,
             events,
@@ -144,6 +169,8 @@ impl ServicesBuilder {
             lateness: Arc::new(LatenessRecorder::default()),
             plugins,
             connections,
+            connect_flows,
+            oauth,
             metrics,
             relay: None,
         }

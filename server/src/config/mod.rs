@@ -5,6 +5,7 @@
 
 mod graphql;
 mod jwt;
+mod oauth;
 mod plugins;
 mod queue;
 mod serve;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use graphql::{GraphqlArgs, GraphqlConfig};
 pub use jwt::{JwtArgs, JwtConfig, JwtKey, MIN_SECRET_BYTES, TokenArgs};
+pub use oauth::{OauthApp, OauthArgs, OauthConfig};
 pub use plugins::{PluginArgs, PluginCommand};
 pub use queue::{QueueArgs, QueueConfig};
 pub use serve::{
@@ -99,7 +101,7 @@ pub enum Command {
     /// Apply pending migrations, then serve the GraphQL API and run publishing workers.
     Serve(Box<ServeArgs>),
     /// Run publishing workers only (no API), e.g. as separate worker replicas.
-    Worker(WorkerArgs),
+    Worker(Box<WorkerArgs>),
     /// Apply pending migrations and exit.
     Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL) to standard output.

@@ -8,8 +8,8 @@ use clap::Args;
 use crate::connections::AccountPolicy;
 
 use super::{
-    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, PluginArgs, QueueArgs,
-    QueueConfig, required_url,
+    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, OauthArgs, OauthConfig,
+    PluginArgs, QueueArgs, QueueConfig, required_url,
 };
 
 /// Where the database is.
@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// default ones (by default only its admins may).
     #[arg(long, env = "HERALD_MEMBERS_MANAGE_ACCOUNTS")]
     pub members_manage_accounts: bool,
+    /// OAuth connect flows and token refresh.
+    #[command(flatten)]
+    pub oauth: OauthArgs,
 }
 
 /// The key that seals connected accounts' tokens at rest.
@@ -128,6 +131,9 @@ pub struct WorkerArgs {
     /// Token encryption.
     #[command(flatten)]
     pub token_key: TokenKeyArgs,
+    /// OAuth apps (refreshing tokens) and refresh timing.
+    #[command(flatten)]
+    pub oauth: OauthArgs,
 }
 
 /// Validated settings of `herald worker`.
@@ -143,6 +149,8 @@ pub struct WorkerProcessConfig {
     pub plugins: Option<herald_plugin_host::HostConfig>,
     /// Seals and opens account tokens.
     pub cipher: crate::secrets::TokenCipher,
+    /// OAuth apps and token refresh.
+    pub oauth: OauthConfig,
 }
 
 impl WorkerArgs {
@@ -157,6 +165,7 @@ impl WorkerArgs {
             queue,
             plugins,
             cipher: self.token_key.cipher()?,
+            oauth: self.oauth.config()?,
         })
     }
 }
@@ -207,6 +216,8 @@ pub struct ServeConfig {
     pub graphql: GraphqlConfig,
     /// Who manages the tenants' accounts.
     pub account_policy: AccountPolicy,
+    /// OAuth connect flows and token refresh.
+    pub oauth: OauthConfig,
 }
 
 impl ServeArgs {
@@ -246,6 +257,7 @@ impl ServeArgs {
             } else {
                 AccountPolicy::AdminsOnly
             },
+            oauth: self.oauth.config()?,
         })
     }
 }

@@ -17,6 +17,7 @@ mod http;
 mod layout;
 mod mastodon;
 mod matrix;
+mod oauth;
 mod plugins;
 mod posts;
 mod processes;

@@ -26,6 +26,12 @@ pub struct Model {
     /// Whether targets without a chosen account publish with this one (at most one per
     /// tenant and platform).
     pub is_default: bool,
+    /// When the access token expires, as the platform said (`None`: it did not say).
+    pub expires_at: Option<DateTimeUtc>,
+    /// Why the account must be reconnected, when it must.
+    pub status_reason: Option<String>,
+    /// When its tokens were last refreshed.
+    pub refreshed_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `social_connections` (none navigated).

@@ -1,5 +1,6 @@
 //! Connected accounts in GraphQL: connect (credentials checked by the platform's plugin and
-//! stored encrypted), list, disconnect. Tokens are write-only: no query returns them.
+//! stored encrypted, or by OAuth: `beginConnect` then `completeConnect`), list, disconnect.
+//! Tokens are write-only: no query returns them.
 
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -7,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{actor, parse_id};
 use crate::connections::ConnectionService;
 use crate::db::entities::connection;
+use crate::oauth::{ConnectFlows, Starter};
 
 /// An account on a platform that the tenant's posts are published as.
 #[derive(SimpleObject)]
@@ -28,6 +30,22 @@ pub struct Connection {
     /// Whether targets without a chosen account publish with this one (one per platform;
     /// see `setDefaultConnection`).
     pub is_default: bool,
+    /// When the access token expires, as the platform said (Herald refreshes it ahead).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why the account must be reconnected, when `status` is `reconnect_required`.
+    pub status_reason: Option<String>,
+}
+
+/// A begun OAuth connection: send the user to `authorizeUrl`.
+#[derive(SimpleObject)]
+pub struct ConnectStart {
+    /// The platform's authorisation page.
+    pub authorize_url: String,
+    /// The request's `state`: the platform returns it with the code, for
+    /// `completeConnect`.
+    pub state: String,
+    /// When the request stops being accepted (10 minutes).
+    pub expires_at: DateTime<Utc>,
 }
 
 impl From<connection::Model> for Connection {
@@ -41,6 +59,8 @@ impl From<connection::Model> for Connection {
             created_at: c.created_at,
             updated_at: c.updated_at,
             is_default: c.is_default,
+            expires_at: c.expires_at,
+            status_reason: c.status_reason,
         }
     }
 }
@@ -116,6 +136,56 @@ impl ConnectionMutation {
         let connection = ctx
             .data::<ConnectionService>()?
             .connect(actor, platform.trim(), credentials)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(connection.into())
+    }
+
+    /// Begins connecting an account by OAuth 2.0 with PKCE (admin role, unless the
+    /// operator lets members manage accounts): send the user to `authorizeUrl`; the
+    /// platform returns them to `redirectUri` (default: this server's
+    /// `/oauth/{platform}/callback`; otherwise one the operator listed) with a `code` and
+    /// the `state`, for `completeConnect`. `OAUTH_NOT_CONFIGURED` names the setting a
+    /// platform still needs.
+    async fn begin_connect(
+        &self,
+        ctx: &Context<'_>,
+        platform: String,
+        redirect_uri: Option<String>,
+    ) -> async_graphql::Result<ConnectStart> {
+        let actor = actor(ctx)?;
+        let begun = ctx
+            .data::<ConnectFlows>()?
+            .begin(
+                actor,
+                platform.trim(),
+                Starter::Api {
+                    redirect_uri: redirect_uri.as_deref(),
+                },
+            )
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(ConnectStart {
+            authorize_url: begun.authorize_url,
+            state: begun.state,
+            expires_at: begun.expires_at,
+        })
+    }
+
+    /// Completes a connection the caller began with `beginConnect`, with the `code` the
+    /// platform returned: the account is named by the platform and stored like
+    /// `connectAccount`'s (reconnecting keeps a refresh token the platform did not
+    /// resend). Each `state` completes once, for its tenant and user, within 10 minutes.
+    async fn complete_connect(
+        &self,
+        ctx: &Context<'_>,
+        state: String,
+        code: String,
+    ) -> async_graphql::Result<Connection> {
+        let actor = actor(ctx)?;
+        let connection = ctx
+            .data::<ConnectFlows>()?
+            .complete(actor, state.trim(), code.trim())
             .await
             .map_err(|e| e.extend())?;
         Ok(connection.into())

@@ -96,6 +96,7 @@ pub fn build_schema(services: &Services, introspection: bool) -> HeraldSchema {
         ))
         .data(services.posts.clone())
         .data(services.connections.clone())
+        .data(services.connect_flows.clone())
         .data(services.metrics.clone())
         .data(services.events.clone())
         .data(services.queue.clone())

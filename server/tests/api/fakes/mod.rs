@@ -6,6 +6,7 @@ pub mod discord;
 pub mod mastodon;
 pub mod media;
 pub mod multipart;
+pub mod oauth;
 pub mod telegram;
 
 use axum::body::{Body, Bytes};
