@@ -24,6 +24,7 @@ use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, ws};
 use crate::oauth;
+use crate::oauth::refresh::Refresher;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
@@ -96,6 +97,7 @@ pub async fn load_plugins(
 pub struct Background {
     worker: WorkerHandle,
     reconciler: tokio::task::JoinHandle<()>,
+    refresher: Option<tokio::task::JoinHandle<()>>,
     stop: CancellationToken,
 }
 
@@ -105,10 +107,14 @@ impl Background {
         self.stop.cancel();
         self.worker.shutdown().await;
         let _ = self.reconciler.await;
+        if let Some(refresher) = self.refresher {
+            let _ = refresher.await;
+        }
     }
 }
 
-/// Starts a worker and the reconciler over `services`.
+/// Starts a worker, the reconciler and (with plugins) the token refresher over
+/// `services`.
 pub fn start_background(
     services: &Services,
     publishers: PublisherRegistry,
@@ -132,9 +138,19 @@ pub fn start_background(
         reconcile,
         stop.clone(),
     );
+    let refresher = services.plugins.clone().map(|plugins| {
+        Refresher::new(
+            services.worker_db.clone(),
+            services.connections.clone(),
+            plugins,
+            &services.oauth,
+        )
+        .spawn(stop.clone())
+    });
     Background {
         worker: handle,
         reconciler,
+        refresher,
         stop,
     }
 }

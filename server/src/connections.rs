@@ -18,6 +18,7 @@ use crate::db;
 use crate::db::entities::{connection, token};
 use crate::domain::actor::{Actor, Role};
 use crate::error::AppError;
+use crate::events::{ConnectionBus, ConnectionEvent};
 use crate::secrets::TokenCipher;
 
 /// Status of a usable connection.
@@ -50,6 +51,7 @@ pub struct ConnectionService {
     cipher: TokenCipher,
     plugins: Option<PluginHost>,
     policy: AccountPolicy,
+    events: Option<ConnectionBus>,
 }
 
 impl std::fmt::Debug for ConnectionService {
@@ -93,6 +95,20 @@ impl ConnectionService {
             cipher,
             plugins,
             policy: AccountPolicy::default(),
+            events: None,
+        }
+    }
+
+    /// The service announcing connections that must be reconnected on `events`.
+    pub fn with_events(mut self, events: ConnectionBus) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Announces `connection`'s new state to `connectionUpdated` subscribers.
+    pub(crate) fn announce(&self, connection: connection::Model) {
+        if let Some(events) = &self.events {
+            events.publish(ConnectionEvent { connection });
         }
     }
 
@@ -218,7 +234,9 @@ impl ConnectionService {
         Ok(stored)
     }
 
-    async fn seal_into<C: sea_orm::ConnectionTrait>(
+    /// Seals `credentials` as `connection_id`'s (through `db`, e.g. a transaction),
+    /// keeping the stored refresh token when they bring none.
+    pub(crate) async fn seal_into<C: sea_orm::ConnectionTrait>(
         &self,
         db: &C,
         connection_id: Uuid,
@@ -463,7 +481,12 @@ impl ConnectionService {
         else {
             return Ok(None);
         };
-        let context = conn.id.as_bytes();
+        Ok(Some((conn.id, self.open(&row)?)))
+    }
+
+    /// The credentials sealed in `row`.
+    pub(crate) fn open(&self, row: &token::Model) -> Result<Credentials, AppError> {
+        let context = row.connection_id.as_bytes();
         let access = self
             .cipher
             .open(&row.key_id, &row.token_ciphertext, context)
@@ -476,15 +499,12 @@ impl ConnectionService {
             .transpose()
             .map_err(internal)?
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-        Ok(Some((
-            conn.id,
-            Credentials {
-                access_token: sealed.access_token,
-                refresh_token,
-                expires_at: row.expires_at.map(|at| at.timestamp()),
-                extra: sealed.extra,
-            },
-        )))
+        Ok(Credentials {
+            access_token: sealed.access_token,
+            refresh_token,
+            expires_at: row.expires_at.map(|at| at.timestamp()),
+            extra: sealed.extra,
+        })
     }
 
     /// Replaces a connection's credentials after a refresh.
@@ -497,17 +517,33 @@ impl ConnectionService {
             .await
     }
 
-    /// Marks a connection whose credentials were refused, so the user is asked to
-    /// reconnect and no further publish tries it.
-    pub async fn require_reconnect(&self, connection_id: Uuid) -> Result<(), AppError> {
-        let mut row: connection::ActiveModel = connection::Entity::find_by_id(connection_id)
-            .one(&self.db)
-            .await?
-            .ok_or(AppError::NotFound("connection"))?
-            .into();
-        row.status = Set(RECONNECT_REQUIRED.to_owned());
-        row.updated_at = Set(Utc::now());
-        row.update(&self.db).await?;
+    /// Marks a connection whose credentials were refused (`reason`), so the user is asked
+    /// to reconnect and no further publish tries it, and announces it.
+    pub async fn require_reconnect(
+        &self,
+        connection_id: Uuid,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        let marked = mark_reconnect_required(&self.db, connection_id, reason).await?;
+        self.announce(marked);
         Ok(())
     }
+}
+
+/// Sets `connection_id`'s status to [`RECONNECT_REQUIRED`] with `reason` (through `db`,
+/// e.g. a transaction); returns the connection as changed.
+pub(crate) async fn mark_reconnect_required<C: ConnectionTrait>(
+    db: &C,
+    connection_id: Uuid,
+    reason: &str,
+) -> Result<connection::Model, AppError> {
+    let mut row: connection::ActiveModel = connection::Entity::find_by_id(connection_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("connection"))?
+        .into();
+    row.status = Set(RECONNECT_REQUIRED.to_owned());
+    row.status_reason = Set(Some(reason.to_owned()));
+    row.updated_at = Set(Utc::now());
+    Ok(row.update(db).await?)
 }

@@ -10,8 +10,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::OauthConfig;
 use crate::connections::{AccountPolicy, ConnectionService};
-use crate::events::EventBus;
 use crate::events::relay::{self, Relay};
+use crate::events::{ConnectionBus, EventBus};
 use crate::metrics::MetricsService;
 use crate::oauth::ConnectFlows;
 use crate::posts::PostService;
@@ -35,6 +35,8 @@ pub struct Services {
     pub queue: Arc<dyn JobQueue>,
     /// Post change announcements.
     pub events: EventBus,
+    /// Connected-account change announcements.
+    pub connection_events: ConnectionBus,
     /// Post operations.
     pub posts: PostService,
     /// Each tenant's part of the queue.
@@ -51,8 +53,8 @@ pub struct Services {
     pub oauth: Arc<OauthConfig>,
     /// Engagement figures of published posts.
     pub metrics: MetricsService,
-    /// The Redis relay of post events between processes, once started.
-    pub relay: Option<Arc<Relay>>,
+    /// The Redis relays of post and connection events between processes, once started.
+    pub relay: Option<Arc<(Relay, Relay)>>,
 }
 
 /// What [`Services`] are built from.
@@ -94,8 +96,16 @@ impl Services {
         namespace: &str,
         listen: bool,
     ) -> Result<Self, QueueError> {
-        let relay = relay::start(redis_url, namespace, &self.events, listen).await?;
-        self.relay = Some(Arc::new(relay));
+        let posts = relay::start(redis_url, namespace, "post-events", &self.events, listen).await?;
+        let connections = relay::start(
+            redis_url,
+            namespace,
+            "connection-events",
+            &self.connection_events,
+            listen,
+        )
+        .await?;
+        self.relay = Some(Arc::new((posts, connections)));
         Ok(self)
     }
 }
@@ -141,8 +151,10 @@ impl ServicesBuilder {
         let worker_db = worker_db.unwrap_or_else(|| db.clone());
         let oauth = Arc::new(oauth);
         let events = EventBus::new(EVENT_BUFFER);
+        let connection_events = ConnectionBus::new(EVENT_BUFFER);
         let connections = ConnectionService::new(db.clone(), cipher.clone(), plugins.clone())
-            .with_policy(account_policy);
+            .with_policy(account_policy)
+            .with_events(connection_events.clone());
         let connect_flows = ConnectFlows::new(
             db.clone(),
             worker_db.clone(),
@@ -165,6 +177,7 @@ impl ServicesBuilder {
             db,
             queue,
             events,
+            connection_events,
             posts,
             lateness: Arc::new(LatenessRecorder::default()),
             plugins,

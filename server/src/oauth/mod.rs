@@ -11,6 +11,7 @@
 
 pub mod browser;
 pub mod pkce;
+pub mod refresh;
 pub mod states;
 
 use std::sync::Arc;

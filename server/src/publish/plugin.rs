@@ -94,7 +94,7 @@ impl Publisher for PluginPublisher {
                     Ok(fresh) if fresh != credentials => fresh,
                     _ => {
                         self.connections
-                            .require_reconnect(connection_id)
+                            .require_reconnect(connection_id, &message)
                             .await
                             .map_err(account_error)?;
                         return Err(PublishFailure::AuthExpired {
@@ -108,9 +108,9 @@ impl Publisher for PluginPublisher {
                     .await
                     .map_err(account_error)?;
                 let retried = self.call(request, refreshed).await;
-                if let Err(host::PublishFailure::AuthExpired { .. }) = &retried {
+                if let Err(host::PublishFailure::AuthExpired { message }) = &retried {
                     self.connections
-                        .require_reconnect(connection_id)
+                        .require_reconnect(connection_id, message)
                         .await
                         .map_err(account_error)?;
                 }

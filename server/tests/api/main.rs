@@ -32,3 +32,4 @@ mod store;
 mod subscriptions;
 mod telegram;
 mod tenancy;
+mod token_refresh;

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A row of `social_connections`: a tenant's account on one platform.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "social_connections")]
 pub struct Model {
     /// Connection id.

@@ -2,12 +2,17 @@
 //! stored encrypted, or by OAuth: `beginConnect` then `completeConnect`), list, disconnect.
 //! Tokens are write-only: no query returns them.
 
-use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
+use async_graphql::{
+    Context, ErrorExtensions, ID, InputObject, Object, SimpleObject, Subscription,
+};
 use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use tokio_stream::wrappers::BroadcastStream;
 
 use super::{actor, parse_id};
 use crate::connections::ConnectionService;
 use crate::db::entities::connection;
+use crate::events::ConnectionBus;
 use crate::oauth::{ConnectFlows, Starter};
 
 /// An account on a platform that the tenant's posts are published as.
@@ -21,7 +26,8 @@ pub struct Connection {
     pub external_account_id: String,
     /// The account's name on the platform.
     pub display_name: String,
-    /// `active`, or `reconnect_required` after the platform refused its credentials.
+    /// `active`, or `reconnect_required` after the platform refused its credentials (or
+    /// to refresh them): its posts wait until it is connected again.
     pub status: String,
     /// When it was connected.
     pub created_at: DateTime<Utc>,
@@ -218,5 +224,38 @@ impl ConnectionMutation {
             .await
             .map_err(|e| e.extend())?;
         Ok(id)
+    }
+}
+
+/// Live changes of connected accounts.
+#[derive(Default)]
+pub struct ConnectionSubscription;
+
+#[Subscription]
+impl ConnectionSubscription {
+    /// Every change of state of one of the tenant's connected accounts (`id`), or of any of
+    /// them when `id` is omitted: e.g. one the platform refused to refresh becomes
+    /// `reconnect_required`, with the reason.
+    async fn connection_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = Connection>> {
+        let tenant = actor(ctx)?.tenant_id.clone();
+        let id = id.map(|id| parse_id(&id, "id")).transpose()?;
+        let events = ctx.data::<ConnectionBus>()?.subscribe();
+        Ok(BroadcastStream::new(events).filter_map(move |event| {
+            let matched = match event {
+                Ok(event)
+                    if event.connection.owner_id == tenant
+                        && id.is_none_or(|id| id == event.connection.id) =>
+                {
+                    Some(Connection::from(event.connection.clone()))
+                }
+                // A lagging subscriber skips what it missed.
+                _ => None,
+            };
+            async move { matched }
+        }))
     }
 }
