@@ -24,7 +24,6 @@ use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, ws};
 use crate::oauth;
-use crate::oauth::refresh::Refresher;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
@@ -32,6 +31,7 @@ use crate::queue::redis::RedisQueue;
 use crate::queue::{JobQueue, QueueError};
 use crate::secrets::TokenCipher;
 use crate::state::{Services, ServicesBuilder};
+use crate::token_refresh::Refresher;
 use crate::worker::reconcile::{self, ReconcileConfig};
 use crate::worker::store::PublishStore;
 use crate::worker::{self, WorkerConfig, WorkerDeps, WorkerHandle};
@@ -143,7 +143,8 @@ pub fn start_background(
             services.worker_db.clone(),
             services.connections.clone(),
             plugins,
-            &services.oauth,
+            services.oauth.refresh_ahead,
+            services.oauth.refresh_interval,
         )
         .spawn(stop.clone())
     });

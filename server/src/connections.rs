@@ -99,6 +99,11 @@ impl ConnectionService {
         }
     }
 
+    /// The pool the service reads and writes through.
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// The service announcing connections that must be reconnected on `events`.
     pub fn with_events(mut self, events: ConnectionBus) -> Self {
         self.events = Some(events);

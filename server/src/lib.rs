@@ -23,4 +23,5 @@ pub mod queue;
 pub mod secrets;
 pub mod state;
 pub mod tenant_queue;
+pub mod token_refresh;
 pub mod worker;

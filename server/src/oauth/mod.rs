@@ -11,7 +11,6 @@
 
 pub mod browser;
 pub mod pkce;
-pub mod refresh;
 pub mod states;
 
 use std::sync::Arc;

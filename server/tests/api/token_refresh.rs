@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use herald_server::oauth::refresh::{Outcome, Refresher};
+use herald_server::token_refresh::{Outcome, Refresher};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -16,11 +16,13 @@ use crate::oauth::{OauthSetup, settings, setup, stored};
 /// A refresher over the app's services, as a worker process runs it; `db` is the pool it
 /// uses (another replica brings its own).
 fn refresher(setup: &OauthSetup, db: sea_orm::DatabaseConnection) -> Refresher {
+    let settings = settings(&setup.app.http_url());
     Refresher::new(
         db,
         setup.app.connections.clone(),
         setup.app.services.plugins.clone().expect("plugins"),
-        &settings(&setup.app.http_url()),
+        settings.refresh_ahead,
+        settings.refresh_interval,
     )
 }
 
@@ -223,4 +225,56 @@ async fn a_refused_grant_asks_to_reconnect_on_the_subscription() {
         .await
         .expect("round");
     assert!(outcomes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_with_an_expired_token_refreshes_it_first() {
+    let mut setup = setup().await;
+    setup.connect().await;
+    let before = stored(&setup.app).await;
+    let host = setup.app.services.plugins.clone().expect("plugins");
+    let mut publishers = herald_server::publish::PublisherRegistry::new();
+    publishers.register(
+        "example",
+        std::sync::Arc::new(herald_server::publish::plugin::PluginPublisher::new(
+            host,
+            setup.app.connections.clone(),
+        )),
+    );
+    setup.app = setup.app.with_worker(publishers).await;
+    setup
+        .app
+        .db
+        .execute_unprepared(
+            "UPDATE social_account_tokens SET expires_at = now() - interval '1 second'",
+        )
+        .await
+        .expect("expire");
+    let post = setup
+        .app
+        .create_post(
+            &setup.admin,
+            json!({"content": "fresh", "platforms": ["example"], "scheduledAt": crate::harness::in_ms(200)}),
+        )
+        .await;
+    setup
+        .app
+        .wait_for_post(
+            &setup.admin,
+            post["id"].as_str().expect("id"),
+            Duration::from_secs(15),
+            |p| p["status"] == "PUBLISHED",
+        )
+        .await;
+    let fake = setup.fake.lock().expect("lock");
+    assert_eq!(fake.refreshes, 1);
+    assert_eq!(fake.posts.len(), 1);
+    assert_ne!(
+        fake.posts[0].0, before.access_token,
+        "published with the refreshed token, not the expired one"
+    );
+    assert_eq!(
+        Some(&fake.posts[0].0),
+        fake.access.iter().find(|t| **t == fake.posts[0].0)
+    );
 }
