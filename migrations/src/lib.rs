@@ -20,6 +20,8 @@ mod m20261129_000009_add_media_details_and_target_options;
 mod m20261204_000010_namespace_tenant_ids;
 mod m20261204_000011_add_default_connection;
 mod m20261204_000012_enable_row_level_security;
+mod m20261205_000013_create_oauth_states;
+mod m20261205_000014_add_connection_expiry;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -40,6 +42,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_namespace_tenant_ids::Migration),
             Box::new(m20261204_000011_add_default_connection::Migration),
             Box::new(m20261204_000012_enable_row_level_security::Migration),
+            Box::new(m20261205_000013_create_oauth_states::Migration),
+            Box::new(m20261205_000014_add_connection_expiry::Migration),
         ]
     }
 }

@@ -18,19 +18,21 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::JwtVerifier;
 use crate::config::GraphqlConfig;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
-use crate::connections::{AccountPolicy, ConnectionService};
+use crate::connections::ConnectionService;
 use crate::db;
 use crate::graphql;
 use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, limits, ws};
+use crate::oauth;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
 use crate::publish::webhook::WebhookPublisher;
 use crate::queue::redis::RedisQueue;
 use crate::queue::{JobQueue, QueueError};
 use crate::secrets::TokenCipher;
-use crate::state::Services;
+use crate::state::{Services, ServicesBuilder};
+use crate::token_refresh::Refresher;
 use crate::worker::reconcile::{self, ReconcileConfig};
 use crate::worker::store::PublishStore;
 use crate::worker::{self, WorkerConfig, WorkerDeps, WorkerHandle};
@@ -99,6 +101,7 @@ pub async fn load_plugins(
 pub struct Background {
     worker: WorkerHandle,
     reconciler: tokio::task::JoinHandle<()>,
+    refresher: Option<tokio::task::JoinHandle<()>>,
     stop: CancellationToken,
 }
 
@@ -108,10 +111,14 @@ impl Background {
         self.stop.cancel();
         self.worker.shutdown().await;
         let _ = self.reconciler.await;
+        if let Some(refresher) = self.refresher {
+            let _ = refresher.await;
+        }
     }
 }
 
-/// Starts a worker and the reconciler over `services`.
+/// Starts a worker, the reconciler and (with plugins) the token refresher over
+/// `services`.
 pub fn start_background(
     services: &Services,
     publishers: PublisherRegistry,
@@ -135,9 +142,20 @@ pub fn start_background(
         reconcile,
         stop.clone(),
     );
+    let refresher = services.plugins.clone().map(|plugins| {
+        Refresher::new(
+            services.worker_db.clone(),
+            services.connections.clone(),
+            plugins,
+            services.oauth.refresh_ahead,
+            services.oauth.refresh_interval,
+        )
+        .spawn(stop.clone())
+    });
     Background {
         worker: handle,
         reconciler,
+        refresher,
         stop,
     }
 }
@@ -180,7 +198,8 @@ struct AppState {
 }
 
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
-/// `/graphql/ws`, liveness on `/healthz`. Without `persisted` (the APQ store), persisted
+/// `/graphql/ws`, liveness on `/healthz`, the browser's OAuth connect flow on
+/// `/oauth/{platform}/start` and `/callback`. Without `persisted` (the APQ store), persisted
 /// queries are refused.
 pub fn router(
     services: &Services,
@@ -201,22 +220,28 @@ pub fn router(
         },
         db: services.db.clone(),
     };
+    let oauth = oauth::browser::router(
+        services.connect_flows.clone(),
+        state.graphql.verifier.clone(),
+    );
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/graphql/assets/{name}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .with_state(state)
+        .merge(oauth)
 }
 
+/// Connects the database and the queue and builds the services, with what `configure`
+/// adds on the builder (plugins, policies, OAuth settings).
 async fn connect_services(
     database_url: &str,
     max_connections: u32,
     queue_config: &QueueConfig,
-    plugins: Option<PluginHost>,
     cipher: TokenCipher,
-    account_policy: AccountPolicy,
     serves_subscriptions: bool,
+    configure: impl FnOnce(ServicesBuilder) -> ServicesBuilder,
 ) -> Result<Services, StartupError> {
     let database = db::connect_api(database_url, max_connections).await?;
     let worker_database = db::connect_worker(database_url, max_connections).await?;
@@ -232,17 +257,16 @@ async fn connect_services(
         }
         Err(err) => tracing::warn!(%err, "queue health check failed"),
     }
-    Ok(Services::builder(database, queue, cipher)
-        .worker_db(worker_database)
-        .plugins(plugins)
-        .account_policy(account_policy)
-        .build()
-        .with_event_relay(
-            &queue_config.redis_url,
-            &queue_config.namespace,
-            serves_subscriptions,
-        )
-        .await?)
+    Ok(
+        configure(Services::builder(database, queue, cipher).worker_db(worker_database))
+            .build()
+            .with_event_relay(
+                &queue_config.redis_url,
+                &queue_config.namespace,
+                serves_subscriptions,
+            )
+            .await?,
+    )
 }
 
 /// Runs `herald serve`: migrates (unless disabled), then serves the API (and runs workers
@@ -258,10 +282,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         &config.database_url,
         config.db_max_connections,
         &config.queue,
-        plugins,
         config.cipher.clone(),
-        config.account_policy,
         true,
+        |builder| {
+            builder
+                .plugins(plugins)
+                .account_policy(config.account_policy)
+                .oauth(config.oauth.clone())
+        },
     )
     .await?;
     let persisted = PersistedQueries::connect(
@@ -318,10 +346,9 @@ pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError>
         &config.database_url,
         config.db_max_connections,
         &config.queue,
-        plugins,
         config.cipher.clone(),
-        AccountPolicy::default(),
         false,
+        |builder| builder.plugins(plugins).oauth(config.oauth.clone()),
     )
     .await?;
     let background = start_background(

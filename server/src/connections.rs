@@ -19,6 +19,7 @@ use crate::db::entities::{connection, token};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::webhook::{self, WebhookAccount};
 use crate::error::AppError;
+use crate::events::{ConnectionBus, ConnectionEvent};
 use crate::secrets::TokenCipher;
 
 /// Status of a usable connection.
@@ -51,6 +52,7 @@ pub struct ConnectionService {
     cipher: TokenCipher,
     plugins: Option<PluginHost>,
     policy: AccountPolicy,
+    events: Option<ConnectionBus>,
 }
 
 impl std::fmt::Debug for ConnectionService {
@@ -75,6 +77,13 @@ async fn lock_defaults<C: ConnectionTrait>(
     Ok(())
 }
 
+/// When `credentials`' access token expires.
+fn expiry(credentials: &Credentials) -> Option<DateTime<Utc>> {
+    credentials
+        .expires_at
+        .and_then(|at| DateTime::from_timestamp(at, 0))
+}
+
 fn internal(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
     AppError::Internal(Box::new(err))
 }
@@ -87,6 +96,25 @@ impl ConnectionService {
             cipher,
             plugins,
             policy: AccountPolicy::default(),
+            events: None,
+        }
+    }
+
+    /// The pool the service reads and writes through.
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The service announcing connections that must be reconnected on `events`.
+    pub fn with_events(mut self, events: ConnectionBus) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Announces `connection`'s new state to `connectionUpdated` subscribers.
+    pub(crate) fn announce(&self, connection: connection::Model) {
+        if let Some(events) = &self.events {
+            events.publish(ConnectionEvent { connection });
         }
     }
 
@@ -97,7 +125,7 @@ impl ConnectionService {
     }
 
     /// `FORBIDDEN` unless the caller may manage the tenant's accounts.
-    fn require_manager(&self, actor: &Actor) -> Result<(), AppError> {
+    pub fn require_manager(&self, actor: &Actor) -> Result<(), AppError> {
         match self.policy {
             AccountPolicy::AdminsOnly => actor.require(Role::Admin),
             AccountPolicy::Members => Ok(()),
@@ -163,6 +191,8 @@ impl ConnectionService {
 
     /// Stores an already verified account and its credentials. The tenant's first account
     /// on a platform (or the first since its default was disconnected) becomes its default.
+    /// Reconnecting an account makes it active again and keeps its refresh token when
+    /// `credentials` bring none (platforms resend one only sometimes).
     pub async fn store(
         &self,
         actor: &Actor,
@@ -183,6 +213,9 @@ impl ConnectionService {
             created_at: Set(now),
             updated_at: Set(now),
             is_default: Set(false),
+            expires_at: Set(expiry(credentials)),
+            status_reason: Set(None),
+            refreshed_at: Set(None),
         })
         .on_conflict(
             OnConflict::columns([
@@ -193,6 +226,8 @@ impl ConnectionService {
             .update_columns([
                 connection::Column::DisplayName,
                 connection::Column::Status,
+                connection::Column::StatusReason,
+                connection::Column::ExpiresAt,
                 connection::Column::UpdatedAt,
             ])
             .to_owned(),
@@ -226,7 +261,9 @@ impl ConnectionService {
         Ok(stored)
     }
 
-    async fn seal_into<C: sea_orm::ConnectionTrait>(
+    /// Seals `credentials` as `connection_id`'s (through `db`, e.g. a transaction),
+    /// keeping the stored refresh token when they bring none.
+    pub(crate) async fn seal_into<C: sea_orm::ConnectionTrait>(
         &self,
         db: &C,
         connection_id: Uuid,
@@ -248,26 +285,34 @@ impl ConnectionService {
                 .refresh_token
                 .as_ref()
                 .map(|r| self.cipher.seal(r.as_bytes(), context))),
-            expires_at: Set(credentials
-                .expires_at
-                .and_then(|at| DateTime::from_timestamp(at, 0))),
+            expires_at: Set(expiry(credentials)),
             created_at: Set(now),
             updated_at: Set(now),
         };
+        // Without a new refresh token the stored one stays.
+        let mut updated = vec![
+            token::Column::KeyId,
+            token::Column::TokenCiphertext,
+            token::Column::ExpiresAt,
+            token::Column::UpdatedAt,
+        ];
+        if credentials.refresh_token.is_some() {
+            updated.push(token::Column::RefreshCiphertext);
+        }
         token::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(token::Column::ConnectionId)
-                    .update_columns([
-                        token::Column::KeyId,
-                        token::Column::TokenCiphertext,
-                        token::Column::RefreshCiphertext,
-                        token::Column::ExpiresAt,
-                        token::Column::UpdatedAt,
-                    ])
+                    .update_columns(updated)
                     .to_owned(),
             )
             .exec_without_returning(db)
             .await?;
+        db.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE social_connections SET expires_at = $2 WHERE id = $1",
+            [connection_id.into(), expiry(credentials).into()],
+        ))
+        .await?;
         Ok(())
     }
 
@@ -471,7 +516,12 @@ impl ConnectionService {
         else {
             return Ok(None);
         };
-        let context = conn.id.as_bytes();
+        Ok(Some((conn.id, self.open(&row)?)))
+    }
+
+    /// The credentials sealed in `row`.
+    pub(crate) fn open(&self, row: &token::Model) -> Result<Credentials, AppError> {
+        let context = row.connection_id.as_bytes();
         let access = self
             .cipher
             .open(&row.key_id, &row.token_ciphertext, context)
@@ -484,15 +534,12 @@ impl ConnectionService {
             .transpose()
             .map_err(internal)?
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-        Ok(Some((
-            conn.id,
-            Credentials {
-                access_token: sealed.access_token,
-                refresh_token,
-                expires_at: row.expires_at.map(|at| at.timestamp()),
-                extra: sealed.extra,
-            },
-        )))
+        Ok(Credentials {
+            access_token: sealed.access_token,
+            refresh_token,
+            expires_at: row.expires_at.map(|at| at.timestamp()),
+            extra: sealed.extra,
+        })
     }
 
     /// Replaces a connection's credentials after a refresh.
@@ -505,17 +552,33 @@ impl ConnectionService {
             .await
     }
 
-    /// Marks a connection whose credentials were refused, so the user is asked to
-    /// reconnect and no further publish tries it.
-    pub async fn require_reconnect(&self, connection_id: Uuid) -> Result<(), AppError> {
-        let mut row: connection::ActiveModel = connection::Entity::find_by_id(connection_id)
-            .one(&self.db)
-            .await?
-            .ok_or(AppError::NotFound("connection"))?
-            .into();
-        row.status = Set(RECONNECT_REQUIRED.to_owned());
-        row.updated_at = Set(Utc::now());
-        row.update(&self.db).await?;
+    /// Marks a connection whose credentials were refused (`reason`), so the user is asked
+    /// to reconnect and no further publish tries it, and announces it.
+    pub async fn require_reconnect(
+        &self,
+        connection_id: Uuid,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        let marked = mark_reconnect_required(&self.db, connection_id, reason).await?;
+        self.announce(marked);
         Ok(())
     }
+}
+
+/// Sets `connection_id`'s status to [`RECONNECT_REQUIRED`] with `reason` (through `db`,
+/// e.g. a transaction); returns the connection as changed.
+pub(crate) async fn mark_reconnect_required<C: ConnectionTrait>(
+    db: &C,
+    connection_id: Uuid,
+    reason: &str,
+) -> Result<connection::Model, AppError> {
+    let mut row: connection::ActiveModel = connection::Entity::find_by_id(connection_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("connection"))?
+        .into();
+    row.status = Set(RECONNECT_REQUIRED.to_owned());
+    row.status_reason = Set(Some(reason.to_owned()));
+    row.updated_at = Set(Utc::now());
+    Ok(row.update(db).await?)
 }

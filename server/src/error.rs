@@ -28,6 +28,14 @@ pub enum AppError {
     /// The operation conflicts with the object's current state or version.
     #[error("{0}")]
     Conflict(String),
+    /// The operator has not configured what the operation needs; `key` names the setting.
+    #[error("{message}")]
+    NotConfigured {
+        /// The environment variable to set, e.g. `HERALD_OAUTH_X_CLIENT_ID`.
+        key: String,
+        /// What is missing.
+        message: String,
+    },
     /// A failure of Herald itself; the client sees a generic message.
     #[error("internal server error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -50,6 +58,7 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
+            Self::NotConfigured { .. } => "OAUTH_NOT_CONFIGURED",
             Self::Internal(_) => "INTERNAL",
         }
     }

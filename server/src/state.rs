@@ -8,10 +8,12 @@ use std::sync::Arc;
 use herald_plugin_host::PluginHost;
 use sea_orm::DatabaseConnection;
 
+use crate::config::OauthConfig;
 use crate::connections::{AccountPolicy, ConnectionService};
-use crate::events::EventBus;
 use crate::events::relay::{self, Relay};
+use crate::events::{ConnectionBus, EventBus};
 use crate::metrics::MetricsService;
+use crate::oauth::ConnectFlows;
 use crate::posts::PostService;
 use crate::queue::{JobQueue, QueueError};
 use crate::secrets::TokenCipher;
@@ -33,6 +35,8 @@ pub struct Services {
     pub queue: Arc<dyn JobQueue>,
     /// Post change announcements.
     pub events: EventBus,
+    /// Connected-account change announcements.
+    pub connection_events: ConnectionBus,
     /// Post operations.
     pub posts: PostService,
     /// Each tenant's part of the queue.
@@ -43,10 +47,14 @@ pub struct Services {
     pub plugins: Option<PluginHost>,
     /// Connected accounts and their sealed tokens.
     pub connections: ConnectionService,
+    /// OAuth connect flows.
+    pub connect_flows: ConnectFlows,
+    /// OAuth apps, redirect URIs and refresh timing.
+    pub oauth: Arc<OauthConfig>,
     /// Engagement figures of published posts.
     pub metrics: MetricsService,
-    /// The Redis relay of post events between processes, once started.
-    pub relay: Option<Arc<Relay>>,
+    /// The Redis relays of post and connection events between processes, once started.
+    pub relay: Option<Arc<(Relay, Relay)>>,
 }
 
 /// What [`Services`] are built from.
@@ -58,6 +66,7 @@ pub struct ServicesBuilder {
     cipher: TokenCipher,
     plugins: Option<PluginHost>,
     account_policy: AccountPolicy,
+    oauth: OauthConfig,
 }
 
 impl Services {
@@ -75,6 +84,7 @@ impl Services {
             cipher,
             plugins: None,
             account_policy: AccountPolicy::default(),
+            oauth: OauthConfig::default(),
         }
     }
 
@@ -86,8 +96,16 @@ impl Services {
         namespace: &str,
         listen: bool,
     ) -> Result<Self, QueueError> {
-        let relay = relay::start(redis_url, namespace, &self.events, listen).await?;
-        self.relay = Some(Arc::new(relay));
+        let posts = relay::start(redis_url, namespace, "post-events", &self.events, listen).await?;
+        let connections = relay::start(
+            redis_url,
+            namespace,
+            "connection-events",
+            &self.connection_events,
+            listen,
+        )
+        .await?;
+        self.relay = Some(Arc::new((posts, connections)));
         Ok(self)
     }
 }
@@ -113,6 +131,12 @@ impl ServicesBuilder {
         self
     }
 
+    /// OAuth apps, redirect URIs and refresh timing (default: none configured).
+    pub fn oauth(mut self, oauth: OauthConfig) -> Self {
+        self.oauth = oauth;
+        self
+    }
+
     /// The services.
     pub fn build(self) -> Services {
         let Self {
@@ -122,10 +146,23 @@ impl ServicesBuilder {
             cipher,
             plugins,
             account_policy,
+            oauth,
         } = self;
+        let worker_db = worker_db.unwrap_or_else(|| db.clone());
+        let oauth = Arc::new(oauth);
         let events = EventBus::new(EVENT_BUFFER);
-        let connections =
-            ConnectionService::new(db.clone(), cipher, plugins.clone()).with_policy(account_policy);
+        let connection_events = ConnectionBus::new(EVENT_BUFFER);
+        let connections = ConnectionService::new(db.clone(), cipher.clone(), plugins.clone())
+            .with_policy(account_policy)
+            .with_events(connection_events.clone());
+        let connect_flows = ConnectFlows::new(
+            db.clone(),
+            worker_db.clone(),
+            cipher,
+            plugins.clone(),
+            oauth.clone(),
+            connections.clone(),
+        );
         let metrics = MetricsService::new(db.clone(), connections.clone(), plugins.clone());
         let posts = PostService::new(
             db.clone(),
@@ -136,14 +173,17 @@ impl ServicesBuilder {
         );
         Services {
             tenant_queue: TenantQueue::new(db.clone(), queue.clone()),
-            worker_db: worker_db.unwrap_or_else(|| db.clone()),
+            worker_db,
             db,
             queue,
             events,
+            connection_events,
             posts,
             lateness: Arc::new(LatenessRecorder::default()),
             plugins,
             connections,
+            connect_flows,
+            oauth,
             metrics,
             relay: None,
         }

@@ -3,8 +3,12 @@
 //!
 //! The API: `POST /v1/media` (raw bytes, returns `{"id"}`), `POST /v1/posts` (JSON with
 //! `text`, `media_ids`, `idempotency_key`; returns `{"id", "url"}`), `GET /v1/posts?
-//! idempotency_key=…` (returns a list), `GET /v1/me`, `GET /v1/posts/{id}/metrics` and
-//! `POST /v1/oauth/token` (refresh: `{"refresh_token"}` → `{"access_token", "refresh_token"}`).
+//! idempotency_key=…` (returns a list), `GET /v1/me`, `GET /v1/posts/{id}/metrics`, and
+//! OAuth 2.0 with PKCE: users authorise at `https://api.example.com/oauth/authorize`, and
+//! `POST /v1/oauth/token` (JSON) exchanges a code (`grant_type=authorization_code`, `code`,
+//! `code_verifier`, `client_id`, `redirect_uri`) or a refresh token
+//! (`grant_type=refresh_token`) for `{"access_token", "refresh_token", "expires_in"}`;
+//! refresh tokens may rotate. Token errors are RFC 6749's `{"error": "invalid_grant"}`.
 //!
 //! Like Mastodon or Matrix, the platform can also be self-hosted: an account whose
 //! credentials carry `server = "https://…"` is served by that server instead (the
@@ -18,8 +22,8 @@ use herald_plugin_sdk::failure::Kind;
 use herald_plugin_sdk::http::{Body, Request, Response, form_encode};
 use herald_plugin_sdk::scrub::Secrets;
 use herald_plugin_sdk::{
-    Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, PluginInfo, PublishError,
-    PublishRequest, Publisher, Receipt, log, register_publisher, time,
+    Account, Credentials, LengthCounting, Limits, MediaLimit, Metric, OauthClient, PluginInfo,
+    PublishError, PublishRequest, Publisher, Receipt, log, register_publisher, time,
 };
 use serde::Deserialize;
 
@@ -110,6 +114,48 @@ struct Token {
     access_token: String,
     #[serde(default)]
     refresh_token: Option<String>,
+    /// Lifetime of the access token, in seconds.
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+/// RFC 6749 §5.2's error body of the token endpoint.
+#[derive(Deserialize)]
+struct TokenError {
+    error: String,
+}
+
+/// The credential key keeping the client id, which a refresh names again.
+const CLIENT_ID: &str = "client_id";
+
+/// Calls the token endpoint: a refused grant (`invalid_grant`: a used, expired or revoked
+/// code or refresh token, or a verifier that does not match) means the account must be
+/// connected again; anything else goes through [`call`]'s mapping (a 503 is retried).
+fn token(request: Request, secrets: &Credentials) -> Result<Credentials, PublishError> {
+    let secrets_list =
+        Secrets::new(std::iter::once(&secrets.access_token).chain(&secrets.refresh_token));
+    let response = request
+        .send()
+        .map_err(PublishError::from)
+        .map_err(|error| error.scrubbed(&secrets_list))?;
+    if matches!(response.status, 400 | 401)
+        && let Ok(refused) = serde_json::from_slice::<TokenError>(&response.body)
+    {
+        return Err(PublishError::AuthExpired(format!(
+            "HTTP {}: the platform refused the grant ({})",
+            response.status, refused.error
+        )));
+    }
+    let token: Token = check(response)
+        .map_err(|error| error.scrubbed(&secrets_list))?
+        .json()?;
+    let now = i64::try_from(time::now_unix()).unwrap_or(i64::MAX);
+    Ok(Credentials {
+        access_token: token.access_token,
+        refresh_token: token.refresh_token,
+        expires_at: token.expires_in.map(|seconds| now.saturating_add(seconds)),
+        extra: Vec::new(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -198,23 +244,69 @@ impl Publisher for Example {
         })
     }
 
+    fn oauth_authorize_url(
+        client: OauthClient,
+        state: String,
+        pkce_challenge: String,
+    ) -> Result<String, PublishError> {
+        Ok(format!(
+            "{API}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=posts&state={}&code_challenge={}&code_challenge_method=S256",
+            form_encode(&client.client_id),
+            form_encode(&client.redirect_uri),
+            form_encode(&state),
+            form_encode(&pkce_challenge),
+        ))
+    }
+
+    fn oauth_exchange(
+        client: OauthClient,
+        code: String,
+        verifier: String,
+    ) -> Result<Credentials, PublishError> {
+        let mut body = serde_json::json!({
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri,
+        });
+        if let Some(secret) = &client.client_secret {
+            body["client_secret"] = serde_json::Value::String(secret.clone());
+        }
+        let secrets = Credentials {
+            access_token: code,
+            refresh_token: client.client_secret.clone(),
+            expires_at: None,
+            extra: Vec::new(),
+        };
+        let mut credentials = token(
+            Request::post(format!("{API}/v1/oauth/token")).json(&body),
+            &secrets,
+        )?;
+        credentials.extra = vec![(CLIENT_ID.into(), client.client_id)];
+        Ok(credentials)
+    }
+
     fn refresh_token(credentials: Credentials) -> Result<Credentials, PublishError> {
         let Some(refresh) = credentials.refresh_token.clone() else {
             return Err(PublishError::AuthExpired(
                 "no refresh token: reconnect the account".into(),
             ));
         };
-        let refresh = Request::post(format!("{}/v1/oauth/token", api(&credentials))).json(
-            &serde_json::json!({
-                "grant_type": "refresh_token",
-                "refresh_token": refresh,
-            }),
-        );
-        let token: Token = call(refresh, &credentials)?.json()?;
+        let mut body = serde_json::json!({
+            "grant_type": "refresh_token",
+            "refresh_token": refresh,
+        });
+        if let Some(client_id) = credentials.extra_value(CLIENT_ID) {
+            body[CLIENT_ID] = serde_json::Value::String(client_id.to_owned());
+        }
+        let request = Request::post(format!("{}/v1/oauth/token", api(&credentials))).json(&body);
+        let fresh = token(request, &credentials)?;
         Ok(Credentials {
-            access_token: token.access_token,
-            refresh_token: token.refresh_token.or(credentials.refresh_token),
-            expires_at: None,
+            access_token: fresh.access_token,
+            // A platform that does not rotate refresh tokens keeps the one it issued.
+            refresh_token: fresh.refresh_token.or(credentials.refresh_token),
+            expires_at: fresh.expires_at,
             extra: credentials.extra,
         })
     }

@@ -7,6 +7,7 @@ mod graphql;
 mod jwt;
 mod keys;
 mod limits;
+mod oauth;
 mod plugins;
 mod queue;
 mod serve;
@@ -19,6 +20,7 @@ pub use graphql::{GraphqlArgs, GraphqlConfig};
 pub use jwt::{JwtArgs, JwtConfig, JwtKey, MIN_SECRET_BYTES, TokenArgs};
 pub use keys::{KeysArgs, KeysCommand, RotateArgs, TokenKeyArgs};
 pub use limits::{Rate, RateLimitArgs, RateLimitConfig};
+pub use oauth::{OauthApp, OauthArgs, OauthConfig};
 pub use plugins::{PluginArgs, PluginCommand};
 pub use queue::{QueueArgs, QueueConfig};
 pub use serve::{DatabaseArgs, ServeArgs, ServeConfig, WorkerArgs, WorkerProcessConfig};
@@ -101,7 +103,7 @@ pub enum Command {
     /// Apply pending migrations, then serve the GraphQL API and run publishing workers.
     Serve(Box<ServeArgs>),
     /// Run publishing workers only (no API), e.g. as separate worker replicas.
-    Worker(WorkerArgs),
+    Worker(Box<WorkerArgs>),
     /// Apply pending migrations and exit.
     Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL) to standard output.

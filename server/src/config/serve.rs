@@ -8,8 +8,8 @@ use clap::Args;
 use crate::connections::AccountPolicy;
 
 use super::{
-    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, PluginArgs, QueueArgs,
-    QueueConfig, TokenKeyArgs, required_url,
+    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, OauthArgs, OauthConfig,
+    PluginArgs, QueueArgs, QueueConfig, TokenKeyArgs, required_url,
 };
 
 /// Where the database is.
@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// default ones (by default only its admins may).
     #[arg(long, env = "HERALD_MEMBERS_MANAGE_ACCOUNTS")]
     pub members_manage_accounts: bool,
+    /// OAuth connect flows and token refresh.
+    #[command(flatten)]
+    pub oauth: OauthArgs,
 }
 
 /// Settings of `herald worker`.
@@ -88,6 +91,9 @@ pub struct WorkerArgs {
     /// Token encryption.
     #[command(flatten)]
     pub token_key: TokenKeyArgs,
+    /// OAuth apps (refreshing tokens) and refresh timing.
+    #[command(flatten)]
+    pub oauth: OauthArgs,
 }
 
 /// Validated settings of `herald worker`.
@@ -105,6 +111,8 @@ pub struct WorkerProcessConfig {
     pub outbound: herald_plugin_host::address::AddressPolicy,
     /// Seals and opens account tokens.
     pub cipher: crate::secrets::TokenCipher,
+    /// OAuth apps and token refresh.
+    pub oauth: OauthConfig,
 }
 
 impl WorkerArgs {
@@ -120,6 +128,7 @@ impl WorkerArgs {
             plugins,
             outbound: self.plugins.address_policy()?,
             cipher: self.token_key.cipher()?,
+            oauth: self.oauth.config()?,
         })
     }
 }
@@ -172,6 +181,8 @@ pub struct ServeConfig {
     pub graphql: GraphqlConfig,
     /// Who manages the tenants' accounts.
     pub account_policy: AccountPolicy,
+    /// OAuth connect flows and token refresh.
+    pub oauth: OauthConfig,
 }
 
 impl ServeArgs {
@@ -212,6 +223,7 @@ impl ServeArgs {
             } else {
                 AccountPolicy::AdminsOnly
             },
+            oauth: self.oauth.config()?,
         })
     }
 }

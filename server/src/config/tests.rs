@@ -76,6 +76,17 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
             },
         },
         members_manage_accounts: false,
+        oauth: oauth_args(),
+    }
+}
+
+fn oauth_args() -> OauthArgs {
+    OauthArgs {
+        public_url: None,
+        oauth_redirect_uris: Vec::new(),
+        oauth_success_url: None,
+        oauth_refresh_ahead_secs: 600,
+        oauth_refresh_interval_secs: 60,
     }
 }
 
@@ -160,6 +171,15 @@ fn errors_name_the_setting() {
     let mut header = args(DB, SECRET);
     header.graphql.rate_limits.rate_limit_client_ip_header = Some("X Forwarded".into());
     cases.push((header, "HERALD_RATE_LIMIT_CLIENT_IP_HEADER"));
+    let mut public = args(DB, SECRET);
+    public.oauth.public_url = Some("herald.example.org".into());
+    cases.push((public, "HERALD_PUBLIC_URL"));
+    let mut redirect = args(DB, SECRET);
+    redirect.oauth.oauth_redirect_uris = vec!["https://ok.example".into(), "javascript:x".into()];
+    cases.push((redirect, "HERALD_OAUTH_REDIRECT_URIS"));
+    let mut interval = args(DB, SECRET);
+    interval.oauth.oauth_refresh_interval_secs = 0;
+    cases.push((interval, "HERALD_OAUTH_REFRESH_INTERVAL_SECS"));
     for (args, key) in cases {
         let err = args.config().expect_err("invalid");
         assert!(err.key.starts_with(key), "{args:?}: {err}");
@@ -249,4 +269,41 @@ fn valid_settings_and_flags_parse() {
     };
     assert!(serve.no_migrate);
     assert_eq!(serve.bind, "0.0.0.0:9");
+}
+
+#[test]
+fn oauth_apps_come_from_per_platform_variables() {
+    let mut args = oauth_args();
+    args.public_url = Some("https://herald.example.org/".into());
+    let vars = [
+        ("HERALD_OAUTH_X_CLIENT_ID", "x-client"),
+        ("HERALD_OAUTH_X_CLIENT_SECRET", "x-secret"),
+        ("HERALD_OAUTH_LINKED_IN_CLIENT_ID", "li-client"),
+        ("HERALD_OAUTH_EMPTY_CLIENT_ID", " "),
+        ("HERALD_OAUTH_REDIRECT_URIS", "https://app.example/cb"),
+        ("PATH", "/bin"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let config = args.config_from(vars).expect("valid");
+    let x = config.app("x").expect("configured");
+    assert_eq!(x.client_id, "x-client");
+    assert_eq!(x.client_secret.as_deref(), Some("x-secret"));
+    assert!(
+        !format!("{x:?}").contains("x-secret"),
+        "Debug hides the secret"
+    );
+    let linked_in = config.app("linked-in").expect("configured");
+    assert_eq!(linked_in.client_secret, None, "a public client");
+    assert_eq!(
+        config.app("empty").expect_err("blank"),
+        "HERALD_OAUTH_EMPTY_CLIENT_ID"
+    );
+    assert_eq!(
+        config.app("mastodon").expect_err("missing"),
+        "HERALD_OAUTH_MASTODON_CLIENT_ID"
+    );
+    assert_eq!(
+        config.callback("x").as_deref(),
+        Some("https://herald.example.org/oauth/x/callback")
+    );
 }

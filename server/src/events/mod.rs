@@ -1,6 +1,7 @@
-//! Fan-out of post changes, the source of GraphQL subscriptions: a broadcast channel in
-//! each process, relayed between processes through Redis (see [`relay`]) so an API
-//! replica's subscribers see what a separate worker process did.
+//! Fan-out of changes, the source of GraphQL subscriptions: a broadcast channel in each
+//! process per kind of event (posts, connections), relayed between processes through
+//! Redis (see [`relay`]) so an API replica's subscribers see what a separate worker
+//! process did.
 
 pub mod relay;
 
@@ -9,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{broadcast, mpsc};
 
-use crate::db::entities::post;
+use crate::db::entities::{connection, post};
 
 /// A post changed; `post` is its state after the change.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -18,18 +19,41 @@ pub struct PostEvent {
     pub post: post::Model,
 }
 
-/// A broadcast channel of [`PostEvent`]s. Slow subscribers skip events rather than
-/// holding back publishers.
-#[derive(Debug, Clone)]
-pub struct EventBus {
-    sender: broadcast::Sender<Arc<PostEvent>>,
+/// A connected account changed (e.g. it must be reconnected); `connection` is its state
+/// after the change.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ConnectionEvent {
+    /// The connection after the change (its `owner_id` is the tenant allowed to see it).
+    pub connection: connection::Model,
+}
+
+/// Post changes.
+pub type EventBus = Bus<PostEvent>;
+/// Connected-account changes.
+pub type ConnectionBus = Bus<ConnectionEvent>;
+
+/// A broadcast channel of events. Slow subscribers skip events rather than holding back
+/// publishers.
+#[derive(Debug)]
+pub struct Bus<E> {
+    sender: broadcast::Sender<Arc<E>>,
     /// Where events go to reach other processes, once a relay is attached.
-    outbound: Arc<OnceLock<mpsc::UnboundedSender<Arc<PostEvent>>>>,
+    outbound: Arc<OnceLock<mpsc::UnboundedSender<Arc<E>>>>,
     /// Whether another process listens to the relay.
     remote_listeners: Arc<AtomicBool>,
 }
 
-impl EventBus {
+impl<E> Clone for Bus<E> {
+    fn clone(&self) -> Self {
+        Self {
+            sender: self.sender.clone(),
+            outbound: self.outbound.clone(),
+            remote_listeners: self.remote_listeners.clone(),
+        }
+    }
+}
+
+impl<E> Bus<E> {
     /// A bus that buffers up to `capacity` events per subscriber.
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
@@ -42,7 +66,7 @@ impl EventBus {
 
     /// Sends `event` to this process's subscribers and, when another process listens, to
     /// the relay; having no subscriber is not an error.
-    pub fn publish(&self, event: PostEvent) {
+    pub fn publish(&self, event: E) {
         let event = Arc::new(event);
         if self.remote_listeners.load(Ordering::Relaxed)
             && let Some(outbound) = self.outbound.get()
@@ -53,7 +77,7 @@ impl EventBus {
     }
 
     /// Sends an event to this process's subscribers only (events from the relay).
-    fn publish_local(&self, event: Arc<PostEvent>) {
+    fn publish_local(&self, event: Arc<E>) {
         // `send` fails only when nobody listens, which is normal.
         let _ = self.sender.send(event);
     }
@@ -65,7 +89,7 @@ impl EventBus {
     }
 
     /// A receiver of events published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<PostEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<E>> {
         self.sender.subscribe()
     }
 }

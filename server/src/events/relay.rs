@@ -1,4 +1,4 @@
-//! Relays post events between processes over Redis pub/sub. Every process publishes its
+//! Relays events (one channel per kind) between processes over Redis pub/sub. Every process publishes its
 //! events (only while some other process listens, checked with `PUBSUB NUMSUB`); API
 //! processes also listen and re-broadcast other processes' events to their subscribers.
 
@@ -8,21 +8,22 @@ use std::time::Duration;
 
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::{EventBus, PostEvent};
+use super::Bus;
 use crate::queue::QueueError;
 
 /// How often a process checks whether another one listens.
 const LISTENER_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(Serialize, Deserialize)]
-struct Envelope {
+struct Envelope<E> {
     origin: Uuid,
-    event: PostEvent,
+    event: E,
 }
 
 /// The relay's background tasks; dropping it stops them.
@@ -48,15 +49,19 @@ fn backend(err: fred::error::Error) -> QueueError {
     QueueError::Backend(err.to_string())
 }
 
-/// Attaches `bus` to the relay channel of `namespace` on `redis_url`; with `listen`, this
-/// process also receives the others' events.
-pub async fn start(
+/// Attaches `bus` to the relay channel `topic` (e.g. `post-events`) of `namespace` on
+/// `redis_url`; with `listen`, this process also receives the others' events.
+pub async fn start<E>(
     redis_url: &str,
     namespace: &str,
-    bus: &EventBus,
+    topic: &str,
+    bus: &Bus<E>,
     listen: bool,
-) -> Result<Relay, QueueError> {
-    let channel = format!("{{{namespace}}}:post-events");
+) -> Result<Relay, QueueError>
+where
+    E: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    let channel = format!("{{{namespace}}}:{topic}");
     let origin = Uuid::new_v4();
     let config = Config::from_url(redis_url).map_err(backend)?;
     let mut builder = Builder::from_config(config);
@@ -82,16 +87,16 @@ pub async fn start(
                         let Some(text) = message.value.as_str() else {
                             continue;
                         };
-                        match serde_json::from_str::<Envelope>(&text) {
+                        match serde_json::from_str::<Envelope<E>>(&text) {
                             Ok(envelope) if envelope.origin != origin => {
                                 inbound.publish_local(Arc::new(envelope.event));
                             }
                             Ok(_) => {}
-                            Err(err) => tracing::warn!(%err, "unreadable relayed post event"),
+                            Err(err) => tracing::warn!(%err, "unreadable relayed event"),
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(skipped = n, "post event relay lagged");
+                        tracing::warn!(skipped = n, "event relay lagged");
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
@@ -101,7 +106,7 @@ pub async fn start(
     }
 
     // Publish this process's events while another process listens.
-    let (outbound, mut events) = mpsc::unbounded_channel::<Arc<PostEvent>>();
+    let (outbound, mut events) = mpsc::unbounded_channel::<Arc<E>>();
     if bus.outbound.set(outbound).is_err() {
         tracing::warn!("a relay was already attached to this event bus");
     }
@@ -117,7 +122,7 @@ pub async fn start(
                 continue;
             };
             if let Err(err) = publisher.publish::<(), _, _>(&publish_channel, text).await {
-                tracing::warn!(%err, "cannot relay a post event");
+                tracing::warn!(%err, "cannot relay an event");
             }
         }
     }));

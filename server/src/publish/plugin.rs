@@ -1,12 +1,14 @@
 //! Publishing through the wasm plugin host: one [`Publisher`] serving every loaded plugin's
-//! platform as the post owner's connected account, refreshing expired credentials once,
-//! and mapping the host's outcomes onto the queue's retry rules.
+//! platform as the post owner's connected account, refreshing expired credentials once
+//! (under the connection's lock, shared with the background refresher), and mapping the
+//! host's outcomes onto the queue's retry rules.
 
 use herald_plugin_host::{self as host, PluginHost};
 
 use super::{PublishFailure, PublishRequest, Publisher, Receipt};
 use crate::connections::ConnectionService;
 use crate::domain::post::MediaItem;
+use crate::token_refresh::{Renewed, refresh_for_publish};
 
 /// Publishes through the sandboxed plugin of the request's platform.
 #[derive(Clone)]
@@ -88,30 +90,51 @@ impl Publisher for PluginPublisher {
                 response_code: None,
             });
         };
-        match self.call(request, credentials.clone()).await {
+        // A token known to have expired is refreshed before it is used.
+        let expired = credentials
+            .expires_at
+            .is_some_and(|at| at <= chrono::Utc::now().timestamp());
+        let first = if expired {
+            Err(host::PublishFailure::AuthExpired {
+                message: "the access token expired".into(),
+            })
+        } else {
+            self.call(request, credentials.clone()).await
+        };
+        match first {
             Err(host::PublishFailure::AuthExpired { message }) => {
-                // Refresh once; publish again only with credentials that actually changed.
-                let refreshed = match self.host.refresh_token(platform, credentials.clone()).await {
-                    Ok(fresh) if fresh != credentials => fresh,
-                    _ => {
-                        self.connections
-                            .require_reconnect(connection_id)
-                            .await
-                            .map_err(account_error)?;
+                // Refresh once, under the connection's lock (another process may be
+                // refreshing it: its new tokens are used then); publish again only with
+                // credentials that changed.
+                let refreshed = match refresh_for_publish(
+                    &self.connections,
+                    &self.host,
+                    connection_id,
+                    platform,
+                    &credentials,
+                )
+                .await
+                .map_err(account_error)?
+                {
+                    Renewed::Fresh(fresh) => fresh,
+                    Renewed::Refused(reason) => {
                         return Err(PublishFailure::AuthExpired {
-                            message,
+                            message: format!("{message}; {reason}"),
+                            response_code: None,
+                        });
+                    }
+                    // Transient: the account stays connected, the publish is retried.
+                    Renewed::Failed(failure) => {
+                        return Err(PublishFailure::Retryable {
+                            message: format!("{message}; refreshing the token failed: {failure}"),
                             response_code: None,
                         });
                     }
                 };
-                self.connections
-                    .refreshed(connection_id, &refreshed)
-                    .await
-                    .map_err(account_error)?;
                 let retried = self.call(request, refreshed).await;
-                if let Err(host::PublishFailure::AuthExpired { .. }) = &retried {
+                if let Err(host::PublishFailure::AuthExpired { message }) = &retried {
                     self.connections
-                        .require_reconnect(connection_id)
+                        .require_reconnect(connection_id, message)
                         .await
                         .map_err(account_error)?;
                 }

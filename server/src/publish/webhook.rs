@@ -247,7 +247,10 @@ impl Publisher for WebhookPublisher {
             401 | 403 => {
                 // The receiver refuses the secret: ask the tenant to connect it again.
                 self.connections
-                    .require_reconnect(connection_id)
+                    .require_reconnect(
+                        connection_id,
+                        &format!("the webhook receiver answered {status}: check its secret"),
+                    )
                     .await
                     .map_err(account_error)?;
                 PublishFailure::AuthExpired {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use herald_plugin_host::{HostConfig, PluginHost};
 use herald_server::app::{self, Background};
 use herald_server::auth::JwtVerifier;
-use herald_server::config::GraphqlConfig;
+use herald_server::config::{GraphqlConfig, OauthConfig};
 use herald_server::config::{JwtConfig, JwtKey};
 use herald_server::connections::ConnectionService;
 use herald_server::graphql::serve::persisted::PersistedQueries;
@@ -217,7 +217,32 @@ impl TestApp {
     ) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
-        Self::start_at(&admin_url, jwt, worker, redis_url, plugins, graphql).await
+        Self::start_at(&admin_url, jwt, worker, redis_url, plugins, graphql, |_| {
+            OauthConfig::default()
+        })
+        .await
+    }
+
+    /// Herald (API only) with `plugins` and the OAuth settings `oauth` makes from the
+    /// server's own base URL (`http://127.0.0.1:port`, e.g. for `public_url`).
+    pub async fn spawn_with_oauth(
+        plugins: PluginHost,
+        oauth: impl FnOnce(&str) -> OauthConfig,
+    ) -> Self {
+        let admin_url = std::env::var("DATABASE_URL")
+            .expect("DATABASE_URL is not set: run the tests with scripts/test");
+        let redis_url = std::env::var("REDIS_URL")
+            .expect("REDIS_URL is not set: run the tests with scripts/test");
+        Self::start_at(
+            &admin_url,
+            hs256(),
+            None,
+            redis_url,
+            Some(plugins),
+            GraphqlConfig::default(),
+            oauth,
+        )
+        .await
     }
 
     /// Herald (API only) on a fresh database of the Postgres server at `admin_url` (the
@@ -230,6 +255,7 @@ impl TestApp {
             redis_url.to_owned(),
             None,
             GraphqlConfig::default(),
+            |_| OauthConfig::default(),
         )
         .await
     }
@@ -241,7 +267,11 @@ impl TestApp {
         redis_url: String,
         plugins: Option<herald_plugin_host::PluginHost>,
         graphql: GraphqlConfig,
+        oauth: impl FnOnce(&str) -> OauthConfig,
     ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let oauth = oauth(&format!("http://{addr}"));
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(admin_url)
             .await
@@ -285,6 +315,7 @@ impl TestApp {
         let services = Services::builder(api_db, queue, cipher)
             .worker_db(worker_db)
             .plugins(plugins)
+            .oauth(oauth)
             .build()
             .with_event_relay(&redis_url, &namespace, true)
             .await
@@ -295,8 +326,6 @@ impl TestApp {
         });
         let verifier = JwtVerifier::new(&jwt).expect("verifier");
         let router = app::router(&services, verifier, graphql, Some(persisted));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {
             axum::serve(
                 listener,

@@ -318,8 +318,17 @@ async fn the_migration_namespaces_existing_tenants_by_kind() {
     use sea_orm::ConnectionTrait;
 
     let app = TestApp::spawn().await;
-    // Back to the schema before tenant ids had kinds, with data written then.
-    Migrator::down(&app.db, Some(3)).await.expect("down");
+    // Back to the schema before tenant ids had kinds, with data written then: every
+    // migration from the namespacing one on is rolled back.
+    let since_namespacing = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261204_000010_namespace_tenant_ids")
+        .expect("the namespacing migration")
+        + 1;
+    Migrator::down(&app.db, Some(since_namespacing as u32))
+        .await
+        .expect("down");
     app.db
         .execute_unprepared(
             "INSERT INTO social_posts (id, content, platforms, status, media_urls,

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A row of `social_connections`: a tenant's account on one platform.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "social_connections")]
 pub struct Model {
     /// Connection id.
@@ -26,6 +26,12 @@ pub struct Model {
     /// Whether targets without a chosen account publish with this one (at most one per
     /// tenant and platform).
     pub is_default: bool,
+    /// When the access token expires, as the platform said (`None`: it did not say).
+    pub expires_at: Option<DateTimeUtc>,
+    /// Why the account must be reconnected, when it must.
+    pub status_reason: Option<String>,
+    /// When its tokens were last refreshed.
+    pub refreshed_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `social_connections` (none navigated).

@@ -1,12 +1,19 @@
 //! Connected accounts in GraphQL: connect (credentials checked by the platform's plugin and
-//! stored encrypted), list, disconnect. Tokens are write-only: no query returns them.
+//! stored encrypted, or by OAuth: `beginConnect` then `completeConnect`), list, disconnect.
+//! Tokens are write-only: no query returns them.
 
-use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
+use async_graphql::{
+    Context, ErrorExtensions, ID, InputObject, Object, SimpleObject, Subscription,
+};
 use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use tokio_stream::wrappers::BroadcastStream;
 
 use super::{actor, parse_id};
 use crate::connections::ConnectionService;
 use crate::db::entities::connection;
+use crate::events::ConnectionBus;
+use crate::oauth::{ConnectFlows, Starter};
 
 /// An account on a platform that the tenant's posts are published as.
 #[derive(SimpleObject)]
@@ -19,7 +26,8 @@ pub struct Connection {
     pub external_account_id: String,
     /// The account's name on the platform.
     pub display_name: String,
-    /// `active`, or `reconnect_required` after the platform refused its credentials.
+    /// `active`, or `reconnect_required` after the platform refused its credentials (or
+    /// to refresh them): its posts wait until it is connected again.
     pub status: String,
     /// When it was connected.
     pub created_at: DateTime<Utc>,
@@ -28,6 +36,22 @@ pub struct Connection {
     /// Whether targets without a chosen account publish with this one (one per platform;
     /// see `setDefaultConnection`).
     pub is_default: bool,
+    /// When the access token expires, as the platform said (Herald refreshes it ahead).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why the account must be reconnected, when `status` is `reconnect_required`.
+    pub status_reason: Option<String>,
+}
+
+/// A begun OAuth connection: send the user to `authorizeUrl`.
+#[derive(SimpleObject)]
+pub struct ConnectStart {
+    /// The platform's authorisation page.
+    pub authorize_url: String,
+    /// The request's `state`: the platform returns it with the code, for
+    /// `completeConnect`.
+    pub state: String,
+    /// When the request stops being accepted (10 minutes).
+    pub expires_at: DateTime<Utc>,
 }
 
 impl From<connection::Model> for Connection {
@@ -41,6 +65,8 @@ impl From<connection::Model> for Connection {
             created_at: c.created_at,
             updated_at: c.updated_at,
             is_default: c.is_default,
+            expires_at: c.expires_at,
+            status_reason: c.status_reason,
         }
     }
 }
@@ -124,6 +150,56 @@ impl ConnectionMutation {
         Ok(connection.into())
     }
 
+    /// Begins connecting an account by OAuth 2.0 with PKCE (admin role, unless the
+    /// operator lets members manage accounts): send the user to `authorizeUrl`; the
+    /// platform returns them to `redirectUri` (default: this server's
+    /// `/oauth/{platform}/callback`; otherwise one the operator listed) with a `code` and
+    /// the `state`, for `completeConnect`. `OAUTH_NOT_CONFIGURED` names the setting a
+    /// platform still needs.
+    async fn begin_connect(
+        &self,
+        ctx: &Context<'_>,
+        platform: String,
+        redirect_uri: Option<String>,
+    ) -> async_graphql::Result<ConnectStart> {
+        let actor = actor(ctx)?;
+        let begun = ctx
+            .data::<ConnectFlows>()?
+            .begin(
+                actor,
+                platform.trim(),
+                Starter::Api {
+                    redirect_uri: redirect_uri.as_deref(),
+                },
+            )
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(ConnectStart {
+            authorize_url: begun.authorize_url,
+            state: begun.state,
+            expires_at: begun.expires_at,
+        })
+    }
+
+    /// Completes a connection the caller began with `beginConnect`, with the `code` the
+    /// platform returned: the account is named by the platform and stored like
+    /// `connectAccount`'s (reconnecting keeps a refresh token the platform did not
+    /// resend). Each `state` completes once, for its tenant and user, within 10 minutes.
+    async fn complete_connect(
+        &self,
+        ctx: &Context<'_>,
+        state: String,
+        code: String,
+    ) -> async_graphql::Result<Connection> {
+        let actor = actor(ctx)?;
+        let connection = ctx
+            .data::<ConnectFlows>()?
+            .complete(actor, state.trim(), code.trim())
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(connection.into())
+    }
+
     /// Makes one of the tenant's accounts its default on that platform (admin role, unless
     /// the operator lets members manage accounts).
     async fn set_default_connection(
@@ -151,5 +227,38 @@ impl ConnectionMutation {
             .await
             .map_err(|e| e.extend())?;
         Ok(id)
+    }
+}
+
+/// Live changes of connected accounts.
+#[derive(Default)]
+pub struct ConnectionSubscription;
+
+#[Subscription]
+impl ConnectionSubscription {
+    /// Every change of state of one of the tenant's connected accounts (`id`), or of any of
+    /// them when `id` is omitted: e.g. one the platform refused to refresh becomes
+    /// `reconnect_required`, with the reason.
+    async fn connection_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = Connection>> {
+        let tenant = actor(ctx)?.tenant_id.clone();
+        let id = id.map(|id| parse_id(&id, "id")).transpose()?;
+        let events = ctx.data::<ConnectionBus>()?.subscribe();
+        Ok(BroadcastStream::new(events).filter_map(move |event| {
+            let matched = match event {
+                Ok(event)
+                    if event.connection.owner_id == tenant
+                        && id.is_none_or(|id| id == event.connection.id) =>
+                {
+                    Some(Connection::from(event.connection.clone()))
+                }
+                // A lagging subscriber skips what it missed.
+                _ => None,
+            };
+            async move { matched }
+        }))
     }
 }

@@ -12,8 +12,10 @@ impl ErrorExtensions for AppError {
         }
         Error::new(self.to_string()).extend_with(|_, ext| {
             ext.set("code", self.code());
-            if let AppError::BadUserInput { field, .. } = self {
-                ext.set("field", field.as_str());
+            match self {
+                AppError::BadUserInput { field, .. } => ext.set("field", field.as_str()),
+                AppError::NotConfigured { key, .. } => ext.set("key", key.as_str()),
+                _ => {}
             }
         })
     }

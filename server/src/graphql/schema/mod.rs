@@ -47,7 +47,11 @@ pub struct Mutation(
 
 /// Root subscription type.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(subscription::PostSubscription, queue::QueueSubscription);
+pub struct Subscription(
+    subscription::PostSubscription,
+    queue::QueueSubscription,
+    connections::ConnectionSubscription,
+);
 
 /// Herald's executable schema.
 pub type HeraldSchema = Schema<Query, Mutation, Subscription>;
@@ -96,8 +100,10 @@ pub fn build_schema(services: &Services, introspection: bool) -> HeraldSchema {
         ))
         .data(services.posts.clone())
         .data(services.connections.clone())
+        .data(services.connect_flows.clone())
         .data(services.metrics.clone())
         .data(services.events.clone())
+        .data(services.connection_events.clone())
         .data(services.queue.clone())
         .data(services.tenant_queue.clone())
         .data(services.lateness.clone())

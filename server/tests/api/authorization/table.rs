@@ -177,6 +177,43 @@ impl Case {
 }
 
 /// Every case, in the order they run.
+/// Root fields whose refusals are checked by a dedicated test instead of the matrix,
+/// because their rightful calls need a platform's OAuth app and a fake authorisation
+/// server: `(root, field, test file under tests/api, test function)`. Each named test
+/// calls the field as anonymous, as another tenant and as a member without the role.
+pub const CHECKED_ELSEWHERE: &[(Root, &str, &str, &str)] = &[
+    (
+        Root::Mutation,
+        "beginConnect",
+        "oauth.rs",
+        "spa_flow_refuses_replay_expiry_other_tenants_pkce_mismatch_and_unlisted_redirects",
+    ),
+    (
+        Root::Mutation,
+        "completeConnect",
+        "oauth.rs",
+        "spa_flow_refuses_replay_expiry_other_tenants_pkce_mismatch_and_unlisted_redirects",
+    ),
+    (
+        Root::Mutation,
+        "beginConnect",
+        "oauth.rs",
+        "connect_operations_refuse_anonymous_callers",
+    ),
+    (
+        Root::Mutation,
+        "completeConnect",
+        "oauth.rs",
+        "connect_operations_refuse_anonymous_callers",
+    ),
+    (
+        Root::Subscription,
+        "connectionUpdated",
+        "token_refresh.rs",
+        "a_refused_grant_asks_to_reconnect_on_the_subscription",
+    ),
+];
+
 pub fn cases() -> Vec<Case> {
     use Class::*;
     use Root::*;

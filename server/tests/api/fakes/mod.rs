@@ -7,6 +7,7 @@ pub mod linkedin;
 pub mod mastodon;
 pub mod media;
 pub mod multipart;
+pub mod oauth;
 pub mod telegram;
 pub mod x;
 

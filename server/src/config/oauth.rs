@@ -1,0 +1,191 @@
+//! OAuth connect flows: each platform's app credentials (`HERALD_OAUTH_<PLATFORM>_…`), the
+//! redirect URIs the operator allows, where the browser flow lands, and how far ahead of
+//! expiry tokens are refreshed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{ConfigError, positive, required_url};
+
+/// Prefix of the per-platform app credentials.
+const PREFIX: &str = "HERALD_OAUTH_";
+/// Suffix of a platform's client id variable.
+const CLIENT_ID: &str = "_CLIENT_ID";
+/// Suffix of a platform's client secret variable.
+const CLIENT_SECRET: &str = "_CLIENT_SECRET";
+
+/// OAuth settings common to every platform.
+#[derive(Debug, Clone, Args)]
+pub struct OauthArgs {
+    /// Public base URL of this Herald (e.g. `https://herald.example.org`): the default OAuth
+    /// callback is `<url>/oauth/<platform>/callback`.
+    #[arg(long, env = "HERALD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Further redirect URIs a `beginConnect` may name (comma-separated, exact match), e.g.
+    /// a single-page app's own callback.
+    #[arg(long, env = "HERALD_OAUTH_REDIRECT_URIS", value_delimiter = ',')]
+    pub oauth_redirect_uris: Vec<String>,
+    /// Where the browser flow's callback sends the user once connected (with
+    /// `?platform=…&connection=…`); without it, a small page says so.
+    #[arg(long, env = "HERALD_OAUTH_SUCCESS_URL")]
+    pub oauth_success_url: Option<String>,
+    /// Refresh an access token this many seconds before it expires.
+    #[arg(long, env = "HERALD_OAUTH_REFRESH_AHEAD_SECS", default_value_t = 600)]
+    pub oauth_refresh_ahead_secs: u64,
+    /// Time between two looks for expiring tokens, in seconds.
+    #[arg(long, env = "HERALD_OAUTH_REFRESH_INTERVAL_SECS", default_value_t = 60)]
+    pub oauth_refresh_interval_secs: u64,
+}
+
+/// A platform's app as registered with it. `Debug` never prints the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OauthApp {
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (confidential clients).
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for OauthApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OauthApp")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// Validated OAuth settings.
+#[derive(Debug, Clone, Default)]
+pub struct OauthConfig {
+    /// Public base URL, without a trailing slash.
+    pub public_url: Option<String>,
+    /// Redirect URIs allowed besides the default callback.
+    pub redirect_uris: Vec<String>,
+    /// Where a completed browser flow goes.
+    pub success_url: Option<String>,
+    /// Apps by platform id (lowercase, as the variable names them).
+    pub apps: BTreeMap<String, OauthApp>,
+    /// How long before expiry a token is refreshed.
+    pub refresh_ahead: Duration,
+    /// Time between two looks for expiring tokens.
+    pub refresh_interval: Duration,
+}
+
+impl OauthConfig {
+    /// The variable holding `platform`'s client id, e.g. `HERALD_OAUTH_X_CLIENT_ID`.
+    pub fn client_id_key(platform: &str) -> String {
+        format!("{PREFIX}{}{CLIENT_ID}", env_segment(platform))
+    }
+
+    /// `platform`'s app, or the name of the variable that would configure it.
+    pub fn app(&self, platform: &str) -> Result<&OauthApp, String> {
+        self.apps
+            .get(&env_segment(platform))
+            .ok_or_else(|| Self::client_id_key(platform))
+    }
+
+    /// The default callback of `platform` (`None` without a public URL).
+    pub fn callback(&self, platform: &str) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|base| format!("{base}/oauth/{platform}/callback"))
+    }
+}
+
+/// A platform id as it appears in a variable name: upper case, `_` for anything else than
+/// a letter or digit.
+fn env_segment(platform: &str) -> String {
+    platform
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl OauthArgs {
+    /// The validated settings, with the apps read from the process's environment.
+    pub fn config(&self) -> Result<OauthConfig, ConfigError> {
+        self.config_from(std::env::vars())
+    }
+
+    /// The validated settings, with the apps read from `vars`.
+    pub fn config_from(
+        &self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<OauthConfig, ConfigError> {
+        const PUBLIC: &str = "HERALD_PUBLIC_URL (--public-url)";
+        const URIS: &str = "HERALD_OAUTH_REDIRECT_URIS (--oauth-redirect-uris)";
+        const SUCCESS: &str = "HERALD_OAUTH_SUCCESS_URL (--oauth-success-url)";
+        let public_url = self
+            .public_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| required_url(PUBLIC, Some(url.trim()), &["http", "https"]))
+            .transpose()?
+            .map(|url| url.trim_end_matches('/').to_owned());
+        let redirect_uris = self
+            .oauth_redirect_uris
+            .iter()
+            .map(|uri| uri.trim())
+            .filter(|uri| !uri.is_empty())
+            .map(|uri| required_url(URIS, Some(uri), &["http", "https"]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let success_url = self
+            .oauth_success_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| required_url(SUCCESS, Some(url.trim()), &["http", "https"]))
+            .transpose()?;
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(PREFIX))
+            .collect();
+        let mut apps = BTreeMap::new();
+        for (key, value) in &vars {
+            let Some(platform) = key
+                .strip_prefix(PREFIX)
+                .and_then(|rest| rest.strip_suffix(CLIENT_ID))
+                .filter(|platform| !platform.is_empty())
+            else {
+                continue;
+            };
+            let client_id = value.trim();
+            if client_id.is_empty() {
+                continue;
+            }
+            let client_secret = vars
+                .get(&format!("{PREFIX}{platform}{CLIENT_SECRET}"))
+                .map(|secret| secret.trim().to_owned())
+                .filter(|secret| !secret.is_empty());
+            apps.insert(
+                platform.to_owned(),
+                OauthApp {
+                    client_id: client_id.to_owned(),
+                    client_secret,
+                },
+            );
+        }
+        Ok(OauthConfig {
+            public_url,
+            redirect_uris,
+            success_url,
+            apps,
+            refresh_ahead: Duration::from_secs(self.oauth_refresh_ahead_secs),
+            refresh_interval: Duration::from_secs(positive(
+                "HERALD_OAUTH_REFRESH_INTERVAL_SECS (--oauth-refresh-interval-secs)",
+                self.oauth_refresh_interval_secs,
+            )?),
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! Keeping tokens alive: a background job (in every process that runs workers) refreshes
+//! each active connection's access token a configured lead before it expires
+//! (`HERALD_OAUTH_REFRESH_AHEAD_SECS`), and publishes refresh a token they found expired
+//! ([`refresh_for_publish`]) under the same lock.
+//!
+//! - **Single flight across replicas**: a refresh holds the connection's row lock
+//!   (`FOR UPDATE SKIP LOCKED`) from the moment it decides to refresh until the new tokens
+//!   are committed; another replica skips the row, and one that comes after the commit
+//!   sees the new expiry and has nothing to do. A platform that rotates refresh tokens (and
+//!   revokes the chain when an old one is replayed) never sees one used twice.
+//! - **The rotated token first**: the new tokens are written in the same transaction
+//!   that holds the lock, before anyone can read the row again.
+//! - **Transient failures** (the platform unreachable, a 503, a plugin fault) leave the
+//!   connection as it is; the next round tries again.
+//! - **A refused grant** (`auth-expired`: `invalid_grant`, a revoked or replayed refresh
+//!   token) marks the connection `reconnect_required` with the platform's reason and
+//!   announces it on `connectionUpdated`.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use herald_plugin_host::{Credentials, PluginHost, PublishFailure};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, Statement, TransactionTrait,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::connections::{self, ConnectionService};
+use crate::db::entities::token;
+use crate::error::AppError;
+
+/// Connections looked at in one round, soonest expiry first.
+const ROUND_SIZE: u64 = 50;
+
+/// What became of one connection in a round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// New tokens are stored.
+    Refreshed,
+    /// Not due (any more), or another replica is refreshing it.
+    Skipped,
+    /// The platform or the plugin failed in a way that may pass: still connected.
+    Transient(String),
+    /// The platform refused the grant: the account must be reconnected.
+    ReconnectRequired(String),
+}
+
+/// Refreshes expiring tokens. Cheap to clone.
+#[derive(Clone)]
+pub struct Refresher {
+    db: DatabaseConnection,
+    connections: ConnectionService,
+    plugins: PluginHost,
+    ahead: Duration,
+    interval: Duration,
+}
+
+impl Refresher {
+    /// A refresher reading and writing through the workers' pool `db` (it crosses
+    /// tenants), sealing through `connections`, calling `plugins`: it refreshes tokens
+    /// `ahead` of their expiry, looking every `interval`.
+    pub fn new(
+        db: DatabaseConnection,
+        connections: ConnectionService,
+        plugins: PluginHost,
+        ahead: Duration,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            db,
+            connections,
+            plugins,
+            ahead,
+            interval,
+        }
+    }
+
+    fn ahead_secs(&self) -> f64 {
+        self.ahead.as_secs_f64()
+    }
+
+    /// Refreshes every connection due: active, with an expiry less than the configured
+    /// lead away.
+    pub async fn round(&self) -> Result<Vec<(Uuid, Outcome)>, AppError> {
+        let due = self
+            .db
+            .query_all(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT id FROM social_connections
+                  WHERE status = $1 AND expires_at IS NOT NULL
+                    AND expires_at <= now() + make_interval(secs => $2)
+                  ORDER BY expires_at LIMIT $3",
+                [
+                    connections::ACTIVE.into(),
+                    self.ahead_secs().into(),
+                    ROUND_SIZE.into(),
+                ],
+            ))
+            .await?;
+        let mut outcomes = Vec::with_capacity(due.len());
+        for row in due {
+            let id: Uuid = row.try_get("", "id")?;
+            outcomes.push((id, self.refresh(id).await?));
+        }
+        Ok(outcomes)
+    }
+
+    /// Refreshes connection `id` if it is still due and no one else is refreshing it.
+    pub async fn refresh(&self, id: Uuid) -> Result<Outcome, AppError> {
+        let txn = self.db.begin().await?;
+        // The due check again, under the lock: a replica that refreshed it just before
+        // has moved its expiry.
+        let Some(row) = txn
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT platform FROM social_connections
+                  WHERE id = $1 AND status = $2 AND expires_at IS NOT NULL
+                    AND expires_at <= now() + make_interval(secs => $3)
+                  FOR UPDATE SKIP LOCKED",
+                [
+                    id.into(),
+                    connections::ACTIVE.into(),
+                    self.ahead_secs().into(),
+                ],
+            ))
+            .await?
+        else {
+            return Ok(Outcome::Skipped);
+        };
+        let platform: String = row.try_get("", "platform")?;
+        let Some(sealed) = token::Entity::find()
+            .filter(token::Column::ConnectionId.eq(id))
+            .one(&txn)
+            .await?
+        else {
+            return Ok(Outcome::Skipped);
+        };
+        let credentials = self.connections.open(&sealed)?;
+        Ok(
+            match renew(
+                txn,
+                &self.connections,
+                &self.plugins,
+                id,
+                &platform,
+                credentials,
+            )
+            .await?
+            {
+                Renewed::Fresh(_) => Outcome::Refreshed,
+                Renewed::Refused(reason) => Outcome::ReconnectRequired(reason),
+                Renewed::Failed(failure) => Outcome::Transient(failure.to_string()),
+            },
+        )
+    }
+
+    /// Runs [`Self::round`] every configured interval until `stop`.
+    pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) = self.round().await {
+                    tracing::error!(error = %err, "token refresh round failed");
+                }
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(self.interval) => {}
+                }
+            }
+        })
+    }
+}
+
+/// What a refresh under the connection's lock came to.
+#[derive(Debug)]
+pub enum Renewed {
+    /// The credentials to use now (stored).
+    Fresh(Credentials),
+    /// The platform refused the grant: the connection is now `reconnect_required`.
+    Refused(String),
+    /// A failure that may pass: nothing changed.
+    Failed(PublishFailure),
+}
+
+/// Refreshes `credentials` of connection `id` on `platform` inside `txn`, which holds the
+/// connection's row lock, and ends the transaction: new tokens are stored before the
+/// commit; a refused grant marks the connection and announces it; any other failure
+/// rolls back.
+async fn renew(
+    txn: DatabaseTransaction,
+    connections: &ConnectionService,
+    plugins: &PluginHost,
+    id: Uuid,
+    platform: &str,
+    credentials: Credentials,
+) -> Result<Renewed, AppError> {
+    match plugins.refresh_token(platform, credentials.clone()).await {
+        Ok(fresh) if fresh == credentials => {
+            // The plugin cannot refresh (its default returns them unchanged).
+            let reason = format!("{platform} credentials expired and cannot be refreshed");
+            let marked = connections::mark_reconnect_required(&txn, id, &reason).await?;
+            txn.commit().await?;
+            connections.announce(marked);
+            Ok(Renewed::Refused(reason))
+        }
+        Ok(fresh) => {
+            let now = Utc::now();
+            connections.seal_into(&txn, id, &fresh, now).await?;
+            txn.execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE social_connections SET refreshed_at = $2, updated_at = $2 WHERE id = $1",
+                [id.into(), now.into()],
+            ))
+            .await?;
+            txn.commit().await?;
+            tracing::info!(connection = %id, %platform, "access token refreshed");
+            // A platform that does not resend the refresh token keeps the stored one.
+            Ok(Renewed::Fresh(Credentials {
+                refresh_token: fresh.refresh_token.or(credentials.refresh_token),
+                ..fresh
+            }))
+        }
+        Err(PublishFailure::AuthExpired { message }) => {
+            let reason = format!("{platform} refused to refresh the token: {message}");
+            let marked = connections::mark_reconnect_required(&txn, id, &reason).await?;
+            txn.commit().await?;
+            tracing::warn!(connection = %id, %platform, %reason, "account must be reconnected");
+            connections.announce(marked);
+            Ok(Renewed::Refused(reason))
+        }
+        Err(other) => {
+            txn.rollback().await?;
+            tracing::warn!(connection = %id, %platform, failure = %other,
+                "token refresh failed; nothing changed");
+            Ok(Renewed::Failed(other))
+        }
+    }
+}
+
+/// Refreshes the credentials a publish found expired (`presented`), waiting for the
+/// connection's lock: when another process refreshed them meanwhile, their new ones are
+/// used as they are, so a rotating refresh token is never presented twice.
+pub async fn refresh_for_publish(
+    connections: &ConnectionService,
+    plugins: &PluginHost,
+    id: Uuid,
+    platform: &str,
+    presented: &Credentials,
+) -> Result<Renewed, AppError> {
+    let txn = connections.db().begin().await?;
+    let Some(row) = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT status, status_reason FROM social_connections WHERE id = $1 FOR UPDATE",
+            [id.into()],
+        ))
+        .await?
+    else {
+        return Ok(Renewed::Refused(format!(
+            "the {platform} account was disconnected"
+        )));
+    };
+    let status: String = row.try_get("", "status")?;
+    if status != connections::ACTIVE {
+        let reason: Option<String> = row.try_get("", "status_reason")?;
+        return Ok(Renewed::Refused(reason.unwrap_or_else(|| {
+            format!("the {platform} account must be reconnected")
+        })));
+    }
+    let Some(sealed) = token::Entity::find()
+        .filter(token::Column::ConnectionId.eq(id))
+        .one(&txn)
+        .await?
+    else {
+        return Ok(Renewed::Refused(format!(
+            "the {platform} account has no tokens"
+        )));
+    };
+    let stored = connections.open(&sealed)?;
+    if stored.access_token != presented.access_token {
+        return Ok(Renewed::Fresh(stored));
+    }
+    renew(txn, connections, plugins, id, platform, stored).await
+}
