@@ -150,6 +150,7 @@ pub fn start_background(
             services.oauth.refresh_ahead,
             services.oauth.refresh_interval,
         )
+        .lending(services.oauth.clone())
         .spawn(stop.clone())
     });
     Background {
@@ -162,16 +163,18 @@ pub fn start_background(
 
 /// The publishers of this process: one per loaded plugin platform, and the built-in
 /// `webhook` (each tenant's own receiver, reached under the `outbound` address policy).
+/// Refreshes during a publish are lent the services' OAuth apps.
 pub fn publishers(
     config: &QueueConfig,
-    plugins: Option<&PluginHost>,
-    connections: &ConnectionService,
+    services: &Services,
     outbound: &AddressPolicy,
 ) -> Result<PublisherRegistry, StartupError> {
+    let connections = &services.connections;
     let mut registry = PublisherRegistry::new();
-    if let Some(host) = plugins {
-        let publisher: Arc<dyn crate::publish::Publisher> =
-            Arc::new(PluginPublisher::new(host.clone(), connections.clone()));
+    if let Some(host) = &services.plugins {
+        let publisher: Arc<dyn crate::publish::Publisher> = Arc::new(
+            PluginPublisher::new(host.clone(), connections.clone()).lending(services.oauth.clone()),
+        );
         for info in host.platforms() {
             registry.register(info.platform, publisher.clone());
         }
@@ -301,12 +304,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let background = if config.workers {
         Some(start_background(
             &services,
-            publishers(
-                &config.queue,
-                services.plugins.as_ref(),
-                &services.connections,
-                &config.outbound,
-            )?,
+            publishers(&config.queue, &services, &config.outbound)?,
             config.queue.worker.clone(),
             config.queue.reconcile,
         ))
@@ -353,12 +351,7 @@ pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError>
     .await?;
     let background = start_background(
         &services,
-        publishers(
-            &config.queue,
-            services.plugins.as_ref(),
-            &services.connections,
-            &config.outbound,
-        )?,
+        publishers(&config.queue, &services, &config.outbound)?,
         config.queue.worker.clone(),
         config.queue.reconcile,
     );

@@ -15,7 +15,12 @@
 //! - **A refused grant** (`auth-expired`: `invalid_grant`, a revoked or replayed refresh
 //!   token) marks the connection `reconnect_required` with the platform's reason and
 //!   announces it on `connectionUpdated`.
+//! - **The app's credentials are lent, never stored**: the plugin's `refresh-token` gets
+//!   the account's credentials only, so the platform's configured OAuth app is added to
+//!   their extras for the call ([`CLIENT_ID`], and [`CLIENT_SECRET`] for a confidential
+//!   client) and the secret is dropped from what the plugin returns before it is sealed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -27,9 +32,39 @@ use sea_orm::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::config::{OauthApp, OauthConfig};
 use crate::connections::{self, ConnectionService};
 use crate::db::entities::token;
 use crate::error::AppError;
+
+/// The credential extra carrying the OAuth app's client id to a refresh (plugins also
+/// record it there when they exchange a code).
+pub const CLIENT_ID: &str = "client_id";
+/// The credential extra lending a confidential OAuth app's secret to a refresh; never
+/// stored.
+pub const CLIENT_SECRET: &str = "client_secret";
+
+/// `credentials` with `app` lent for a refresh: its client id when the account does not
+/// name one, and its secret, if any.
+fn lend(credentials: &Credentials, app: Option<&OauthApp>) -> Credentials {
+    let mut lent = credentials.clone();
+    lent.extra.retain(|(key, _)| key != CLIENT_SECRET);
+    if let Some(app) = app {
+        if !lent.extra.iter().any(|(key, _)| key == CLIENT_ID) {
+            lent.extra.push((CLIENT_ID.into(), app.client_id.clone()));
+        }
+        if let Some(secret) = &app.client_secret {
+            lent.extra.push((CLIENT_SECRET.into(), secret.clone()));
+        }
+    }
+    lent
+}
+
+/// `credentials` without a lent secret, as they are sealed.
+fn without_secret(mut credentials: Credentials) -> Credentials {
+    credentials.extra.retain(|(key, _)| key != CLIENT_SECRET);
+    credentials
+}
 
 /// Connections looked at in one round, soonest expiry first.
 const ROUND_SIZE: u64 = 50;
@@ -53,6 +88,7 @@ pub struct Refresher {
     db: DatabaseConnection,
     connections: ConnectionService,
     plugins: PluginHost,
+    apps: Arc<OauthConfig>,
     ahead: Duration,
     interval: Duration,
 }
@@ -72,9 +108,16 @@ impl Refresher {
             db,
             connections,
             plugins,
+            apps: Arc::new(OauthConfig::default()),
             ahead,
             interval,
         }
+    }
+
+    /// Lends the platforms' OAuth apps in `apps` to the refreshes (see the module's docs).
+    pub fn lending(mut self, apps: Arc<OauthConfig>) -> Self {
+        self.apps = apps;
+        self
     }
 
     fn ahead_secs(&self) -> f64 {
@@ -143,6 +186,7 @@ impl Refresher {
                 txn,
                 &self.connections,
                 &self.plugins,
+                self.apps.app(&platform).ok(),
                 id,
                 &platform,
                 credentials,
@@ -191,12 +235,14 @@ async fn renew(
     txn: DatabaseTransaction,
     connections: &ConnectionService,
     plugins: &PluginHost,
+    app: Option<&OauthApp>,
     id: Uuid,
     platform: &str,
     credentials: Credentials,
 ) -> Result<Renewed, AppError> {
-    match plugins.refresh_token(platform, credentials.clone()).await {
-        Ok(fresh) if fresh == credentials => {
+    let lent = lend(&credentials, app);
+    match plugins.refresh_token(platform, lent.clone()).await {
+        Ok(fresh) if fresh == lent => {
             // The plugin cannot refresh (its default returns them unchanged).
             let reason = format!("{platform} credentials expired and cannot be refreshed");
             let marked = connections::mark_reconnect_required(&txn, id, &reason).await?;
@@ -205,6 +251,7 @@ async fn renew(
             Ok(Renewed::Refused(reason))
         }
         Ok(fresh) => {
+            let fresh = without_secret(fresh);
             let now = Utc::now();
             connections.seal_into(&txn, id, &fresh, now).await?;
             txn.execute(Statement::from_sql_and_values(
@@ -244,6 +291,7 @@ async fn renew(
 pub async fn refresh_for_publish(
     connections: &ConnectionService,
     plugins: &PluginHost,
+    app: Option<&OauthApp>,
     id: Uuid,
     platform: &str,
     presented: &Credentials,
@@ -281,5 +329,72 @@ pub async fn refresh_for_publish(
     if stored.access_token != presented.access_token {
         return Ok(Renewed::Fresh(stored));
     }
-    renew(txn, connections, plugins, id, platform, stored).await
+    renew(txn, connections, plugins, app, id, platform, stored).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    trait Extra {
+        fn extra_value(&self, key: &str) -> Option<&str>;
+    }
+
+    impl Extra for Credentials {
+        fn extra_value(&self, key: &str) -> Option<&str> {
+            self.extra
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    fn account(extra: &[(&str, &str)]) -> Credentials {
+        Credentials {
+            access_token: "at".into(),
+            refresh_token: Some("rt".into()),
+            expires_at: Some(1),
+            extra: extra
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_app_is_lent_to_a_refresh_and_its_secret_never_kept() {
+        let confidential = OauthApp {
+            client_id: "app-id".into(),
+            client_secret: Some("app-secret".into()),
+        };
+        let lent = lend(&account(&[("instance", "x.example")]), Some(&confidential));
+        assert_eq!(lent.extra_value(CLIENT_ID), Some("app-id"));
+        assert_eq!(lent.extra_value(CLIENT_SECRET), Some("app-secret"));
+        assert_eq!(lent.extra_value("instance"), Some("x.example"));
+        // A client id the exchange recorded wins; a stale secret is never passed on.
+        let recorded = account(&[(CLIENT_ID, "recorded"), (CLIENT_SECRET, "stale")]);
+        let lent = lend(&recorded, Some(&confidential));
+        assert_eq!(lent.extra_value(CLIENT_ID), Some("recorded"));
+        let secrets: Vec<_> = lent
+            .extra
+            .iter()
+            .filter(|(k, _)| k == CLIENT_SECRET)
+            .collect();
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(lent.extra_value(CLIENT_SECRET), Some("app-secret"));
+        // A public client lends its id only; no app lends nothing.
+        let public = OauthApp {
+            client_id: "app-id".into(),
+            client_secret: None,
+        };
+        assert_eq!(
+            lend(&account(&[]), Some(&public)).extra_value(CLIENT_SECRET),
+            None
+        );
+        assert_eq!(lend(&account(&[]), None), account(&[]));
+        // What the plugin returns is sealed without the secret.
+        let returned = without_secret(lend(&account(&[]), Some(&confidential)));
+        assert_eq!(returned.extra_value(CLIENT_SECRET), None);
+        assert_eq!(returned.extra_value(CLIENT_ID), Some("app-id"));
+    }
 }

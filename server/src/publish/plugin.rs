@@ -3,9 +3,12 @@
 //! (under the connection's lock, shared with the background refresher), and mapping the
 //! host's outcomes onto the queue's retry rules.
 
+use std::sync::Arc;
+
 use herald_plugin_host::{self as host, PluginHost};
 
 use super::{PublishFailure, PublishRequest, Publisher, Receipt};
+use crate::config::OauthConfig;
 use crate::connections::ConnectionService;
 use crate::domain::post::MediaItem;
 use crate::token_refresh::{Renewed, refresh_for_publish};
@@ -15,12 +18,23 @@ use crate::token_refresh::{Renewed, refresh_for_publish};
 pub struct PluginPublisher {
     host: PluginHost,
     connections: ConnectionService,
+    apps: Arc<OauthConfig>,
 }
 
 impl PluginPublisher {
     /// A publisher over the loaded plugins, with the accounts in `connections`.
     pub fn new(host: PluginHost, connections: ConnectionService) -> Self {
-        Self { host, connections }
+        Self {
+            host,
+            connections,
+            apps: Arc::new(OauthConfig::default()),
+        }
+    }
+
+    /// Lends the platforms' OAuth apps in `apps` to the refreshes a publish needs.
+    pub fn lending(mut self, apps: Arc<OauthConfig>) -> Self {
+        self.apps = apps;
+        self
     }
 }
 
@@ -109,6 +123,7 @@ impl Publisher for PluginPublisher {
                 let refreshed = match refresh_for_publish(
                     &self.connections,
                     &self.host,
+                    self.apps.app(platform).ok(),
                     connection_id,
                     platform,
                     &credentials,
