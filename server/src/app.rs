@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::JwtVerifier;
 use crate::config::GraphqlConfig;
 use crate::config::{ConfigError, QueueConfig, ServeConfig, WorkerProcessConfig};
-use crate::connections::ConnectionService;
 use crate::db;
 use crate::graphql;
 use crate::graphql::serve::http::Endpoint;
