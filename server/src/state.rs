@@ -8,8 +8,8 @@ use std::sync::Arc;
 use herald_plugin_host::PluginHost;
 use sea_orm::DatabaseConnection;
 
-use crate::config::OauthConfig;
 use crate::connections::{AccountPolicy, ConnectionService};
+use crate::domain::oauth_apps::OauthConfig;
 use crate::events::relay::{self, Relay};
 use crate::events::{ConnectionBus, EventBus};
 use crate::metrics::MetricsService;

@@ -32,9 +32,9 @@ use sea_orm::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::config::{OauthApp, OauthConfig};
 use crate::connections::{self, ConnectionService};
 use crate::db::entities::token;
+use crate::domain::oauth_apps::{OauthApp, OauthConfig};
 use crate::error::AppError;
 
 /// The credential extra carrying the OAuth app's client id to a refresh (plugins also

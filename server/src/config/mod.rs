@@ -20,7 +20,7 @@ pub use graphql::{GraphqlArgs, GraphqlConfig};
 pub use jwt::{JwtArgs, JwtConfig, JwtKey, MIN_SECRET_BYTES, TokenArgs};
 pub use keys::{KeysArgs, KeysCommand, RotateArgs, TokenKeyArgs};
 pub use limits::{Rate, RateLimitArgs, RateLimitConfig};
-pub use oauth::{OauthApp, OauthArgs, OauthConfig};
+pub use oauth::OauthArgs;
 pub use plugins::{PluginArgs, PluginCommand};
 pub use queue::{QueueArgs, QueueConfig};
 pub use serve::{DatabaseArgs, ServeArgs, ServeConfig, WorkerArgs, WorkerProcessConfig};

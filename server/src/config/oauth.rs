@@ -8,13 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{ConfigError, positive, required_url};
-
-/// Prefix of the per-platform app credentials.
-const PREFIX: &str = "HERALD_OAUTH_";
-/// Suffix of a platform's client id variable.
-const CLIENT_ID: &str = "_CLIENT_ID";
-/// Suffix of a platform's client secret variable.
-const CLIENT_SECRET: &str = "_CLIENT_SECRET";
+use crate::domain::oauth_apps::{CLIENT_ID, CLIENT_SECRET, OauthApp, OauthConfig, PREFIX};
 
 /// OAuth settings common to every platform.
 #[derive(Debug, Clone, Args)]
@@ -37,80 +31,6 @@ pub struct OauthArgs {
     /// Time between two looks for expiring tokens, in seconds.
     #[arg(long, env = "HERALD_OAUTH_REFRESH_INTERVAL_SECS", default_value_t = 60)]
     pub oauth_refresh_interval_secs: u64,
-}
-
-/// A platform's app as registered with it. `Debug` never prints the secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct OauthApp {
-    /// Client id.
-    pub client_id: String,
-    /// Client secret (confidential clients).
-    pub client_secret: Option<String>,
-}
-
-impl std::fmt::Debug for OauthApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OauthApp")
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
-    }
-}
-
-/// Validated OAuth settings.
-#[derive(Debug, Clone, Default)]
-pub struct OauthConfig {
-    /// Public base URL, without a trailing slash.
-    pub public_url: Option<String>,
-    /// Redirect URIs allowed besides the default callback.
-    pub redirect_uris: Vec<String>,
-    /// Where a completed browser flow goes.
-    pub success_url: Option<String>,
-    /// Apps by platform id (lowercase, as the variable names them).
-    pub apps: BTreeMap<String, OauthApp>,
-    /// How long before expiry a token is refreshed.
-    pub refresh_ahead: Duration,
-    /// Time between two looks for expiring tokens.
-    pub refresh_interval: Duration,
-}
-
-impl OauthConfig {
-    /// The variable holding `platform`'s client id, e.g. `HERALD_OAUTH_X_CLIENT_ID`.
-    pub fn client_id_key(platform: &str) -> String {
-        format!("{PREFIX}{}{CLIENT_ID}", env_segment(platform))
-    }
-
-    /// `platform`'s app, or the name of the variable that would configure it.
-    pub fn app(&self, platform: &str) -> Result<&OauthApp, String> {
-        self.apps
-            .get(&env_segment(platform))
-            .ok_or_else(|| Self::client_id_key(platform))
-    }
-
-    /// The default callback of `platform` (`None` without a public URL).
-    pub fn callback(&self, platform: &str) -> Option<String> {
-        self.public_url
-            .as_ref()
-            .map(|base| format!("{base}/oauth/{platform}/callback"))
-    }
-}
-
-/// A platform id as it appears in a variable name: upper case, `_` for anything else than
-/// a letter or digit.
-fn env_segment(platform: &str) -> String {
-    platform
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 impl OauthArgs {

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use clap::Args;
 
 use crate::connections::AccountPolicy;
+use crate::domain::oauth_apps::OauthConfig;
 
 use super::{
-    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, OauthArgs, OauthConfig,
-    PluginArgs, QueueArgs, QueueConfig, TokenKeyArgs, required_url,
+    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, OauthArgs, PluginArgs, QueueArgs,
+    QueueConfig, TokenKeyArgs, required_url,
 };
 
 /// Where the database is.

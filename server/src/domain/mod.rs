@@ -1,8 +1,9 @@
 //! Herald's rules, free of HTTP, GraphQL and SQL: who the caller is, how a requested time
-//! becomes an instant, what a post's status is, what a valid post looks like, and what a
-//! tenant's webhook account is.
+//! becomes an instant, what a post's status is, what a valid post looks like, what a
+//! tenant's webhook account is, and which OAuth apps the operator registered.
 
 pub mod actor;
+pub mod oauth_apps;
 pub mod post;
 pub mod schedule;
 pub mod status;

@@ -19,10 +19,10 @@ use chrono::{DateTime, Utc};
 use herald_plugin_host::{OauthClient, PluginHost};
 use sea_orm::DatabaseConnection;
 
-use crate::config::OauthConfig;
 use crate::connections::ConnectionService;
 use crate::db::entities::connection;
 use crate::domain::actor::Actor;
+use crate::domain::oauth_apps::OauthConfig;
 use crate::domain::post::is_web_url;
 use crate::error::AppError;
 use crate::secrets::TokenCipher;

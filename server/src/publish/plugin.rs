@@ -8,8 +8,8 @@ use std::sync::Arc;
 use herald_plugin_host::{self as host, PluginHost};
 
 use super::{PublishFailure, PublishRequest, Publisher, Receipt};
-use crate::config::OauthConfig;
 use crate::connections::ConnectionService;
+use crate::domain::oauth_apps::OauthConfig;
 use crate::domain::post::MediaItem;
 use crate::token_refresh::{Renewed, refresh_for_publish};
 

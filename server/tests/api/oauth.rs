@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use herald_server::config::{OauthApp, OauthConfig};
 use herald_server::domain::actor::Actor;
+use herald_server::domain::oauth_apps::{OauthApp, OauthConfig};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use sea_orm::ConnectionTrait;
