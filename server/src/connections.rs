@@ -3,6 +3,7 @@
 //! platform says they expired.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use herald_plugin_host::{Credentials, PluginHost};
@@ -19,7 +20,8 @@ use crate::db::entities::{connection, token};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::webhook::{self, WebhookAccount};
 use crate::error::AppError;
-use crate::events::{ConnectionBus, ConnectionEvent};
+use crate::events::{ConnectionBus, ConnectionEvent, EventBus, PostEvent};
+use crate::queue::JobQueue;
 use crate::secrets::TokenCipher;
 
 /// Status of a usable connection.
@@ -53,6 +55,15 @@ pub struct ConnectionService {
     plugins: Option<PluginHost>,
     policy: AccountPolicy,
     events: Option<ConnectionBus>,
+    resumption: Option<Resumption>,
+}
+
+/// Where targets that waited for a reconnected account go: their jobs to the queue, their
+/// posts' changes to `postUpdated`.
+#[derive(Clone)]
+struct Resumption {
+    queue: Arc<dyn JobQueue>,
+    posts: EventBus,
 }
 
 impl std::fmt::Debug for ConnectionService {
@@ -97,7 +108,16 @@ impl ConnectionService {
             plugins,
             policy: AccountPolicy::default(),
             events: None,
+            resumption: None,
         }
+    }
+
+    /// The service enqueueing (on `queue`) the targets that waited for an account when it
+    /// is reconnected, and announcing their posts on `posts`. Without it the targets are
+    /// still moved back to the schedule, and the reconciler enqueues them.
+    pub fn with_resumption(mut self, queue: Arc<dyn JobQueue>, posts: EventBus) -> Self {
+        self.resumption = Some(Resumption { queue, posts });
+        self
     }
 
     /// The pool the service reads and writes through.
@@ -191,8 +211,9 @@ impl ConnectionService {
 
     /// Stores an already verified account and its credentials. The tenant's first account
     /// on a platform (or the first since its default was disconnected) becomes its default.
-    /// Reconnecting an account makes it active again and keeps its refresh token when
-    /// `credentials` bring none (platforms resend one only sometimes).
+    /// Reconnecting an account makes it active again, keeps its refresh token when
+    /// `credentials` bring none (platforms resend one only sometimes), and sends out the
+    /// targets that waited for it (`waiting_for_account`), due now.
     pub async fn store(
         &self,
         actor: &Actor,
@@ -257,7 +278,19 @@ impl ConnectionService {
             .await?
             .ok_or(AppError::NotFound("connection"))?;
         self.seal_into(&txn, stored.id, credentials, now).await?;
+        let resumed =
+            db::posts::resume_waiting(&txn, &actor.tenant_id, platform, stored.id, now).await?;
         txn.commit().await?;
+        if !resumed.is_empty() {
+            tracing::info!(connection = %stored.id, %platform, posts = resumed.len(),
+                "account reconnected; the targets that waited for it are due now");
+        }
+        if let Some(resumption) = &self.resumption {
+            for (post, targets) in resumed {
+                resumption.posts.publish(PostEvent { post: post.clone() });
+                crate::dispatch::sync(&resumption.queue, &post, &targets).await;
+            }
+        }
         Ok(stored)
     }
 

@@ -154,7 +154,8 @@ impl ServicesBuilder {
         let connection_events = ConnectionBus::new(EVENT_BUFFER);
         let connections = ConnectionService::new(db.clone(), cipher.clone(), plugins.clone())
             .with_policy(account_policy)
-            .with_events(connection_events.clone());
+            .with_events(connection_events.clone())
+            .with_resumption(queue.clone(), events.clone());
         let connect_flows = ConnectFlows::new(
             db.clone(),
             worker_db.clone(),

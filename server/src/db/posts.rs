@@ -240,3 +240,59 @@ pub async fn archive_settled(
         .await?;
     Ok(result.rows_affected)
 }
+
+/// Sends out again, due `now`, the tenant's targets on `platform` that wait for their
+/// account (`waiting_for_account`) and that connection `connection_id` publishes: those
+/// naming it and those naming none (they use the platform's default account). Each post is
+/// locked and saved (new version, queue versions, derived status); returns them with
+/// their targets, for the queue.
+pub async fn resume_waiting(
+    txn: &DatabaseTransaction,
+    tenant_id: &str,
+    platform: &str,
+    connection_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<(post::Model, Vec<target::Model>)>, AppError> {
+    let waiting = target::Entity::find()
+        .filter(target::Column::Platform.eq(platform))
+        .filter(target::Column::Status.eq(TargetStatus::WaitingForAccount))
+        .filter(
+            Condition::any()
+                .add(target::Column::ConnectionId.eq(connection_id))
+                .add(target::Column::ConnectionId.is_null()),
+        )
+        .filter(
+            target::Column::PostId.in_subquery(
+                Query::select()
+                    .column(post::Column::Id)
+                    .from(post::Entity)
+                    .and_where(post::Column::OwnerId.eq(tenant_id))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(target::Column::PostId)
+        .all(txn)
+        .await?;
+    let mut by_post: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
+    for t in waiting {
+        match by_post.last_mut() {
+            Some((post_id, ids)) if *post_id == t.post_id => ids.push(t.id),
+            _ => by_post.push((t.post_id, vec![t.id])),
+        }
+    }
+    let mut resumed = Vec::with_capacity(by_post.len());
+    for (post_id, ids) in by_post {
+        let Some(current) = post::Entity::find_by_id(post_id)
+            .filter(post::Column::OwnerId.eq(tenant_id))
+            .lock_exclusive()
+            .one(txn)
+            .await?
+        else {
+            continue;
+        };
+        targets::retry_now(txn, &ids, now).await?;
+        let model = current.clone().into();
+        resumed.push(save(txn, &current, model, now).await?);
+    }
+    Ok(resumed)
+}

@@ -162,7 +162,8 @@ pub async fn of_post<C: ConnectionTrait>(
     Ok(select(target::Column::PostId.eq(post_id)).all(db).await?)
 }
 
-/// Sends the `failed` or `needs_review` targets `ids` out again: `retrying`, due `now`.
+/// Sends the `failed`, `needs_review` or `waiting_for_account` targets `ids` out again:
+/// `retrying`, due `now`.
 pub async fn retry_now(
     txn: &DatabaseTransaction,
     ids: &[Uuid],

@@ -37,11 +37,14 @@ pub enum TargetStatus {
     Failed,
     /// A publish may or may not have reached the platform; a person must decide.
     NeedsReview,
+    /// The platform refused the account's credentials: the target waits, without a queue
+    /// job and without spending attempts, until the account is reconnected.
+    WaitingForAccount,
 }
 
 impl TargetStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Draft,
         Self::Scheduled,
         Self::Publishing,
@@ -49,6 +52,7 @@ impl TargetStatus {
         Self::Published,
         Self::Failed,
         Self::NeedsReview,
+        Self::WaitingForAccount,
     ];
 
     /// The stored name.
@@ -61,6 +65,7 @@ impl TargetStatus {
             Self::Published => "published",
             Self::Failed => "failed",
             Self::NeedsReview => "needs_review",
+            Self::WaitingForAccount => "waiting_for_account",
         }
     }
 
@@ -88,7 +93,10 @@ impl TargetStatus {
     /// Whether a person may send the target out again (`retryPost`) or record it as
     /// published by hand (`markPublished`).
     pub fn is_settled_unsuccessfully(self) -> bool {
-        matches!(self, Self::Failed | Self::NeedsReview)
+        matches!(
+            self,
+            Self::Failed | Self::NeedsReview | Self::WaitingForAccount
+        )
     }
 }
 
@@ -99,7 +107,8 @@ pub enum PostStatus {
     Draft,
     /// Waiting for its due time.
     Scheduled,
-    /// A target failed and waits to be retried; none is published yet.
+    /// A target failed and waits to be retried (or for its account to be reconnected);
+    /// none is published yet.
     Queued,
     /// At least one target is being published, or some are done and others still pending.
     Publishing,
@@ -153,7 +162,11 @@ impl PostStatus {
             .iter()
             .filter(|s| **s == TargetStatus::Published)
             .count();
-        let pending = targets.iter().filter(|s| s.is_pending()).count();
+        // A target waiting for its account goes out once it is reconnected: still to come.
+        let pending = targets
+            .iter()
+            .filter(|s| s.is_pending() || **s == TargetStatus::WaitingForAccount)
+            .count();
         if targets.is_empty() {
             return if scheduled {
                 Self::Scheduled
@@ -173,7 +186,7 @@ impl PostStatus {
         if pending > 0 {
             return if published > 0 {
                 Self::Publishing
-            } else if any(TargetStatus::Retrying) {
+            } else if any(TargetStatus::Retrying) || any(TargetStatus::WaitingForAccount) {
                 Self::Queued
             } else {
                 Self::Scheduled
@@ -213,6 +226,9 @@ mod tests {
             ),
             (&[T::Failed, T::Failed], true, P::Failed),
             (&[T::Published, T::NeedsReview], true, P::NeedsReview),
+            (&[T::WaitingForAccount], true, P::Queued),
+            (&[T::WaitingForAccount, T::Scheduled], true, P::Queued),
+            (&[T::Published, T::WaitingForAccount], true, P::Publishing),
         ];
         for (targets, scheduled, expected) in cases {
             assert_eq!(P::derive(targets, *scheduled), *expected, "{targets:?}");
@@ -223,6 +239,9 @@ mod tests {
     fn pending_and_due() {
         assert!(T::PENDING.iter().all(|s| s.is_pending()));
         assert!(!T::Publishing.is_pending() && !T::Draft.is_pending());
+        // A target waiting for its account has no queue job, and may be retried by hand.
+        assert!(!T::WaitingForAccount.is_pending() && !T::WaitingForAccount.is_locked());
+        assert!(T::WaitingForAccount.is_settled_unsuccessfully());
         let at = chrono::DateTime::from_timestamp(1_000, 0).expect("valid");
         let later = chrono::DateTime::from_timestamp(2_000, 0).expect("valid");
         assert_eq!(super::due_at(at, None), at);

@@ -278,7 +278,8 @@ impl PostService {
         posts::archive_settled(&self.db, &actor.tenant_id, older_than, Utc::now()).await
     }
 
-    /// Tries the failed (or needs-review) targets of a post again, now.
+    /// Tries the failed (or needs-review, or waiting-for-account) targets of a post again,
+    /// now.
     pub async fn retry(&self, actor: &Actor, id: Uuid) -> Result<post::Model, AppError> {
         let txn = self.db.begin().await?;
         let (current, targets) = posts::lock(&txn, actor, id).await?;
@@ -288,7 +289,8 @@ impl PostService {
             .collect();
         if retryable.is_empty() || current.scheduled_at.is_none() {
             return Err(AppError::Conflict(
-                "the post has no failed or needs-review target to retry".into(),
+                "the post has no failed, needs-review or waiting-for-account target to retry"
+                    .into(),
             ));
         }
         let now = Utc::now();
@@ -302,7 +304,8 @@ impl PostService {
         Ok(updated)
     }
 
-    /// Records that a failed or needs-review target is in fact on the platform at `url`.
+    /// Records that a failed, needs-review or waiting-for-account target is in fact on the
+    /// platform at `url`.
     pub async fn mark_published(
         &self,
         actor: &Actor,
@@ -328,7 +331,8 @@ impl PostService {
             .ok_or(AppError::NotFound("target"))?;
         if !target.status.is_settled_unsuccessfully() {
             return Err(AppError::Conflict(format!(
-                "only a failed or needs-review target can be marked published; this one is {}",
+                "only a failed, needs-review or waiting-for-account target can be marked published; \
+                 this one is {}",
                 target.status.as_str()
             )));
         }

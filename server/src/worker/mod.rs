@@ -467,6 +467,26 @@ fn decide(
             },
             Settlement::Ack,
         ),
+        // Retrying cannot help until a person reconnects the account: the target waits
+        // without a job (reconnecting sends it out again, see `ConnectionService::store`).
+        Err(
+            failure @ PublishFailure::AuthExpired {
+                message,
+                response_code,
+            },
+        ) => (
+            AttemptResult {
+                status: TargetStatus::WaitingForAccount,
+                error: Some(format!(
+                    "waiting for the {} account to be reconnected: {message}",
+                    outcome.target.platform
+                )),
+                response_code: response_code.map(i32::from),
+                outcome: failure.outcome(),
+                ..base
+            },
+            Settlement::Ack,
+        ),
         Err(failure) => {
             let code = failure.response_code().map(i32::from);
             let message = failure.to_string();

@@ -712,10 +712,11 @@ async fn expired_session_is_refreshed_and_a_revoked_app_password_asks_to_reconne
     )
     .await
     .expect("store");
-    let third = publish(
+    let third = harness::publish(
         &app,
         &token,
         json!({"content": "third", "platforms": ["bluesky"], "scheduledAt": in_ms(200)}),
+        harness::waits_for_account,
     )
     .await;
     assert_asks_to_reconnect(&app, &token, &third).await;

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{
     TestApp, app_publishing, assert_asks_to_reconnect, assert_error, in_ms, plugin_host,
+    waits_for_account,
 };
 
 /// The fake platform's state: valid tokens, the refresh token it honours, what it got.
@@ -544,7 +545,7 @@ async fn expired_token_is_refreshed_once_and_revoked_one_asks_to_reconnect() {
             &token,
             second["id"].as_str().expect("id"),
             Duration::from_secs(15),
-            |p| p["status"] == "FAILED",
+            waits_for_account,
         )
         .await;
     assert_asks_to_reconnect(&app, &token, &failed).await;

@@ -13,7 +13,7 @@ use crate::fakes::discord::{CHANNEL_ID, Discord, GUILD_ID};
 use crate::fakes::media::{self, MediaHost};
 use crate::harness::{
     TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host, publish, watch_retry,
+    plugin_host, publish, waits_for_account, watch_retry,
 };
 use crate::plugins::built_plugins;
 
@@ -327,7 +327,7 @@ async fn discord_rate_limit_is_retried_after_the_stated_delay() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discord_deleted_webhook_fails_asking_to_reconnect() {
+async fn discord_deleted_webhook_waits_asking_to_reconnect() {
     let Setup {
         app,
         discord,
@@ -340,7 +340,7 @@ async fn discord_deleted_webhook_fails_asking_to_reconnect() {
         &app,
         &token,
         json!({"content": "into the void", "platforms": ["discord"], "scheduledAt": in_ms(200)}),
-        |p| p["status"] == "FAILED",
+        waits_for_account,
     )
     .await;
     let error = assert_asks_to_reconnect(&app, &token, &failed).await;

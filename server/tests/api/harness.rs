@@ -681,16 +681,26 @@ pub async fn publish(
     .await
 }
 
-/// Asserts that `post` (read once publishing ended) failed after one attempt asking to
-/// reconnect the account, and that the account is now `reconnect_required`; returns the
-/// target's error for platform-specific checks.
+/// Whether `post`'s first target waits for its account to be reconnected (a predicate for
+/// `wait_for_post`).
+pub fn waits_for_account(post: &Value) -> bool {
+    post["targets"][0]["status"] == "WAITING_FOR_ACCOUNT"
+}
+
+/// Asserts that `post` (read once its target settled) waits, after one attempt, for its
+/// account to be reconnected, with the reason, and that the account is now
+/// `reconnect_required`; returns the target's error for platform-specific checks.
 pub async fn assert_asks_to_reconnect(app: &TestApp, token: &str, post: &Value) -> String {
-    assert_eq!(post["status"], "FAILED", "{post}");
+    assert_eq!(post["status"], "QUEUED", "{post}");
+    assert_eq!(
+        post["targets"][0]["status"], "WAITING_FOR_ACCOUNT",
+        "{post}"
+    );
     let error = post["targets"][0]["lastError"]
         .as_str()
         .expect("error")
         .to_owned();
-    assert!(error.contains("reconnect"), "{error}");
+    assert!(error.contains("reconnected"), "{error}");
     assert_eq!(post["targets"][0]["attempts"], 1, "not retried blindly");
     let listed = app.ok(token, "{ connections { status } }", json!({})).await;
     assert_eq!(listed["connections"][0]["status"], "reconnect_required");

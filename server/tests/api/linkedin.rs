@@ -366,7 +366,7 @@ async fn an_expired_token_asks_to_reconnect() {
     let Setup { app, fake, token } = setup(json!([])).await;
     fake.state().tokens.clear();
     let post = app.create_post(&token, post_input("expired")).await;
-    let failed = ended(&app, &token, &post, "FAILED").await;
+    let failed = ended(&app, &token, &post, "QUEUED").await;
     assert_asks_to_reconnect(&app, &token, &failed).await;
     assert!(fake.state().posts.is_empty());
 }

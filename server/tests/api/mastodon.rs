@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::fakes::mastodon::{FakeMastodon, PNG};
 use crate::harness::{
     TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host_with, watch_retry,
+    plugin_host_with, waits_for_account, watch_retry,
 };
 
 const TOKEN: &str = "tok-alice-mastodon";
@@ -270,25 +270,64 @@ async fn rate_limited_status_is_retried_once_the_iso_8601_reset_has_passed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_token_fails_the_target_asking_to_reconnect() {
+async fn a_revoked_token_makes_the_target_wait_for_a_reconnect() {
     let Setup { app, fake, token } = setup().await;
     connect(&app, &token).await;
     fake.state().tokens.clear();
     let post = app
         .create_post(&token, post_input("after revocation", &[]))
         .await;
+    // Scheduled before anyone knows, due once the account must be reconnected.
+    let mut later = post_input("due while disconnected", &[]);
+    later["scheduledAt"] = json!(in_ms(2_500));
+    let second = app.create_post(&token, later).await;
     let failed = app
         .wait_for_post(
             &token,
             post["id"].as_str().expect("id"),
             Duration::from_secs(20),
-            |p| p["status"] == "FAILED",
+            waits_for_account,
         )
         .await;
     assert_asks_to_reconnect(&app, &token, &failed).await;
     let refused = fake.requests_to("POST", "/api/v1/statuses");
     assert_eq!(refused.len(), 1);
     assert!(fake.state().statuses.is_empty());
+
+    // A post due while the account must be reconnected waits too, without calling the
+    // instance with the refused token.
+    let waiting = app
+        .wait_for_post(
+            &token,
+            second["id"].as_str().expect("id"),
+            Duration::from_secs(20),
+            waits_for_account,
+        )
+        .await;
+    assert_eq!(waiting["status"], "QUEUED", "{waiting}");
+    assert_eq!(fake.requests_to("POST", "/api/v1/statuses").len(), 1);
+
+    // Reconnecting the account sends both out, each exactly once, with the new token.
+    fake.add_token("tok-alice-renewed", ACCOUNT_ID);
+    let reconnected = app
+        .ok(&token, CONNECT, credentials("tok-alice-renewed"))
+        .await["connectAccount"]
+        .clone();
+    assert_eq!(reconnected["status"], "active");
+    for post in [&post, &second] {
+        let done = published(&app, &token, post).await;
+        assert!(done["targets"][0]["lastError"].is_null(), "{done}");
+    }
+    let first_done = published(&app, &token, &post).await;
+    assert_eq!(first_done["targets"][0]["attempts"], 2, "{first_done}");
+    let created = fake.requests_to("POST", "/api/v1/statuses");
+    assert_eq!(created.len(), 3, "one refused, then one per post");
+    assert!(
+        created[1..]
+            .iter()
+            .all(|r| { r.header("authorization") == Some("Bearer tok-alice-renewed") })
+    );
+    assert_eq!(fake.state().statuses.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

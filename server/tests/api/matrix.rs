@@ -565,14 +565,14 @@ async fn synapse_rate_limit_is_retried_after_its_retry_after_ms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_token_fails_asking_to_reconnect() {
+async fn revoked_token_waits_asking_to_reconnect() {
     let setup = setup().await;
     let user = setup.synapse.register("herald-revoked").await;
     let room = setup.synapse.create_room(&user).await;
     connect(&setup, &user, &room).await;
     setup.synapse.logout(&user).await;
 
-    let failed = publish(&setup, json!({"content": "too late"}), "FAILED").await;
+    let failed = publish(&setup, json!({"content": "too late"}), "QUEUED").await;
     let error = assert_asks_to_reconnect(&setup.app, &setup.token, &failed).await;
     assert!(error.contains("M_UNKNOWN_TOKEN"), "{error}");
     let sends = setup.proxy.sends();

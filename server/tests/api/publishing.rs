@@ -264,9 +264,9 @@ async fn partial_failure_is_partially_published_not_failed() {
     let publisher = Arc::new(RecordingPublisher::new(true));
     publisher.script(
         "x",
-        vec![Err(PublishFailure::AuthExpired {
-            message: "401 token revoked".into(),
-            response_code: Some(401),
+        vec![Err(PublishFailure::Permanent {
+            message: "403 the account is suspended".into(),
+            response_code: Some(403),
         })],
     );
     let app = app_with(publisher).await;
@@ -287,16 +287,69 @@ async fn partial_failure_is_partially_published_not_failed() {
         x["lastError"]
             .as_str()
             .expect("error")
-            .contains("reconnect"),
+            .contains("suspended"),
         "{x}"
     );
-    assert_eq!(x["attempts"], 1, "auth failures are not retried blindly");
+    assert_eq!(x["attempts"], 1, "permanent failures are not retried");
     assert!(
         post["failureReason"]
             .as_str()
             .expect("reason")
-            .contains("x: reconnect")
+            .contains("x: 403 the account is suspended")
     );
+}
+
+/// Credentials the platform refused: the target waits for the account (no dead letter,
+/// no automatic retries, the reason shown), and `retryPost` sends it out again.
+#[tokio::test]
+async fn a_refused_account_makes_the_target_wait_without_spending_attempts() {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    publisher.script(
+        "x",
+        vec![Err(PublishFailure::AuthExpired {
+            message: "401 token revoked".into(),
+            response_code: Some(401),
+        })],
+    );
+    let app = app_with(publisher.clone()).await;
+    let admin = app.token("alice", None, &["admin"]);
+    let id = schedule(&app, &admin, &["x"], &in_ms(100), json!({})).await;
+    let post = app
+        .wait_for_post(
+            &admin,
+            &id,
+            Duration::from_secs(10),
+            crate::harness::waits_for_account,
+        )
+        .await;
+    assert_eq!(post["status"], "QUEUED", "{post}");
+    let x = &post["targets"][0];
+    assert_eq!(
+        x["lastError"],
+        "waiting for the x account to be reconnected: 401 token revoked"
+    );
+    assert_eq!(x["attempts"], 1);
+    // Neither retried on its own nor dead-lettered.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(publisher.call_count(), 1);
+    let stats = app
+        .ok(&admin, "{ queueStats { scheduled dead } }", json!({}))
+        .await;
+    assert_eq!(stats["queueStats"]["dead"], 0, "{stats}");
+    assert_eq!(stats["queueStats"]["scheduled"], 0, "no job: {stats}");
+
+    app.ok(
+        &admin,
+        "mutation($id: ID!) { retryPost(id: $id) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+    let done = app
+        .wait_for_post(&admin, &id, Duration::from_secs(10), status_is("PUBLISHED"))
+        .await;
+    assert_eq!(done["targets"][0]["attempts"], 2);
+    assert!(done["targets"][0]["lastError"].is_null(), "{done}");
+    assert_eq!(publisher.call_count(), 2);
 }
 
 #[tokio::test]

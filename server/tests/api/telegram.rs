@@ -13,7 +13,7 @@ use crate::fakes::media::{self, MediaHost};
 use crate::fakes::telegram::Telegram;
 use crate::harness::{
     TestApp, app_publishing, assert_asks_to_reconnect, assert_error, assert_retried_after, in_ms,
-    plugin_host, publish, watch_retry,
+    plugin_host, publish, waits_for_account, watch_retry,
 };
 
 const BOT_ID: i64 = 7_000_000_001;
@@ -296,7 +296,7 @@ async fn telegram_rate_limit_is_retried_after_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn telegram_revoked_token_fails_asking_to_reconnect() {
+async fn telegram_revoked_token_waits_asking_to_reconnect() {
     let Setup {
         app,
         telegram,
@@ -309,7 +309,7 @@ async fn telegram_revoked_token_fails_asking_to_reconnect() {
         &app,
         &token,
         json!({"content": "after revocation", "platforms": ["telegram"], "scheduledAt": in_ms(200)}),
-        |p| p["status"] == "FAILED",
+        waits_for_account,
     )
     .await;
     let error = assert_asks_to_reconnect(&app, &token, &failed).await;

@@ -211,9 +211,12 @@ async fn a_receiver_refusing_the_signature_asks_the_tenant_to_reconnect() {
     assert!(connected["errors"].is_null(), "{connected}");
     let id = webhook_post(&app, &admin, "signed with the wrong secret", &in_ms(50)).await;
     let post = app
-        .wait_for_post(&admin, &id, Duration::from_secs(15), |p| {
-            p["status"] == "FAILED"
-        })
+        .wait_for_post(
+            &admin,
+            &id,
+            Duration::from_secs(15),
+            crate::harness::waits_for_account,
+        )
         .await;
     crate::harness::assert_asks_to_reconnect(&app, &admin, &post).await;
     assert_eq!(

@@ -444,7 +444,8 @@ impl QueueMutation {
         set_paused(ctx, scope, platform.as_deref(), false).await
     }
 
-    /// Publishes the failed or needs-review targets of a post again, now.
+    /// Publishes the failed, needs-review or waiting-for-account targets of a post again,
+    /// now.
     async fn retry_post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Post> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "id")?;
@@ -456,8 +457,9 @@ impl QueueMutation {
         Ok(Post::from(post))
     }
 
-    /// Records that a failed or needs-review target is on the platform at `url` (after a
-    /// person checked), so it is never published again.
+    /// Records that a failed, needs-review or waiting-for-account target is on the platform
+    /// at `url` (after a person checked, or posted it by hand), so it is never published
+    /// again.
     async fn mark_published(
         &self,
         ctx: &Context<'_>,

@@ -28,7 +28,8 @@ pub enum PostStatus {
     Draft,
     /// Waiting for its due time.
     Scheduled,
-    /// A target failed and waits to be retried; none is published yet.
+    /// A target failed and waits to be retried (or for its account to be reconnected);
+    /// none is published yet.
     Queued,
     /// Being published, or published on some platforms with others still pending.
     Publishing,
@@ -60,6 +61,9 @@ pub enum TargetStatus {
     Failed,
     /// May or may not have reached the platform; a person must decide.
     NeedsReview,
+    /// The platform refused the account's credentials: waits, without spending attempts,
+    /// until the account is reconnected (`lastError` says why), then goes out.
+    WaitingForAccount,
 }
 
 /// Where a post stands in the approval workflow.
