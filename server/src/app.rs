@@ -146,10 +146,8 @@ pub fn start_background(
             services.worker_db.clone(),
             services.connections.clone(),
             plugins,
-            services.oauth.refresh_ahead,
-            services.oauth.refresh_interval,
+            services.oauth.clone(),
         )
-        .lending(services.oauth.clone())
         .spawn(stop.clone())
     });
     Background {

@@ -237,6 +237,7 @@ impl ConnectionService {
             expires_at: Set(expiry(credentials)),
             status_reason: Set(None),
             refreshed_at: Set(None),
+            reconnect_by: Set(None),
         })
         .on_conflict(
             OnConflict::columns([
@@ -249,6 +250,7 @@ impl ConnectionService {
                 connection::Column::Status,
                 connection::Column::StatusReason,
                 connection::Column::ExpiresAt,
+                connection::Column::ReconnectBy,
                 connection::Column::UpdatedAt,
             ])
             .to_owned(),
@@ -342,7 +344,7 @@ impl ConnectionService {
             .await?;
         db.execute(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "UPDATE social_connections SET expires_at = $2 WHERE id = $1",
+            "UPDATE social_connections SET expires_at = $2, reconnect_by = NULL WHERE id = $1",
             [connection_id.into(), expiry(credentials).into()],
         ))
         .await?;

@@ -15,13 +15,16 @@
 //! - **A refused grant** (`auth-expired`: `invalid_grant`, a revoked or replayed refresh
 //!   token) marks the connection `reconnect_required` with the platform's reason and
 //!   announces it on `connectionUpdated`.
+//! - **Tokens that cannot be refreshed** (no refresh token, e.g. LinkedIn's 60-day tokens
+//!   outside its partner programme) are announced `HERALD_OAUTH_RECONNECT_WARNING_DAYS`
+//!   ahead: the connection gets `reconnect_by` and a reason, on `connectionUpdated`;
+//!   at expiry the account becomes `reconnect_required` like any refused grant.
 //! - **The app's credentials are lent, never stored**: the plugin's `refresh-token` gets
 //!   the account's credentials only, so the platform's configured OAuth app is added to
 //!   their extras for the call ([`CLIENT_ID`], and [`CLIENT_SECRET`] for a confidential
 //!   client) and the secret is dropped from what the plugin returns before it is sealed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use herald_plugin_host::{Credentials, PluginHost, PublishFailure};
@@ -33,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::connections::{self, ConnectionService};
-use crate::db::entities::token;
+use crate::db::entities::{connection, token};
 use crate::domain::oauth_apps::{OauthApp, OauthConfig};
 use crate::error::AppError;
 
@@ -80,6 +83,8 @@ pub enum Outcome {
     Transient(String),
     /// The platform refused the grant: the account must be reconnected.
     ReconnectRequired(String),
+    /// The token expires within the warning lead and cannot be refreshed: announced.
+    ReconnectSoon,
 }
 
 /// Refreshes expiring tokens. Cheap to clone.
@@ -88,45 +93,120 @@ pub struct Refresher {
     db: DatabaseConnection,
     connections: ConnectionService,
     plugins: PluginHost,
-    apps: Arc<OauthConfig>,
-    ahead: Duration,
-    interval: Duration,
+    settings: Arc<OauthConfig>,
 }
 
 impl Refresher {
     /// A refresher reading and writing through the workers' pool `db` (it crosses
-    /// tenants), sealing through `connections`, calling `plugins`: it refreshes tokens
-    /// `ahead` of their expiry, looking every `interval`.
+    /// tenants), sealing through `connections`, calling `plugins`, as `settings` say: it
+    /// refreshes tokens `refresh_ahead` of their expiry, looking every `refresh_interval`,
+    /// lends the platforms' apps to the refreshes (see the module's docs), and announces
+    /// tokens that cannot be refreshed `reconnect_warning` ahead.
     pub fn new(
         db: DatabaseConnection,
         connections: ConnectionService,
         plugins: PluginHost,
-        ahead: Duration,
-        interval: Duration,
+        settings: Arc<OauthConfig>,
     ) -> Self {
         Self {
             db,
             connections,
             plugins,
-            apps: Arc::new(OauthConfig::default()),
-            ahead,
-            interval,
+            settings,
         }
     }
 
-    /// Lends the platforms' OAuth apps in `apps` to the refreshes (see the module's docs).
-    pub fn lending(mut self, apps: Arc<OauthConfig>) -> Self {
-        self.apps = apps;
-        self
-    }
-
     fn ahead_secs(&self) -> f64 {
-        self.ahead.as_secs_f64()
+        self.settings.refresh_ahead.as_secs_f64()
     }
 
-    /// Refreshes every connection due: active, with an expiry less than the configured
+    /// Announces the accounts whose token expires within the warning lead and cannot be
+    /// refreshed (no refresh token is stored): each gets `reconnect_by` (the expiry) and a
+    /// reason, once (a replica that comes second updates nothing), on `connectionUpdated`.
+    /// When the token expires, the refresh finds nothing to refresh with and the account
+    /// becomes `reconnect_required`.
+    pub async fn announce_expiring(&self) -> Result<Vec<Uuid>, AppError> {
+        let candidates = self
+            .db
+            .query_all(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT c.id FROM social_connections c
+                   JOIN social_account_tokens t ON t.connection_id = c.id
+                  WHERE c.status = $1 AND c.reconnect_by IS NULL
+                    AND t.refresh_ciphertext IS NULL AND c.expires_at IS NOT NULL
+                    AND c.expires_at <= now() + make_interval(secs => $2)
+                  ORDER BY c.expires_at LIMIT $3",
+                [
+                    connections::ACTIVE.into(),
+                    self.settings.reconnect_warning.as_secs_f64().into(),
+                    ROUND_SIZE.into(),
+                ],
+            ))
+            .await?;
+        let mut announced = Vec::with_capacity(candidates.len());
+        for row in candidates {
+            let id: Uuid = row.try_get("", "id")?;
+            let Some(marked) = connection::Entity::find_by_id(id)
+                .filter(connection::Column::ReconnectBy.is_null())
+                .filter(connection::Column::Status.eq(connections::ACTIVE))
+                .one(&self.db)
+                .await?
+            else {
+                continue;
+            };
+            let Some(expires_at) = marked.expires_at else {
+                continue;
+            };
+            let reason = format!(
+                "the {} access token expires at {} and cannot be refreshed: reconnect the \
+                 account before then",
+                marked.platform,
+                expires_at.format("%Y-%m-%d %H:%M UTC")
+            );
+            // Only the replica whose update finds the row unannounced announces it.
+            let updated = self
+                .db
+                .execute(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE social_connections
+                        SET reconnect_by = expires_at, status_reason = $2, updated_at = now()
+                      WHERE id = $1 AND reconnect_by IS NULL AND status = $3
+                        AND expires_at = $4",
+                    [
+                        id.into(),
+                        reason.clone().into(),
+                        connections::ACTIVE.into(),
+                        expires_at.into(),
+                    ],
+                ))
+                .await?;
+            if updated.rows_affected() == 0 {
+                continue;
+            }
+            tracing::info!(connection = %id, platform = %marked.platform, %expires_at,
+                "the account must be reconnected before its token expires");
+            let now = Utc::now();
+            self.connections.announce(connection::Model {
+                reconnect_by: Some(expires_at),
+                status_reason: Some(reason),
+                updated_at: now,
+                ..marked
+            });
+            announced.push(id);
+        }
+        Ok(announced)
+    }
+
+    /// Announces the accounts to reconnect soon ([`Self::announce_expiring`]), then
+    /// refreshes every connection due: active, with an expiry less than the configured
     /// lead away.
     pub async fn round(&self) -> Result<Vec<(Uuid, Outcome)>, AppError> {
+        let mut outcomes: Vec<(Uuid, Outcome)> = self
+            .announce_expiring()
+            .await?
+            .into_iter()
+            .map(|id| (id, Outcome::ReconnectSoon))
+            .collect();
         let due = self
             .db
             .query_all(Statement::from_sql_and_values(
@@ -142,7 +222,6 @@ impl Refresher {
                 ],
             ))
             .await?;
-        let mut outcomes = Vec::with_capacity(due.len());
         for row in due {
             let id: Uuid = row.try_get("", "id")?;
             outcomes.push((id, self.refresh(id).await?));
@@ -186,7 +265,7 @@ impl Refresher {
                 txn,
                 &self.connections,
                 &self.plugins,
-                self.apps.app(&platform).ok(),
+                self.settings.app(&platform).ok(),
                 id,
                 &platform,
                 credentials,
@@ -209,7 +288,7 @@ impl Refresher {
                 }
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    () = tokio::time::sleep(self.interval) => {}
+                    () = tokio::time::sleep(self.settings.refresh_interval) => {}
                 }
             }
         })

@@ -31,6 +31,10 @@ pub struct OauthArgs {
     /// Time between two looks for expiring tokens, in seconds.
     #[arg(long, env = "HERALD_OAUTH_REFRESH_INTERVAL_SECS", default_value_t = 60)]
     pub oauth_refresh_interval_secs: u64,
+    /// Announce an account whose token expires and cannot be refreshed (no refresh token)
+    /// this many days ahead, on `Connection.reconnectBy` and `connectionUpdated`.
+    #[arg(long, env = "HERALD_OAUTH_RECONNECT_WARNING_DAYS", default_value_t = 7)]
+    pub oauth_reconnect_warning_days: u64,
 }
 
 impl OauthArgs {
@@ -106,6 +110,9 @@ impl OauthArgs {
                 "HERALD_OAUTH_REFRESH_INTERVAL_SECS (--oauth-refresh-interval-secs)",
                 self.oauth_refresh_interval_secs,
             )?),
+            reconnect_warning: Duration::from_secs(
+                self.oauth_reconnect_warning_days.saturating_mul(86_400),
+            ),
         })
     }
 }

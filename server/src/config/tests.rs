@@ -87,6 +87,7 @@ fn oauth_args() -> OauthArgs {
         oauth_success_url: None,
         oauth_refresh_ahead_secs: 600,
         oauth_refresh_interval_secs: 60,
+        oauth_reconnect_warning_days: 7,
     }
 }
 
@@ -285,6 +286,10 @@ fn oauth_apps_come_from_per_platform_variables() {
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
     let config = args.config_from(vars).expect("valid");
+    assert_eq!(
+        config.reconnect_warning,
+        std::time::Duration::from_secs(7 * 86_400)
+    );
     let x = config.app("x").expect("configured");
     assert_eq!(x.client_id, "x-client");
     assert_eq!(x.client_secret.as_deref(), Some("x-secret"));

@@ -48,6 +48,9 @@ pub struct OauthConfig {
     pub refresh_ahead: Duration,
     /// Time between two looks for expiring tokens.
     pub refresh_interval: Duration,
+    /// How long before a token that cannot be refreshed expires the account is announced
+    /// as to be reconnected.
+    pub reconnect_warning: Duration,
 }
 
 impl OauthConfig {

@@ -5,18 +5,21 @@
 //! organization authors; 3,000 characters checked before scheduling; a retired version
 //! failing at once naming the setting; a duplicate after a lost answer taken as
 //! published (also after a worker killed mid-publish); 429 retried; 401 asking to
-//! reconnect; OAuth through the plugin host; and `herald plugin run` against the fake.
+//! reconnect; a 60-day token without a refresh token announced 7 days ahead, then asking
+//! to reconnect; OAuth through the plugin host; and `herald plugin run` against the fake.
 
 use std::time::Duration;
 
 use herald_plugin_host::{OauthClient, PublishFailure};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::discord::spawn_plugin_worker;
 use crate::fakes::linkedin::{EXPIRES_IN, FakeLinkedIn, shown};
 use crate::fakes::media::image;
 use crate::harness::{
-    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, in_ms, plugin_host,
+    TestApp, app_publishing, assert_asks_to_reconnect, assert_error, in_ms, plugin_host, ws_next,
+    ws_send,
 };
 
 const TOKEN: &str = "AQV-alice-linkedin";
@@ -625,4 +628,121 @@ async fn killed_worker_resumes_and_takes_the_duplicate_instead_of_posting_twice(
     assert_eq!(posts.len(), 1, "one post on LinkedIn");
     assert_eq!(fake.requests_to("POST", "/rest/posts").len(), 2);
     assert_eq!(done["targets"][0]["platformUrl"], feed_url(&posts[0].urn));
+}
+
+/// A refresher as a worker process runs it, with the default leads: refresh 10 minutes
+/// ahead, announce tokens that cannot be refreshed 7 days ahead.
+fn refresher(app: &TestApp) -> herald_server::token_refresh::Refresher {
+    herald_server::token_refresh::Refresher::new(
+        app.services.worker_db.clone(),
+        app.connections.clone(),
+        app.services.plugins.clone().expect("plugins"),
+        std::sync::Arc::new(herald_server::domain::oauth_apps::OauthConfig {
+            refresh_ahead: Duration::from_secs(600),
+            refresh_interval: Duration::from_secs(60),
+            reconnect_warning: Duration::from_secs(7 * 86_400),
+            ..Default::default()
+        }),
+    )
+}
+
+/// LinkedIn's 60-day tokens come without a refresh token outside its partner programme:
+/// the account is announced 7 days ahead (`reconnectBy`, a reason, `connectionUpdated`,
+/// once), keeps publishing until then, asks to reconnect when the token expires, and a
+/// reconnect clears it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_cannot_be_refreshed_is_announced_a_week_ahead() {
+    use herald_server::token_refresh::Outcome;
+    let Setup { app, fake, token } = setup(json!([])).await;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(6)).to_rfc3339();
+    let connected = app
+        .ok(
+            &token,
+            CONNECT,
+            json!({"c": {"accessToken": TOKEN, "expiresAt": expires}}),
+        )
+        .await["connectAccount"]
+        .clone();
+    let mut socket = app.ws(&token).await;
+    ws_send(
+        &mut socket,
+        json!({"id": "c", "type": "subscribe", "payload": {
+            "query": "subscription { connectionUpdated { id status statusReason reconnectBy } }"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let outcomes = refresher(&app).round().await.expect("round");
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].1, Outcome::ReconnectSoon);
+    let message = ws_next(&mut socket).await;
+    let updated = &message["payload"]["data"]["connectionUpdated"];
+    assert_eq!(updated["id"], connected["id"], "{message}");
+    assert_eq!(updated["status"], "active");
+    let reason = updated["statusReason"].as_str().expect("reason");
+    assert!(
+        reason.contains("cannot be refreshed") && reason.contains("reconnect"),
+        "{reason}"
+    );
+    let listed = app
+        .ok(
+            &token,
+            "{ connections { status expiresAt reconnectBy } }",
+            json!({}),
+        )
+        .await["connections"][0]
+        .clone();
+    assert_eq!(listed["status"], "active");
+    assert!(listed["reconnectBy"].is_string(), "{listed}");
+    assert_eq!(listed["reconnectBy"], listed["expiresAt"]);
+    // Announced once; the account still publishes meanwhile.
+    let again = refresher(&app).round().await.expect("round");
+    assert!(again.is_empty(), "{again:?}");
+    let post = app.create_post(&token, post_input("still a week")).await;
+    ended(&app, &token, &post, "PUBLISHED").await;
+
+    // Ten minutes before expiry there is nothing to refresh with: reconnect.
+    app.db
+        .execute_unprepared(
+            "UPDATE social_connections SET expires_at = now() + interval '60 seconds'",
+        )
+        .await
+        .expect("expiry");
+    let calls = fake.requests_to("POST", "/oauth/v2/accessToken").len();
+    let outcomes = refresher(&app).round().await.expect("round");
+    assert!(
+        matches!(outcomes.as_slice(), [(_, Outcome::ReconnectRequired(_))]),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        fake.requests_to("POST", "/oauth/v2/accessToken").len(),
+        calls,
+        "LinkedIn was not asked"
+    );
+    let message = ws_next(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["connectionUpdated"]["status"], "reconnect_required",
+        "{message}"
+    );
+
+    // Reconnecting clears the announcement.
+    let renewed = (chrono::Utc::now() + chrono::Duration::days(60)).to_rfc3339();
+    app.ok(
+        &token,
+        CONNECT,
+        json!({"c": {"accessToken": TOKEN, "expiresAt": renewed}}),
+    )
+    .await;
+    let listed = app
+        .ok(
+            &token,
+            "{ connections { status statusReason reconnectBy } }",
+            json!({}),
+        )
+        .await["connections"][0]
+        .clone();
+    assert_eq!(
+        listed,
+        json!({"status": "active", "statusReason": null, "reconnectBy": null})
+    );
 }

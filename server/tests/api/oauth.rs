@@ -44,6 +44,7 @@ pub fn settings(base: &str) -> OauthConfig {
         .into(),
         refresh_ahead: Duration::from_secs(600),
         refresh_interval: Duration::from_millis(200),
+        reconnect_warning: Duration::from_secs(7 * 86_400),
     }
 }
 

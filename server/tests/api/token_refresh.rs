@@ -16,13 +16,11 @@ use crate::oauth::{OauthSetup, settings, setup, stored};
 /// A refresher over the app's services, as a worker process runs it; `db` is the pool it
 /// uses (another replica brings its own).
 fn refresher(setup: &OauthSetup, db: sea_orm::DatabaseConnection) -> Refresher {
-    let settings = settings(&setup.app.http_url());
     Refresher::new(
         db,
         setup.app.connections.clone(),
         setup.app.services.plugins.clone().expect("plugins"),
-        settings.refresh_ahead,
-        settings.refresh_interval,
+        std::sync::Arc::new(settings(&setup.app.http_url())),
     )
 }
 

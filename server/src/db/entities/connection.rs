@@ -28,10 +28,14 @@ pub struct Model {
     pub is_default: bool,
     /// When the access token expires, as the platform said (`None`: it did not say).
     pub expires_at: Option<DateTimeUtc>,
-    /// Why the account must be reconnected, when it must.
+    /// Why the account must be reconnected: now (`reconnect_required`), or by
+    /// `reconnect_by`.
     pub status_reason: Option<String>,
     /// When its tokens were last refreshed.
     pub refreshed_at: Option<DateTimeUtc>,
+    /// When the account must be reconnected by: its token expires then and cannot be
+    /// refreshed (set once that was announced; cleared by new tokens).
+    pub reconnect_by: Option<DateTimeUtc>,
 }
 
 /// Relations of `social_connections` (none navigated).

@@ -38,8 +38,14 @@ pub struct Connection {
     pub is_default: bool,
     /// When the access token expires, as the platform said (Herald refreshes it ahead).
     pub expires_at: Option<DateTime<Utc>>,
-    /// Why the account must be reconnected, when `status` is `reconnect_required`.
+    /// Why the account must be reconnected: now (`status` is `reconnect_required`), or
+    /// by `reconnectBy`.
     pub status_reason: Option<String>,
+    /// When the account must be reconnected by: its access token expires then and the
+    /// platform gave no way to refresh it (e.g. LinkedIn outside its partner programme).
+    /// Set `HERALD_OAUTH_RECONNECT_WARNING_DAYS` ahead of the expiry and announced on
+    /// `connectionUpdated`; the account becomes `reconnect_required` when the token expires.
+    pub reconnect_by: Option<DateTime<Utc>>,
 }
 
 /// A begun OAuth connection: send the user to `authorizeUrl`.
@@ -67,6 +73,7 @@ impl From<connection::Model> for Connection {
             is_default: c.is_default,
             expires_at: c.expires_at,
             status_reason: c.status_reason,
+            reconnect_by: c.reconnect_by,
         }
     }
 }
