@@ -23,6 +23,7 @@ mod m20261204_000012_enable_row_level_security;
 mod m20261205_000013_create_oauth_states;
 mod m20261205_000014_add_connection_expiry;
 mod m20261205_000015_add_connection_reconnect_by;
+mod m20261205_000016_add_oauth_state_extra;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_create_oauth_states::Migration),
             Box::new(m20261205_000014_add_connection_expiry::Migration),
             Box::new(m20261205_000015_add_connection_reconnect_by::Migration),
+            Box::new(m20261205_000016_add_oauth_state_extra::Migration),
         ]
     }
 }

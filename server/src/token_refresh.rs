@@ -445,6 +445,7 @@ mod tests {
         let confidential = OauthApp {
             client_id: "app-id".into(),
             client_secret: Some("app-secret".into()),
+            scopes: Vec::new(),
         };
         let lent = lend(&account(&[("instance", "x.example")]), Some(&confidential));
         assert_eq!(lent.extra_value(CLIENT_ID), Some("app-id"));
@@ -465,6 +466,7 @@ mod tests {
         let public = OauthApp {
             client_id: "app-id".into(),
             client_secret: None,
+            scopes: Vec::new(),
         };
         assert_eq!(
             lend(&account(&[]), Some(&public)).extra_value(CLIENT_SECRET),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{ConfigError, positive, required_url};
-use crate::domain::oauth_apps::{CLIENT_ID, CLIENT_SECRET, OauthApp, OauthConfig, PREFIX};
+use crate::domain::oauth_apps::{CLIENT_ID, CLIENT_SECRET, OauthApp, OauthConfig, PREFIX, SCOPES};
 
 /// OAuth settings common to every platform.
 #[derive(Debug, Clone, Args)]
@@ -92,11 +92,22 @@ impl OauthArgs {
                 .get(&format!("{PREFIX}{platform}{CLIENT_SECRET}"))
                 .map(|secret| secret.trim().to_owned())
                 .filter(|secret| !secret.is_empty());
+            let scopes = vars
+                .get(&format!("{PREFIX}{platform}{SCOPES}"))
+                .map(|scopes| {
+                    scopes
+                        .split(|c: char| c.is_whitespace() || c == ',')
+                        .filter(|scope| !scope.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
             apps.insert(
                 platform.to_owned(),
                 OauthApp {
                     client_id: client_id.to_owned(),
                     client_secret,
+                    scopes,
                 },
             );
         }

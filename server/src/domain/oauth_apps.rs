@@ -11,6 +11,8 @@ pub const PREFIX: &str = "HERALD_OAUTH_";
 pub const CLIENT_ID: &str = "_CLIENT_ID";
 /// Suffix of a platform's client secret variable.
 pub const CLIENT_SECRET: &str = "_CLIENT_SECRET";
+/// Suffix of a platform's further scopes variable.
+pub const SCOPES: &str = "_SCOPES";
 
 /// A platform's app as registered with it. `Debug` never prints the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -19,6 +21,9 @@ pub struct OauthApp {
     pub client_id: String,
     /// Client secret (confidential clients).
     pub client_secret: Option<String>,
+    /// Scopes asked for besides the plugin's own, e.g. LinkedIn's `w_organization_social`
+    /// for an app approved to post as organization pages.
+    pub scopes: Vec<String>,
 }
 
 impl std::fmt::Debug for OauthApp {
@@ -29,6 +34,7 @@ impl std::fmt::Debug for OauthApp {
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "[redacted]"),
             )
+            .field("scopes", &self.scopes)
             .finish()
     }
 }

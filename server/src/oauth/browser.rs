@@ -1,4 +1,5 @@
-//! The connect flow for plain browsers: `GET /oauth/{platform}/start` (bearer token)
+//! The connect flow for plain browsers: `GET /oauth/{platform}/start` (bearer token; its
+//! query parameters are the account's credential extras, e.g. `?author=urn:li:organization:5`)
 //! redirects to the platform with a cookie naming the flow, and `GET
 //! /oauth/{platform}/callback` completes it when the platform sends the browser back,
 //! then redirects to the configured success URL or shows a short page.
@@ -73,6 +74,7 @@ fn escape(text: &str) -> String {
 async fn start(
     State(browser): State<Browser>,
     Path(platform): Path<String>,
+    Query(extra): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
     let authorization = headers
@@ -84,7 +86,9 @@ async fn start(
     };
     let begun = crate::db::tenant::scope(
         &actor.tenant_id,
-        browser.flows.begin(&actor, &platform, Starter::Browser),
+        browser
+            .flows
+            .begin(&actor, &platform, Starter::Browser, extra),
     )
     .await;
     let begun = match begun {

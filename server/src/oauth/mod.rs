@@ -26,6 +26,7 @@ use crate::domain::oauth_apps::OauthConfig;
 use crate::domain::post::is_web_url;
 use crate::error::AppError;
 use crate::secrets::TokenCipher;
+use crate::token_refresh::{CLIENT_ID, CLIENT_SECRET};
 use states::{Completer, Pending};
 
 /// How long a begun flow may be completed.
@@ -171,16 +172,28 @@ impl ConnectFlows {
     /// Begins a flow for the caller's tenant on `platform` (the caller must be allowed to
     /// connect accounts): asks the plugin for the authorisation URL with a fresh state and
     /// PKCE challenge, and remembers the flow for [`STATE_TTL`].
+    ///
+    /// `extra` are credential extras chosen now for the account (e.g. LinkedIn's `author`:
+    /// the organization page to post as), added to what the platform grants when the flow
+    /// completes. The operator's further scopes for the platform
+    /// (`HERALD_OAUTH_<PLATFORM>_SCOPES`) are added to the URL's `scope`.
     pub async fn begin(
         &self,
         actor: &Actor,
         platform: &str,
         starter: Starter<'_>,
+        extra: Vec<(String, String)>,
     ) -> Result<Begun, AppError> {
         self.connections.require_manager(actor)?;
+        let extra = checked_extra(extra)?;
         let host = self.host(platform)?;
         let redirect_uri = self.redirect_uri(platform, starter)?;
         let client = self.client(platform, redirect_uri.clone())?;
+        let scopes = self
+            .config
+            .app(platform)
+            .map(|app| app.scopes.clone())
+            .unwrap_or_default();
         let state = pkce::state();
         let verifier = pkce::verifier();
         let authorize_url = host
@@ -198,6 +211,7 @@ impl ConnectFlows {
                 format!("{platform}'s plugin gave no http(s) authorisation URL"),
             ));
         }
+        let authorize_url = with_scopes(&authorize_url, &scopes);
         let expires_at = Utc::now() + STATE_TTL;
         let pending = Pending {
             owner_id: actor.tenant_id.clone(),
@@ -207,6 +221,7 @@ impl ConnectFlows {
             verifier,
             browser_bound: starter == Starter::Browser,
             expires_at,
+            extra,
         };
         states::purge_expired(&self.db, &actor.tenant_id).await?;
         states::insert(&self.db, &self.cipher, &pkce::state_hash(&state), &pending).await?;
@@ -292,13 +307,19 @@ impl ConnectFlows {
         let platform = pending.platform.as_str();
         let host = self.host(platform)?;
         let client = self.client(platform, pending.redirect_uri.clone())?;
-        let credentials = host
+        let mut credentials = host
             .oauth_exchange(platform, client, code, &pending.verifier)
             .await
             .map_err(|failure| {
                 tracing::info!(%platform, %failure, "OAuth code exchange refused");
                 AppError::bad_input("code", format!("{platform} refused the code: {failure}"))
             })?;
+        // What the user chose when beginning; the platform's own values win.
+        for (key, value) in pending.extra {
+            if !credentials.extra.iter().any(|(k, _)| *k == key) {
+                credentials.extra.push((key, value));
+            }
+        }
         let account = host
             .verify_credentials(platform, credentials.clone())
             .await
@@ -323,4 +344,153 @@ fn unknown_state() -> AppError {
         "state",
         "unknown or already used connection request; begin again",
     )
+}
+
+/// Most credential extras a flow may carry.
+const MAX_EXTRA: usize = 16;
+/// Longest extra name, in characters.
+const MAX_EXTRA_KEY: usize = 64;
+/// Longest extra value, in characters.
+const MAX_EXTRA_VALUE: usize = 2_048;
+
+/// `extra` if a flow may carry it: a few short, distinct, named values, none of the names
+/// Herald itself puts in credentials (the lent OAuth app).
+fn checked_extra(extra: Vec<(String, String)>) -> Result<Vec<(String, String)>, AppError> {
+    let refuse = |message: String| Err(AppError::bad_input("extra", message));
+    if extra.len() > MAX_EXTRA {
+        return refuse(format!("at most {MAX_EXTRA} extra values"));
+    }
+    let mut checked: Vec<(String, String)> = Vec::with_capacity(extra.len());
+    for (key, value) in extra {
+        let key = key.trim().to_owned();
+        let valid_key = !key.is_empty()
+            && key.chars().count() <= MAX_EXTRA_KEY
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid_key {
+            return refuse(format!(
+                "`{}` is not an extra name (letters, digits, `_`, `-`, `.`; at most \
+                 {MAX_EXTRA_KEY})",
+                key.chars().take(MAX_EXTRA_KEY).collect::<String>()
+            ));
+        }
+        if key == CLIENT_ID || key == CLIENT_SECRET {
+            return refuse(format!("`{key}` is set by Herald from its OAuth app"));
+        }
+        if value.chars().count() > MAX_EXTRA_VALUE {
+            return refuse(format!(
+                "the value of `{key}` is longer than {MAX_EXTRA_VALUE} characters"
+            ));
+        }
+        if checked.iter().any(|(k, _)| *k == key) {
+            return refuse(format!("`{key}` is given twice"));
+        }
+        checked.push((key, value.trim().to_owned()));
+    }
+    Ok(checked)
+}
+
+/// `url` with `scopes` added to its `scope` parameter (space-separated, or
+/// comma-separated when the plugin's list is), each once; the rest of the URL as it was.
+fn with_scopes(url: &str, scopes: &[String]) -> String {
+    if scopes.is_empty() {
+        return url.to_owned();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let (path, query) = base.split_once('?').unwrap_or((base, ""));
+    let mut parts: Vec<String> = query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let encode = |value: &str| {
+        url::form_urlencoded::byte_serialize(value.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    let at = parts.iter().position(|part| part.starts_with("scope="));
+    let current: String = at
+        .and_then(|i| url::form_urlencoded::parse(parts[i].as_bytes()).next())
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let separator = if current.contains(',') && !current.contains(' ') {
+        ','
+    } else {
+        ' '
+    };
+    let mut all: Vec<&str> = current
+        .split(separator)
+        .filter(|scope| !scope.is_empty())
+        .collect();
+    for scope in scopes {
+        if !all.contains(&scope.as_str()) {
+            all.push(scope);
+        }
+    }
+    let joined = all.join(&separator.to_string());
+    let param = format!("scope={}", encode(&joined));
+    match at {
+        Some(i) => parts[i] = param,
+        None => parts.push(param),
+    }
+    let mut rebuilt = format!("{path}?{}", parts.join("&"));
+    if let Some(fragment) = fragment {
+        rebuilt.push('#');
+        rebuilt.push_str(fragment);
+    }
+    rebuilt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{checked_extra, with_scopes};
+
+    #[test]
+    fn further_scopes_join_the_plugins_own_once() {
+        let scopes = ["w_organization_social".to_owned(), "profile".to_owned()];
+        assert_eq!(
+            with_scopes(
+                "https://www.linkedin.com/oauth/v2/authorization?response_type=code&scope=openid%20profile&state=a%2Fb",
+                &scopes
+            ),
+            "https://www.linkedin.com/oauth/v2/authorization?response_type=code\
+             &scope=openid%20profile%20w_organization_social&state=a%2Fb"
+        );
+        assert_eq!(
+            with_scopes("https://p.example/auth?scope=a,b", &scopes),
+            "https://p.example/auth?scope=a%2Cb%2Cw_organization_social%2Cprofile"
+        );
+        assert_eq!(
+            with_scopes("https://p.example/auth?x=1#f", &scopes),
+            "https://p.example/auth?x=1&scope=w_organization_social%20profile#f"
+        );
+        assert_eq!(
+            with_scopes("https://p.example/auth?scope=a", &[]),
+            "https://p.example/auth?scope=a"
+        );
+    }
+
+    #[test]
+    fn extras_are_short_named_distinct_and_never_the_lent_app() {
+        let one = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        assert_eq!(
+            checked_extra(one(" author ", " urn:li:organization:5 ")).expect("valid"),
+            one("author", "urn:li:organization:5")
+        );
+        for bad in [
+            one("", "x"),
+            one("a b", "x"),
+            one("client_secret", "x"),
+            one("client_id", "x"),
+            one("author", &"x".repeat(2_049)),
+            [one("a", "1"), one("a", "2")].concat(),
+            (0..17).map(|i| (format!("k{i}"), "v".to_owned())).collect(),
+        ] {
+            assert!(checked_extra(bad.clone()).is_err(), "{bad:?}");
+        }
+    }
 }

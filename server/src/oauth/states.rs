@@ -23,6 +23,8 @@ pub struct Pending {
     /// Begun by the browser flow: only the server's callback completes it, with the
     /// browser's cookie.
     pub browser_bound: bool,
+    /// Credential extras the user chose when beginning (added to the account's).
+    pub extra: Vec<(String, String)>,
     /// When the flow stops being accepted.
     pub expires_at: DateTime<Utc>,
 }
@@ -38,12 +40,18 @@ pub async fn insert<C: ConnectionTrait>(
     state_hash: &[u8],
     pending: &Pending,
 ) -> Result<(), AppError> {
+    let extra = if pending.extra.is_empty() {
+        None
+    } else {
+        let json = serde_json::to_vec(&pending.extra).map_err(internal)?;
+        Some(cipher.seal(&json, state_hash))
+    };
     db.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO oauth_states (state_hash, owner_id, user_id, platform, redirect_uri,
                                    key_id, verifier_ciphertext, browser_bound, created_at,
-                                   expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)",
+                                   expires_at, extra_ciphertext)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9, $10)",
         [
             state_hash.to_vec().into(),
             pending.owner_id.clone().into(),
@@ -54,6 +62,7 @@ pub async fn insert<C: ConnectionTrait>(
             cipher.seal(pending.verifier.as_bytes(), state_hash).into(),
             pending.browser_bound.into(),
             pending.expires_at.into(),
+            extra.into(),
         ],
     ))
     .await?;
@@ -112,7 +121,7 @@ pub async fn take<C: ConnectionTrait>(
                 AND ($3::text IS NULL OR user_id = $3)
                 AND ($4::text IS NULL OR (browser_bound AND platform = $4))
               RETURNING owner_id, user_id, platform, redirect_uri, key_id,
-                        verifier_ciphertext, browser_bound, expires_at",
+                        verifier_ciphertext, browser_bound, expires_at, extra_ciphertext",
             [state_hash.to_vec().into(), owner, user, platform],
         ))
         .await?
@@ -124,6 +133,15 @@ pub async fn take<C: ConnectionTrait>(
     let verifier = cipher
         .open(&key_id, &sealed, state_hash)
         .map_err(internal)?;
+    let extra = match row.try_get::<Option<Vec<u8>>>("", "extra_ciphertext")? {
+        Some(sealed) => {
+            let json = cipher
+                .open(&key_id, &sealed, state_hash)
+                .map_err(internal)?;
+            serde_json::from_slice(&json).map_err(internal)?
+        }
+        None => Vec::new(),
+    };
     Ok(Some(Pending {
         owner_id: row.try_get("", "owner_id")?,
         user_id: row.try_get("", "user_id")?,
@@ -132,5 +150,6 @@ pub async fn take<C: ConnectionTrait>(
         verifier: String::from_utf8(verifier).map_err(internal)?,
         browser_bound: row.try_get("", "browser_bound")?,
         expires_at: row.try_get("", "expires_at")?,
+        extra,
     }))
 }

@@ -746,3 +746,117 @@ async fn a_token_that_cannot_be_refreshed_is_announced_a_week_ahead() {
         json!({"status": "active", "statusReason": null, "reconnectBy": null})
     );
 }
+
+/// Posting as an organization page through the connect flow: the operator adds
+/// `w_organization_social` (`HERALD_OAUTH_LINKEDIN_SCOPES`), `beginConnect` names the page
+/// (`extra: author`), and the connection is the page; without the scope LinkedIn refuses
+/// the post, and a reserved extra is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_page_is_connected_by_oauth_and_posted_as() {
+    use herald_server::domain::oauth_apps::{OauthApp, OauthConfig};
+    let fake = FakeLinkedIn::start().await;
+    fake.add_member("unused", SUB, "Alice Liddell");
+    {
+        let mut state = fake.state();
+        state.clients.insert(
+            "standard-app".into(),
+            crate::fakes::linkedin::Client {
+                secret: "standard-app-s3cret".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                partner: false,
+            },
+        );
+        state
+            .organizations
+            .insert(ORGANIZATION.into(), [SUB.to_owned()].into());
+        state.approving = Some(SUB.into());
+    }
+    let host = plugin_host(&[
+        ("api.linkedin.com:443", fake.base.clone()),
+        ("www.linkedin.com:443", fake.base.clone()),
+    ])
+    .await;
+    let settings = |scopes: &[&str]| {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        move |base: &str| OauthConfig {
+            public_url: Some(base.to_owned()),
+            redirect_uris: vec![REDIRECT.to_owned()],
+            apps: [(
+                "LINKEDIN".to_owned(),
+                OauthApp {
+                    client_id: "standard-app".into(),
+                    client_secret: Some("standard-app-s3cret".into()),
+                    scopes,
+                },
+            )]
+            .into(),
+            ..Default::default()
+        }
+    };
+    const BEGIN: &str = "mutation($extra: [CredentialValueInput!]!) { beginConnect(platform: \"linkedin\", redirectUri: \"https://herald.example/oauth/linkedin/callback\", extra: $extra) { authorizeUrl state } }";
+    const COMPLETE: &str = "mutation($state: String!, $code: String!) { completeConnect(state: $state, code: $code) { id externalAccountId displayName status } }";
+    let as_page = json!({"extra": [{"key": "author", "value": ORGANIZATION}]});
+
+    for (scopes, allowed) in [(&["w_organization_social"][..], true), (&[][..], false)] {
+        let api = TestApp::spawn_with_oauth(host.clone(), settings(scopes)).await;
+        let mut publishers = herald_server::publish::PublisherRegistry::new();
+        publishers.register(
+            "linkedin",
+            std::sync::Arc::new(herald_server::publish::plugin::PluginPublisher::new(
+                host.clone(),
+                api.connections.clone(),
+            )),
+        );
+        let app = api.with_worker(publishers).await;
+        let token = app.token("alice", None, &["admin"]);
+
+        let reserved = app
+            .gql(
+                Some(&token),
+                BEGIN,
+                json!({"extra": [{"key": "client_secret", "value": "mine"}]}),
+            )
+            .await;
+        assert_error(&reserved, "BAD_USER_INPUT", Some("extra"));
+
+        let begun = app.ok(&token, BEGIN, as_page.clone()).await["beginConnect"].clone();
+        let url = begun["authorizeUrl"].as_str().expect("URL");
+        let scope = reqwest::Url::parse(url)
+            .expect("URL")
+            .query_pairs()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .expect("scope");
+        let expected = if allowed {
+            "openid profile w_member_social w_organization_social"
+        } else {
+            "openid profile w_member_social"
+        };
+        assert_eq!(scope, expected);
+        let state = begun["state"].as_str().expect("state");
+        let code = authorize(&fake, url, state).await;
+        let connected = app
+            .ok(&token, COMPLETE, json!({"state": state, "code": code}))
+            .await["completeConnect"]
+            .clone();
+        assert_eq!(connected["externalAccountId"], ORGANIZATION, "{connected}");
+        assert_eq!(
+            connected["displayName"],
+            format!("{ORGANIZATION} (posted by Alice Liddell)")
+        );
+
+        let before = fake.state().posts.len();
+        let post = app.create_post(&token, post_input("from the page")).await;
+        if allowed {
+            ended(&app, &token, &post, "PUBLISHED").await;
+            let posts = &fake.state().posts;
+            assert_eq!(posts.len(), before + 1);
+            assert_eq!(posts[before].author, ORGANIZATION);
+        } else {
+            let failed = ended(&app, &token, &post, "FAILED").await;
+            let error = failed["targets"][0]["lastError"].as_str().expect("error");
+            assert!(error.contains("Not enough permissions"), "{error}");
+            assert_eq!(fake.state().posts.len(), before);
+        }
+    }
+}

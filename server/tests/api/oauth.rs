@@ -39,6 +39,7 @@ pub fn settings(base: &str) -> OauthConfig {
             OauthApp {
                 client_id: CLIENT_ID.to_owned(),
                 client_secret: None,
+                scopes: Vec::new(),
             },
         )]
         .into(),
@@ -174,8 +175,9 @@ async fn browser_flow_connects_and_a_replayed_callback_is_refused() {
         .expect("start");
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
+    // The start's query parameters are the account's extras.
     let started = http
-        .get(format!("{base}/oauth/example/start"))
+        .get(format!("{base}/oauth/example/start?channel=news"))
         .bearer_auth(&setup.admin)
         .send()
         .await
@@ -236,7 +238,15 @@ async fn browser_flow_connects_and_a_replayed_callback_is_refused() {
         lifetime > chrono::Duration::minutes(55) && lifetime <= chrono::Duration::hours(1),
         "{lifetime}"
     );
-    assert!(stored(&setup.app).await.refresh_token.is_some());
+    let credentials = stored(&setup.app).await;
+    assert!(credentials.refresh_token.is_some());
+    assert!(
+        credentials
+            .extra
+            .contains(&("channel".to_owned(), "news".to_owned())),
+        "{:?}",
+        credentials.extra
+    );
 
     // The same callback again: the state was used.
     let replayed = http

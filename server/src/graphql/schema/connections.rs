@@ -162,12 +162,15 @@ impl ConnectionMutation {
     /// platform returns them to `redirectUri` (default: this server's
     /// `/oauth/{platform}/callback`; otherwise one the operator listed) with a `code` and
     /// the `state`, for `completeConnect`. `OAUTH_NOT_CONFIGURED` names the setting a
-    /// platform still needs.
+    /// platform still needs. `extra` are platform-specific values kept with the account
+    /// once connected, as `connectAccount`'s (e.g. LinkedIn's `author`:
+    /// `urn:li:organization:<id>` to post as that page).
     async fn begin_connect(
         &self,
         ctx: &Context<'_>,
         platform: String,
         redirect_uri: Option<String>,
+        #[graphql(default)] extra: Vec<CredentialValueInput>,
     ) -> async_graphql::Result<ConnectStart> {
         let actor = actor(ctx)?;
         let begun = ctx
@@ -178,6 +181,7 @@ impl ConnectionMutation {
                 Starter::Api {
                     redirect_uri: redirect_uri.as_deref(),
                 },
+                extra.into_iter().map(|kv| (kv.key, kv.value)).collect(),
             )
             .await
             .map_err(|e| e.extend())?;

@@ -103,6 +103,8 @@ struct Code {
     client_id: String,
     redirect_uri: String,
     member: String,
+    /// The scopes the member approved (the authorize request's `scope`).
+    scopes: String,
     used: bool,
 }
 
@@ -133,6 +135,9 @@ pub struct Platform {
     pub requests: Vec<Recorded>,
     codes: HashMap<String, Code>,
     refresh: HashMap<String, (String, String)>,
+    /// The scopes granted to tokens issued by the OAuth endpoints, by access or refresh
+    /// token (tokens added by tests directly have every scope).
+    granted: HashMap<String, String>,
     next: u64,
 }
 
@@ -149,6 +154,19 @@ impl Platform {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(|token| self.tokens.get(token).cloned())
+    }
+
+    /// Whether the token of `headers` was granted `scope` (tokens added directly were
+    /// granted every scope).
+    fn has_scope(&self, headers: &HeaderMap, scope: &str) -> bool {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        self.granted
+            .get(token)
+            .is_none_or(|granted| granted.split([' ', ',']).any(|s| s == scope))
     }
 
     /// Whether `member` may post (and own images) as `author`.
@@ -442,6 +460,18 @@ fn create(state: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
         );
     };
     let author = post["author"].as_str().unwrap_or_default().to_owned();
+    let needed = if author.starts_with("urn:li:organization:") {
+        "w_organization_social"
+    } else {
+        "w_member_social"
+    };
+    if !s.has_scope(headers, needed) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "ACCESS_DENIED",
+            "Not enough permissions to access: partnerApiPostsExternal.CREATE.20261101",
+        );
+    }
     if !s.may_act_as(&member, &author) {
         return error(
             StatusCode::FORBIDDEN,
@@ -542,6 +572,7 @@ async fn authorize(
             client_id,
             redirect_uri: redirect_uri.clone(),
             member,
+            scopes: param("scope"),
             used: false,
         },
     );
@@ -585,7 +616,7 @@ async fn token(
             "Client authentication failed",
         );
     };
-    let member = match field("grant_type").as_str() {
+    let (member, scopes) = match field("grant_type").as_str() {
         "authorization_code" => {
             let code = field("code");
             let valid = s.codes.get(&code).is_some_and(|c| {
@@ -600,10 +631,16 @@ async fn token(
             }
             let code = s.codes.get_mut(&code).expect("code");
             code.used = true;
-            code.member.clone()
+            (code.member.clone(), code.scopes.clone())
         }
         "refresh_token" => match s.refresh.get(&field("refresh_token")) {
-            Some((owner, member)) if *owner == client_id => member.clone(),
+            Some((owner, member)) if *owner == client_id => (
+                member.clone(),
+                s.granted
+                    .get(&field("refresh_token"))
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
             _ => {
                 return refused(
                     StatusCode::BAD_REQUEST,
@@ -622,10 +659,13 @@ async fn token(
     };
     let access = format!("AQV{}", s.next());
     s.tokens.insert(access.clone(), member.clone());
+    // LinkedIn answers the granted scopes comma-separated.
+    let scopes = scopes.split(' ').collect::<Vec<_>>().join(",");
+    s.granted.insert(access.clone(), scopes.clone());
     let mut answer = json!({
         "access_token": access,
         "expires_in": EXPIRES_IN,
-        "scope": "openid,profile,w_member_social",
+        "scope": scopes,
     });
     if client.partner {
         // LinkedIn's refresh tokens do not rotate: the same one comes back until it ends.
@@ -634,6 +674,7 @@ async fn token(
             _ => format!("AQX{}", s.next()),
         };
         s.refresh.insert(refresh.clone(), (client_id, member));
+        s.granted.insert(refresh.clone(), scopes);
         answer["refresh_token"] = json!(refresh);
         answer["refresh_token_expires_in"] = json!(31_536_000);
     }
