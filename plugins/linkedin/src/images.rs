@@ -1,6 +1,9 @@
 //! The Images API: `POST /rest/images?action=initializeUpload` with the post's author as
 //! owner answers an `uploadUrl` and the image's URN; the bytes are PUT to that URL (with
-//! the account's token, streamed by the host); the URN then goes in the post's content.
+//! the account's token, streamed by the host); `GET /rest/images/{urn}` is read until
+//! LinkedIn has processed it (`AVAILABLE`); the URN then goes in the post's content.
+
+use std::time::Duration;
 
 use herald_plugin_sdk::http::{Body, Request};
 use herald_plugin_sdk::scrub::Secrets;
@@ -8,6 +11,11 @@ use herald_plugin_sdk::{PublishError, log, media};
 use serde_json::json;
 
 use crate::api::{self, API, Initialized};
+
+/// Status reads of an uploaded image before the publish is retried later.
+const STATUS_READS: u32 = 10;
+/// Time between two status reads.
+const STATUS_WAIT: Duration = Duration::from_secs(1);
 
 /// Hosts an upload URL may point at: the account's token goes with the bytes, so it is
 /// only sent to LinkedIn.
@@ -64,7 +72,48 @@ pub fn upload(index: u32, to: &Upload<'_>) -> Result<String, PublishError> {
         "image {} uploaded ({} bytes)",
         initialized.image, info.size
     ));
+    wait_until_available(index, &initialized.image, to)?;
     Ok(initialized.image)
+}
+
+/// Reads the status of the uploaded image `urn` (the post's media at `index`) until
+/// LinkedIn has processed it: `AVAILABLE` → done; `PROCESSING_FAILED` → permanent (the
+/// file is not an image LinkedIn takes); still processing after [`STATUS_READS`] reads →
+/// retryable (the whole publish is tried again later).
+fn wait_until_available(index: u32, urn: &str, to: &Upload<'_>) -> Result<(), PublishError> {
+    let url = format!("{API}/rest/images/{}", urn.replace(':', "%3A"));
+    for read in 0..STATUS_READS {
+        if read > 0 {
+            std::thread::sleep(STATUS_WAIT);
+        }
+        let image = api::send(
+            api::rest(Request::get(url.clone()), to.token, to.version),
+            to.version,
+            to.secrets,
+        )?
+        .json::<ImageStatus>()?;
+        match image.status.as_str() {
+            "AVAILABLE" => return Ok(()),
+            "PROCESSING_FAILED" => {
+                return Err(PublishError::Permanent(format!(
+                    "LinkedIn could not process image {} (media[{index}]): PROCESSING_FAILED",
+                    index + 1
+                )));
+            }
+            _ => {}
+        }
+    }
+    Err(PublishError::Retryable(format!(
+        "LinkedIn was still processing image {} after {STATUS_READS} status reads",
+        index + 1
+    )))
+}
+
+/// `GET /rest/images/{urn}`: the part read.
+#[derive(serde::Deserialize)]
+struct ImageStatus {
+    /// `WAITING_UPLOAD`, `PROCESSING`, `AVAILABLE` or `PROCESSING_FAILED`.
+    status: String,
 }
 
 /// Whether `url` is an https URL on one of [`UPLOAD_HOSTS`] (port 443).

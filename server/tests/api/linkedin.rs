@@ -860,3 +860,63 @@ async fn an_organization_page_is_connected_by_oauth_and_posted_as() {
         }
     }
 }
+
+/// LinkedIn processes an uploaded image before a post may use it: the plugin reads its
+/// status until `AVAILABLE`, and a `PROCESSING_FAILED` image fails the post at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_is_read_until_linkedin_has_processed_it() {
+    let Setup { app, fake, token } = setup(json!([])).await;
+    fake.state().image_processing_reads = 2;
+    let with_image = |content: &str, name: &str| {
+        let mut input = post_input(content);
+        input["media"] = json!([{
+            "url": format!("https://media.herald.test/herald-media/{name}.png"),
+            "mimeType": "image/png",
+        }]);
+        input
+    };
+    let post = app
+        .create_post(&token, with_image("processed", "cat"))
+        .await;
+    let done = ended(&app, &token, &post, "PUBLISHED").await;
+    assert_eq!(done["targets"][0]["attempts"], 1);
+    let urn = fake.state().images[0].urn.clone();
+    let reads: Vec<_> = fake
+        .state()
+        .requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/rest/images/"))
+        .cloned()
+        .collect();
+    assert_eq!(reads.len(), 3, "PROCESSING twice, then AVAILABLE");
+    for read in &reads {
+        assert_eq!(read.header("linkedin-version"), Some("202611"));
+        assert_eq!(read.header("x-restli-protocol-version"), Some("2.0.0"));
+        assert_eq!(
+            read.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+    }
+    assert_eq!(fake.state().posts.len(), 1);
+    assert_eq!(
+        fake.state().posts[0].content,
+        Some(json!({"media": {"id": urn}}))
+    );
+
+    {
+        let mut state = fake.state();
+        state.image_processing_reads = 0;
+        state.image_processing_fails = true;
+    }
+    let post = app
+        .create_post(&token, with_image("broken", "kitten"))
+        .await;
+    let failed = ended(&app, &token, &post, "FAILED").await;
+    let error = failed["targets"][0]["lastError"].as_str().expect("error");
+    assert!(
+        error.contains("PROCESSING_FAILED") && error.contains("image 1"),
+        "{error}"
+    );
+    assert_eq!(failed["targets"][0]["attempts"], 1, "not retried");
+    assert_eq!(fake.state().posts.len(), 1);
+}

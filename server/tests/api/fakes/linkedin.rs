@@ -12,7 +12,9 @@
 //!   "Content is a duplicate of urn:li:share:…".
 //! - `POST /rest/images?action=initializeUpload` → `{value: {uploadUrl, image}}`, the
 //!   upload URL on `https://www.linkedin.com/dms-uploads/…`; `PUT` there with the token
-//!   stores the bytes; a post may use only uploaded images its author owns.
+//!   stores the bytes; `GET /rest/images/{urn}` answers its `status` (`WAITING_UPLOAD`,
+//!   `PROCESSING` for as many reads as the test sets, `AVAILABLE` or
+//!   `PROCESSING_FAILED`); a post may use only available images its author owns.
 //! - OAuth: `GET /oauth/v2/authorization` (approves at once, redirects with `code` and
 //!   `state`) and `POST /oauth/v2/accessToken` (form with `client_id`/`client_secret`;
 //!   codes single-use and bound to client and redirect URI; 60-day access tokens; refresh
@@ -87,6 +89,22 @@ pub struct StoredImage {
     pub owner: String,
     /// The bytes PUT to its upload URL, once uploaded.
     pub bytes: Option<Vec<u8>>,
+    /// Status reads still answering `PROCESSING` once uploaded (then `AVAILABLE`).
+    pub processing_reads: u32,
+    /// Processing fails (`PROCESSING_FAILED`) instead.
+    pub processing_fails: bool,
+}
+
+impl StoredImage {
+    /// The status `GET /rest/images/{urn}` answers now.
+    fn status(&self) -> &'static str {
+        match (&self.bytes, self.processing_fails, self.processing_reads) {
+            (None, _, _) => "WAITING_UPLOAD",
+            (Some(_), true, _) => "PROCESSING_FAILED",
+            (Some(_), false, 0) => "AVAILABLE",
+            (Some(_), false, _) => "PROCESSING",
+        }
+    }
 }
 
 /// An OAuth client (a LinkedIn app).
@@ -119,6 +137,10 @@ pub struct Platform {
     pub organizations: HashMap<String, HashSet<String>>,
     pub posts: Vec<StoredPost>,
     pub images: Vec<StoredImage>,
+    /// Status reads each new image answers `PROCESSING` before `AVAILABLE`.
+    pub image_processing_reads: u32,
+    /// New images fail processing.
+    pub image_processing_fails: bool,
     /// The next this many `POST /rest/posts` answer 429 (with `Retry-After` when set).
     pub throttle_posts: u32,
     pub throttle_retry_after: Option<u32>,
@@ -200,6 +222,7 @@ impl FakeLinkedIn {
             .route("/v2/userinfo", get(userinfo))
             .route("/rest/posts", post(create_post))
             .route("/rest/images", post(initialize_upload))
+            .route("/rest/images/{urn}", get(image_status))
             .route("/dms-uploads/{id}/uploaded-image/0", put(upload))
             .route("/oauth/v2/authorization", get(authorize))
             .route("/oauth/v2/accessToken", post(token))
@@ -373,10 +396,13 @@ async fn initialize_upload(
     }
     let id = format!("D4E10AQ{}", s.next());
     let urn = format!("urn:li:image:{id}");
+    let (processing_reads, processing_fails) = (s.image_processing_reads, s.image_processing_fails);
     s.images.push(StoredImage {
         urn: urn.clone(),
         owner,
         bytes: None,
+        processing_reads,
+        processing_fails,
     });
     axum::Json(json!({ "value": {
         "uploadUrlExpiresAt": chrono::Utc::now().timestamp_millis() + 86_400_000,
@@ -384,6 +410,33 @@ async fn initialize_upload(
         "image": urn,
     }}))
     .into_response()
+}
+
+/// `GET /rest/images/{image URN}`: the image's status (`WAITING_UPLOAD`, `PROCESSING`,
+/// `AVAILABLE`, `PROCESSING_FAILED`); only `AVAILABLE` images go in posts.
+async fn image_status(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(urn): Path<String>,
+) -> Response {
+    if let Some(refused) = rest_headers(&headers) {
+        return refused;
+    }
+    let mut s = state.lock().expect("fake state");
+    if s.caller(&headers).is_none() {
+        return unauthorized();
+    }
+    match s.images.iter_mut().find(|image| image.urn == urn) {
+        Some(image) => {
+            let status = image.status();
+            if status == "PROCESSING" {
+                image.processing_reads -= 1;
+            }
+            axum::Json(json!({ "id": image.urn, "owner": image.owner, "status": status }))
+                .into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such image"),
+    }
 }
 
 async fn upload(
@@ -509,10 +562,12 @@ fn create(state: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
     let owned = |id: &str| {
         s.images
             .iter()
-            .any(|image| image.urn == id && image.owner == author && image.bytes.is_some())
+            .any(|image| image.urn == id && image.owner == author && image.status() == "AVAILABLE")
     };
     if !ids.iter().all(|id| owned(id)) {
-        return invalid("an image is not uploaded or not owned by the author");
+        return invalid(
+            "an image is not available (uploaded and processed) or not owned by the author",
+        );
     }
     if commentary.chars().count() > 3_000 {
         return invalid("commentary is longer than 3000 characters");
