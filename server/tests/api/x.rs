@@ -637,3 +637,143 @@ async fn killed_worker_resumes_and_finds_the_post_instead_of_posting_twice() {
         format!("https://x.com/i/status/{}", posts[0].id)
     );
 }
+
+/// The user path, through Herald's own connect flow: a browser begins at
+/// `/oauth/x/start` (bearer token), X (the fake, checking PKCE) sends it back to the
+/// server's callback, and a scheduled post with an image goes out exactly once with the
+/// tokens Herald got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_connected_in_the_browser_publishes_an_image_once() {
+    use herald_server::domain::oauth_apps::{OauthApp, OauthConfig};
+    let fake = FakeX::start().await;
+    fake.add_account("unused", ACCOUNT_ID, "alice", "Alice on X");
+    let host = plugin_host(&[
+        ("api.x.com:443", fake.base.clone()),
+        ("media.herald.test:443", fake.base.clone()),
+    ])
+    .await;
+    let api = TestApp::spawn_with_oauth(host.clone(), |base| OauthConfig {
+        public_url: Some(base.to_owned()),
+        apps: [(
+            "X".to_owned(),
+            OauthApp {
+                client_id: "herald-app".into(),
+                client_secret: Some("herald-s3cret".into()),
+                scopes: Vec::new(),
+            },
+        )]
+        .into(),
+        ..Default::default()
+    })
+    .await;
+    let base = api.http_url();
+    let callback = format!("{base}/oauth/x/callback");
+    {
+        let mut state = fake.state();
+        state.oauth.clients.insert(
+            "herald-app".into(),
+            oauth::Client {
+                secret: Some("herald-s3cret".into()),
+                redirect_uris: vec![callback.clone()],
+            },
+        );
+        state.oauth.approving = Some(ACCOUNT_ID.into());
+    }
+    let mut publishers = herald_server::publish::PublisherRegistry::new();
+    publishers.register(
+        "x",
+        std::sync::Arc::new(herald_server::publish::plugin::PluginPublisher::new(
+            host.clone(),
+            api.connections.clone(),
+        )),
+    );
+    let app = api.with_worker(publishers).await;
+    let token = app.token("alice", None, &["admin"]);
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let started = browser
+        .get(format!("{base}/oauth/x/start"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(started.status(), 302);
+    let cookie = started.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let authorize_url = started.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let at_x = browser
+        .get(authorize_url.replacen("https://x.com", &fake.base, 1))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(at_x.status(), 302);
+    let back = at_x.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(back.starts_with(&callback), "{back}");
+    let done = browser
+        .get(&back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(
+        done.status(),
+        200,
+        "{}",
+        done.text().await.unwrap_or_default()
+    );
+
+    let listed = app
+        .ok(
+            &token,
+            "{ connections { platform externalAccountId status expiresAt } }",
+            json!({}),
+        )
+        .await;
+    let connection = &listed["connections"][0];
+    assert_eq!(connection["platform"], "x");
+    assert_eq!(connection["externalAccountId"], ACCOUNT_ID);
+    assert_eq!(connection["status"], "active");
+    assert!(connection["expiresAt"].is_string(), "{connection}");
+
+    let mut input = post_input("Connected the way users do");
+    input["media"] = json!([{
+        "url": "https://media.herald.test/herald-media/kitten.png",
+        "altText": "A kitten",
+        "mimeType": "image/png",
+    }]);
+    let post = app.create_post(&token, input).await;
+    let published = ended(&app, &token, &post, "PUBLISHED").await;
+    assert_eq!(published["targets"][0]["attempts"], 1);
+    let (posts, media) = {
+        let state = fake.state();
+        (state.posts.clone(), state.media.clone())
+    };
+    assert_eq!(posts.len(), 1, "published exactly once");
+    assert_eq!(posts[0].author, ACCOUNT_ID);
+    assert_eq!(posts[0].media_ids, vec![media[0].id.clone()]);
+    assert_eq!(media[0].bytes(), image("kitten.png"));
+    let created = fake.requests_to("POST", "/2/tweets");
+    let bearer = created[0]
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .expect("bearer")
+        .to_owned();
+    assert!(
+        bearer.starts_with("xat-"),
+        "posted with the token X issued to Herald: {bearer}"
+    );
+}
