@@ -650,6 +650,11 @@ pub async fn app_publishing(platform: &str, host: PluginHost) -> TestApp {
         host.clone(),
     )
     .await;
+    publishing_through(app, platform, host).await
+}
+
+/// `app` with a worker publishing `platform`'s posts through `host`'s plugin.
+pub async fn publishing_through(app: TestApp, platform: &str, host: PluginHost) -> TestApp {
     let mut publishers = PublisherRegistry::new();
     publishers.register(
         platform,

@@ -799,15 +799,7 @@ async fn an_organization_page_is_connected_by_oauth_and_posted_as() {
 
     for (scopes, allowed) in [(&["w_organization_social"][..], true), (&[][..], false)] {
         let api = TestApp::spawn_with_oauth(host.clone(), settings(scopes)).await;
-        let mut publishers = herald_server::publish::PublisherRegistry::new();
-        publishers.register(
-            "linkedin",
-            std::sync::Arc::new(herald_server::publish::plugin::PluginPublisher::new(
-                host.clone(),
-                api.connections.clone(),
-            )),
-        );
-        let app = api.with_worker(publishers).await;
+        let app = crate::harness::publishing_through(api, "linkedin", host.clone()).await;
         let token = app.token("alice", None, &["admin"]);
 
         let reserved = app

@@ -679,15 +679,7 @@ async fn an_account_connected_in_the_browser_publishes_an_image_once() {
         );
         state.oauth.approving = Some(ACCOUNT_ID.into());
     }
-    let mut publishers = herald_server::publish::PublisherRegistry::new();
-    publishers.register(
-        "x",
-        std::sync::Arc::new(herald_server::publish::plugin::PluginPublisher::new(
-            host.clone(),
-            api.connections.clone(),
-        )),
-    );
-    let app = api.with_worker(publishers).await;
+    let app = crate::harness::publishing_through(api, "x", host.clone()).await;
     let token = app.token("alice", None, &["admin"]);
 
     let browser = reqwest::Client::builder()
