@@ -554,6 +554,37 @@ impl ConnectionService {
         Ok(Some((conn.id, self.open(&row)?)))
     }
 
+    /// Why [`Self::credentials`] found no account to publish with on `platform`: the
+    /// reason recorded on an account that must be reconnected (the chosen one, else any of
+    /// the tenant's there), or that none is connected.
+    pub async fn why_unusable(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+        chosen: Option<Uuid>,
+    ) -> Result<String, AppError> {
+        let mut query = connection::Entity::find()
+            .filter(connection::Column::OwnerId.eq(tenant_id))
+            .filter(connection::Column::Platform.eq(platform))
+            .filter(connection::Column::Status.eq(RECONNECT_REQUIRED));
+        if let Some(id) = chosen {
+            query = query.filter(connection::Column::Id.eq(id));
+        }
+        let refused = query
+            .order_by_desc(connection::Column::IsDefault)
+            .one(&self.db)
+            .await?;
+        Ok(match refused {
+            Some(conn) => conn.status_reason.unwrap_or_else(|| {
+                format!(
+                    "the {platform} account {} must be reconnected",
+                    conn.display_name
+                )
+            }),
+            None => format!("no {platform} account is connected"),
+        })
+    }
+
     /// The credentials sealed in `row`.
     pub(crate) fn open(&self, row: &token::Model) -> Result<Credentials, AppError> {
         let context = row.connection_id.as_bytes();

@@ -99,8 +99,13 @@ impl Publisher for PluginPublisher {
             .await
             .map_err(account_error)?
         else {
+            let message = self
+                .connections
+                .why_unusable(&request.owner_id, platform, request.connection_id)
+                .await
+                .map_err(account_error)?;
             return Err(PublishFailure::AuthExpired {
-                message: format!("no connected {platform} account"),
+                message,
                 response_code: None,
             });
         };

@@ -306,6 +306,17 @@ async fn a_revoked_token_makes_the_target_wait_for_a_reconnect() {
         .await;
     assert_eq!(waiting["status"], "QUEUED", "{waiting}");
     assert_eq!(fake.requests_to("POST", "/api/v1/statuses").len(), 1);
+    // It says why: the reason recorded on the account.
+    let reason = app
+        .ok(&token, "{ connections { statusReason } }", json!({}))
+        .await["connections"][0]["statusReason"]
+        .as_str()
+        .expect("reason")
+        .to_owned();
+    assert_eq!(
+        waiting["targets"][0]["lastError"],
+        format!("waiting for the mastodon account to be reconnected: {reason}")
+    );
 
     // Reconnecting the account sends both out, each exactly once, with the new token.
     fake.add_token("tok-alice-renewed", ACCOUNT_ID);
