@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Request, State, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_plugin_host::PluginHost;
 use herald_plugin_host::address::AddressPolicy;
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 use tokio_util::sync::CancellationToken;
@@ -23,6 +22,7 @@ use crate::graphql;
 use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, limits, ws};
+use crate::health::Health;
 use crate::oauth;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
@@ -194,11 +194,11 @@ const DOCUMENT_CACHE_ENTRIES: usize = 1_000;
 #[derive(Clone)]
 struct AppState {
     graphql: Endpoint,
-    db: DatabaseConnection,
 }
 
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
-/// `/graphql/ws`, liveness on `/healthz`, the browser's OAuth connect flow on
+/// `/graphql/ws`, liveness on `/healthz` and readiness on `/readyz` (see [`crate::health`]),
+/// the browser's OAuth connect flow on
 /// `/oauth/{platform}/start` and `/callback`. Without `persisted` (the APQ store), persisted
 /// queries are refused.
 pub fn router(
@@ -218,8 +218,13 @@ pub fn router(
             subscriptions: fanout::Registry::default(),
             documents: documents::DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
         },
-        db: services.db.clone(),
     };
+    let health = Health::new(
+        services.db.clone(),
+        services.worker_db.clone(),
+        services.queue.clone(),
+        services.plugins.clone(),
+    );
     let oauth = oauth::browser::router(
         services.connect_flows.clone(),
         state.graphql.verifier.clone(),
@@ -228,9 +233,9 @@ pub fn router(
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/graphql/assets/{name}", get(graphiql_asset))
-        .route("/healthz", get(healthz))
         .with_state(state)
         .merge(oauth)
+        .merge(health.router())
 }
 
 /// Connects the database and the queue and builds the services, with what `configure`
@@ -431,14 +436,4 @@ async fn graphql_ws(State(state): State<AppState>, request: Request) -> Response
     upgrade
         .protocols([ws::PROTOCOL])
         .on_upgrade(move |stream| ws::serve(stream, endpoint))
-}
-
-async fn healthz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ok").into_response(),
-        Err(err) => {
-            tracing::error!(%err, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
-        }
-    }
 }

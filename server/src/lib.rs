@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod health;
 pub mod keys;
 pub mod metrics;
 pub mod oauth;

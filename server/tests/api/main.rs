@@ -15,6 +15,7 @@ mod connections;
 mod dataloader;
 mod discord;
 mod documents;
+mod health;
 mod http;
 mod keys;
 mod layout;

@@ -384,8 +384,18 @@ impl PrivateRedis {
     /// Stops this Redis (SIGKILL: everything in it is lost) and starts a new one on the
     /// same port.
     pub(crate) async fn restart(&mut self) {
+        self.stop().await;
+        self.resume().await;
+    }
+
+    /// Stops this Redis (SIGKILL); [`Self::resume`] starts an empty one on its port.
+    pub(crate) async fn stop(&mut self) {
         self.child.start_kill().expect("SIGKILL redis-server");
         self.child.wait().await.expect("reaped");
+    }
+
+    /// Starts a Redis again on the port of one [`Self::stop`]ped.
+    pub(crate) async fn resume(&mut self) {
         self.child = Self::run(self.port).await;
     }
 
