@@ -32,7 +32,7 @@ async fn ready_when_migrated_with_its_plugins_and_not_when_a_migration_is_pendin
     assert!(plugins.contains(&json!("example")), "{ready}");
 
     // A build newer than the database: not ready (still alive), naming the migration.
-    use herald_migrations::{MigrationName, MigratorTrait};
+    use herald_migrations::MigratorTrait;
     let newest = herald_migrations::Migrator::migrations()
         .last()
         .map(|m| m.name().to_owned())
