@@ -686,10 +686,11 @@ pub async fn publish(
     .await
 }
 
-/// Whether `post`'s first target waits for its account to be reconnected (a predicate for
-/// `wait_for_post`).
+/// Whether `post` (one target) waits for its account to be reconnected (a predicate for
+/// `wait_for_post`). The post and its targets are read by two statements, so both must
+/// show it: a worker's commit may fall between them.
 pub fn waits_for_account(post: &Value) -> bool {
-    post["targets"][0]["status"] == "WAITING_FOR_ACCOUNT"
+    post["targets"][0]["status"] == "WAITING_FOR_ACCOUNT" && post["status"] == "QUEUED"
 }
 
 /// Asserts that `post` (read once its target settled) waits, after one attempt, for its
