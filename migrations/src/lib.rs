@@ -22,6 +22,7 @@ mod m20261204_000011_add_default_connection;
 mod m20261204_000012_enable_row_level_security;
 mod m20261205_000013_create_oauth_states;
 mod m20261205_000014_add_connection_expiry;
+mod m20261205_000016_create_media;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_enable_row_level_security::Migration),
             Box::new(m20261205_000013_create_oauth_states::Migration),
             Box::new(m20261205_000014_add_connection_expiry::Migration),
+            Box::new(m20261205_000016_create_media::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod keys;
+pub mod media;
 pub mod metrics;
 pub mod oauth;
 pub mod plugins;

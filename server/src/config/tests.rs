@@ -77,6 +77,26 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
         },
         members_manage_accounts: false,
         oauth: oauth_args(),
+        media: media_args(),
+    }
+}
+
+fn media_args() -> MediaArgs {
+    MediaArgs {
+        media_dir: PathBuf::from("./data/media"),
+        media_max_bytes: 1_000,
+        media_s3_bucket: None,
+        media_s3_endpoint: None,
+        media_s3_region: "us-east-1".into(),
+        media_s3_access_key_id: None,
+        media_s3_secret_access_key: None,
+        media_s3_secret_access_key_file: None,
+        media_s3_path_style: false,
+        media_signing_key: None,
+        media_url_ttl_secs: 86_400,
+        media_upload_ttl_secs: 3_600,
+        media_gc_after_hours: 168,
+        media_gc_interval_secs: 3_600,
     }
 }
 
