@@ -236,13 +236,14 @@ impl MediaMutation {
         &self,
         ctx: &Context<'_>,
         file_name: String,
-        #[graphql(desc = "Ignored: the type is sniffed from the bytes.")] content_type: Option<
-            String,
-        >,
+        #[graphql(
+            name = "contentType",
+            desc = "Ignored: the type is sniffed from the bytes."
+        )]
+        _content_type: Option<String>,
         size: i64,
         alt_text: Option<String>,
     ) -> async_graphql::Result<MediaUpload> {
-        let _ = content_type;
         let actor = actor(ctx)?;
         let pending = ctx
             .data::<MediaLibrary>()?
