@@ -77,6 +77,9 @@ pub fn open(storage: &Storage) -> Result<Arc<dyn ObjectStore>, StorageError> {
             Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir)?)
         }
         Storage::S3(s3) => {
+            // object_store's HTTP client takes rustls' process-wide provider: ring, unless
+            // one is installed already (then that one serves).
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let mut builder = object_store::aws::AmazonS3Builder::new()
                 .with_bucket_name(&s3.bucket)
                 .with_region(&s3.region)

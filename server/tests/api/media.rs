@@ -4,6 +4,8 @@
 //! garbage collection, and a post's library image published through the real Mastodon
 //! plugin, which fetches it from Herald's signed URL.
 
+mod s3;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
