@@ -379,7 +379,9 @@ impl MediaLibrary {
         S: Stream<Item = Result<axum::body::Bytes, E>>,
         E: std::fmt::Display,
     {
-        let key = Path::from(storage_key(id));
+        // Each attempt writes a key of its own: two `PUT`s of one upload never write the
+        // same object, and the one that completes the row first keeps its file.
+        let key = Path::from(format!("{}.{}", storage_key(id), Uuid::new_v4().simple()));
         let cap = match declared_size.and_then(|s| u64::try_from(s).ok()) {
             Some(declared) => declared.min(self.config.max_bytes),
             None => self.config.max_bytes,
@@ -408,9 +410,9 @@ impl MediaLibrary {
         }
         let owner = &actor.tenant_id;
         if let Some(existing) = rows::find_by_checksum(&self.db, owner, &ingested.sha256).await? {
-            return self.deduplicated(owner, id, existing).await;
+            return self.deduplicated(owner, id, key.as_ref(), existing).await;
         }
-        match rows::complete(&self.db, owner, id, &ingested).await {
+        match rows::complete(&self.db, owner, id, key.as_ref(), &ingested).await {
             Ok(Some(row)) => Ok(Stored {
                 file: LibraryFile::from_row(row).ok_or_else(|| incomplete(id))?,
                 deduplicated: false,
@@ -430,22 +432,26 @@ impl MediaLibrary {
                 let existing = rows::find_by_checksum(&self.db, owner, &ingested.sha256)
                     .await?
                     .ok_or_else(|| internal(err))?;
-                self.deduplicated(owner, id, existing).await
+                self.deduplicated(owner, id, key.as_ref(), existing).await
             }
             Err(err) => Err(err.into()),
         }
     }
 
-    /// Drops the upload `id` in favour of the tenant's `existing` file with the same bytes.
+    /// Drops the upload `id` (written at `key`) in favour of the tenant's `existing` file
+    /// with the same bytes.
     async fn deduplicated(
         &self,
         owner: &str,
         id: Uuid,
+        key: &str,
         existing: MediaRow,
     ) -> Result<Stored, AppError> {
         if existing.id != id {
             rows::delete(&self.db, owner, id).await?;
-            store::remove(self.store.as_ref(), &storage_key(id)).await;
+        }
+        if existing.storage_key != key {
+            store::remove(self.store.as_ref(), key).await;
         }
         Ok(Stored {
             file: LibraryFile::from_row(existing).ok_or_else(|| incomplete(id))?,
@@ -532,7 +538,7 @@ fn incomplete(id: Uuid) -> AppError {
     AppError::Internal(format!("media {id} is ready without its details").into())
 }
 
-/// The key of file `id` in the store.
+/// The key of file `id` in the store, before an upload names its own (`<key>.<attempt>`).
 pub fn storage_key(id: Uuid) -> String {
     format!("media/{id}")
 }

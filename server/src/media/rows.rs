@@ -133,12 +133,13 @@ pub async fn find_by_checksum<C: ConnectionTrait>(
     .await
 }
 
-/// Makes the pending row `id` ready with what the upload turned out to be; `None` when it
-/// is no longer pending.
+/// Makes the pending row `id` ready with what the upload written at `storage_key` turned
+/// out to be; `None` when it is no longer pending.
 pub async fn complete<C: ConnectionTrait>(
     db: &C,
     owner_id: &str,
     id: Uuid,
+    storage_key: &str,
     ingested: &Ingested,
 ) -> Result<Option<MediaRow>, DbErr> {
     let (width, height) = match ingested.dimensions {
@@ -148,7 +149,8 @@ pub async fn complete<C: ConnectionTrait>(
     MediaRow::find_by_statement(statement(
         &format!(
             "UPDATE media SET status = 'ready', content_type = $3, byte_size = $4, sha256 = $5,
-                              width = $6, height = $7, upload_expires_at = NULL
+                              width = $6, height = $7, storage_key = $8,
+                              upload_expires_at = NULL
              WHERE owner_id = $1 AND id = $2 AND status = 'pending'
              RETURNING {COLUMNS}"
         ),
@@ -160,6 +162,7 @@ pub async fn complete<C: ConnectionTrait>(
             ingested.sha256.to_vec().into(),
             width.into(),
             height.into(),
+            storage_key.to_owned().into(),
         ],
     ))
     .one(db)
