@@ -240,11 +240,6 @@ impl MediaLibrary {
         &self.urls
     }
 
-    /// The object store.
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
-    }
-
     pub(crate) fn worker_db(&self) -> &DatabaseConnection {
         &self.worker_db
     }

@@ -189,10 +189,14 @@ async fn multipart_upload_sniffs_the_type_and_stores_each_content_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_media_refuses_anonymous_callers_and_stores_into_the_callers_tenant() {
     let app = TestApp::spawn().await;
+    // Without a token (as a cross-site form would send it): not even read.
     let (status, body) = multipart(&app, None, &png("anon"), "a.png", "image/png", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
-    let (status, _) = multipart(
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "UNSUPPORTED_MEDIA_TYPE"
+    );
+    let (status, body) = multipart(
         &app,
         Some("not-a-token"),
         &png("anon"),
@@ -202,6 +206,7 @@ async fn upload_media_refuses_anonymous_callers_and_stores_into_the_callers_tena
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     assert!(stored_files(&app).is_empty());
     // A member of another tenant, or without any role, uploads into its own tenant only.
     let acme = app.token("mia", Some("acme"), &[]);

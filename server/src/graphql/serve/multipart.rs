@@ -5,7 +5,8 @@
 //!
 //! A browser form may send `multipart/form-data` across sites without a preflight, so a
 //! multipart request must carry a bearer token (which a form cannot set) before any of
-//! its body is read.
+//! its body is read: without an `Authorization` header it is refused as unsupported (415,
+//! as before uploads existed), with a bad token as unauthenticated (401).
 
 use std::collections::HashMap;
 
@@ -59,6 +60,18 @@ pub(super) async fn post(
     body: Body,
     content_type: &str,
 ) -> Response {
+    if !parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Content-Type must be application/json; multipart/form-data (file uploads) needs \
+             a bearer token",
+        );
+    }
     let auth = authenticate(&endpoint.verifier, &parts.headers);
     if let Err(err) = &auth.0 {
         return refuse(
