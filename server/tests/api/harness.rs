@@ -85,7 +85,7 @@ pub fn hs256() -> JwtConfig {
 /// (see [`TestApp::local_media_url`]), plugins through a host override.
 pub const MEDIA_HOST: &str = "https://media.herald.test";
 /// The media size cap of test servers.
-pub const MEDIA_MAX_BYTES: u64 = 12 * 1024 * 1024;
+pub const MEDIA_MAX_BYTES: u64 = 6 * 1024 * 1024;
 
 /// The media library of a test server: a fresh directory under the system's temporary
 /// directory, a small size cap, URLs on [`MEDIA_HOST`].

@@ -295,8 +295,8 @@ async fn streamed_uploads_are_capped_and_written_before_the_body_ends() {
     for chunk in head.chunks(256 * 1024) {
         sender.send(Ok(chunk.to_vec())).await.expect("send");
     }
-    // Before the last bytes are sent, 5 MiB parts are already on disk (the cap is 12 MiB:
-    // the server holds at most a part or two of it).
+    // Before the last bytes are sent, a 5 MiB part is already on disk (the server holds
+    // at most a part or two of a file in memory).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !stored_files(&app)
         .iter()
