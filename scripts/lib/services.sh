@@ -53,6 +53,26 @@ ensure_wrk() {
   command -v wrk >/dev/null 2>&1 || die "wrk still missing after install"
 }
 
+# ensure_moto: moto's S3 server (PyPI `moto[server]`, pinned) in a virtualenv in the
+# build directory, for the media library's S3 test; exports HERALD_MOTO_SERVER.
+MOTO_VERSION=5.2.1
+ensure_moto() {
+  local home=${CARGO_TARGET_DIR:-$(pwd)/target}/moto
+  mkdir -p "$home"
+  (
+    # Several checkouts may share the build directory: one installs, the others wait.
+    flock 9
+    if [ "$(cat "$home/.installed" 2>/dev/null)" != "$MOTO_VERSION" ] || [ ! -x "$home/venv/bin/moto_server" ]; then
+      python3 -m venv "$home/venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$home/venv"; }
+      log "installing moto[server] $MOTO_VERSION (pip, into $home)"
+      "$home/venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+      echo "$MOTO_VERSION" >"$home/.installed"
+    fi
+  ) 9>"$home/.lock"
+  HERALD_MOTO_SERVER=$home/venv/bin/moto_server
+  export HERALD_MOTO_SERVER
+}
+
 # ensure_node: Node 20+ and npm, for the conformance tests in server/tests/conformance.
 ensure_node() {
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm

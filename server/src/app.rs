@@ -23,6 +23,7 @@ use crate::graphql::serve::http::Endpoint;
 use crate::graphql::serve::persisted::{PersistedQueries, PersistedQueryError};
 use crate::graphql::serve::{compiled, documents, fanout, graphiql, http, limits, ws};
 use crate::health::Health;
+use crate::media;
 use crate::oauth;
 use crate::publish::PublisherRegistry;
 use crate::publish::plugin::PluginPublisher;
@@ -65,6 +66,9 @@ pub enum StartupError {
     /// The token keys do not open the stored tokens.
     #[error(transparent)]
     Keys(#[from] crate::keys::KeyError),
+    /// The media store could not be opened.
+    #[error(transparent)]
+    Media(#[from] media::store::StorageError),
     /// The persisted-query store could not be reached.
     #[error(transparent)]
     PersistedQueries(#[from] PersistedQueryError),
@@ -101,6 +105,7 @@ pub struct Background {
     worker: WorkerHandle,
     reconciler: tokio::task::JoinHandle<()>,
     refresher: Option<tokio::task::JoinHandle<()>>,
+    media_gc: tokio::task::JoinHandle<()>,
     stop: CancellationToken,
 }
 
@@ -113,11 +118,12 @@ impl Background {
         if let Some(refresher) = self.refresher {
             let _ = refresher.await;
         }
+        let _ = self.media_gc.await;
     }
 }
 
-/// Starts a worker, the reconciler and (with plugins) the token refresher over
-/// `services`.
+/// Starts a worker, the reconciler, the media garbage collector and (with plugins) the
+/// token refresher over `services`.
 pub fn start_background(
     services: &Services,
     publishers: PublisherRegistry,
@@ -132,6 +138,7 @@ pub fn start_background(
             publishers: Arc::new(publishers),
             events: services.events.clone(),
             lateness: services.lateness.clone(),
+            media: services.media.urls().clone(),
         },
         worker,
     );
@@ -150,10 +157,12 @@ pub fn start_background(
         )
         .spawn(stop.clone())
     });
+    let media_gc = media::gc::spawn(services.media.clone(), stop.clone());
     Background {
         worker: handle,
         reconciler,
         refresher,
+        media_gc,
         stop,
     }
 }
@@ -198,9 +207,9 @@ struct AppState {
 
 /// The router: GraphQL on `/graphql` (POST, GET, GraphiQL for browsers), subscriptions on
 /// `/graphql/ws`, liveness on `/healthz` and readiness on `/readyz` (see [`crate::health`]),
-/// the browser's OAuth connect flow on
-/// `/oauth/{platform}/start` and `/callback`. Without `persisted` (the APQ store), persisted
-/// queries are refused.
+/// the browser's OAuth connect flow on `/oauth/{platform}/start` and `/callback`, the media
+/// library's uploads and signed URLs under `/media/`. Without `persisted` (the APQ store),
+/// persisted queries are refused.
 pub fn router(
     services: &Services,
     verifier: JwtVerifier,
@@ -217,6 +226,7 @@ pub fn router(
             config,
             subscriptions: fanout::Registry::default(),
             documents: documents::DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
+            max_upload_bytes: services.media.config().max_bytes,
         },
     };
     let health = Health::new(
@@ -229,6 +239,11 @@ pub fn router(
         services.connect_flows.clone(),
         state.graphql.verifier.clone(),
     );
+    let verifier = state.graphql.verifier.clone();
+    let media = media::http::router(
+        services.media.clone(),
+        Arc::new(move |header| verifier.verify_header(header)),
+    );
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
@@ -236,6 +251,7 @@ pub fn router(
         .with_state(state)
         .merge(oauth)
         .merge(health.router())
+        .merge(media)
 }
 
 /// Connects the database and the queue and builds the services, with what `configure`
@@ -247,7 +263,15 @@ async fn connect_services(
     cipher: TokenCipher,
     serves_subscriptions: bool,
     configure: impl FnOnce(ServicesBuilder) -> ServicesBuilder,
+    media_config: media::MediaConfig,
 ) -> Result<Services, StartupError> {
+    if let Some(problem) =
+        media::reach::public_url_problem(media_config.public_url.as_deref()).await
+    {
+        tracing::warn!("{problem}");
+    }
+    let media_store = media::store::open(&media_config.storage)?;
+    tracing::info!(storage = ?media_config.storage, "media library");
     let database = db::connect_api(database_url, max_connections).await?;
     let worker_database = db::connect_worker(database_url, max_connections).await?;
     crate::keys::require_keys(&worker_database, &cipher).await?;
@@ -264,6 +288,7 @@ async fn connect_services(
     }
     Ok(
         configure(Services::builder(database, queue, cipher).worker_db(worker_database))
+            .media(media_config, media_store)
             .build()
             .with_event_relay(
                 &queue_config.redis_url,
@@ -295,6 +320,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
                 .account_policy(config.account_policy)
                 .oauth(config.oauth.clone())
         },
+        config.media.clone(),
     )
     .await?;
     let persisted = PersistedQueries::connect(
@@ -349,6 +375,7 @@ pub async fn run_worker(config: WorkerProcessConfig) -> Result<(), StartupError>
         config.cipher.clone(),
         false,
         |builder| builder.plugins(plugins).oauth(config.oauth.clone()),
+        config.media.clone(),
     )
     .await?;
     let background = start_background(

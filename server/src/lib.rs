@@ -16,6 +16,7 @@ pub mod events;
 pub mod graphql;
 pub mod health;
 pub mod keys;
+pub mod media;
 pub mod metrics;
 pub mod oauth;
 pub mod plugins;

@@ -12,6 +12,7 @@ use crate::connections::{AccountPolicy, ConnectionService};
 use crate::domain::oauth_apps::OauthConfig;
 use crate::events::relay::{self, Relay};
 use crate::events::{ConnectionBus, EventBus};
+use crate::media::{MediaConfig, MediaLibrary};
 use crate::metrics::MetricsService;
 use crate::oauth::ConnectFlows;
 use crate::posts::PostService;
@@ -55,6 +56,8 @@ pub struct Services {
     pub metrics: MetricsService,
     /// The Redis relays of post and connection events between processes, once started.
     pub relay: Option<Arc<(Relay, Relay)>>,
+    /// The media library.
+    pub media: MediaLibrary,
 }
 
 /// What [`Services`] are built from.
@@ -67,6 +70,7 @@ pub struct ServicesBuilder {
     plugins: Option<PluginHost>,
     account_policy: AccountPolicy,
     oauth: OauthConfig,
+    media: Option<(MediaConfig, Arc<dyn object_store::ObjectStore>)>,
 }
 
 impl Services {
@@ -85,6 +89,7 @@ impl Services {
             plugins: None,
             account_policy: AccountPolicy::default(),
             oauth: OauthConfig::default(),
+            media: None,
         }
     }
 
@@ -137,6 +142,13 @@ impl ServicesBuilder {
         self
     }
 
+    /// The media library's settings and its opened store (default: in memory, with a
+    /// random signing key).
+    pub fn media(mut self, config: MediaConfig, store: Arc<dyn object_store::ObjectStore>) -> Self {
+        self.media = Some((config, store));
+        self
+    }
+
     /// The services.
     pub fn build(self) -> Services {
         let Self {
@@ -147,8 +159,17 @@ impl ServicesBuilder {
             plugins,
             account_policy,
             oauth,
+            media,
         } = self;
+        let (media_config, media_store): (MediaConfig, Arc<dyn object_store::ObjectStore>) = media
+            .unwrap_or_else(|| {
+                (
+                    MediaConfig::default(),
+                    Arc::new(object_store::memory::InMemory::new()),
+                )
+            });
         let worker_db = worker_db.unwrap_or_else(|| db.clone());
+        let media = MediaLibrary::new(db.clone(), worker_db.clone(), media_config, media_store);
         let oauth = Arc::new(oauth);
         let events = EventBus::new(EVENT_BUFFER);
         let connection_events = ConnectionBus::new(EVENT_BUFFER);
@@ -171,7 +192,8 @@ impl ServicesBuilder {
             queue.clone(),
             connections.clone(),
             plugins.clone(),
-        );
+        )
+        .with_media(media.clone());
         Services {
             tenant_queue: TenantQueue::new(db.clone(), queue.clone()),
             worker_db,
@@ -187,6 +209,7 @@ impl ServicesBuilder {
             oauth,
             metrics,
             relay: None,
+            media,
         }
     }
 }

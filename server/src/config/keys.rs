@@ -72,6 +72,28 @@ impl TokenKeyArgs {
     }
 }
 
+impl TokenKeyArgs {
+    /// The bytes of the key that seals (the single key, or the ring's first), from which
+    /// other keys are derived (e.g. the media URL key).
+    pub fn current_key(&self) -> Result<[u8; 32], ConfigError> {
+        match (&self.token_keys, &self.token_key) {
+            (Some(ring), None) => {
+                let first = ring.split(',').next().unwrap_or_default();
+                let (_, encoded) = first
+                    .split_once(':')
+                    .ok_or_else(|| ConfigError::new(KEYS, "entry 1 is not `<id>:<base64 key>`"))?;
+                decode_key(encoded).map_err(|message| ConfigError::new(KEYS, message))
+            }
+            (None, Some(key)) => decode_key(key).map_err(|message| ConfigError::new(KEY, message)),
+            // Both or neither: the ring's own error says which.
+            _ => Err(self
+                .cipher()
+                .err()
+                .unwrap_or_else(|| ConfigError::new(KEY, "not set (nor HERALD_TOKEN_KEYS)"))),
+        }
+    }
+}
+
 /// The ring `id:base64,id:base64` (the first key seals).
 fn ring_cipher(ring: &str) -> Result<TokenCipher, ConfigError> {
     let mut cipher: Option<TokenCipher> = None;

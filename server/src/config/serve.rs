@@ -9,9 +9,10 @@ use crate::connections::AccountPolicy;
 use crate::domain::oauth_apps::OauthConfig;
 
 use super::{
-    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, OauthArgs, PluginArgs, QueueArgs,
-    QueueConfig, TokenKeyArgs, required_url,
+    ConfigError, GraphqlArgs, GraphqlConfig, JwtArgs, JwtConfig, MediaArgs, OauthArgs, PluginArgs,
+    QueueArgs, QueueConfig, TokenKeyArgs, required_url,
 };
+use crate::media::MediaConfig;
 
 /// Where the database is.
 #[derive(Debug, Args)]
@@ -72,6 +73,9 @@ pub struct ServeArgs {
     /// OAuth connect flows and token refresh.
     #[command(flatten)]
     pub oauth: OauthArgs,
+    /// The media library.
+    #[command(flatten)]
+    pub media: MediaArgs,
 }
 
 /// Settings of `herald worker`.
@@ -95,6 +99,9 @@ pub struct WorkerArgs {
     /// OAuth apps (refreshing tokens) and refresh timing.
     #[command(flatten)]
     pub oauth: OauthArgs,
+    /// The media library (signing publish-time URLs, garbage collection).
+    #[command(flatten)]
+    pub media: MediaArgs,
 }
 
 /// Validated settings of `herald worker`.
@@ -114,6 +121,8 @@ pub struct WorkerProcessConfig {
     pub cipher: crate::secrets::TokenCipher,
     /// OAuth apps and token refresh.
     pub oauth: OauthConfig,
+    /// The media library.
+    pub media: MediaConfig,
 }
 
 impl WorkerArgs {
@@ -122,6 +131,10 @@ impl WorkerArgs {
         let queue = self.queue.config()?;
         let plugins = self.plugins.config()?;
         check_plugin_deadline(&queue, plugins.as_ref())?;
+        let oauth = self.oauth.config()?;
+        let media = self
+            .media
+            .config(oauth.public_url.clone(), &self.token_key)?;
         Ok(WorkerProcessConfig {
             database_url: self.database.url()?,
             db_max_connections: self.db_max_connections.max(1),
@@ -129,7 +142,8 @@ impl WorkerArgs {
             plugins,
             outbound: self.plugins.address_policy()?,
             cipher: self.token_key.cipher()?,
-            oauth: self.oauth.config()?,
+            oauth,
+            media,
         })
     }
 }
@@ -184,6 +198,8 @@ pub struct ServeConfig {
     pub account_policy: AccountPolicy,
     /// OAuth connect flows and token refresh.
     pub oauth: OauthConfig,
+    /// The media library.
+    pub media: MediaConfig,
 }
 
 impl ServeArgs {
@@ -207,6 +223,10 @@ impl ServeArgs {
         let queue = self.queue.config()?;
         let plugins = self.plugins.config()?;
         check_plugin_deadline(&queue, plugins.as_ref())?;
+        let oauth = self.oauth.config()?;
+        let media = self
+            .media
+            .config(oauth.public_url.clone(), &self.token_key)?;
         Ok(ServeConfig {
             database_url: self.database.url()?,
             db_max_connections: self.db_max_connections,
@@ -224,7 +244,8 @@ impl ServeArgs {
             } else {
                 AccountPolicy::AdminsOnly
             },
-            oauth: self.oauth.config()?,
+            oauth,
+            media,
         })
     }
 }

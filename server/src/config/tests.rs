@@ -77,6 +77,26 @@ fn args(database_url: Option<&str>, secret: Option<&str>) -> ServeArgs {
         },
         members_manage_accounts: false,
         oauth: oauth_args(),
+        media: media_args(),
+    }
+}
+
+fn media_args() -> MediaArgs {
+    MediaArgs {
+        media_dir: PathBuf::from("./data/media"),
+        media_max_bytes: 1_000,
+        media_s3_bucket: None,
+        media_s3_endpoint: None,
+        media_s3_region: "us-east-1".into(),
+        media_s3_access_key_id: None,
+        media_s3_secret_access_key: None,
+        media_s3_secret_access_key_file: None,
+        media_s3_path_style: false,
+        media_signing_key: None,
+        media_url_ttl_secs: 86_400,
+        media_upload_ttl_secs: 3_600,
+        media_gc_after_hours: 168,
+        media_gc_interval_secs: 3_600,
     }
 }
 
@@ -311,4 +331,74 @@ fn oauth_apps_come_from_per_platform_variables() {
         config.callback("x").as_deref(),
         Some("https://herald.example.org/oauth/x/callback")
     );
+}
+
+#[test]
+fn media_settings_choose_the_store_and_the_signing_key() {
+    use crate::media::store::Storage;
+    let serve = args(DB, SECRET);
+    let config = serve
+        .media
+        .config(Some("https://herald.example.org".into()), &serve.token_key)
+        .expect("valid");
+    assert!(matches!(config.storage, Storage::Local(ref dir) if dir.ends_with("data/media")));
+    assert_eq!(config.max_bytes, 1_000);
+    assert_eq!(
+        config.public_url.as_deref(),
+        Some("https://herald.example.org")
+    );
+    // Derived from the token key, and not the token key itself.
+    let again = serve.media.config(None, &serve.token_key).expect("valid");
+    assert_eq!(config.signing_key, again.signing_key);
+    assert_ne!(
+        config.signing_key,
+        serve.token_key.current_key().expect("key")
+    );
+
+    let mut media = media_args();
+    media.media_s3_bucket = Some("herald".into());
+    media.media_s3_endpoint = Some("http://127.0.0.1:9000".into());
+    media.media_s3_access_key_id = Some("id".into());
+    media.media_s3_secret_access_key = Some("secret".into());
+    media.media_s3_path_style = true;
+    media.media_signing_key = Some("AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into());
+    let s3 = media.config(None, &serve.token_key).expect("valid");
+    let Storage::S3(bucket) = &s3.storage else {
+        panic!("an S3 store");
+    };
+    assert_eq!(bucket.bucket, "herald");
+    assert!(bucket.path_style);
+    assert!(
+        !format!("{:?}", s3.storage).contains("secret"),
+        "Debug hides the secret"
+    );
+    assert_eq!(s3.signing_key[0], 1);
+
+    for (change, key) in [
+        (
+            (|m: &mut MediaArgs| m.media_signing_key = Some("short".into())) as fn(&mut MediaArgs),
+            "HERALD_MEDIA_SIGNING_KEY (--media-signing-key)",
+        ),
+        (
+            |m| m.media_s3_secret_access_key = None,
+            "HERALD_MEDIA_S3_ACCESS_KEY_ID (--media-s3-access-key-id)",
+        ),
+        (
+            |m| m.media_s3_secret_access_key_file = Some(PathBuf::from("/nonexistent")),
+            "HERALD_MEDIA_S3_SECRET_ACCESS_KEY (--media-s3-secret-access-key)",
+        ),
+        (
+            |m| m.media_s3_endpoint = Some("ftp://x".into()),
+            "HERALD_MEDIA_S3_ENDPOINT (--media-s3-endpoint)",
+        ),
+        (
+            |m| m.media_max_bytes = 0,
+            "HERALD_MEDIA_MAX_BYTES (--media-max-bytes)",
+        ),
+    ] {
+        let mut bad = media.clone();
+        change(&mut bad);
+        let err = bad.config(None, &serve.token_key).expect_err("refused");
+        assert_eq!(err.key, key, "{err}");
+    }
 }

@@ -113,6 +113,10 @@ pub struct MediaItem {
     /// MIME type, when the author declared it (otherwise the served type is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
+    /// The media library file this attachment is (its `url` is then Herald's reference,
+    /// resolved to a signed public URL when the post is published).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<uuid::Uuid>,
 }
 
 impl MediaItem {
@@ -139,7 +143,10 @@ pub fn validate_media(media: &[MediaItem], field: &str) -> Result<(), AppError> 
     }
     for (index, item) in media.iter().enumerate() {
         let field = format!("{field}[{index}]");
-        validate_url(&field, &item.url)?;
+        // A library file's URL is Herald's own, set when the file is attached.
+        if item.media_id.is_none() {
+            validate_url(&field, &item.url)?;
+        }
         if item
             .alt
             .as_deref()
@@ -253,6 +260,7 @@ mod tests {
             url: "https://cdn.example.com/a.png".into(),
             alt: Some("A cat".into()),
             mime_type: Some("image/png".into()),
+            media_id: None,
         };
         validate_media(std::slice::from_ref(&ok), "media").expect("valid");
         let long_alt = MediaItem {

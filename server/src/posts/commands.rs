@@ -24,7 +24,8 @@ impl PostService {
     /// Creates a post: a draft without a time, scheduled with one.
     pub async fn create(&self, actor: &Actor, input: NewPost) -> Result<post::Model, AppError> {
         rules::validate_content(&input.content)?;
-        let media = requested_media(input.media_urls, input.media)?;
+        let mut media = requested_media(input.media_urls, input.media)?;
+        self.attach_media(actor, &mut media).await?;
         rules::validate_label("campaign", input.campaign.as_deref(), MAX_CAMPAIGN_CHARS)?;
         rules::validate_label("notes", input.notes.as_deref(), MAX_NOTES_CHARS)?;
         let targets = self.requested_targets(input.platforms, input.targets)?;
@@ -105,8 +106,11 @@ impl PostService {
         &self,
         actor: &Actor,
         id: Uuid,
-        changes: PostChanges,
+        mut changes: PostChanges,
     ) -> Result<post::Model, AppError> {
+        if let Some(media) = changes.media.as_mut() {
+            self.attach_media(actor, media).await?;
+        }
         let mut checked = Checked::default();
         loop {
             let txn = self.db.begin().await?;

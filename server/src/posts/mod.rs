@@ -24,8 +24,11 @@ pub use paging::{Keyset, Page, PageRequest, PostFilter, SortKey, sort_value};
 use crate::connections::ConnectionService;
 use crate::db::entities::{post, target};
 use crate::dispatch;
-use crate::domain::post as rules;
+use crate::domain::actor::Actor;
+use crate::domain::post::{self as rules, MediaItem};
+use crate::error::AppError;
 use crate::events::{EventBus, PostEvent};
+use crate::media::MediaLibrary;
 use crate::queue::JobQueue;
 
 /// Reads and changes posts on behalf of an [`Actor`], keeping the publishing queue in step.
@@ -42,6 +45,8 @@ pub struct PostService {
     /// Platforms that publish as a connected account (those of loaded plugins, and the
     /// built-in `webhook`).
     account_platforms: Arc<[String]>,
+    /// The media library, whose files posts may name by id.
+    media: Option<MediaLibrary>,
 }
 
 impl std::fmt::Debug for PostService {
@@ -88,6 +93,28 @@ impl PostService {
                 .into_iter()
                 .chain([crate::domain::webhook::PLATFORM.to_owned()])
                 .collect(),
+            media: None,
+        }
+    }
+
+    /// The service with posts able to name `media`'s files by id.
+    pub fn with_media(mut self, media: MediaLibrary) -> Self {
+        self.media = Some(media);
+        self
+    }
+
+    /// Attaches the library files `media` names by id (`media_id`): `BAD_USER_INPUT` for a
+    /// file the tenant does not have, or when no library is configured.
+    async fn attach_media(&self, actor: &Actor, media: &mut [MediaItem]) -> Result<(), AppError> {
+        match &self.media {
+            Some(library) => library.attach(actor, media, "media").await,
+            None => match media.iter().position(|item| item.media_id.is_some()) {
+                Some(index) => Err(AppError::bad_input(
+                    format!("media[{index}]"),
+                    "this server has no media library",
+                )),
+                None => Ok(()),
+            },
         }
     }
 

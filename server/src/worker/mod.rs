@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::status::TargetStatus;
 use crate::events::{EventBus, PostEvent};
+use crate::media::MediaUrls;
 use crate::publish::{PublishFailure, PublishRequest, PublisherRegistry, Receipt};
 use crate::queue::retry::RetryPolicy;
 use crate::queue::{ClaimedJob, JobQueue, Settlement};
@@ -79,6 +80,8 @@ pub struct WorkerDeps {
     pub events: EventBus,
     /// Lateness samples of this process.
     pub lateness: Arc<LatenessRecorder>,
+    /// Signs the URLs of the media library files posts name.
+    pub media: MediaUrls,
 }
 
 /// A publish that finished (successfully or not), waiting to be recorded.
@@ -286,13 +289,15 @@ async fn publish(
     outcomes: mpsc::Sender<Outcome>,
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 ) {
+    // Library files go out as signed URLs, fresh for each attempt.
+    let media = deps.media.resolve(&target.media);
     let request = PublishRequest {
         target_id: target.target_id,
         post_id: target.post_id,
         owner_id: target.owner_id.clone(),
         platform: target.platform.clone(),
         content: target.content.clone(),
-        media: target.media.clone(),
+        media: media.clone().unwrap_or_default(),
         connection_id: target.connection_id,
         options: target.options.clone(),
         idempotency_key: idempotency_key(target.target_id, job.spec.version),
@@ -300,6 +305,12 @@ async fn publish(
     let started_at = Utc::now();
     let work = async {
         let _platform_slot = platform_slots.acquire().await;
+        if let Err(message) = media {
+            return Err(PublishFailure::Permanent {
+                message,
+                response_code: None,
+            });
+        }
         match deps.publishers.get(&request.platform) {
             Some(publisher) => {
                 // The publisher reads the tenant's account through the API's pool, in

@@ -13,6 +13,8 @@ use herald_server::config::{JwtConfig, JwtKey};
 use herald_server::connections::ConnectionService;
 use herald_server::domain::oauth_apps::OauthConfig;
 use herald_server::graphql::serve::persisted::PersistedQueries;
+use herald_server::media::MediaConfig;
+use herald_server::media::store::Storage;
 use herald_server::publish::PublisherRegistry;
 use herald_server::publish::plugin::PluginPublisher;
 use herald_server::queue::JobQueue;
@@ -79,6 +81,25 @@ pub fn hs256() -> JwtConfig {
     }
 }
 
+/// Where test servers' signed media URLs point: tests fetch them from the server itself
+/// (see [`TestApp::local_media_url`]), plugins through a host override.
+pub const MEDIA_HOST: &str = "https://media.herald.test";
+/// The media size cap of test servers.
+pub const MEDIA_MAX_BYTES: u64 = 6 * 1024 * 1024;
+
+/// The media library of a test server: a fresh directory under the system's temporary
+/// directory, a small size cap, URLs on [`MEDIA_HOST`].
+pub fn test_media() -> MediaConfig {
+    MediaConfig {
+        storage: Storage::Local(
+            std::env::temp_dir().join(format!("herald-media-{}", uuid::Uuid::new_v4())),
+        ),
+        max_bytes: MEDIA_MAX_BYTES,
+        public_url: Some(MEDIA_HOST.into()),
+        ..MediaConfig::default()
+    }
+}
+
 /// Worker settings for tests: short lease, fast retries, fast reconciliation.
 pub fn fast_worker() -> WorkerConfig {
     WorkerConfig {
@@ -137,6 +158,11 @@ impl TestApp {
     /// The SQL of the statements run since the first `from` (see [`Self::statements`]).
     pub fn statements_since(&self, from: usize) -> Vec<String> {
         self.statements.lock().expect("statements")[from..].to_vec()
+    }
+
+    /// `url` (a signed media URL on [`MEDIA_HOST`]) on this server's own address.
+    pub fn local_media_url(&self, url: &str) -> String {
+        url.replacen(MEDIA_HOST, &self.http_url(), 1)
     }
 
     /// The base URL of the HTTP API, e.g. `http://127.0.0.1:1234`.
@@ -313,10 +339,13 @@ impl TestApp {
             .await
             .expect("persisted query store");
         let cipher = test_key_ring();
+        let media = test_media();
+        let media_store = herald_server::media::store::open(&media.storage).expect("media store");
         let services = Services::builder(api_db, queue, cipher)
             .worker_db(worker_db)
             .plugins(plugins)
             .oauth(oauth)
+            .media(media, media_store)
             .build()
             .with_event_relay(&redis_url, &namespace, true)
             .await

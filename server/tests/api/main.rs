@@ -22,6 +22,7 @@ mod layout;
 mod linkedin;
 mod mastodon;
 mod matrix;
+mod media;
 mod oauth;
 mod plugins;
 mod posts;

@@ -9,6 +9,7 @@ pub(crate) mod cursor;
 pub(crate) mod eager;
 mod error;
 mod loader;
+mod media;
 mod metrics;
 mod mutation;
 mod platforms;
@@ -34,6 +35,7 @@ pub struct Query(
     query::PostQuery,
     queue::QueueQuery,
     connections::ConnectionQuery,
+    media::MediaQuery,
 );
 
 /// Root mutation type.
@@ -43,6 +45,7 @@ pub struct Mutation(
     queue::QueueMutation,
     connections::ConnectionMutation,
     metrics::MetricsMutation,
+    media::MediaMutation,
 );
 
 /// Root subscription type.
@@ -107,6 +110,7 @@ pub fn build_schema(services: &Services, introspection: bool) -> HeraldSchema {
         .data(services.queue.clone())
         .data(services.tenant_queue.clone())
         .data(services.lateness.clone())
+        .data(services.media.clone())
         .finish()
 }
 

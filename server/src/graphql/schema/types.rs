@@ -271,12 +271,16 @@ object_with_columns! {
 /// One media attachment of a post.
 #[derive(SimpleObject)]
 pub struct Media {
-    /// Where the file is served.
+    /// Where the file is served; for a media library file (`mediaId`), Herald's reference
+    /// `herald-media:<id>`, given to platforms as a signed URL when the post is published
+    /// (`mediaItem(id) { url }` gives one now).
     pub url: String,
     /// Alternative text.
     pub alt_text: Option<String>,
-    /// MIME type, when declared.
+    /// MIME type, when declared (a library file's sniffed type).
     pub mime_type: Option<String>,
+    /// The media library file, when the attachment is one.
+    pub media_id: Option<ID>,
 }
 
 impl From<MediaItem> for Media {
@@ -285,6 +289,7 @@ impl From<MediaItem> for Media {
             url: item.url,
             alt_text: item.alt,
             mime_type: item.mime_type,
+            media_id: item.media_id.map(|id| ID(id.to_string())),
         }
     }
 }
@@ -298,25 +303,52 @@ pub struct TargetOption {
     pub value: String,
 }
 
-/// A media attachment to publish.
+/// A media attachment to publish: a file hosted elsewhere (`url`) or one of the media
+/// library's (`mediaId`).
 #[derive(InputObject)]
 pub struct PostMediaInput {
-    /// Absolute http(s) URL of the file.
-    pub url: String,
-    /// Alternative text (published where the platform supports it).
+    /// Absolute http(s) URL of the file; or `mediaId`.
+    pub url: Option<String>,
+    /// A media library file (from `uploadMedia` or `createMediaUpload`); or `url`.
+    pub media_id: Option<ID>,
+    /// Alternative text (published where the platform supports it; default for a library
+    /// file: its own alt text).
     pub alt_text: Option<String>,
-    /// MIME type, e.g. `image/png` (default: the type the file is served with).
+    /// MIME type, e.g. `image/png` (default: the type the file is served with; a library
+    /// file's is the sniffed one, whatever is given here).
     pub mime_type: Option<String>,
 }
 
-impl From<PostMediaInput> for MediaItem {
-    fn from(input: PostMediaInput) -> Self {
-        Self {
-            url: input.url,
-            alt: input.alt_text,
-            mime_type: input.mime_type,
-        }
-    }
+/// The domain's form of `media` inputs: `BAD_USER_INPUT` (naming `media[i]`) unless each
+/// gives exactly one of `url` and a well-formed `mediaId`.
+pub(crate) fn media_items(inputs: Vec<PostMediaInput>) -> async_graphql::Result<Vec<MediaItem>> {
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(index, input)| {
+            let field = format!("media[{index}]");
+            let refused = |message: &str| AppError::bad_input(&field, message).extend();
+            match (input.url, input.media_id) {
+                (Some(url), None) => Ok(MediaItem {
+                    url,
+                    alt: input.alt_text,
+                    mime_type: input.mime_type,
+                    media_id: None,
+                }),
+                (None, Some(id)) => {
+                    let id = uuid::Uuid::parse_str(id.as_str())
+                        .map_err(|_| refused("`mediaId` is not a valid id"))?;
+                    Ok(MediaItem {
+                        url: String::new(),
+                        alt: input.alt_text,
+                        mime_type: None,
+                        media_id: Some(id),
+                    })
+                }
+                _ => Err(refused("give either `url` or `mediaId`")),
+            }
+        })
+        .collect()
 }
 
 /// One platform option of a target, e.g. `{key: "visibility", value: "unlisted"}`.
@@ -464,12 +496,7 @@ impl CreatePostInput {
         Ok(posts::NewPost {
             content: input.content,
             media_urls: input.media_urls,
-            media: input
-                .media
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
+            media: media_items(input.media.unwrap_or_default())?,
             platforms: input.platforms,
             targets: target_specs(input.targets.unwrap_or_default())?,
             scheduled_at: input.scheduled_at,
@@ -521,9 +548,7 @@ impl UpdatePostInput {
         Ok(posts::PostChanges {
             content: input.content,
             media_urls: input.media_urls,
-            media: input
-                .media
-                .map(|media| media.into_iter().map(Into::into).collect()),
+            media: input.media.map(media_items).transpose()?,
             platforms: input.platforms,
             targets: input.targets.map(target_specs).transpose()?,
             campaign: maybe(input.campaign),

@@ -6,7 +6,8 @@
 //!   `data`; it is 400 under `application/graphql-response+json` and 200 under
 //!   `application/json`, as the specification asks.
 //! - GET runs queries only (a mutation is 405 with `Allow: POST`); POST needs
-//!   `Content-Type: application/json` (415 otherwise), so a cross-site form cannot mutate.
+//!   `Content-Type: application/json` (415 otherwise), so a cross-site form cannot mutate,
+//!   or `multipart/form-data` with a bearer token (file uploads, [`super::multipart`]).
 //! - Bodies are capped, batches are refused unless enabled, each request has a deadline.
 //! - A caller over its rate limit ([`super::limits`]) gets 429 with `Retry-After`.
 //!
@@ -60,11 +61,13 @@ pub struct Endpoint {
     pub reads: CompiledReads,
     /// Requests and expensive mutations per caller.
     pub limits: RateLimits,
+    /// Largest file of a multipart request (the media library's cap).
+    pub max_upload_bytes: u64,
 }
 
 /// The media type of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MediaType {
+pub(super) enum MediaType {
     GraphqlResponse,
     Json,
 }
@@ -136,7 +139,7 @@ fn serialized_response(status: StatusCode, media: MediaType, body: Vec<u8>) -> R
 }
 
 /// A request refused before execution: `{"errors": [{message, extensions.code}]}`.
-fn refuse(status: StatusCode, media: MediaType, code: &str, message: &str) -> Response {
+pub(super) fn refuse(status: StatusCode, media: MediaType, code: &str, message: &str) -> Response {
     json_response(
         status,
         media,
@@ -172,7 +175,7 @@ fn rate_limited(media: MediaType, limited: Limited) -> Response {
 }
 
 /// The client's address, when the server was started with it (`ConnectInfo`).
-fn peer(extensions: &Extensions) -> Option<SocketAddr> {
+pub(super) fn peer(extensions: &Extensions) -> Option<SocketAddr> {
     extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| *address)
@@ -194,7 +197,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("text/html"))
 }
 
-fn authenticate(verifier: &JwtVerifier, headers: &HeaderMap) -> Auth {
+pub(super) fn authenticate(verifier: &JwtVerifier, headers: &HeaderMap) -> Auth {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -235,12 +238,22 @@ pub async fn post(endpoint: &Endpoint, request: Request) -> Response {
     let Some(media) = negotiate(&parts.headers) else {
         return not_acceptable();
     };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if super::multipart::is_multipart(&content_type) {
+        return super::multipart::post(endpoint, media, parts, Body::new(body), &content_type)
+            .await;
+    }
     if !is_json_content(&parts.headers) {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             media,
             "UNSUPPORTED_MEDIA_TYPE",
-            "Content-Type must be application/json",
+            "Content-Type must be application/json (or multipart/form-data for uploads)",
         );
     }
     let bytes = match axum::body::to_bytes(Body::new(body), endpoint.config.max_body_bytes).await {
@@ -449,9 +462,9 @@ fn timed_out(media: MediaType, timeout: std::time::Duration) -> Response {
 
 /// Whether only queries may run (GET): mutations and subscriptions are then 405.
 #[derive(Clone, Copy)]
-struct QueriesOnly(bool);
+pub(super) struct QueriesOnly(pub(super) bool);
 
-async fn execute(
+pub(super) async fn execute(
     endpoint: &Endpoint,
     media: MediaType,
     request: async_graphql::Request,

@@ -28,8 +28,9 @@ use crate::domain::actor::Actor;
 /// `connectAccount` (the plugin's connect call), `createPost`, `updatePost` and
 /// `schedulePost` (each platform plugin's `validate` for a scheduled post), `retryPost`
 /// (a publish), `refreshPostMetrics` (a plugin call per target), `archivePosts` and
-/// `clearFailedJobs` (bulk writes).
-pub const EXPENSIVE_MUTATIONS: [&str; 8] = [
+/// `clearFailedJobs` (bulk writes), `uploadMedia` and `createMediaUpload` (a stored file
+/// each).
+pub const EXPENSIVE_MUTATIONS: [&str; 10] = [
     "connectAccount",
     "createPost",
     "updatePost",
@@ -38,6 +39,8 @@ pub const EXPENSIVE_MUTATIONS: [&str; 8] = [
     "refreshPostMetrics",
     "archivePosts",
     "clearFailedJobs",
+    "uploadMedia",
+    "createMediaUpload",
 ];
 
 /// How often callers back at full capacity are forgotten.

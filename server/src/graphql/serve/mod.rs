@@ -13,6 +13,7 @@ pub mod graphiql;
 pub mod http;
 mod introspection;
 pub mod limits;
+mod multipart;
 pub mod persisted;
 pub mod ws;
 

@@ -161,7 +161,7 @@ impl Matrix {
     /// The victim's items for a case of `setup`.
     pub(super) async fn prepare(&self, setup: Setup, default_connection: &str) -> Victim {
         let post = match setup {
-            Setup::Nothing | Setup::Connection => None,
+            Setup::Nothing | Setup::Connection | Setup::Media => None,
             Setup::Draft => Some(
                 self.create(json!({"content": format!("{SECRET} draft"), "platforms": ["x"]}))
                     .await,
@@ -248,6 +248,32 @@ impl Matrix {
         } else {
             default_connection.to_owned()
         };
+        let media = if setup == Setup::Media {
+            let actor = herald_server::domain::actor::Actor {
+                user_id: "ada".into(),
+                tenant_id: VICTIM_TENANT.into(),
+                roles: vec![],
+                operator: false,
+            };
+            let mut png = crate::fakes::media::PNG.to_vec();
+            png.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+            let body =
+                futures_util::stream::iter([Ok::<_, std::io::Error>(axum::body::Bytes::from(png))]);
+            let stored = herald_server::db::tenant::scope(
+                VICTIM_TENANT,
+                self.app.services.media.upload(
+                    &actor,
+                    Some(&format!("{SECRET}.png")),
+                    Some(SECRET),
+                    body,
+                ),
+            )
+            .await
+            .expect("upload a file");
+            stored.file.id.to_string()
+        } else {
+            String::new()
+        };
         let string = |v: &Value| v.as_str().unwrap_or_default().to_owned();
         Victim {
             post: post.as_ref().map(|p| string(&p["id"])).unwrap_or_default(),
@@ -256,6 +282,7 @@ impl Matrix {
                 .map(|p| string(&p["targets"][0]["id"]))
                 .unwrap_or_default(),
             connection,
+            media,
         }
     }
 
@@ -301,7 +328,9 @@ impl Matrix {
                                     WHERE c.owner_id = $1),
                    'tokens', (SELECT json_agg(k ORDER BY k.id) FROM social_account_tokens k
                                JOIN social_connections c ON c.id = k.connection_id
-                               WHERE c.owner_id = $1)) AS j",
+                               WHERE c.owner_id = $1),
+                   'media', (SELECT json_agg(m ORDER BY m.id) FROM media m
+                              WHERE m.owner_id = $1)) AS j",
                 [VICTIM_TENANT.into()],
             ))
             .await
@@ -341,7 +370,8 @@ impl Matrix {
                 "SELECT p.id::text AS id FROM social_posts p WHERE p.owner_id = $1
                  UNION ALL SELECT t.id::text FROM post_targets t
                    JOIN social_posts p ON p.id = t.post_id WHERE p.owner_id = $1
-                 UNION ALL SELECT c.id::text FROM social_connections c WHERE c.owner_id = $1",
+                 UNION ALL SELECT c.id::text FROM social_connections c WHERE c.owner_id = $1
+                 UNION ALL SELECT m.id::text FROM media m WHERE m.owner_id = $1",
                 [VICTIM_TENANT.into()],
             ))
             .await

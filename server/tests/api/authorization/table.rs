@@ -84,6 +84,8 @@ pub enum Setup {
     Dead,
     /// A second account on `example`, not the default.
     Connection,
+    /// A file in the media library.
+    Media,
 }
 
 /// The victim's items a call names.
@@ -95,6 +97,8 @@ pub struct Victim {
     pub target: String,
     /// The connection made by [`Setup::Connection`], else the tenant's default one.
     pub connection: String,
+    /// The media library file made by [`Setup::Media`].
+    pub media: String,
 }
 
 /// One row of the table.
@@ -130,6 +134,10 @@ fn post_id(v: &Victim) -> Value {
 
 fn connection_id(v: &Victim) -> Value {
     json!({"id": v.connection})
+}
+
+fn media_id(v: &Victim) -> Value {
+    json!({"id": v.media})
 }
 
 const fn case(
@@ -207,6 +215,12 @@ pub const CHECKED_ELSEWHERE: &[(Root, &str, &str, &str)] = &[
         "connect_operations_refuse_anonymous_callers",
     ),
     (
+        Root::Mutation,
+        "uploadMedia",
+        "media.rs",
+        "upload_media_refuses_anonymous_callers_and_stores_into_the_callers_tenant",
+    ),
+    (
         Root::Subscription,
         "connectionUpdated",
         "token_refresh.rs",
@@ -274,6 +288,22 @@ pub fn cases() -> Vec<Case> {
             Setup::Nothing,
             "{ connections { id displayName } }",
             none,
+        ),
+        case(
+            Query,
+            "media",
+            TenantRead,
+            Setup::Media,
+            "{ media { edges { node { id fileName url } } } }",
+            none,
+        ),
+        case(
+            Query,
+            "mediaItem",
+            TenantReadById(Missing::Null),
+            Setup::Media,
+            "query($id: ID!) { mediaItem(id: $id) { id fileName url } }",
+            media_id,
         ),
         case(
             Query,
@@ -508,6 +538,22 @@ pub fn cases() -> Vec<Case> {
             Setup::Connection,
             "mutation($id: ID!) { disconnectAccount(id: $id) }",
             connection_id,
+        ),
+        case(
+            Mutation,
+            "createMediaUpload",
+            TenantSharedState,
+            Setup::Nothing,
+            "mutation { createMediaUpload(fileName: \"new.png\", size: 10) { id uploadUrl } }",
+            none,
+        ),
+        case(
+            Mutation,
+            "deleteMedia",
+            TenantMutationById,
+            Setup::Media,
+            "mutation($id: ID!) { deleteMedia(id: $id) }",
+            media_id,
         ),
         // Subscriptions.
         case(
