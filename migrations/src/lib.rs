@@ -24,6 +24,7 @@ mod m20261205_000013_create_oauth_states;
 mod m20261205_000014_add_connection_expiry;
 mod m20261205_000015_add_connection_reconnect_by;
 mod m20261205_000016_add_oauth_state_extra;
+mod m20261205_000020_create_posting_schedules;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000014_add_connection_expiry::Migration),
             Box::new(m20261205_000015_add_connection_reconnect_by::Migration),
             Box::new(m20261205_000016_add_oauth_state_extra::Migration),
+            Box::new(m20261205_000020_create_posting_schedules::Migration),
         ]
     }
 }

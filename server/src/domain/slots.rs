@@ -27,6 +27,21 @@ use crate::error::AppError;
 /// Most slots a schedule may have (every quarter hour of a week is 672).
 pub const MAX_SLOTS: usize = 700;
 
+/// How a post scheduled by a caller gets its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishMode {
+    /// The time the caller gives (the default).
+    #[default]
+    Custom,
+    /// The next free slot of the queue of each target's account.
+    AddToQueue,
+    /// The first slot of the account's queue; the posts queued in it and after move back
+    /// one slot each.
+    ShareNext,
+    /// Now.
+    ShareNow,
+}
+
 /// A weekly time slot: a weekday and a wall-clock time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WeeklySlot {

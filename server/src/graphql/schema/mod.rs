@@ -14,6 +14,7 @@ mod mutation;
 mod platforms;
 pub(crate) mod query;
 mod queue;
+mod slots;
 pub mod span;
 mod subscription;
 pub(crate) mod types;
@@ -34,6 +35,7 @@ pub struct Query(
     query::PostQuery,
     queue::QueueQuery,
     connections::ConnectionQuery,
+    slots::ScheduleQuery,
 );
 
 /// Root mutation type.
@@ -43,6 +45,7 @@ pub struct Mutation(
     queue::QueueMutation,
     connections::ConnectionMutation,
     metrics::MetricsMutation,
+    slots::ScheduleMutation,
 );
 
 /// Root subscription type.
