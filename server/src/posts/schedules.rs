@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -125,7 +125,8 @@ impl PostService {
             time_zone: zone.name().to_owned(),
             paused: paused.unwrap_or(current.as_ref().is_some_and(|c| c.paused)),
             slots: WeeklySchedule::new(zone, slots).slots().to_vec(),
-            updated_at: Utc::now(),
+            // Postgres keeps microseconds: answer what a later read gives.
+            updated_at: Utc::now().trunc_subsecs(6),
         };
         stored::put(&self.db, &actor.tenant_id, &schedule).await?;
         Ok(schedule.into())

@@ -33,6 +33,7 @@ mod restarts;
 mod rules;
 mod schedule;
 mod schema;
+mod slots;
 mod store;
 mod subscriptions;
 mod telegram;

@@ -301,7 +301,11 @@ impl Matrix {
                                     WHERE c.owner_id = $1),
                    'tokens', (SELECT json_agg(k ORDER BY k.id) FROM social_account_tokens k
                                JOIN social_connections c ON c.id = k.connection_id
-                               WHERE c.owner_id = $1)) AS j",
+                               WHERE c.owner_id = $1),
+                   'schedules', (SELECT json_agg(s ORDER BY s.connection_id)
+                                  FROM posting_schedules s WHERE s.owner_id = $1),
+                   'queued', (SELECT json_agg(q ORDER BY q.post_id, q.connection_id)
+                               FROM queued_posts q WHERE q.owner_id = $1)) AS j",
                 [VICTIM_TENANT.into()],
             ))
             .await
