@@ -26,8 +26,24 @@ async fn app() -> (TestApp, Arc<RecordingPublisher>) {
     )
 }
 
+async fn app_bluesky_too() -> (TestApp, Arc<RecordingPublisher>) {
+    let publisher = Arc::new(RecordingPublisher::new(true));
+    let mut registry = PublisherRegistry::new();
+    registry.register("x", publisher.clone());
+    registry.register("bluesky", publisher.clone());
+    (
+        TestApp::spawn_with_worker(registry, fast_worker()).await,
+        publisher,
+    )
+}
+
 /// Seeds an account on `x` for `user`'s own tenant; its connection id.
 async fn account(app: &TestApp, user: &str) -> String {
+    account_on(app, user, "x").await
+}
+
+/// Seeds an account on `platform` for `user`'s own tenant; its connection id.
+async fn account_on(app: &TestApp, user: &str, platform: &str) -> String {
     let tenant = format!("user:{user}");
     let actor = Actor {
         user_id: user.into(),
@@ -39,9 +55,9 @@ async fn account(app: &TestApp, user: &str) -> String {
         &tenant,
         app.connections.store(
             &actor,
-            "x",
+            platform,
             &format!("acct-{user}"),
-            &format!("{user} on x"),
+            &format!("{user} on {platform}"),
             &herald_plugin_host::Credentials::default(),
         ),
     )
@@ -719,4 +735,84 @@ async fn a_slot_in_the_spring_forward_gap_lands_at_three() {
         Utc.from_utc_datetime(&next.and_hms_opt(0, 30, 0).expect("time"))
     );
     assert_eq!(slots[1]["localTime"], format!("{}T02:30", next));
+}
+
+#[tokio::test]
+async fn a_post_on_several_accounts_takes_the_first_slot_free_in_all() {
+    let (app, _) = app_bluesky_too().await;
+    let token = app.token("alice", None, &["admin"]);
+    let on_x = account(&app, "alice").await;
+    let on_bluesky = account_on(&app, "alice", "bluesky").await;
+    set_schedule(
+        &app,
+        &token,
+        &on_x,
+        None,
+        every_day(&["09:00", "12:00"]),
+        None,
+    )
+    .await;
+    set_schedule(
+        &app,
+        &token,
+        &on_bluesky,
+        None,
+        every_day(&["12:00", "15:00"]),
+        None,
+    )
+    .await;
+    let x_slots = daily(Tz::UTC, &["09:00", "12:00"], 1);
+    let (_, first) = queue(&app, &token, "x only").await;
+    assert_eq!(first, x_slots[0]);
+
+    let body = app
+        .gql(
+            Some(&token),
+            "mutation($input: CreatePostInput!) { createPost(input: $input) { scheduledAt } }",
+            json!({"input": {"content": "both", "platforms": ["x", "bluesky"], "mode": "ADD_TO_QUEUE"}}),
+        )
+        .await;
+    let noons = daily(Tz::UTC, &["12:00"], 2);
+    let expected = if noons[0] == first {
+        noons[1]
+    } else {
+        noons[0]
+    };
+    assert_eq!(
+        instant(&body["data"]["createPost"]["scheduledAt"]),
+        expected,
+        "{body}"
+    );
+    // SHARE_NEXT needs one account.
+    let body = app
+        .gql(
+            Some(&token),
+            "mutation($input: CreatePostInput!) { createPost(input: $input) { id } }",
+            json!({"input": {"content": "both", "platforms": ["x", "bluesky"], "mode": "SHARE_NEXT"}}),
+        )
+        .await;
+    assert_error(&body, "BAD_USER_INPUT", Some("mode"));
+}
+
+#[tokio::test]
+async fn posts_added_at_once_never_share_a_slot() {
+    let (app, _) = app().await;
+    let token = app.token("alice", None, &["admin"]);
+    let conn = account(&app, "alice").await;
+    set_schedule(
+        &app,
+        &token,
+        &conn,
+        None,
+        every_day(&["06:00", "13:00", "21:00"]),
+        None,
+    )
+    .await;
+    let adds = (0..8).map(|n| {
+        let (app, token) = (&app, &token);
+        async move { queue(app, token, &format!("at once {n}")).await.1 }
+    });
+    let mut got = futures_util::future::join_all(adds).await;
+    got.sort();
+    assert_eq!(got, daily(Tz::UTC, &["06:00", "13:00", "21:00"], 8));
 }
