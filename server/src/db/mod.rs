@@ -6,7 +6,8 @@
 //! - [`posts`], [`targets`]: the statements of post commands and pages;
 //! - [`rows`]: pages decoded straight from Postgres rows (the hot read path);
 //! - [`rules`]: the domain's publishing rules as SQL fragments, for hand-written SQL;
-//! - [`tokens`]: the sealed token rows as key rotation reads and rewrites them.
+//! - [`tokens`]: the sealed token rows as key rotation reads and rewrites them;
+//! - [`schedules`]: posting schedules and the posts queued in their slots.
 //!
 //! The API's pool acts as a role that row-level security holds to one tenant ([`tenant`]);
 //! the workers' pool as one that crosses tenants; migrations and operator commands use
@@ -20,6 +21,7 @@ pub mod json;
 pub mod posts;
 pub mod rows;
 pub mod rules;
+pub mod schedules;
 pub mod stored;
 pub mod targets;
 pub mod tenant;

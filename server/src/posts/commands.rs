@@ -12,16 +12,19 @@ use super::PostService;
 use super::checks::Checked;
 use super::input::{NewPost, PostChanges, requested_media, urls_of};
 use crate::db::entities::{post, target};
-use crate::db::{posts, targets};
+use crate::db::{posts, schedules, targets};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::post::{self as rules, ApprovalStatus, MAX_CAMPAIGN_CHARS, MAX_NOTES_CHARS};
 use crate::domain::schedule::{self, Schedule, ScheduleRequest};
+use crate::domain::slots::PublishMode;
 use crate::domain::status::{PostStatus, TargetStatus};
 use crate::domain::target::{TargetSpec, platforms_of};
 use crate::error::AppError;
 
 impl PostService {
-    /// Creates a post: a draft without a time, scheduled with one.
+    /// Creates a post: a draft without a time, scheduled with one, or placed by its
+    /// mode (see [`PublishMode`]; `SHARE_NEXT` moves the queued posts after it, announced
+    /// on `postUpdated`).
     pub async fn create(&self, actor: &Actor, input: NewPost) -> Result<post::Model, AppError> {
         rules::validate_content(&input.content)?;
         let mut media = requested_media(input.media_urls, input.media)?;
@@ -35,7 +38,18 @@ impl PostService {
             Some(name) => schedule::parse_zone(name, "timeZone")?,
             None => chrono_tz::Tz::UTC,
         };
-        let schedule = match &input.scheduled_at {
+        if input.mode != PublishMode::Custom && input.scheduled_at.is_some() {
+            return Err(AppError::bad_input(
+                "scheduledAt",
+                "give scheduledAt only with mode CUSTOM; the other modes choose the time",
+            ));
+        }
+        let scheduled_at = match input.mode {
+            PublishMode::ShareNow => Some(now.to_rfc3339()),
+            _ => input.scheduled_at.clone(),
+        };
+        let queued = matches!(input.mode, PublishMode::AddToQueue | PublishMode::ShareNext);
+        let schedule = match &scheduled_at {
             Some(at) => {
                 self.require_schedulable(actor, &input.content, &media, &targets)
                     .await?;
@@ -48,12 +62,34 @@ impl PostService {
                     now,
                 )?)
             }
+            None if queued => {
+                self.require_schedulable(actor, &input.content, &media, &targets)
+                    .await?;
+                None
+            }
             None => {
                 self.require_owned_accounts(actor, &targets).await?;
                 None
             }
         };
-        let target_status = if schedule.is_some() {
+        let txn = self.db.begin().await?;
+        let placement = if queued {
+            let queues = self.queues_of(&txn, actor, &targets).await?;
+            let ids: Vec<Uuid> = queues.iter().map(|q| q.connection.id).collect();
+            schedules::lock_queues(&txn, &ids).await?;
+            Some(
+                self.place(&txn, actor, &queues, input.mode, None, now)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let (at, local, zone) = match (&schedule, &placement) {
+            (Some(s), _) => (Some(s.at), Some(s.local), s.zone),
+            (None, Some(p)) => (Some(p.at), Some(p.local), p.zone),
+            (None, None) => (None, None, zone),
+        };
+        let target_status = if at.is_some() {
             TargetStatus::Scheduled
         } else {
             TargetStatus::Draft
@@ -63,9 +99,9 @@ impl PostService {
             id: Set(Uuid::now_v7()),
             content: Set(input.content),
             platforms: Set(serde_json::json!(platforms)),
-            status: Set(PostStatus::derive(&statuses, schedule.is_some())),
-            scheduled_at: Set(schedule.map(|s| s.at)),
-            local_scheduled_at: Set(schedule.map(|s| s.local)),
+            status: Set(PostStatus::derive(&statuses, at.is_some())),
+            scheduled_at: Set(at),
+            local_scheduled_at: Set(local),
             posted_at: Set(None),
             timezone: Set(zone.name().to_owned()),
             media_urls: Set(serde_json::json!(urls_of(&media))),
@@ -83,12 +119,23 @@ impl PostService {
             archived_at: Set(None),
             version: Set(1),
         };
-        let txn = self.db.begin().await?;
         let created = model.insert(&txn).await?;
         targets::insert(&txn, created.id, &targets, target_status, 1, now).await?;
         let targets = targets::of_post(&txn, created.id).await?;
+        let moved = match &placement {
+            Some(placement) => {
+                schedules::set_queued(&txn, &actor.tenant_id, created.id, &placement.connections)
+                    .await?;
+                self.apply_moves(&txn, actor, &placement.moves, placement.zone, now)
+                    .await?
+            }
+            None => Vec::new(),
+        };
         txn.commit().await?;
         self.changed(&created, &targets).await;
+        for (post, targets) in &moved {
+            self.changed(post, targets).await;
+        }
         Ok(created)
     }
 
@@ -204,6 +251,7 @@ impl PostService {
             model.timezone = Set(zone.name().to_owned());
             model.failure_reason = Set(None);
             let (updated, targets) = posts::save(&txn, &current, model, now).await?;
+            schedules::clear_queued(&txn, id).await?;
             txn.commit().await?;
             self.changed(&updated, &targets).await;
             return Ok(updated);
@@ -221,6 +269,7 @@ impl PostService {
         model.scheduled_at = Set(None);
         model.local_scheduled_at = Set(None);
         let (updated, targets) = posts::save(&txn, &current, model, now).await?;
+        schedules::clear_queued(&txn, id).await?;
         txn.commit().await?;
         self.changed(&updated, &targets).await;
         Ok(updated)
@@ -352,7 +401,7 @@ impl PostService {
     }
 }
 
-fn check_version(post: &post::Model, expected: Option<i32>) -> Result<(), AppError> {
+pub(super) fn check_version(post: &post::Model, expected: Option<i32>) -> Result<(), AppError> {
     match expected {
         Some(v) if v != post.version => Err(AppError::Conflict(format!(
             "the post changed since version {v}; it is now at version {}",
@@ -362,7 +411,7 @@ fn check_version(post: &post::Model, expected: Option<i32>) -> Result<(), AppErr
     }
 }
 
-fn refuse_if_locked(targets: &[target::Model], action: &str) -> Result<(), AppError> {
+pub(super) fn refuse_if_locked(targets: &[target::Model], action: &str) -> Result<(), AppError> {
     for t in targets {
         if t.status.is_locked() {
             return Err(AppError::Conflict(format!(

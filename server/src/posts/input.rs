@@ -8,6 +8,7 @@ use crate::domain::post::{
     self as rules, ApprovalStatus, MAX_CAMPAIGN_CHARS, MAX_NOTES_CHARS, MediaItem,
 };
 use crate::domain::schedule;
+use crate::domain::slots::PublishMode;
 use crate::domain::target::{TargetSpec, normalize_targets};
 use crate::error::AppError;
 
@@ -36,6 +37,8 @@ pub struct NewPost {
     pub notes: Option<String>,
     /// Whether an approver must approve it.
     pub approval_required: bool,
+    /// How it gets its time: `scheduled_at` (`Custom`), a queue slot, or now.
+    pub mode: PublishMode,
 }
 
 /// Changes to a post; `None` leaves a field as it is, `Some(None)` clears it.

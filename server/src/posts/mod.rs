@@ -4,7 +4,9 @@
 //! - [`input`]: what a caller asks (new post, changes) and the validated edit;
 //! - [`checks`]: what a post must pass before it is scheduled, run with the row released;
 //! - [`commands`]: create, edit, schedule, approve, archive, retry, mark published, delete;
-//! - [`paging`]: one post, pages of posts and their targets.
+//! - [`paging`]: one post, pages of posts and their targets;
+//! - [`schedules`]: the accounts' posting schedules and the slots of their queues;
+//! - [`queueing`]: placing posts in those queues, moving queued posts.
 //!
 //! The SQL is in `db::posts` and `db::targets`; the rules in `domain`.
 
@@ -12,6 +14,8 @@ mod checks;
 mod commands;
 mod input;
 mod paging;
+mod queueing;
+mod schedules;
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use sea_orm::DatabaseConnection;
 
 pub use input::{NewPost, PostChanges};
 pub use paging::{Keyset, Page, PageRequest, PostFilter, SortKey, sort_value};
+pub use schedules::{MAX_SLOT_RANGE, PostingSchedule, QueueSlot};
 
 use crate::connections::ConnectionService;
 use crate::db::entities::{post, target};

@@ -35,6 +35,7 @@ mod restarts;
 mod rules;
 mod schedule;
 mod schema;
+mod slots;
 mod store;
 mod subscriptions;
 mod telegram;

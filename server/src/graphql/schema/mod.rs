@@ -15,6 +15,7 @@ mod mutation;
 mod platforms;
 pub(crate) mod query;
 mod queue;
+mod slots;
 pub mod span;
 mod subscription;
 pub(crate) mod types;
@@ -36,6 +37,7 @@ pub struct Query(
     queue::QueueQuery,
     connections::ConnectionQuery,
     media::MediaQuery,
+    slots::ScheduleQuery,
 );
 
 /// Root mutation type.
@@ -46,6 +48,7 @@ pub struct Mutation(
     connections::ConnectionMutation,
     metrics::MetricsMutation,
     media::MediaMutation,
+    slots::ScheduleMutation,
 );
 
 /// Root subscription type.

@@ -3,9 +3,11 @@
 use async_graphql::{Context, ErrorExtensions, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::types::{AmbiguousTime, CreatePostInput, Post, UpdatePostInput};
+use super::types::{AmbiguousTime, CreatePostInput, Post, PublishMode, UpdatePostInput};
 use super::{actor, parse_id};
 use crate::domain::schedule::ScheduleRequest;
+use crate::domain::slots;
+use crate::error::AppError;
 use crate::posts::PostService;
 
 /// Mutations on posts.
@@ -14,7 +16,8 @@ pub struct PostMutation;
 
 #[Object]
 impl PostMutation {
-    /// Creates a post: a draft without `scheduledAt`, scheduled with it.
+    /// Creates a post: a draft without `scheduledAt`, scheduled with it, or scheduled by
+    /// `mode` (a slot of its accounts' posting schedules, or now).
     async fn create_post(
         &self,
         ctx: &Context<'_>,
@@ -59,28 +62,61 @@ impl PostMutation {
         Ok(id)
     }
 
-    /// Schedules (or reschedules) a post. `scheduledAt` is RFC 3339 with offset, or a
-    /// local date-time without offset read in `timeZone` (default: the post's zone).
+    /// Schedules (or reschedules) a post. With `mode` `CUSTOM` (the default),
+    /// `scheduledAt` is required: RFC 3339 with offset, or a local date-time without offset
+    /// read in `timeZone` (default: the post's zone). `ADD_TO_QUEUE` and `SHARE_NEXT` take
+    /// a slot of the posting schedule of the targets' accounts (`SHARE_NEXT` moves the
+    /// queued posts after it back one slot, announced on `postUpdated`; `shareNext` also
+    /// answers which), `SHARE_NOW` schedules it now; those take no `scheduledAt`.
     /// Each platform's plugin checks the post first; CONFLICT when the post keeps changing
     /// meanwhile.
+    #[allow(clippy::too_many_arguments)]
     async fn schedule_post(
         &self,
         ctx: &Context<'_>,
         id: ID,
-        scheduled_at: String,
+        scheduled_at: Option<String>,
         time_zone: Option<String>,
         ambiguous_time: Option<AmbiguousTime>,
         expected_version: Option<i32>,
+        mode: Option<PublishMode>,
     ) -> async_graphql::Result<Post> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "id")?;
+        let mode: slots::PublishMode = mode.map(Into::into).unwrap_or_default();
+        let service = ctx.data::<PostService>()?;
+        let now = Utc::now().to_rfc3339();
+        let scheduled_at = match (mode, scheduled_at) {
+            (slots::PublishMode::Custom, Some(at)) => at,
+            (slots::PublishMode::Custom, None) => {
+                return Err(AppError::bad_input(
+                    "scheduledAt",
+                    "scheduledAt is required with mode CUSTOM",
+                )
+                .extend());
+            }
+            (_, Some(_)) => {
+                return Err(AppError::bad_input(
+                    "scheduledAt",
+                    "give scheduledAt only with mode CUSTOM; the other modes choose the time",
+                )
+                .extend());
+            }
+            (slots::PublishMode::ShareNow, None) => now,
+            (queued, None) => {
+                let (post, _) = service
+                    .schedule_in_queue(actor, id, queued, expected_version)
+                    .await
+                    .map_err(|e| e.extend())?;
+                return Ok(Post::from(post));
+            }
+        };
         let request = ScheduleRequest {
             scheduled_at: &scheduled_at,
             time_zone: time_zone.as_deref(),
             ambiguous_time: ambiguous_time.map(Into::into),
         };
-        let post = ctx
-            .data::<PostService>()?
+        let post = service
             .schedule(actor, id, request, expected_version)
             .await
             .map_err(|e| e.extend())?;

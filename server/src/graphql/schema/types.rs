@@ -90,6 +90,22 @@ pub enum AmbiguousTime {
     Later,
 }
 
+/// How a scheduled post gets its time.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "PublishMode", remote = "domain::slots::PublishMode")]
+pub enum PublishMode {
+    /// The time given in `scheduledAt` (the default).
+    Custom,
+    /// The next free slot of the posting schedule of each target's account (for targets on
+    /// several accounts: the first instant that is a free slot in all their schedules).
+    AddToQueue,
+    /// The first slot of the account's posting schedule; the posts queued from it on move
+    /// back one slot each (`shareNext` answers which).
+    ShareNext,
+    /// Now.
+    ShareNow,
+}
+
 impl JsonSql for PostStatus {
     fn json_sql_or_null(column: &str, _: bool) -> String {
         enum_json::<Self>(column, |s| domain::status::PostStatus::from(s).as_str())
@@ -487,6 +503,9 @@ pub struct CreatePostInput {
     /// Whether an approver must approve it before publishing.
     #[graphql(default)]
     pub approval_required: bool,
+    /// How it gets its time (default `CUSTOM`: `scheduledAt`, or a draft without it).
+    /// The other modes take no `scheduledAt` and schedule the post.
+    pub mode: Option<PublishMode>,
 }
 
 impl CreatePostInput {
@@ -505,6 +524,7 @@ impl CreatePostInput {
             campaign: input.campaign,
             notes: input.notes,
             approval_required: input.approval_required,
+            mode: input.mode.map(Into::into).unwrap_or_default(),
         })
     }
 }

@@ -330,7 +330,11 @@ impl Matrix {
                                JOIN social_connections c ON c.id = k.connection_id
                                WHERE c.owner_id = $1),
                    'media', (SELECT json_agg(m ORDER BY m.id) FROM media m
-                              WHERE m.owner_id = $1)) AS j",
+                              WHERE m.owner_id = $1),
+                   'schedules', (SELECT json_agg(s ORDER BY s.connection_id)
+                                  FROM posting_schedules s WHERE s.owner_id = $1),
+                   'queued', (SELECT json_agg(q ORDER BY q.post_id, q.connection_id)
+                               FROM queued_posts q WHERE q.owner_id = $1)) AS j",
                 [VICTIM_TENANT.into()],
             ))
             .await

@@ -187,9 +187,16 @@ impl Case {
 /// Every case, in the order they run.
 /// Root fields whose refusals are checked by a dedicated test instead of the matrix,
 /// because their rightful calls need a platform's OAuth app and a fake authorisation
-/// server: `(root, field, test file under tests/api, test function)`. Each named test
+/// server (or, for `shareNext`, an account with a posting schedule): `(root, field, test
+/// file under tests/api, test function)`. Each named test
 /// calls the field as anonymous, as another tenant and as a member without the role.
 pub const CHECKED_ELSEWHERE: &[(Root, &str, &str, &str)] = &[
+    (
+        Root::Mutation,
+        "shareNext",
+        "slots.rs",
+        "another_tenants_account_reads_as_unknown",
+    ),
     (
         Root::Mutation,
         "beginConnect",
@@ -555,6 +562,43 @@ pub fn cases() -> Vec<Case> {
             "mutation($id: ID!) { deleteMedia(id: $id) }",
             media_id,
         ),
+        // Posting schedules.
+        case(
+            Query,
+            "postingSchedule",
+            TenantReadById(Missing::NotFound),
+            Setup::Connection,
+            "query($id: ID!) { postingSchedule(connectionId: $id) { connectionId timeZone } }",
+            connection_id,
+        ),
+        case(
+            Query,
+            "queueSlots",
+            TenantReadById(Missing::NotFound),
+            Setup::Connection,
+            "query($id: ID!) { queueSlots(connectionId: $id, from: \"2030-01-07T00:00:00Z\", \
+             to: \"2030-01-14T00:00:00Z\") { connectionId slots { at free } } }",
+            connection_id,
+        ),
+        case(
+            Mutation,
+            "setPostingSchedule",
+            RoleGatedById("admin", Order::RoleFirst),
+            Setup::Connection,
+            "mutation($id: ID!) { setPostingSchedule(connectionId: $id, \
+             slots: [{day: MONDAY, time: \"09:00\"}]) { connectionId } }",
+            connection_id,
+        ),
+        // Nothing is queued on the victim's account: compacting moves nothing.
+        case(
+            Mutation,
+            "compactQueue",
+            TenantMutationById,
+            Setup::Connection,
+            "mutation($id: ID!) { compactQueue(connectionId: $id) { id } }",
+            connection_id,
+        )
+        .unchanging(),
         // Subscriptions.
         case(
             Subscription,
