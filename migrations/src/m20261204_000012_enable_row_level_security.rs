@@ -9,16 +9,26 @@ pub const API_ROLE: &str = "herald_api";
 /// tables they must, and own nothing.
 pub const WORKER_ROLE: &str = "herald_worker";
 
+/// The condition that puts a row with an `owner_id` column in the current tenant.
+pub const OWNED_BY_TENANT: &str = "owner_id = current_setting('herald.tenant', true)";
+
+/// The statements that open `table` to both roles under row-level security: the API's
+/// role sees the rows `condition` puts in the current tenant, the workers' role all.
+pub fn tenant_table_security(table: &str, condition: &str) -> String {
+    format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {API_ROLE}, {WORKER_ROLE};
+         ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY tenant_rows ON {table} TO {API_ROLE}
+           USING ({condition}) WITH CHECK ({condition});
+         CREATE POLICY worker_rows ON {table} TO {WORKER_ROLE}
+           USING (true) WITH CHECK (true);"
+    )
+}
+
 /// The tenant tables and the condition that puts a row in the current tenant.
 const POLICIES: &[(&str, &str)] = &[
-    (
-        "social_posts",
-        "owner_id = current_setting('herald.tenant', true)",
-    ),
-    (
-        "social_connections",
-        "owner_id = current_setting('herald.tenant', true)",
-    ),
+    ("social_posts", OWNED_BY_TENANT),
+    ("social_connections", OWNED_BY_TENANT),
     (
         "post_targets",
         "EXISTS (SELECT 1 FROM social_posts p WHERE p.id = post_targets.post_id
@@ -75,15 +85,8 @@ impl MigrationTrait for Migration {
             .await?;
         }
         for (table, condition) in POLICIES {
-            db.execute_unprepared(&format!(
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {API_ROLE}, {WORKER_ROLE};
-                 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
-                 CREATE POLICY tenant_rows ON {table} TO {API_ROLE}
-                   USING ({condition}) WITH CHECK ({condition});
-                 CREATE POLICY worker_rows ON {table} TO {WORKER_ROLE}
-                   USING (true) WITH CHECK (true);"
-            ))
-            .await?;
+            db.execute_unprepared(&tenant_table_security(table, condition))
+                .await?;
         }
         Ok(())
     }

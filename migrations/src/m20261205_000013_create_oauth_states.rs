@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::m20261204_000012_enable_row_level_security::{API_ROLE, WORKER_ROLE};
+use crate::m20261204_000012_enable_row_level_security::{OWNED_BY_TENANT, tenant_table_security};
 
 /// Creates `oauth_states`: one row per connect flow begun and not yet completed. The
 /// `state` is stored only as its SHA-256 (a leaked table does not let anyone complete a
@@ -12,8 +12,6 @@ use crate::m20261204_000012_enable_row_level_security::{API_ROLE, WORKER_ROLE};
 /// crosses tenants.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-const CONDITION: &str = "owner_id = current_setting('herald.tenant', true)";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -34,12 +32,8 @@ impl MigrationTrait for Migration {
                    expires_at timestamptz NOT NULL
                  );
                  CREATE INDEX oauth_states_expires_at ON oauth_states (expires_at);
-                 GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_states TO {API_ROLE}, {WORKER_ROLE};
-                 ALTER TABLE oauth_states ENABLE ROW LEVEL SECURITY;
-                 CREATE POLICY tenant_rows ON oauth_states TO {API_ROLE}
-                   USING ({CONDITION}) WITH CHECK ({CONDITION});
-                 CREATE POLICY worker_rows ON oauth_states TO {WORKER_ROLE}
-                   USING (true) WITH CHECK (true);"
+                 {}",
+                tenant_table_security("oauth_states", OWNED_BY_TENANT)
             ))
             .await?;
         Ok(())

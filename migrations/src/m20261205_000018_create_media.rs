@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::m20261204_000012_enable_row_level_security::{API_ROLE, WORKER_ROLE};
+use crate::m20261204_000012_enable_row_level_security::{OWNED_BY_TENANT, tenant_table_security};
 
 /// Creates `media`: one row per uploaded file (or per streamed upload begun and not yet
 /// finished, `status = 'pending'`). The SHA-256 of the bytes is unique per tenant, so the
@@ -12,8 +12,6 @@ use crate::m20261204_000012_enable_row_level_security::{API_ROLE, WORKER_ROLE};
 /// and the garbage collector read through the worker role, which crosses tenants.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-const CONDITION: &str = "owner_id = current_setting('herald.tenant', true)";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -42,12 +40,8 @@ impl MigrationTrait for Migration {
                  CREATE UNIQUE INDEX media_owner_sha256 ON media (owner_id, sha256);
                  CREATE INDEX media_owner_created ON media (owner_id, created_at DESC, id DESC);
                  CREATE INDEX media_created ON media (created_at);
-                 GRANT SELECT, INSERT, UPDATE, DELETE ON media TO {API_ROLE}, {WORKER_ROLE};
-                 ALTER TABLE media ENABLE ROW LEVEL SECURITY;
-                 CREATE POLICY tenant_rows ON media TO {API_ROLE}
-                   USING ({CONDITION}) WITH CHECK ({CONDITION});
-                 CREATE POLICY worker_rows ON media TO {WORKER_ROLE}
-                   USING (true) WITH CHECK (true);"
+                 {}",
+                tenant_table_security("media", OWNED_BY_TENANT)
             ))
             .await?;
         Ok(())

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::m20261204_000012_enable_row_level_security::{API_ROLE, WORKER_ROLE};
+use crate::m20261204_000012_enable_row_level_security::{OWNED_BY_TENANT, tenant_table_security};
 
 /// Creates `posting_schedules` (one per connection: its time zone, whether its queue is
 /// paused, and its weekly slots as a JSON array of `{"day": "MON", "time": "09:00"}`) and
@@ -12,8 +12,6 @@ use crate::m20261204_000012_enable_row_level_security::{API_ROLE, WORKER_ROLE};
 /// tenant's rows, like the other tenant tables; the workers cross tenants.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-const CONDITION: &str = "owner_id = current_setting('herald.tenant', true)";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -40,14 +38,7 @@ impl MigrationTrait for Migration {
              CREATE INDEX queued_posts_connection ON queued_posts (connection_id);",
         );
         for table in ["posting_schedules", "queued_posts"] {
-            sql.push_str(&format!(
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {API_ROLE}, {WORKER_ROLE};
-                 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
-                 CREATE POLICY tenant_rows ON {table} TO {API_ROLE}
-                   USING ({CONDITION}) WITH CHECK ({CONDITION});
-                 CREATE POLICY worker_rows ON {table} TO {WORKER_ROLE}
-                   USING (true) WITH CHECK (true);"
-            ));
+            sql.push_str(&tenant_table_security(table, OWNED_BY_TENANT));
         }
         manager.get_connection().execute_unprepared(&sql).await?;
         Ok(())

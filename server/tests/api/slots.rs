@@ -170,6 +170,39 @@ fn daily(zone: Tz, times: &[&str], n: usize) -> Vec<DateTime<Utc>> {
     out
 }
 
+/// Alice (admin) with her X account scheduled at `times` every day in its zone.
+struct DailyQueue {
+    app: TestApp,
+    token: String,
+    conn: String,
+    /// The account's first `n` slots from now.
+    slots: Vec<DateTime<Utc>>,
+}
+
+/// A [`DailyQueue`] at `times` every day in `zone`, with its first `n` slots.
+async fn daily_queue(zone: Tz, times: &[&str], n: usize) -> DailyQueue {
+    let (app, _) = app().await;
+    let token = app.token("alice", None, &["admin"]);
+    let conn = account(&app, "alice").await;
+    let body = set_schedule(
+        &app,
+        &token,
+        &conn,
+        Some(zone.name()),
+        every_day(times),
+        None,
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let slots = daily(zone, times, n);
+    DailyQueue {
+        app,
+        token,
+        conn,
+        slots,
+    }
+}
+
 fn every_day(times: &[&str]) -> Value {
     let days = [
         "MONDAY",
@@ -273,20 +306,13 @@ async fn a_schedule_is_set_read_and_its_zone_kept() {
 
 #[tokio::test]
 async fn add_to_queue_fills_slots_in_order_across_days_in_the_zone() {
-    let (app, _) = app().await;
-    let token = app.token("alice", None, &["admin"]);
-    let conn = account(&app, "alice").await;
     let zone = chrono_tz::America::New_York;
-    set_schedule(
-        &app,
-        &token,
-        &conn,
-        Some(zone.name()),
-        every_day(&["09:00", "18:30"]),
-        None,
-    )
-    .await;
-    let expected = daily(zone, &["09:00", "18:30"], 5);
+    let DailyQueue {
+        app,
+        token,
+        slots: expected,
+        ..
+    } = daily_queue(zone, &["09:00", "18:30"], 5).await;
 
     let mut got = Vec::new();
     for n in 0..5 {
@@ -345,20 +371,10 @@ async fn add_to_queue_fills_slots_in_order_across_days_in_the_zone() {
 
 #[tokio::test]
 async fn share_next_takes_the_first_slot_and_moves_the_queued_back_one_each() {
-    let (app, _) = app().await;
-    let token = app.token("alice", None, &["admin"]);
-    let conn = account(&app, "alice").await;
     let zone = chrono_tz::Europe::Paris;
-    set_schedule(
-        &app,
-        &token,
-        &conn,
-        Some(zone.name()),
-        every_day(&["08:00", "12:00", "20:00"]),
-        None,
-    )
-    .await;
-    let slots = daily(zone, &["08:00", "12:00", "20:00"], 5);
+    let DailyQueue {
+        app, token, slots, ..
+    } = daily_queue(zone, &["08:00", "12:00", "20:00"], 5).await;
     let mut queued = Vec::new();
     for n in 0..3 {
         queued.push(queue(&app, &token, &format!("queued {n}")).await);
@@ -428,20 +444,13 @@ async fn share_next_takes_the_first_slot_and_moves_the_queued_back_one_each() {
 
 #[tokio::test]
 async fn removing_a_queued_post_moves_nothing_until_the_queue_is_compacted() {
-    let (app, _) = app().await;
-    let token = app.token("alice", None, &["admin"]);
-    let conn = account(&app, "alice").await;
     let zone = chrono_tz::Asia::Kolkata;
-    set_schedule(
-        &app,
-        &token,
-        &conn,
-        Some(zone.name()),
-        every_day(&["10:00", "16:00"]),
-        None,
-    )
-    .await;
-    let slots = daily(zone, &["10:00", "16:00"], 5);
+    let DailyQueue {
+        app,
+        token,
+        conn,
+        slots,
+    } = daily_queue(zone, &["10:00", "16:00"], 5).await;
     let mut posts = Vec::new();
     for n in 0..5 {
         posts.push(queue(&app, &token, &format!("queued {n}")).await.0);
