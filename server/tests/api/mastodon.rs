@@ -474,6 +474,9 @@ async fn lost_answer_is_retried_with_the_same_idempotency_key_and_posts_once() {
 async fn slow_connect_calls_do_not_delay_publishing() {
     const SLOW: &str = "tok-slow-instance";
     const API_SLOTS: u32 = 2;
+    // Far longer than any lateness a loaded machine causes, so that a publish that waited
+    // for the API lane is told apart from one that was merely slow.
+    const SLOW_VERIFY: Duration = Duration::from_secs(90);
     let Setup { app, fake, token } = setup_with(|config| {
         config.concurrency = 2;
         config.api_concurrency = API_SLOTS;
@@ -492,7 +495,7 @@ async fn slow_connect_calls_do_not_delay_publishing() {
     fake.add_token(SLOW, "slow-account");
     fake.state()
         .slow_verify
-        .insert(SLOW.to_owned(), Duration::from_secs(20));
+        .insert(SLOW.to_owned(), SLOW_VERIFY);
     let bob = app.token("bob", None, &["admin"]);
     let slow_connects = futures_util::future::join_all(
         (0..2 * API_SLOTS).map(|_| app.gql(Some(&bob), CONNECT, credentials(SLOW))),
@@ -521,8 +524,8 @@ async fn slow_connect_calls_do_not_delay_publishing() {
     let late = std::time::Instant::now().saturating_duration_since(due);
     assert_eq!(done["status"], "PUBLISHED", "{done}");
     assert!(
-        late < Duration::from_secs(3),
-        "published {late:?} after its time"
+        late < SLOW_VERIFY / 6,
+        "published {late:?} after its time: it waited for the API lane"
     );
     assert_eq!(
         slow_requests(),
