@@ -15,6 +15,7 @@ mod connections;
 mod dataloader;
 mod discord;
 mod documents;
+mod facebook;
 mod health;
 mod http;
 mod keys;

@@ -3,9 +3,11 @@
 //! what it receives so tests can assert on it.
 
 pub mod discord;
+pub mod facebook;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media;
+pub mod meta_fetch;
 pub mod multipart;
 pub mod oauth;
 pub mod telegram;
