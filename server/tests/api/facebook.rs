@@ -424,13 +424,20 @@ async fn facebook_login_connects_the_chosen_page() {
     let post = app
         .create_post(
             &token,
-            json!({"content": "Hello from Login", "targets": [{"platform": "facebook"}], "scheduledAt": in_ms(300)}),
+            json!({"content": "Hello from Login", "scheduledAt": in_ms(300), "targets": [{
+                "platform": "facebook",
+                "options": [{"key": "link", "value": "https://bakery.example/menu"}],
+            }]}),
         )
         .await;
     ended(&app, &token, &post, |p| p["status"] == "PUBLISHED").await;
     let posts = fake.state().posts.clone();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].page, OTHER_PAGE);
+    assert_eq!(
+        posts[0].link.as_deref(),
+        Some("https://bakery.example/menu")
+    );
     let read = fake.requests_to("GET", &format!("/{OTHER_PAGE}"));
     let bearer = read[0].headers["authorization"].to_str().expect("header");
     assert!(
