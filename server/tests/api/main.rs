@@ -41,6 +41,7 @@ mod store;
 mod subscriptions;
 mod telegram;
 mod tenancy;
+mod threads;
 mod token_refresh;
 mod webhooks;
 mod x;

@@ -11,6 +11,7 @@ pub mod meta_fetch;
 pub mod multipart;
 pub mod oauth;
 pub mod telegram;
+pub mod threads;
 pub mod x;
 
 use axum::body::{Body, Bytes};
