@@ -335,6 +335,7 @@ async fn facebook_login_connects_the_chosen_page() {
             },
         )]
         .into(),
+        refresh_interval: Duration::from_secs(3_600),
         ..Default::default()
     })
     .await;

@@ -302,6 +302,11 @@ async fn threads_login_then_the_token_is_renewed_and_used() {
             },
         )]
         .into(),
+        // The app's own refresher runs once at start (nothing due yet); the test runs
+        // the next round itself.
+        refresh_ahead: Duration::from_secs(600),
+        refresh_interval: Duration::from_secs(3_600),
+        reconnect_warning: Duration::from_secs(7 * 86_400),
         ..Default::default()
     };
     let api = TestApp::spawn_with_oauth(host.clone(), settings).await;
