@@ -3,8 +3,9 @@
 //! `page` extra (and a user with several Pages refused, listing them); library photos and
 //! an uploaded MP4 published exactly once, Facebook downloading them from Herald's signed
 //! URLs (the video in ranges); a lost answer found through the 506 duplicate refusal
-//! without a second post; throttling waiting as `X-Business-Use-Case-Usage` says; 190
-//! asking to reconnect.
+//! without a second post; unknown errors (1, 2) looked up before retrying; a URL Facebook
+//! cannot download failing at once; throttling waiting as `X-Business-Use-Case-Usage`
+//! says; 190 asking to reconnect.
 
 use std::time::Duration;
 
@@ -249,6 +250,86 @@ async fn a_lost_answer_is_found_through_the_duplicate_refusal() {
     assert_eq!(
         done["targets"][0]["platformUrl"],
         format!("https://www.facebook.com/{PAGE}/posts/{post_part}")
+    );
+}
+
+/// Unknown errors (1, 2) may come before or after the post was made: the Page's latest
+/// posts are read before retrying, so the post goes out once either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_errors_are_looked_up_before_retrying() {
+    let Setup { app, fake, token } = setup().await;
+    fake.state()
+        .failures
+        .push_back(Failure::new(1, "An unknown error occurred"));
+    let post = app
+        .create_post(&token, post_input("Before the post", json!([])))
+        .await;
+    let done = ended(&app, &token, &post, |p| p["status"] == "PUBLISHED").await;
+    assert_eq!(done["targets"][0]["attempts"], 2, "not found, so retried");
+    assert_eq!(fake.state().posts.len(), 1);
+
+    fake.state().error_after_posting = true;
+    let post = app
+        .create_post(&token, post_input("After the post", json!([])))
+        .await;
+    let done = ended(&app, &token, &post, |p| p["status"] == "PUBLISHED").await;
+    assert_eq!(done["targets"][0]["attempts"], 1, "found, not retried");
+    let posts = fake.state().posts.clone();
+    assert_eq!(posts.len(), 2, "published once");
+    assert_eq!(posts[1].message, "After the post");
+    assert_eq!(
+        fake.requests_to("GET", "/feed").len(),
+        2,
+        "looked up each time"
+    );
+    let post_part = posts[1].id.split_once('_').expect("id").1;
+    assert_eq!(
+        done["targets"][0]["platformUrl"],
+        format!("https://www.facebook.com/{PAGE}/posts/{post_part}")
+    );
+}
+
+/// Facebook really downloads what Herald signs: a URL with a wrong signature fails the
+/// post at once, saying Herald's media must be reachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_media_url_facebook_cannot_fetch_fails_the_post() {
+    let Setup { app, fake, token } = setup().await;
+    let (_, uploaded) = crate::media::multipart(
+        &app,
+        Some(&token),
+        &png("tampered"),
+        "cat.png",
+        "image/png",
+        None,
+    )
+    .await;
+    let url = uploaded["data"]["uploadMedia"]["url"]
+        .as_str()
+        .expect("url");
+    let (signed, _) = url.rsplit_once('/').expect("signature");
+    let tampered = format!("{signed}/AAAA{}", &url[signed.len() + 5..]);
+    let post = app
+        .create_post(
+            &token,
+            post_input(
+                "Bad link",
+                json!([{"url": tampered, "mimeType": "image/png"}]),
+            ),
+        )
+        .await;
+    let failed = ended(&app, &token, &post, |p| p["status"] == "FAILED").await;
+    let error = failed["targets"][0]["lastError"].as_str().expect("error");
+    assert!(
+        error.contains("media[0]") && error.contains("9004") && error.contains("HERALD_PUBLIC_URL"),
+        "{error}"
+    );
+    assert_eq!(failed["targets"][0]["attempts"], 1, "not retried");
+    let state = fake.state();
+    assert!(state.posts.is_empty() && state.photos.is_empty());
+    assert!(
+        state.fetch_failures[0].contains("HTTP 40"),
+        "{:?}",
+        state.fetch_failures
     );
 }
 

@@ -20,8 +20,8 @@
 //!
 //! Errors are Meta's envelope `{"error": {message, type, code, error_subcode,
 //! fbtrace_id}}`; tests queue failures for the next publishing calls (throttling with
-//! `X-Business-Use-Case-Usage`, 368, 1/2, …) and can lose an answer after the post was
-//! made. Every request is recorded.
+//! `X-Business-Use-Case-Usage`, 368, 1/2, …) and can lose an answer, or answer an
+//! unknown error, after the post was made. Every request is recorded.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -141,6 +141,8 @@ pub struct Platform {
     pub failures: VecDeque<Failure>,
     /// The next post created loses its answer.
     pub lose_next_answer: bool,
+    /// The next feed post created is answered with an unknown error (code 2) instead.
+    pub error_after_posting: bool,
     /// Media downloads that failed, with why.
     pub fetch_failures: Vec<String>,
     /// OAuth apps: id → (secret, redirect URIs).
@@ -402,16 +404,16 @@ async fn page(
     }
 }
 
-/// The Page a publishing call acts for: its Page token, for that very Page.
-fn publisher(
+/// The refusal of a publishing call not made with that very Page's token.
+fn not_publisher(
     s: &Platform,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
     page: &str,
-) -> Result<FakePage, Response> {
+) -> Option<Response> {
     let token = token_of(headers, params);
     if s.user_tokens.contains_key(&token) {
-        return Err(graph_error(
+        return Some(graph_error(
             403,
             200,
             None,
@@ -419,14 +421,14 @@ fn publisher(
         ));
     }
     match s.page_of_token(&token) {
-        Some(found) if found.id == page => Ok(found),
-        Some(_) => Err(graph_error(
+        Some(found) if found.id == page => None,
+        Some(_) => Some(graph_error(
             403,
             200,
             None,
             "(#200) The page token does not belong to this Page",
         )),
-        None => Err(expired()),
+        None => Some(expired()),
     }
 }
 
@@ -465,7 +467,7 @@ async fn create_photo(
     let params = params(&query, &body);
     {
         let mut s = app.platform.lock().expect("fake state");
-        if let Err(refused) = publisher(&s, &headers, &params, &page) {
+        if let Some(refused) = not_publisher(&s, &headers, &params, &page) {
             return refused;
         }
         if let Some(failure) = queued_failure(&mut s, &page) {
@@ -529,7 +531,7 @@ async fn create_feed(
     }
     let params = params(&query, &body);
     let mut s = app.platform.lock().expect("fake state");
-    if let Err(refused) = publisher(&s, &headers, &params, &page) {
+    if let Some(refused) = not_publisher(&s, &headers, &params, &page) {
         return refused;
     }
     if let Some(failure) = queued_failure(&mut s, &page) {
@@ -591,6 +593,14 @@ async fn create_feed(
     if std::mem::take(&mut s.lose_next_answer) {
         return super::lost_answer();
     }
+    if std::mem::take(&mut s.error_after_posting) {
+        return graph_error(
+            500,
+            2,
+            None,
+            "An unexpected error has occurred. Please retry your request later.",
+        );
+    }
     axum::Json(json!({ "id": id })).into_response()
 }
 
@@ -607,7 +617,7 @@ async fn create_video(
     let params = params(&query, &body);
     {
         let mut s = app.platform.lock().expect("fake state");
-        if let Err(refused) = publisher(&s, &headers, &params, &page) {
+        if let Some(refused) = not_publisher(&s, &headers, &params, &page) {
             return refused;
         }
         if let Some(failure) = queued_failure(&mut s, &page) {

@@ -263,22 +263,22 @@ fn caller(s: &Platform, headers: &HeaderMap, params: &HashMap<String, String>) -
     s.tokens.get(&token).cloned()
 }
 
-/// The caller, when it is `user`.
-fn acting_as(
+/// The refusal of a call whose token is not `user`'s.
+fn not_user(
     s: &Platform,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
     user: &str,
-) -> Result<String, Response> {
+) -> Option<Response> {
     match caller(s, headers, params) {
-        Some(found) if found == user => Ok(found),
-        Some(_) => Err(graph_error(
+        Some(found) if found == user => None,
+        Some(_) => Some(graph_error(
             400,
             100,
             Some(33),
             "Object does not exist, cannot be loaded due to missing permissions",
         )),
-        None => Err(expired()),
+        None => Some(expired()),
     }
 }
 
@@ -354,7 +354,7 @@ async fn create(
         .collect();
     {
         let mut s = app.platform.lock().expect("fake state");
-        if let Err(refused) = acting_as(&s, &headers, &params, &user) {
+        if let Some(refused) = not_user(&s, &headers, &params, &user) {
             return refused;
         }
         if let Some(failure) = queued_failure(&mut s) {
@@ -443,7 +443,7 @@ async fn publish(
 ) -> Response {
     let params = params(&query, &body);
     let mut s = app.platform.lock().expect("fake state");
-    if let Err(refused) = acting_as(&s, &headers, &params, &user) {
+    if let Some(refused) = not_user(&s, &headers, &params, &user) {
         return refused;
     }
     if let Some(failure) = queued_failure(&mut s) {
@@ -509,7 +509,7 @@ async fn limit(
     headers: HeaderMap,
 ) -> Response {
     let s = app.platform.lock().expect("fake state");
-    if let Err(refused) = acting_as(&s, &headers, &query, &user) {
+    if let Some(refused) = not_user(&s, &headers, &query, &user) {
         return refused;
     }
     let used = s.quota_used + s.threads.iter().filter(|t| t.user == user).count() as u32;
@@ -527,7 +527,7 @@ async fn list_threads(
     headers: HeaderMap,
 ) -> Response {
     let s = app.platform.lock().expect("fake state");
-    if let Err(refused) = acting_as(&s, &headers, &query, &user) {
+    if let Some(refused) = not_user(&s, &headers, &query, &user) {
         return refused;
     }
     let limit: usize = query
