@@ -62,7 +62,12 @@ impl<'a> Graph<'a> {
         if response.is_success() {
             Ok(response)
         } else {
-            Err(herald_meta_graph::failure(&response, PLATFORM).scrubbed(self.secrets))
+            Err(self.failure(&response))
         }
+    }
+
+    /// What a failed answer means ([`herald_meta_graph::failure`]), scrubbed.
+    pub fn failure(&self, response: &Response) -> PublishError {
+        herald_meta_graph::failure(response, PLATFORM).scrubbed(self.secrets)
     }
 }

@@ -349,10 +349,7 @@ fn created(
             )));
         }
     }
-    Err(graph
-        .check(answer)
-        .err()
-        .unwrap_or_else(|| PublishError::Permanent(format!("{PLATFORM}: unexpected answer"))))
+    Err(graph.failure(&answer))
 }
 
 /// Facebook's words for a failed answer.

@@ -122,16 +122,8 @@ pub fn publish(api: &Api<'_>, user: &str, container: &str) -> Result<Published, 
                 ));
                 std::thread::sleep(STATUS_WAIT);
             }
-            Some(Meaning::Transient) => {
-                return Ok(Published::Unknown(api.check(answer).err().unwrap_or_else(
-                    || PublishError::Retryable(format!("{PLATFORM}: unknown error")),
-                )));
-            }
-            _ => {
-                return Err(api.check(answer).err().unwrap_or_else(|| {
-                    PublishError::Permanent(format!("{PLATFORM}: unexpected answer"))
-                }));
-            }
+            Some(Meaning::Transient) => return Ok(Published::Unknown(api.failure(&answer))),
+            _ => return Err(api.failure(&answer)),
         }
     }
 }
