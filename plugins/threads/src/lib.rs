@@ -9,7 +9,10 @@
 //! status read until `FINISHED` (a bounded number of reads, then retried later); then
 //! `threads_publish`. "Not ready yet" (code 24, subcode 4279009) is tried again; an
 //! unknown error (1, 2) reads the container: `PUBLISHED` proves the thread went out, and
-//! it is found among the user's latest threads instead of being posted twice.
+//! it is found among the user's latest threads instead of being posted twice. The
+//! container's id is saved as a checkpoint before it is published, so an attempt after a
+//! crash resumes with it (publishing it, or finding the thread it became) instead of
+//! making a second one.
 //!
 //! Limits: 500 characters; up to 20 media (JPEG, PNG up to 8 MB; MP4, QuickTime up to
 //! 1 GB).
@@ -19,6 +22,7 @@ mod containers;
 mod oauth;
 
 use herald_meta_graph::ContainerStatus;
+use herald_plugin_sdk::checkpoint;
 use herald_plugin_sdk::failure::MAX_RETRY_SECONDS;
 use herald_plugin_sdk::http::{Request, percent_encode};
 use herald_plugin_sdk::scrub::Secrets;
@@ -89,9 +93,18 @@ impl Publisher for Threads {
             secrets: &secrets,
         };
         let user = user_id(&api, credentials)?;
-        check_quota(&api, &user)?;
         let post = &request.post;
-        let container = container(&api, &user, post)?;
+        let container = match resumable(&api, &user, post)? {
+            Resume::Container(saved) => saved,
+            Resume::Done(receipt) => return Ok(receipt),
+            Resume::Afresh => {
+                check_quota(&api, &user)?;
+                let made = container(&api, &user, post)?;
+                // Durable before anything can publish it: a later attempt resumes here.
+                checkpoint::save(CONTAINER, &made)?;
+                made
+            }
+        };
         containers::wait(&api, &container, "the post")?;
         let thread = match containers::publish(&api, &user, &container)? {
             Published::Thread(id) => id,
@@ -333,6 +346,41 @@ fn found_or(
             "{PLATFORM} published container {container} but none of the user's latest \
              threads has this text: check the account before publishing again"
         ))),
+    }
+}
+
+/// The checkpoint naming the publish's container.
+const CONTAINER: &str = "container";
+
+/// Where an attempt starts.
+enum Resume {
+    /// An earlier attempt's container, still publishable.
+    Container(String),
+    /// An earlier attempt published the thread (its container is `PUBLISHED`).
+    Done(Receipt),
+    /// Nothing to resume (no container yet, or it expired or failed): start afresh.
+    Afresh,
+}
+
+/// What an earlier attempt of this publish left (its container, saved as a checkpoint):
+/// a crash between creating and publishing, or after publishing but before Herald
+/// recorded it, never posts the thread twice.
+fn resumable(api: &Api<'_>, user: &str, post: &Post) -> Result<Resume, PublishError> {
+    let Some(saved) = checkpoint::load(CONTAINER)? else {
+        return Ok(Resume::Afresh);
+    };
+    match containers::status(api, &saved)?.0 {
+        ContainerStatus::Published => {
+            let unknown = PublishError::Permanent(format!(
+                "{PLATFORM} container {saved} of an earlier attempt is published"
+            ));
+            found_or(api, user, &saved, post, unknown).map(Resume::Done)
+        }
+        ContainerStatus::Finished | ContainerStatus::InProgress => {
+            log::info(&format!("resuming with container {saved} of an earlier attempt"));
+            Ok(Resume::Container(saved))
+        }
+        ContainerStatus::Expired | ContainerStatus::Error => Ok(Resume::Afresh),
     }
 }
 

@@ -462,3 +462,28 @@ async fn a_temporary_block_waits_with_the_platforms_words() {
     assert!(due - chrono::Utc::now() > chrono::Duration::minutes(55));
     assert!(fake.state().threads.is_empty());
 }
+
+/// An attempt that ends while Threads still processes the container (more status reads
+/// than one attempt makes) leaves the container's id in a checkpoint: the retry resumes
+/// with that container instead of making a second one, and the thread is published once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_resumes_with_the_container_of_the_earlier_attempt() {
+    let Setup { app, fake, token } = setup().await;
+    fake.state().processing_reads = STATUS_READS_PER_ATTEMPT + 2;
+    let post = app
+        .create_post(&token, post_input("Slow oven", json!([])))
+        .await;
+    let done = ended(&app, &token, &post, |p| p["status"] == "PUBLISHED").await;
+    assert_eq!(done["targets"][0]["attempts"], 2, "{done}");
+    let state = fake.state();
+    assert_eq!(
+        state.containers.len(),
+        1,
+        "the retry made no second container"
+    );
+    assert_eq!(state.threads.len(), 1, "published once");
+    assert_eq!(state.threads[0].container, state.containers[0].id);
+}
+
+/// Status reads one attempt makes (the plugin's `containers::STATUS_READS`).
+const STATUS_READS_PER_ATTEMPT: u32 = 10;
