@@ -28,6 +28,7 @@ mod m20261205_000017_grant_migration_table_read;
 mod m20261205_000018_create_media;
 mod m20261205_000020_create_posting_schedules;
 mod m20261205_000021_create_publish_checkpoints;
+mod m20261205_000022_add_media_video_details;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000018_create_media::Migration),
             Box::new(m20261205_000020_create_posting_schedules::Migration),
             Box::new(m20261205_000021_create_publish_checkpoints::Migration),
+            Box::new(m20261205_000022_add_media_video_details::Migration),
         ]
     }
 }

@@ -80,6 +80,8 @@ fn file_json(file: &LibraryFile) -> serde_json::Value {
         "size": file.size,
         "width": file.width,
         "height": file.height,
+        "durationMs": file.duration_ms,
+        "videoCodec": file.video_codec,
         "altText": file.alt_text,
         "fileName": file.file_name,
         "sha256": file.sha256,

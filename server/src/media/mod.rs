@@ -6,6 +6,7 @@
 
 pub mod gc;
 pub mod http;
+pub mod probe;
 pub mod reach;
 pub mod rows;
 pub mod signing;
@@ -135,6 +136,10 @@ pub struct LibraryFile {
     pub width: Option<i32>,
     /// Image height.
     pub height: Option<i32>,
+    /// Video duration in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// Video codec (`h264`, `h265`, `vp9`).
+    pub video_codec: Option<String>,
     /// Alternative text.
     pub alt_text: Option<String>,
     /// The client's file name.
@@ -153,6 +158,8 @@ impl LibraryFile {
             size: row.byte_size?,
             width: row.width,
             height: row.height,
+            duration_ms: row.duration_ms,
+            video_codec: row.video_codec,
             alt_text: row.alt_text,
             file_name: row.file_name,
             sha256: hex(&row.sha256?),

@@ -31,6 +31,10 @@ pub struct MediaRow {
     pub width: Option<i32>,
     /// Image height.
     pub height: Option<i32>,
+    /// Video duration in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// Video codec.
+    pub video_codec: Option<String>,
     /// Alternative text.
     pub alt_text: Option<String>,
     /// Key of the file in the store.
@@ -43,7 +47,8 @@ pub struct MediaRow {
 
 /// The `media` columns, as [`MediaRow`] reads them.
 const COLUMNS: &str = "id, owner_id, status, file_name, declared_size, content_type, byte_size, \
-                       sha256, width, height, alt_text, storage_key, created_at, upload_expires_at";
+                       sha256, width, height, duration_ms, video_codec, alt_text, storage_key, \
+                       created_at, upload_expires_at";
 
 /// Post statuses in which a post may still be published (its media must stay).
 const UNFINISHED: &str = "('draft', 'scheduled', 'queued', 'publishing', 'needs_review')";
@@ -150,7 +155,7 @@ pub async fn complete<C: ConnectionTrait>(
         &format!(
             "UPDATE media SET status = 'ready', content_type = $3, byte_size = $4, sha256 = $5,
                               width = $6, height = $7, storage_key = $8,
-                              upload_expires_at = NULL
+                              duration_ms = $9, video_codec = $10, upload_expires_at = NULL
              WHERE owner_id = $1 AND id = $2 AND status = 'pending'
              RETURNING {COLUMNS}"
         ),
@@ -163,6 +168,12 @@ pub async fn complete<C: ConnectionTrait>(
             width.into(),
             height.into(),
             storage_key.to_owned().into(),
+            ingested
+                .video
+                .as_ref()
+                .map(|v| i64::try_from(v.duration_ms).unwrap_or(i64::MAX))
+                .into(),
+            ingested.video.as_ref().and_then(|v| v.codec.clone()).into(),
         ],
     ))
     .one(db)

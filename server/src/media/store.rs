@@ -11,7 +11,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 
-use super::sniff;
+use super::{probe, sniff};
 
 /// Parts uploaded at once while a file streams in (each part is at most 5 MiB, so an
 /// upload holds at most this many parts in memory).
@@ -110,8 +110,10 @@ pub struct Ingested {
     pub size: u64,
     /// SHA-256 of the bytes.
     pub sha256: [u8; 32],
-    /// Image width and height, when the header says.
+    /// Width and height of an image (its header) or a video (its first video track).
     pub dimensions: Option<(u32, u32)>,
+    /// Duration and codec of an MP4/QuickTime video, when its `moov` box was readable.
+    pub video: Option<probe::VideoInfo>,
 }
 
 /// Why an upload was not stored.
@@ -178,6 +180,7 @@ where
     let mut head: Vec<u8> = Vec::with_capacity(sniff::HEAD_BYTES);
     let mut sniffed: Option<&'static str> = None;
     let mut size: u64 = 0;
+    let mut video = probe::VideoProbe::default();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| IngestError::Body(e.to_string()))?;
         size += chunk.len() as u64;
@@ -185,6 +188,7 @@ where
             return Err(IngestError::TooLarge(max_bytes));
         }
         hasher.update(&chunk);
+        video.feed(&chunk);
         if head.len() < sniff::HEAD_BYTES {
             let take = chunk.len().min(sniff::HEAD_BYTES - head.len());
             head.extend_from_slice(&chunk[..take]);
@@ -202,11 +206,17 @@ where
         Some(content_type) => content_type,
         None => sniff::content_type(&head).ok_or(IngestError::Unsupported)?,
     };
+    let video = match content_type {
+        "video/mp4" | "video/quicktime" => video.finish(),
+        _ => None,
+    };
     Ok(Ingested {
         content_type,
         size,
         sha256: hasher.finalize().into(),
-        dimensions: sniff::dimensions(content_type, &head),
+        dimensions: sniff::dimensions(content_type, &head)
+            .or_else(|| video.as_ref().and_then(|v| v.dimensions)),
+        video,
     })
 }
 

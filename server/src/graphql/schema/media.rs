@@ -37,14 +37,24 @@ impl MediaItem {
         self.file.size
     }
 
-    /// Width in pixels (images).
+    /// Width in pixels (images; videos: the first video track's frame).
     async fn width(&self) -> Option<i32> {
         self.file.width
     }
 
-    /// Height in pixels (images).
+    /// Height in pixels (images; videos: the first video track's frame).
     async fn height(&self) -> Option<i32> {
         self.file.height
+    }
+
+    /// Duration in milliseconds (MP4 and QuickTime videos).
+    async fn duration_ms(&self) -> Option<i64> {
+        self.file.duration_ms
+    }
+
+    /// Codec of the first video track (`h264`, `h265`, `vp9`), when Herald knows it.
+    async fn video_codec(&self) -> Option<&str> {
+        self.file.video_codec.as_deref()
     }
 
     /// Alternative text.
