@@ -285,10 +285,7 @@ mod tests {
             parse_timestamp("2026-12-05T18:00:00+0100"),
             Some(1_796_490_000)
         );
-        assert_eq!(
-            parse_timestamp("2026-12-05T17:00:00Z"),
-            Some(1_796_490_000)
-        );
+        assert_eq!(parse_timestamp("2026-12-05T17:00:00Z"), Some(1_796_490_000));
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 

@@ -223,14 +223,15 @@ fn found(
     container: &Container,
     caption: &str,
 ) -> Result<Receipt, PublishError> {
-    let media = container::find_published(graph, ig_user, container.created, caption)?
-        .ok_or_else(|| {
+    let media = container::find_published(graph, ig_user, container.created, caption)?.ok_or_else(
+        || {
             PublishError::Retryable(
                 "Instagram says the post went out, but it is not among the account's media \
                  yet; looking again later (it is not published twice)"
                     .into(),
             )
-        })?;
+        },
+    )?;
     if let Err(error) = checkpoint::save(MEDIA, &media.id) {
         log::warn(&format!("could not record the published media: {error:?}"));
     }

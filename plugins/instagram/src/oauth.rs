@@ -139,9 +139,8 @@ pub fn exchange(client: &OauthClient, code: &str) -> Result<Credentials, Publish
 
 /// Renews the long-lived token of `previous` (extras kept, a lent secret dropped).
 pub fn refresh(previous: &Credentials) -> Result<Credentials, PublishError> {
-    let secrets = Secrets::new(
-        std::iter::once(&previous.access_token).chain(&previous.refresh_token),
-    );
+    let secrets =
+        Secrets::new(std::iter::once(&previous.access_token).chain(&previous.refresh_token));
     let token = previous
         .refresh_token
         .as_deref()
@@ -220,9 +219,9 @@ fn granted(response: Response, grant: Grant) -> Result<LongLived, PublishError> 
         (PublishError::AuthExpired(message), Grant::Refresh) => Err(PublishError::AuthExpired(
             format!("{message}; Instagram no longer renews the token: reconnect the account"),
         )),
-        (PublishError::AuthExpired(message), Grant::Code) => Err(PublishError::Permanent(
-            format!("{message}; connect again"),
-        )),
+        (PublishError::AuthExpired(message), Grant::Code) => {
+            Err(PublishError::Permanent(format!("{message}; connect again")))
+        }
         (error, _) => Err(error),
     }
 }

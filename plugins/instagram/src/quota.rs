@@ -110,7 +110,10 @@ mod tests {
         }
         assert!(matches!(
             full(100, &config, None, 5),
-            PublishError::RateLimited(RateLimit { retry_after_seconds: UNKNOWN_WAIT_SECONDS, .. })
+            PublishError::RateLimited(RateLimit {
+                retry_after_seconds: UNKNOWN_WAIT_SECONDS,
+                ..
+            })
         ));
     }
 }

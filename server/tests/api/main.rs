@@ -17,6 +17,7 @@ mod discord;
 mod documents;
 mod health;
 mod http;
+mod instagram;
 mod keys;
 mod layout;
 mod linkedin;

@@ -34,7 +34,7 @@ fn png(tag: &str) -> Vec<u8> {
 }
 
 /// A multipart request (GraphQL multipart request spec) uploading `bytes` as `file`.
-async fn multipart(
+pub(crate) async fn multipart(
     app: &TestApp,
     token: Option<&str>,
     bytes: &[u8],

@@ -3,6 +3,7 @@
 //! what it receives so tests can assert on it.
 
 pub mod discord;
+pub mod instagram;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media;
