@@ -45,6 +45,15 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+mod download;
+mod oauth;
+
+pub use download::Fetch;
+pub use oauth::Client;
+
+use download::{download_image, download_video};
+use oauth::Code;
+
 /// Seconds a long-lived token lives (60 days).
 pub const EXPIRES_IN: i64 = 5_184_000;
 /// Seconds a short-lived token lives.
@@ -187,19 +196,6 @@ pub struct Media {
     pub timestamp: DateTime<Utc>,
 }
 
-/// One download the fake made.
-#[derive(Debug, Clone)]
-pub struct Fetch {
-    /// The URL as the plugin sent it.
-    pub url: String,
-    /// The `Range` asked for.
-    pub range: Option<String>,
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub content_length: Option<String>,
-    pub content_range: Option<String>,
-}
-
 /// A token the fake issued (or a test added).
 #[derive(Debug, Clone)]
 pub struct Token {
@@ -208,21 +204,6 @@ pub struct Token {
     pub long_lived: bool,
     pub issued: DateTime<Utc>,
     pub expires: DateTime<Utc>,
-}
-
-/// An Instagram app.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub secret: String,
-    pub redirect_uris: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Code {
-    client_id: String,
-    redirect_uri: String,
-    user: String,
-    used: bool,
 }
 
 /// What tests arrange and read.
@@ -364,10 +345,13 @@ impl FakeInstagram {
             ..Platform::default()
         }));
         let router = Router::new()
-            .route("/oauth/authorize", get(authorize))
-            .route("/oauth/access_token", axum::routing::post(code_exchange))
-            .route("/access_token", get(exchange_token))
-            .route("/refresh_access_token", get(refresh_token))
+            .route("/oauth/authorize", get(oauth::authorize))
+            .route(
+                "/oauth/access_token",
+                axum::routing::post(oauth::code_exchange),
+            )
+            .route("/access_token", get(oauth::exchange_token))
+            .route("/refresh_access_token", get(oauth::refresh_token))
             .route("/{version}/{id}", get(read_node))
             .route(
                 "/{version}/{id}/media",
@@ -799,134 +783,6 @@ async fn create_container(
     axum::Json(json!({ "id": id })).into_response()
 }
 
-/// Where the fake really fetches `url`: `https://` only, rewritten by `media_hosts`.
-fn fetch_url(url: &str, media_hosts: &[(String, String)]) -> Result<String, String> {
-    if !url.starts_with("https://") {
-        return Err("media URLs must be public https:// URLs".into());
-    }
-    Ok(media_hosts
-        .iter()
-        .find(|(prefix, _)| url.starts_with(prefix.as_str()))
-        .map_or_else(
-            || url.to_owned(),
-            |(prefix, to)| url.replacen(prefix.as_str(), to, 1),
-        ))
-}
-
-fn header_text(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// Downloads an image as Meta does: one GET, 200, a JPEG, a correct `Content-Length`.
-async fn download_image(
-    state: &Shared,
-    url: &str,
-    media_hosts: &[(String, String)],
-) -> Result<Vec<u8>, String> {
-    let target = fetch_url(url, media_hosts)?;
-    let response = reqwest::get(&target)
-        .await
-        .map_err(|error| format!("GET failed: {error}"))?;
-    let status = response.status().as_u16();
-    let content_type = header_text(response.headers(), "content-type");
-    let content_length = header_text(response.headers(), "content-length");
-    state.lock().expect("fake state").fetches.push(Fetch {
-        url: url.to_owned(),
-        range: None,
-        status,
-        content_type: content_type.clone(),
-        content_length: content_length.clone(),
-        content_range: None,
-    });
-    let body = response
-        .bytes()
-        .await
-        .map_err(|error| format!("body: {error}"))?;
-    if status != 200 {
-        return Err(format!("HTTP {status}"));
-    }
-    if content_type.as_deref() != Some("image/jpeg") {
-        return Err(format!("Content-Type {content_type:?}, not image/jpeg"));
-    }
-    if content_length.as_deref() != Some(body.len().to_string().as_str()) {
-        return Err(format!(
-            "Content-Length {content_length:?} for {} bytes",
-            body.len()
-        ));
-    }
-    Ok(body.to_vec())
-}
-
-/// Downloads a video as Meta does: `Range` requests of [`RANGE_BYTES`], each a 206 with a
-/// video type, a `Content-Range` naming the part and the total, and the part's length.
-async fn download_video(
-    state: &Shared,
-    url: &str,
-    media_hosts: &[(String, String)],
-) -> Result<Vec<u8>, String> {
-    let target = fetch_url(url, media_hosts)?;
-    let client = reqwest::Client::new();
-    let mut bytes: Vec<u8> = Vec::new();
-    let mut total: Option<usize> = None;
-    while total.is_none_or(|total| bytes.len() < total) {
-        let range = format!("bytes={}-{}", bytes.len(), bytes.len() + RANGE_BYTES - 1);
-        let response = client
-            .get(&target)
-            .header("range", &range)
-            .send()
-            .await
-            .map_err(|error| format!("GET failed: {error}"))?;
-        let status = response.status().as_u16();
-        let content_type = header_text(response.headers(), "content-type");
-        let content_length = header_text(response.headers(), "content-length");
-        let content_range = header_text(response.headers(), "content-range");
-        state.lock().expect("fake state").fetches.push(Fetch {
-            url: url.to_owned(),
-            range: Some(range.clone()),
-            status,
-            content_type: content_type.clone(),
-            content_length: content_length.clone(),
-            content_range: content_range.clone(),
-        });
-        let part = response
-            .bytes()
-            .await
-            .map_err(|error| format!("body: {error}"))?;
-        if status != 206 {
-            return Err(format!("HTTP {status} to {range}"));
-        }
-        if !matches!(
-            content_type.as_deref(),
-            Some("video/mp4" | "video/quicktime")
-        ) {
-            return Err(format!("Content-Type {content_type:?}, not a video"));
-        }
-        if content_length.as_deref() != Some(part.len().to_string().as_str()) {
-            return Err(format!(
-                "Content-Length {content_length:?} for a {}-byte part",
-                part.len()
-            ));
-        }
-        let expected_start = format!("bytes {}-{}/", bytes.len(), bytes.len() + part.len() - 1);
-        let Some(size) = content_range
-            .as_deref()
-            .and_then(|r| r.strip_prefix(&expected_start))
-            .and_then(|size| size.parse::<usize>().ok())
-        else {
-            return Err(format!("Content-Range {content_range:?} for {range}"));
-        };
-        if part.is_empty() || total.is_some_and(|total| total != size) {
-            return Err(format!("inconsistent parts at {range}"));
-        }
-        total = Some(size);
-        bytes.extend_from_slice(&part);
-    }
-    Ok(bytes)
-}
-
 /// `POST /{version}/{ig-user}/media_publish`.
 async fn media_publish(
     State(state): State<Shared>,
@@ -1043,204 +899,6 @@ fn publish(
     s.media.push(media);
     s.publishes += 1;
     axum::Json(json!({ "id": id })).into_response()
-}
-
-/// `GET /oauth/authorize`: checks the request and redirects back with a code.
-async fn authorize(
-    State(state): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let mut s = state.lock().expect("fake state");
-    let param = |key: &str| query.get(key).cloned().unwrap_or_default();
-    let client_id = param("client_id");
-    let redirect_uri = param("redirect_uri");
-    let known = s
-        .clients
-        .get(&client_id)
-        .is_some_and(|c| c.redirect_uris.contains(&redirect_uri));
-    let scopes: Vec<String> = param("scope").split(',').map(str::to_owned).collect();
-    let scoped = [
-        "instagram_business_basic",
-        "instagram_business_content_publish",
-    ]
-    .iter()
-    .all(|needed| scopes.iter().any(|s| s == needed));
-    if !known || param("response_type") != "code" || param("state").is_empty() || !scoped {
-        return (StatusCode::BAD_REQUEST, "Invalid request").into_response();
-    }
-    let Some(user) = s.approving.clone() else {
-        return (StatusCode::FORBIDDEN, "The user did not authorise the app").into_response();
-    };
-    let code = format!("AQB{}", s.next());
-    s.codes.insert(
-        code.clone(),
-        Code {
-            client_id,
-            redirect_uri: redirect_uri.clone(),
-            user,
-            used: false,
-        },
-    );
-    // Instagram appends a `#_` fragment to the redirect.
-    let location = reqwest::Url::parse_with_params(
-        &redirect_uri,
-        &[("code", code), ("state", param("state"))],
-    )
-    .expect("redirect URI");
-    (
-        StatusCode::FOUND,
-        [(header::LOCATION, format!("{location}#_"))],
-    )
-        .into_response()
-}
-
-fn oauth_refused(message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({"error_type": "OAuthException", "code": 400, "error_message": message})),
-    )
-        .into_response()
-}
-
-/// `POST /oauth/access_token`: a code for a short-lived token.
-async fn code_exchange(State(state): State<Shared>, body: Bytes) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |key: &str| form.get(key).cloned().unwrap_or_default();
-    let mut s = state.lock().expect("fake state");
-    let client_id = field("client_id");
-    if s.clients
-        .get(&client_id)
-        .is_none_or(|c| c.secret != field("client_secret"))
-    {
-        return oauth_refused("Invalid client_secret or client_id");
-    }
-    if field("grant_type") != "authorization_code" {
-        return oauth_refused("Invalid grant_type");
-    }
-    let code = field("code");
-    let Some(granted) = s
-        .codes
-        .get_mut(&code)
-        .filter(|c| !c.used && c.client_id == client_id && c.redirect_uri == field("redirect_uri"))
-    else {
-        return oauth_refused("Invalid authorization code");
-    };
-    granted.used = true;
-    let user = granted.user.clone();
-    let token = format!("IGQshort{}", s.next());
-    let now = Utc::now();
-    s.tokens.insert(
-        token.clone(),
-        Token {
-            user: user.clone(),
-            long_lived: false,
-            issued: now,
-            expires: now + chrono::Duration::seconds(SHORT_EXPIRES_IN),
-        },
-    );
-    axum::Json(json!({"data": [{
-        "access_token": token,
-        "user_id": user,
-        "permissions": "instagram_business_basic,instagram_business_content_publish",
-    }]}))
-    .into_response()
-}
-
-/// `GET /access_token?grant_type=ig_exchange_token`: a short-lived token for a 60-day one.
-async fn exchange_token(
-    State(state): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let mut s = state.lock().expect("fake state");
-    let param = |key: &str| query.get(key).cloned().unwrap_or_default();
-    if param("grant_type") != "ig_exchange_token" {
-        return bad_request("Unsupported grant_type");
-    }
-    if !s
-        .clients
-        .values()
-        .any(|c| c.secret == param("client_secret"))
-    {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            101,
-            None,
-            "Error validating client secret.",
-        );
-    }
-    let short = param("access_token");
-    let user = match s.tokens.get(&short) {
-        Some(t) if !t.long_lived && t.expires > Utc::now() => t.user.clone(),
-        _ => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-            );
-        }
-    };
-    long_lived(&mut s, user)
-}
-
-fn long_lived(s: &mut Platform, user: String) -> Response {
-    let token = format!("IGAAlong{}", s.next());
-    let now = Utc::now();
-    s.tokens.insert(
-        token.clone(),
-        Token {
-            user,
-            long_lived: true,
-            issued: now,
-            expires: now + chrono::Duration::seconds(EXPIRES_IN),
-        },
-    );
-    axum::Json(json!({"access_token": token, "token_type": "bearer", "expires_in": EXPIRES_IN}))
-        .into_response()
-}
-
-/// `GET /refresh_access_token?grant_type=ig_refresh_token`: a long-lived token at least 24
-/// hours old and unexpired for a new one.
-async fn refresh_token(
-    State(state): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let mut s = state.lock().expect("fake state");
-    if query.get("grant_type").map(String::as_str) != Some("ig_refresh_token") {
-        return bad_request("Unsupported grant_type");
-    }
-    let token = query.get("access_token").cloned().unwrap_or_default();
-    let now = Utc::now();
-    let user = match s.tokens.get(&token) {
-        Some(t)
-            if t.long_lived && t.expires > now && now - t.issued >= chrono::Duration::hours(24) =>
-        {
-            t.user.clone()
-        }
-        Some(t) if t.long_lived && t.expires > now => {
-            return bad_request("The access token is not yet 24 hours old and cannot be refreshed");
-        }
-        Some(t) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                190,
-                Some(463),
-                &format!(
-                    "Error validating access token: Session has expired on {}.",
-                    t.expires
-                ),
-            );
-        }
-        None => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-            );
-        }
-    };
-    long_lived(&mut s, user)
 }
 
 #[cfg(test)]
