@@ -273,7 +273,7 @@ impl Platform {
         &self,
         headers: &HeaderMap,
         params: &HashMap<String, String>,
-    ) -> Result<String, Response> {
+    ) -> Result<String, Box<Response>> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -281,16 +281,16 @@ impl Platform {
             .map(str::to_owned)
             .or_else(|| params.get("access_token").cloned());
         let Some(token) = token else {
-            return Err(graph_error(
+            return Err(Box::new(graph_error(
                 StatusCode::BAD_REQUEST,
                 2500,
                 None,
                 "An active access token must be used to query information about the current user.",
-            ));
+            )));
         };
         match self.tokens.get(&token) {
             Some(found) if found.expires > Utc::now() => Ok(found.user.clone()),
-            Some(found) => Err(graph_error(
+            Some(found) => Err(Box::new(graph_error(
                 StatusCode::BAD_REQUEST,
                 190,
                 Some(463),
@@ -298,13 +298,13 @@ impl Platform {
                     "Error validating access token: Session has expired on {}.",
                     found.expires.format("%A, %d-%b-%y %H:%M:%S UTC")
                 ),
-            )),
-            None => Err(graph_error(
+            ))),
+            None => Err(Box::new(graph_error(
                 StatusCode::BAD_REQUEST,
                 190,
                 None,
                 "Invalid OAuth access token - Cannot parse access token",
-            )),
+            ))),
         }
     }
 }
@@ -477,9 +477,9 @@ fn authorised(
     version: &str,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
-) -> Result<String, Response> {
+) -> Result<String, Box<Response>> {
     if let Some(refused) = version_refused(version) {
-        return Err(refused);
+        return Err(Box::new(refused));
     }
     state.caller(headers, params)
 }
@@ -499,7 +499,7 @@ async fn read_node(
     let mut s = state.lock().expect("fake state");
     let caller = match authorised(&s, &version, &headers, &query) {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if id == "me" {
         // Instagram Login's `me`: an app-scoped id, and the professional account's id.
@@ -577,7 +577,7 @@ async fn list_media(
     let s = state.lock().expect("fake state");
     let caller = match authorised(&s, &version, &headers, &query) {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let user = if user == "me" { caller.clone() } else { user };
     if user != caller {
@@ -613,7 +613,7 @@ async fn publishing_limit(
     let s = state.lock().expect("fake state");
     let caller = match authorised(&s, &version, &headers, &query) {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if user != caller {
         return not_found(&user);
@@ -655,7 +655,7 @@ async fn create_container(
         match authorised(&s, &version, &headers, &params) {
             Ok(caller) if caller == user => (caller, s.media_hosts.clone()),
             Ok(_) => return not_found(&user),
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         }
     };
     let caption = param("caption");
@@ -818,7 +818,7 @@ fn publish(
 ) -> Response {
     let caller = match authorised(s, version, headers, params) {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if caller != user {
         return not_found(user);
