@@ -25,6 +25,8 @@
 //!   `GET /refresh_access_token?grant_type=ig_refresh_token` (a long-lived token at least
 //!   24 hours old and unexpired).
 //!
+//! - `/herald-media/<name>.jpg`: a JPEG for posts that name media by URL.
+//!
 //! Tokens come as a bearer header or an `access_token` parameter. Errors are Meta's
 //! envelope `{"error": {message, type, code, error_subcode, fbtrace_id}}`: 190 (463
 //! expired) for tokens, 4 (with `X-App-Usage`) when throttled, 100 for bad requests. Every
@@ -366,6 +368,7 @@ impl FakeInstagram {
                 get(publishing_limit),
             )
             .layer(middleware::from_fn_with_state(state.clone(), record))
+            .route("/herald-media/{name}", get(media_file))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -434,6 +437,15 @@ impl FakeInstagram {
             .filter(|r| r.method == method && r.path == path)
             .cloned()
             .collect()
+    }
+}
+
+/// `/herald-media/<name>.jpg`: media a test posts by URL, as [`jpeg`] (not recorded).
+async fn media_file(Path(name): Path<String>) -> Response {
+    if name.ends_with(".jpg") {
+        ([(header::CONTENT_TYPE, "image/jpeg")], jpeg(&name)).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no such file").into_response()
     }
 }
 
