@@ -229,6 +229,8 @@ pub struct Platform {
     pub not_ready_publishes: u32,
     /// The next `media_publish` that publishes never answers, notifying `hung`.
     pub hang_next_publish: bool,
+    /// The next status read of a post's container never answers, notifying `hung`.
+    pub hang_next_status: bool,
     pub hung: Arc<Notify>,
     /// Where the fake really downloads media URLs: (prefix, replacement).
     pub media_hosts: Vec<(String, String)>,
@@ -508,8 +510,32 @@ async fn read_node(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    let hung = {
+        let mut s = state.lock().expect("fake state");
+        let container = s
+            .containers
+            .iter()
+            .any(|c| c.id == id && !c.is_carousel_item);
+        (container && std::mem::take(&mut s.hang_next_status)).then(|| s.hung.clone())
+    };
+    if let Some(hung) = hung {
+        // The caller waits for a status that never comes.
+        hung.notify_one();
+        return std::future::pending::<Response>().await;
+    }
+    read(&state, &version, &id, &headers, &query)
+}
+
+fn read(
+    state: &Shared,
+    version: &str,
+    id: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Response {
+    let id = id.to_owned();
     let mut s = state.lock().expect("fake state");
-    let caller = match authorised(&s, &version, &headers, &query) {
+    let caller = match authorised(&s, version, headers, query) {
         Ok(caller) => caller,
         Err(refused) => return *refused,
     };
