@@ -658,3 +658,64 @@ async fn instagram_login_connects_with_a_60_day_token_that_is_refreshed() {
     assert_ne!(bearer, issued[0], "published with the renewed token");
     assert!(fake.state().tokens[&bearer].long_lived);
 }
+
+/// Publishes an image through a `herald worker` process that is SIGKILLed once the fake
+/// holds the answer `hold` arranges (`hung` fires), then lets a second worker finish;
+/// returns the post once its status is `end`.
+async fn across_a_killed_worker(
+    hold: impl FnOnce(&mut crate::fakes::instagram::Platform),
+    end: &'static str,
+) -> (FakeInstagram, Value) {
+    let fake = FakeInstagram::start().await;
+    fake.add_user(TOKEN, IG_USER, "alice.pics", "Alice Liddell");
+    fake.fetch_from(
+        "https://media.herald.test/herald-media/",
+        &format!("{}/herald-media/", fake.base),
+    );
+    let host = plugin_host(&routes(&fake)).await;
+    let app = TestApp::spawn_with_plugins(host).await;
+    let token = app.token("alice", None, &["admin"]);
+    app.ok(&token, CONNECT, json!({"c": {"accessToken": TOKEN}}))
+        .await;
+    let hung = {
+        let mut state = fake.state();
+        state.processing_polls = 1;
+        hold(&mut state);
+        state.hung.clone()
+    };
+    let overrides: Vec<String> = routes(&fake)
+        .into_iter()
+        .map(|(host, base)| format!("{}={base}", host.trim_end_matches(":443")))
+        .collect();
+    let mut first = crate::discord::spawn_plugin_worker(&app, &overrides);
+    let post = app
+        .create_post(
+            &token,
+            post_input(
+                "Out once, whatever happens",
+                json!([{"url": "https://media.herald.test/herald-media/crash.jpg", "mimeType": "image/jpeg"}]),
+            ),
+        )
+        .await;
+    // Generous: a worker process compiles or loads its plugins first.
+    tokio::time::timeout(Duration::from_secs(120), hung.notified())
+        .await
+        .expect("the worker reached the held call");
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    let _second = crate::discord::spawn_plugin_worker(&app, &overrides);
+    let done = ended(&app, &token, &post, end).await;
+    (fake, done)
+}
+
+/// Killed while Instagram holds the answer to `media_publish` (the media exists): until
+/// the plugin can record its container durably it is not declared idempotent, so the next
+/// worker sends the target to review instead of publishing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_media_publish_goes_to_review_never_publishing_twice() {
+    let (fake, done) =
+        across_a_killed_worker(|state| state.hang_next_publish = true, "NEEDS_REVIEW").await;
+    assert_eq!(fake.state().publishes, 1, "published once, not again");
+    let error = done["targets"][0]["lastError"].as_str().expect("error");
+    assert!(error.contains("markPublished"), "{error}");
+}
