@@ -27,6 +27,7 @@ mod m20261205_000016_add_oauth_state_extra;
 mod m20261205_000017_grant_migration_table_read;
 mod m20261205_000018_create_media;
 mod m20261205_000020_create_posting_schedules;
+mod m20261205_000021_create_publish_checkpoints;
 
 /// The ordered list of Herald's migrations.
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000017_grant_migration_table_read::Migration),
             Box::new(m20261205_000018_create_media::Migration),
             Box::new(m20261205_000020_create_posting_schedules::Migration),
+            Box::new(m20261205_000021_create_publish_checkpoints::Migration),
         ]
     }
 }

@@ -6,11 +6,12 @@
 //! loads from its plugin directory next to a manifest. See `README.md` for the whole
 //! workflow and `plugins/example` for a template.
 //!
-//! The interface is the WIT in `wit/v0.1.0/` (package `herald:publisher@0.1.0`). The types
-//! in this crate are generated from it; the helpers ([`http`], [`media`], [`text`],
-//! [`log`], [`time`]) wrap what the host grants a plugin: outbound HTTP to declared hosts,
-//! the current post's media, logging and the wall clock; [`settings`] reads a post's
-//! options and an account's extra credentials. A plugin has no filesystem,
+//! The interface is the WIT in `wit/v0.2.0/` (package `herald:publisher@0.2.0`; the host
+//! still loads plugins built against `wit/v0.1.0/` with an older SDK). The types in this
+//! crate are generated from it; the helpers ([`http`], [`media`], [`text`], [`log`],
+//! [`time`], [`checkpoint`]) wrap what the host grants a plugin: outbound HTTP to declared
+//! hosts, the current post's media, logging, the wall clock and a publish's durable
+//! checkpoints; [`settings`] reads a post's options and an account's extra credentials. A plugin has no filesystem,
 //! sockets, clock-based sleeping or environment.
 //!
 //! What every platform needs the same way is here once: [`failure`] maps a failed answer
@@ -32,6 +33,7 @@
 //! herald_plugin_sdk::register_publisher!(MyPlatform);
 //! ```
 
+pub mod checkpoint;
 pub mod failure;
 pub mod http;
 pub mod log;
@@ -44,12 +46,12 @@ mod validate;
 
 pub use validate::validate_limits;
 
-/// Bindings generated from `wit/v0.1.0` (used by [`register_publisher!`]; not a stable API).
+/// Bindings generated from `wit/v0.2.0` (used by [`register_publisher!`]; not a stable API).
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "wit/v0.1.0",
+        path: "wit/v0.2.0",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin",
@@ -64,7 +66,7 @@ pub use __bindings::herald::publisher::types::{
 };
 
 /// The WIT version this SDK builds plugins for.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// A publisher for one platform. Only [`info`](Publisher::info),
 /// [`publish`](Publisher::publish) and [`verify_credentials`](Publisher::verify_credentials)
@@ -133,6 +135,12 @@ pub trait Publisher {
         let _ = (idempotency_key, credentials);
         Ok(None)
     }
+
+    /// Deletes a published post. Default: unsupported.
+    fn delete(platform_post_id: String, credentials: Credentials) -> Result<(), PublishError> {
+        let _ = (platform_post_id, credentials);
+        Err(unsupported("deleting posts"))
+    }
 }
 
 fn unsupported(feature: &str) -> PublishError {
@@ -181,9 +189,12 @@ impl<T: Publisher> __bindings::exports::herald::publisher::publisher::Guest for 
     ) -> Result<Option<Receipt>, PublishError> {
         <T as Publisher>::lookup(idempotency_key, credentials)
     }
+    fn delete(platform_post_id: String, credentials: Credentials) -> Result<(), PublishError> {
+        <T as Publisher>::delete(platform_post_id, credentials)
+    }
 }
 
-/// Exports a [`Publisher`] implementation as the plugin's `herald:publisher/publisher@0.1.0`
+/// Exports a [`Publisher`] implementation as the plugin's `herald:publisher/publisher@0.2.0`
 /// interface. Call it once, at the crate root of a `cdylib` crate, with the type's name.
 #[macro_export]
 macro_rules! register_publisher {

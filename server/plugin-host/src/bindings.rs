@@ -462,7 +462,8 @@ pub(crate) mod v0_1_0 {
     glue!("0.1.0");
 }
 
-/// `herald:publisher@0.2.0` (draft: adds `delete`, which the host does not call yet).
+/// `herald:publisher@0.2.0` (draft: adds `delete`, which the host does not call yet, and
+/// the `checkpoint` import).
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub(crate) mod v0_2_0 {
     wasmtime::component::bindgen!({
@@ -472,4 +473,38 @@ pub(crate) mod v0_2_0 {
         exports: { default: async },
     });
     glue!("0.2.0");
+
+    impl herald::publisher::checkpoint::Host for HostState {
+        async fn save(
+            &mut self,
+            name: String,
+            value: String,
+        ) -> Result<(), herald::publisher::checkpoint::CheckpointError> {
+            self.checkpoints.save(&name, &value).await.map_err(|error| {
+                tracing::info!(plugin = %self.plugin, %name, %error, "checkpoint not saved");
+                checkpoint_error(error)
+            })
+        }
+
+        async fn load(
+            &mut self,
+            name: String,
+        ) -> Result<Option<String>, herald::publisher::checkpoint::CheckpointError> {
+            self.checkpoints.load(&name).await.map_err(|error| {
+                tracing::warn!(plugin = %self.plugin, %name, %error, "checkpoint not read");
+                checkpoint_error(error)
+            })
+        }
+    }
+
+    fn checkpoint_error(
+        error: crate::checkpoint::CheckpointError,
+    ) -> herald::publisher::checkpoint::CheckpointError {
+        use crate::checkpoint::CheckpointError as Host;
+        use herald::publisher::checkpoint::CheckpointError as Wit;
+        match error {
+            Host::Refused(reason) => Wit::Refused(reason),
+            Host::Unavailable(reason) => Wit::Unavailable(reason),
+        }
+    }
 }

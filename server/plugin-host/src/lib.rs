@@ -11,12 +11,14 @@
 //!   context is empty (no files, environment, sockets).
 //! - **Capabilities**: `http.fetch` to the hosts the manifest declares (https, redirects
 //!   re-checked, time and size capped), the current post's media (streamed in under a
-//!   cap), logging; every connection is held to the [`address`] policy.
+//!   cap), logging, and (WIT 0.2.0) a publish's [`checkpoint`]s; every connection is held
+//!   to the [`address`] policy.
 //! - **Failures**: a plugin's errors and the host's verdicts (trap, timeout) map to
 //!   [`PublishFailure`]; a plugin that traps [`HostConfig::quarantine_after`] times in a row
 //!   is quarantined.
 
 pub mod address;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod manifest;
@@ -37,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
+pub use checkpoint::{CheckpointError, CheckpointStore};
 pub use config::HostConfig;
 pub use error::PluginError;
 pub use manifest::Manifest;
@@ -46,6 +49,7 @@ pub use types::{
 };
 
 use bindings::{Call, Outcome, v0_1_0, v0_2_0};
+use checkpoint::Checkpoints;
 use net::Net;
 use plugin::{Plugin, Pre};
 use state::HostState;
@@ -232,6 +236,7 @@ impl PluginHost {
                 Call::Validate(post.clone()),
                 &[],
                 Vec::new(),
+                Checkpoints::None,
             )
             .await?
         {
@@ -240,11 +245,35 @@ impl PluginHost {
         }
     }
 
-    /// Publishes on `platform`. Publishing lane.
+    /// Publishes on `platform`. Publishing lane. The plugin's checkpoints last for this
+    /// call only (see [`publish_resumable`](Self::publish_resumable)).
     pub async fn publish(
         &self,
         platform: &str,
         request: PublishRequest,
+    ) -> Result<Receipt, PublishFailure> {
+        self.publish_with(platform, request, Checkpoints::CallOnly(Default::default()))
+            .await
+    }
+
+    /// Publishes on `platform`, keeping the plugin's checkpoints in `store` (one store per
+    /// target and idempotency key): a later attempt of the same publish reads what this
+    /// one saved. Publishing lane.
+    pub async fn publish_resumable(
+        &self,
+        platform: &str,
+        request: PublishRequest,
+        store: Arc<dyn CheckpointStore>,
+    ) -> Result<Receipt, PublishFailure> {
+        self.publish_with(platform, request, Checkpoints::Store(store))
+            .await
+    }
+
+    async fn publish_with(
+        &self,
+        platform: &str,
+        request: PublishRequest,
+        checkpoints: Checkpoints,
     ) -> Result<Receipt, PublishFailure> {
         let media = request.post.media.clone();
         let secrets = request.credentials.secrets();
@@ -256,6 +285,7 @@ impl PluginHost {
                 Call::Publish(request),
                 &media,
                 secrets,
+                checkpoints,
             )
             .await?
         {
@@ -279,6 +309,7 @@ impl PluginHost {
                 Call::VerifyCredentials(credentials),
                 &[],
                 secrets,
+                Checkpoints::None,
             )
             .await?
         {
@@ -302,6 +333,7 @@ impl PluginHost {
                 Call::RefreshToken(credentials),
                 &[],
                 secrets,
+                Checkpoints::None,
             )
             .await?
         {
@@ -325,7 +357,14 @@ impl PluginHost {
         };
         match self
             .inner
-            .run(Lane::Worker, platform, call, &[], secrets)
+            .run(
+                Lane::Worker,
+                platform,
+                call,
+                &[],
+                secrets,
+                Checkpoints::None,
+            )
             .await?
         {
             Outcome::Lookup(result) => result,
@@ -347,7 +386,7 @@ impl PluginHost {
         };
         match self
             .inner
-            .run(Lane::Api, platform, call, &[], secrets)
+            .run(Lane::Api, platform, call, &[], secrets, Checkpoints::None)
             .await?
         {
             Outcome::FetchMetrics(result) => result,
@@ -371,7 +410,7 @@ impl PluginHost {
         };
         match self
             .inner
-            .run(Lane::Api, platform, call, &[], secrets)
+            .run(Lane::Api, platform, call, &[], secrets, Checkpoints::None)
             .await?
         {
             Outcome::OauthAuthorizeUrl(result) => result,
@@ -400,7 +439,7 @@ impl PluginHost {
         };
         match self
             .inner
-            .run(Lane::Api, platform, call, &[], secrets)
+            .run(Lane::Api, platform, call, &[], secrets, Checkpoints::None)
             .await?
         {
             Outcome::OauthExchange(result) => result,
@@ -492,8 +531,7 @@ impl Inner {
                 &plugin,
                 Call::Info,
                 Arc::clone(&plugin.allowed_hosts),
-                &[],
-                Vec::new(),
+                |state| state,
             )
             .await
             .map_err(|e| invalid(format!("info() failed: {e}")))?
@@ -524,6 +562,7 @@ impl Inner {
         call: Call,
         media: &[Media],
         secrets: Vec<String>,
+        checkpoints: Checkpoints,
     ) -> Result<Outcome, PluginError> {
         let plugin = self
             .plugins
@@ -534,7 +573,12 @@ impl Inner {
         }
         let allowed = plugin.hosts_for(call.credentials())?;
         let (outcome, state) = self
-            .call(lane, plugin, call, allowed, media, secrets)
+            .call(lane, plugin, call, allowed, |state| {
+                state
+                    .with_media(media)
+                    .with_secrets(secrets)
+                    .with_checkpoints(checkpoints)
+            })
             .await?;
         let outcome = match outcome {
             // A lost answer on a platform without idempotency keys: neither retrying nor
@@ -549,15 +593,15 @@ impl Inner {
         Ok(outcome.redacted(&state))
     }
 
-    /// Runs one call in a fresh store, and keeps the plugin's trap count.
+    /// Runs one call in a fresh store, given what `grant` adds to the sandbox (media,
+    /// secrets to scrub, checkpoints), and keeps the plugin's trap count.
     async fn call(
         &self,
         lane: Lane,
         plugin: &Plugin,
         call: Call,
         allowed_hosts: Arc<[String]>,
-        media: &[Media],
-        secrets: Vec<String>,
+        grant: impl FnOnce(HostState) -> HostState,
     ) -> Result<(Outcome, HostState), PluginError> {
         let slots = match lane {
             Lane::Worker => &self.worker_slots,
@@ -569,14 +613,12 @@ impl Inner {
             .map_err(|_| PluginError::Engine("plugin host is shutting down".into()))?;
         let limit = self.config.call_timeout;
         let unsafe_to_repeat = matches!(call, Call::Publish(_)) && !plugin.info.idempotent_publish;
-        let state = HostState::new(
+        let state = grant(HostState::new(
             Arc::clone(&plugin.id),
             allowed_hosts,
             Arc::clone(&self.net),
             self.config.memory_limit_bytes,
-        )
-        .with_media(media)
-        .with_secrets(secrets);
+        ));
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         // A plugin busy computing yields its runtime thread on every epoch tick, so it

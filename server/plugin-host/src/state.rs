@@ -1,5 +1,6 @@
 //! What one plugin call's `Store` holds: an empty WASI context, the memory cap, and the
-//! capabilities the host grants (HTTP to declared hosts, the current post's media, logs).
+//! capabilities the host grants (HTTP to declared hosts, the current post's media, logs,
+//! a publish's checkpoints).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::checkpoint::Checkpoints;
 use crate::net::{self, FetchError, MediaFetchError, Net};
 use crate::types::Media;
 
@@ -25,6 +27,8 @@ pub(crate) struct HostState {
     secrets: Secrets,
     /// Whether a request that changes something failed after it may have been delivered.
     pub(crate) maybe_delivered: bool,
+    /// The publish's checkpoints (none outside a publish).
+    pub(crate) checkpoints: Checkpoints,
 }
 
 struct MediaSlot {
@@ -62,6 +66,7 @@ impl HostState {
             media: Vec::new(),
             secrets: Secrets::default(),
             maybe_delivered: false,
+            checkpoints: Checkpoints::None,
         }
     }
 
@@ -74,6 +79,12 @@ impl HostState {
                 fetched: None,
             })
             .collect();
+        self
+    }
+
+    /// Grants the call these checkpoints.
+    pub(crate) fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = checkpoints;
         self
     }
 

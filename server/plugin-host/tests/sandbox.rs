@@ -334,7 +334,7 @@ async fn media_must_be_what_the_post_declares() {
 async fn example_reports_limits_and_validates() {
     let (host, _) = host(&["example"]).await;
     let info = host.platform("example").expect("loaded");
-    assert_eq!(info.wit_version, "0.1.0");
+    assert_eq!(info.wit_version, "0.2.0");
     assert_eq!(info.limits.max_text_length, 500);
     assert_eq!(info.limits.counting, LengthCounting::Graphemes);
     assert!(host.is_idempotent("example"));
@@ -586,7 +586,7 @@ async fn a_plugin_that_keeps_trapping_is_quarantined() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v0_1_0_plugin_loads_beside_a_v0_2_0_plugin() {
-    let (host, _) = host(&["example", "v2"]).await;
+    let (host, _) = host(&["example", "v1"]).await;
     let versions: Vec<(String, String)> = host
         .platforms()
         .into_iter()
@@ -595,12 +595,12 @@ async fn a_v0_1_0_plugin_loads_beside_a_v0_2_0_plugin() {
     assert_eq!(
         versions,
         vec![
-            ("example".into(), "0.1.0".into()),
-            ("v2".into(), "0.2.0".into())
+            ("example".into(), "0.2.0".into()),
+            ("v1".into(), "0.1.0".into())
         ]
     );
     assert_eq!(
-        host.publish("v2", request("x"))
+        host.publish("v1", request("x"))
             .await
             .map(|r| r.platform_post_id),
         Ok("key-x".to_owned())
@@ -808,4 +808,26 @@ async fn changed_wasm_bytes_are_compiled_again_and_the_stale_cwasm_is_not_used()
     assert_eq!(host.rejected(), &[] as &[(PathBuf, String)]);
     assert!(host.publish("hostile", request("fine")).await.is_ok());
     assert_eq!(cwasm().len(), 3, "{:?}", cwasm());
+}
+
+/// Without a store (`herald plugin run`), a publish's checkpoints last for that call: each
+/// call starts with none. A value over the size limit is refused, and the plugin fails
+/// permanently (saving again would not help).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_without_a_store_last_one_call_and_are_size_checked() {
+    let (host, _) = host(&["hostile"]).await;
+    for _ in 0..2 {
+        assert_eq!(
+            host.publish("hostile", request("count"))
+                .await
+                .map(|r| r.platform_post_id),
+            Ok("1".to_owned())
+        );
+    }
+    match host.publish("hostile", request("checkpoint-too-big")).await {
+        Err(PublishFailure::Permanent { message }) => {
+            assert!(message.contains("at most 4096 bytes"), "{message}")
+        }
+        other => panic!("an oversized checkpoint was not refused: {other:?}"),
+    }
 }

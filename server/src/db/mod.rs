@@ -7,7 +7,8 @@
 //! - [`rows`]: pages decoded straight from Postgres rows (the hot read path);
 //! - [`rules`]: the domain's publishing rules as SQL fragments, for hand-written SQL;
 //! - [`tokens`]: the sealed token rows as key rotation reads and rewrites them;
-//! - [`schedules`]: posting schedules and the posts queued in their slots.
+//! - [`schedules`]: posting schedules and the posts queued in their slots;
+//! - [`checkpoints`]: the plugins' publish checkpoints (the host's store for them).
 //!
 //! The API's pool acts as a role that row-level security holds to one tenant ([`tenant`]);
 //! the workers' pool as one that crosses tenants; migrations and operator commands use
@@ -16,6 +17,7 @@
 //! An id list is always one array parameter: [`one_of`] in sea-query, `= ANY($n)` with
 //! [`ids_value`] in hand-written SQL.
 
+pub mod checkpoints;
 pub mod entities;
 pub mod json;
 pub mod posts;

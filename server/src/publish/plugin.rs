@@ -1,7 +1,8 @@
 //! Publishing through the wasm plugin host: one [`Publisher`] serving every loaded plugin's
 //! platform as the post owner's connected account, refreshing expired credentials once
 //! (under the connection's lock, shared with the background refresher), and mapping the
-//! host's outcomes onto the queue's retry rules.
+//! host's outcomes onto the queue's retry rules. A publish's checkpoints are kept in
+//! Postgres ([`PublishCheckpoints`]), so a retry after a crash resumes where it stopped.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use herald_plugin_host::{self as host, PluginHost};
 
 use super::{PublishFailure, PublishRequest, Publisher, Receipt};
 use crate::connections::ConnectionService;
+use crate::db::checkpoints::PublishCheckpoints;
 use crate::domain::oauth_apps::OauthConfig;
 use crate::domain::post::MediaItem;
 use crate::token_refresh::{Renewed, refresh_for_publish};
@@ -188,7 +190,15 @@ impl PluginPublisher {
             credentials,
             idempotency_key: request.idempotency_key.clone(),
         };
-        self.host.publish(&request.platform, call).await
+        let checkpoints = PublishCheckpoints::new(
+            self.connections.db().clone(),
+            &request.owner_id,
+            request.target_id,
+            &request.idempotency_key,
+        );
+        self.host
+            .publish_resumable(&request.platform, call, Arc::new(checkpoints))
+            .await
     }
 }
 

@@ -2,7 +2,7 @@
 //! then periodically, one process (the holder of a transaction-scoped advisory lock)
 //! re-enqueues every publishable target due soon and every target stuck `publishing`;
 //! enqueue is idempotent, so what Redis already has is unchanged and what it lost (a
-//! FLUSHALL, a failover) comes back.
+//! FLUSHALL, a failover) comes back. The leader also deletes week-old publish checkpoints.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -22,6 +22,10 @@ use crate::queue::{EnqueueOutcome, JobQueue, JobSpec};
 const LEADER_LOCK_KEY: i64 = 0x6865_7261_6c64_2d72;
 /// Jobs enqueued per call.
 const CHUNK: usize = 500;
+
+/// Age after which the leader deletes a publish checkpoint (media containers, the longest
+/// lived thing a checkpoint names, expire after a day; retries end long before a week).
+const CHECKPOINT_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The targets a round restores: every pending target of a publishable, scheduled post
 /// due within the horizon (`$1` ms), and every target stuck `publishing` longer than `$2`
@@ -126,6 +130,10 @@ pub async fn round(
     }
     // Holding the lock until every enqueue is done keeps rounds from overlapping.
     txn.commit().await?;
+    let purged = crate::db::checkpoints::purge(db, CHECKPOINT_AGE).await?;
+    if purged > 0 {
+        tracing::debug!(purged, "old publish checkpoints deleted");
+    }
     Ok(RoundReport {
         led: true,
         examined: jobs.len(),

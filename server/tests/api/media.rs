@@ -33,8 +33,9 @@ fn png(tag: &str) -> Vec<u8> {
     bytes
 }
 
-/// A multipart request (GraphQL multipart request spec) uploading `bytes` as `file`.
-pub(crate) async fn multipart(
+/// A multipart request (GraphQL multipart request spec) uploading `bytes` as `file`
+/// (the Meta platforms' tests upload their library files with it).
+pub async fn multipart(
     app: &TestApp,
     token: Option<&str>,
     bytes: &[u8],

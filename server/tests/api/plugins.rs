@@ -41,7 +41,7 @@ async fn platforms_and_validate_post_use_the_loaded_plugins() {
     assert_eq!(
         example,
         Some(json!({
-            "id": "example", "displayName": "Example", "witVersion": "0.1.0", "idempotentPublish": true,
+            "id": "example", "displayName": "Example", "witVersion": "0.2.0", "idempotentPublish": true,
             "limits": { "maxTextLength": 500, "textCounting": "GRAPHEMES", "maxMedia": 4, "media": [
                 { "mimeType": "image/png", "maxBytes": 5000000 },
                 { "mimeType": "image/jpeg", "maxBytes": 5000000 }
@@ -54,14 +54,14 @@ async fn platforms_and_validate_post_use_the_loaded_plugins() {
         .ok(
             &token,
             query,
-            json!({ "input": { "content": "x".repeat(501), "platforms": ["example", "v2"] } }),
+            json!({ "input": { "content": "x".repeat(501), "platforms": ["example", "v1"] } }),
         )
         .await;
     assert_eq!(
         data["validatePost"],
         json!([
             { "platform": "example", "valid": false, "violations": [{ "field": "text", "code": "too_long" }] },
-            { "platform": "v2", "valid": true, "violations": [] }
+            { "platform": "v1", "valid": true, "violations": [] }
         ])
     );
     let body = app
@@ -413,4 +413,75 @@ async fn a_bad_time_is_refused_before_the_plugin_checks() {
         )
         .await;
     assert_error(&refused, "BAD_USER_INPUT", Some("scheduledAt"));
+}
+
+/// A publish's checkpoints live in Postgres: a later attempt of the same publish (same
+/// target, same idempotency key) reads what an earlier one saved, through another store
+/// object as a restarted worker would; another idempotency key (an edited post) starts
+/// afresh; a publish keeps at most 16 names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_persist_across_attempts_of_one_publish_only() {
+    use herald_plugin_host::{Post, PublishFailure, PublishRequest};
+    use herald_server::db::checkpoints::PublishCheckpoints;
+    use std::sync::Arc;
+
+    let host = PluginHost::load(HostConfig::new(built_plugins()))
+        .await
+        .expect("load plugins");
+    let app = TestApp::spawn_with_plugins(host.clone()).await;
+    let token = hostile_account(&app).await;
+    let post = app
+        .create_post(
+            &token,
+            json!({"content": "count", "platforms": ["hostile"]}),
+        )
+        .await;
+    let target: uuid::Uuid = post["targets"][0]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("target id");
+    let publish = |text: &str, key: &str| {
+        let request = PublishRequest {
+            post: Post {
+                text: text.into(),
+                ..Post::default()
+            },
+            credentials: herald_plugin_host::Credentials::default(),
+            idempotency_key: key.into(),
+        };
+        let store = PublishCheckpoints::new(app.services.db.clone(), "user:alice", target, key);
+        let host = host.clone();
+        async move {
+            host.publish_resumable("hostile", request, Arc::new(store))
+                .await
+                .map(|receipt| receipt.platform_post_id)
+        }
+    };
+    assert_eq!(publish("count", "key-v1").await, Ok("1".to_owned()));
+    assert_eq!(publish("count", "key-v1").await, Ok("2".to_owned()));
+    assert_eq!(publish("count", "key-v2").await, Ok("1".to_owned()));
+    assert_eq!(publish("count", "key-v1").await, Ok("3".to_owned()));
+    match publish("checkpoint-many", "key-v3").await {
+        Err(PublishFailure::Permanent { message }) => {
+            assert!(message.contains("at most 16 checkpoints"), "{message}")
+        }
+        other => panic!("a seventeenth checkpoint was kept: {other:?}"),
+    }
+    let kept: i64 = {
+        use sea_orm::{ConnectionTrait, Statement};
+        app.db
+            .query_one(Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT count(*) AS n FROM publish_checkpoints
+                      WHERE target_id = '{target}' AND idempotency_key = 'key-v3'"
+                ),
+            ))
+            .await
+            .expect("count")
+            .expect("row")
+            .try_get("", "n")
+            .expect("n")
+    };
+    assert_eq!(kept, 16, "the names saved before the refusal stay, no more");
 }

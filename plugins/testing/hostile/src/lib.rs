@@ -2,12 +2,15 @@
 //! `loop` spins forever, `announce-loop` fetches `https://api.example.com/started` (so a
 //! test knows it runs) and then spins forever, `bomb` allocates without end, `panic` panics, `undeclared` calls a
 //! host its manifest does not declare, `redirect` follows a redirect off the allowed
-//! hosts, `huge` downloads an oversized response; anything else publishes normally.
+//! hosts, `huge` downloads an oversized response; `count` counts its attempts in a
+//! checkpoint (the receipt's id is the count), `checkpoint-too-big` saves an oversized
+//! checkpoint, `checkpoint-many` saves twenty; anything else publishes normally.
 //! `validate` spins forever on `slow-check`, takes four seconds (by the wall clock) on
 //! `slow-ok`, and checks the limits.
 
 use std::hint::black_box;
 
+use herald_plugin_sdk::checkpoint;
 use herald_plugin_sdk::http::Request;
 use herald_plugin_sdk::{
     Account, Credentials, LengthCounting, Limits, PluginInfo, Post, PublishError, PublishRequest,
@@ -70,6 +73,33 @@ impl Publisher for Hostile {
                 Request::post("https://api.example.com/stall").send()?;
                 Err(PublishError::Permanent(
                     "the stalled POST was answered".into(),
+                ))
+            }
+            "count" => {
+                let count = match checkpoint::load("count")? {
+                    Some(text) => text.parse::<u32>().map_err(|_| {
+                        PublishError::Permanent(format!("checkpoint `count` holds {text:?}"))
+                    })?,
+                    None => 0,
+                } + 1;
+                checkpoint::save("count", &count.to_string())?;
+                Ok(Receipt {
+                    platform_post_id: count.to_string(),
+                    url: format!("https://api.example.com/p/{count}"),
+                })
+            }
+            "checkpoint-many" => {
+                for index in 0..20 {
+                    checkpoint::save(&format!("n{index}"), "x")?;
+                }
+                Err(PublishError::Permanent(
+                    "twenty checkpoints were saved".into(),
+                ))
+            }
+            "checkpoint-too-big" => {
+                checkpoint::save("big", &"x".repeat(5_000))?;
+                Err(PublishError::Permanent(
+                    "an oversized checkpoint was saved".into(),
                 ))
             }
             _ => Ok(Receipt {

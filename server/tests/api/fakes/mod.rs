@@ -3,13 +3,16 @@
 //! what it receives so tests can assert on it.
 
 pub mod discord;
+pub mod facebook;
 pub mod instagram;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media;
+pub mod meta_fetch;
 pub mod multipart;
 pub mod oauth;
 pub mod telegram;
+pub mod threads;
 pub mod x;
 
 use axum::body::{Body, Bytes};

@@ -1,32 +1,33 @@
-//! Minimal plugin against `herald:publisher@0.2.0` (draft WIT with `delete`), written with
-//! wit-bindgen directly since the SDK targets 0.1.0.
+//! Minimal plugin against the first released WIT, `herald:publisher@0.1.0`, written with
+//! wit-bindgen directly (the SDK builds 0.2.0 plugins): it proves that the host still
+//! loads and runs plugins built before 0.2.0.
 
-/// Bindings generated from the draft WIT (their export glue is unsafe, allowed here only).
+/// Bindings generated from WIT 0.1.0 (their export glue is unsafe, allowed here only).
 #[allow(unsafe_code, missing_docs, clippy::all)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../../../plugin-sdk/wit/v0.2.0",
+        path: "../../../plugin-sdk/wit/v0.1.0",
         world: "plugin",
     });
 
-    use super::V2;
+    use super::V1;
 
     // The component's exports (unsafe glue, hence inside this module).
-    export!(V2 with_types_in self);
+    export!(V1 with_types_in self);
 }
 
 use bindings::exports::herald::publisher::publisher::Guest;
 use bindings::herald::publisher::types::*;
 
 /// The fixture plugin.
-struct V2;
+struct V1;
 
-impl Guest for V2 {
+impl Guest for V1 {
     fn info() -> PluginInfo {
         PluginInfo {
-            platform: "v2".into(),
-            display_name: "WIT 0.2.0 fixture".into(),
-            version: "0.2.0".into(),
+            platform: "v1".into(),
+            display_name: "WIT 0.1.0 fixture".into(),
+            version: "0.1.0".into(),
             limits: Limits {
                 max_text_length: 10,
                 counting: LengthCounting::Chars,
@@ -42,7 +43,7 @@ impl Guest for V2 {
     fn publish(request: PublishRequest) -> Result<Receipt, PublishError> {
         Ok(Receipt {
             platform_post_id: request.idempotency_key,
-            url: "https://v2.example/p".into(),
+            url: "https://v1.example/p".into(),
         })
     }
     fn verify_credentials(_credentials: Credentials) -> Result<Account, PublishError> {
@@ -70,8 +71,5 @@ impl Guest for V2 {
     }
     fn lookup(_key: String, _credentials: Credentials) -> Result<Option<Receipt>, PublishError> {
         Ok(None)
-    }
-    fn delete(_id: String, _credentials: Credentials) -> Result<(), PublishError> {
-        Ok(())
     }
 }
