@@ -18,7 +18,7 @@
 //! later), then published; "not ready" (9007 / 2207027) is retried. The publishing quota is
 //! read first ([`quota`]): a full quota waits, with the reason, until a slot frees.
 //!
-//! **Exactly once** ([`checkpoint`]): Instagram takes no idempotency key, so the plugin
+//! **Exactly once** (the SDK's durable [`checkpoint`]s): Instagram takes no idempotency key, so the plugin
 //! records the container it made (id and creation time) durably, before anything else can
 //! happen, and records the media once published. A later attempt of the same publish (a
 //! retry, or after a crash) resumes instead of starting over: a recorded media is the
@@ -29,7 +29,6 @@
 //! **Limits** ([`checks`]): media required; JPEG images up to 8 MiB, MP4/MOV videos;
 //! caption up to 2,200 characters with at most 30 hashtags; alt text on images.
 
-mod checkpoint;
 mod checks;
 mod container;
 mod graph;
@@ -37,6 +36,7 @@ mod oauth;
 mod quota;
 
 use herald_meta_graph::ContainerStatus;
+use herald_plugin_sdk::checkpoint;
 use herald_plugin_sdk::{
     Account, Credentials, OauthClient, PluginInfo, Post, PublishError, PublishRequest, Publisher,
     Receipt, Violation, log, register_publisher, time,
@@ -59,7 +59,8 @@ impl Publisher for Instagram {
             display_name: "Instagram".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             limits: checks::limits(),
-            idempotent_publish: checkpoint::DURABLE,
+            // A later attempt resumes the recorded container (see the crate's documentation).
+            idempotent_publish: true,
         }
     }
 
@@ -75,7 +76,7 @@ impl Publisher for Instagram {
         let graph = Graph::of(&request.credentials);
         let ig_user = graph.ig_user(&request.credentials)?;
         let post = &request.post;
-        if let Some(media) = checkpoint::load(MEDIA) {
+        if let Some(media) = checkpoint::load(MEDIA)? {
             log::info("resuming: this publish already made its media");
             return receipt(&graph, media);
         }
@@ -201,7 +202,7 @@ enum Resumed {
 
 /// Looks at the container an earlier attempt recorded, if any.
 fn resume(graph: &Graph, ig_user: &str, caption: &str) -> Result<Resumed, PublishError> {
-    let Some(container) = checkpoint::load(CONTAINER).and_then(|saved| Container::parse(&saved))
+    let Some(container) = checkpoint::load(CONTAINER)?.and_then(|saved| Container::parse(&saved))
     else {
         return Ok(Resumed::Nothing);
     };
@@ -281,11 +282,7 @@ fn receipt(graph: &Graph, id: String) -> Result<Receipt, PublishError> {
             platform_post_id: id,
             url,
         }),
-        Err(error @ (PublishError::Retryable(_) | PublishError::RateLimited(_)))
-            if checkpoint::DURABLE =>
-        {
-            Err(error)
-        }
+        Err(error @ (PublishError::Retryable(_) | PublishError::RateLimited(_))) => Err(error),
         Err(error) => {
             log::warn(&format!(
                 "published media {id}, but its permalink could not be read: {error:?}"

@@ -247,6 +247,11 @@ async fn not_ready_is_retried_and_published_once() {
     let done = ended(&app, &token, &post, "PUBLISHED").await;
     let publishes = fake.requests_to("POST", &format!("/v25.0/{IG_USER}/media_publish"));
     assert_eq!(publishes.len(), 2, "9007 once, then published");
+    assert_eq!(
+        fake.state().containers.len(),
+        1,
+        "the retry published the recorded container"
+    );
     assert_eq!(fake.state().publishes, 1);
     assert_eq!(done["targets"][0]["attempts"], 2);
 }
@@ -661,10 +666,9 @@ async fn instagram_login_connects_with_a_60_day_token_that_is_refreshed() {
 
 /// Publishes an image through a `herald worker` process that is SIGKILLed once the fake
 /// holds the answer `hold` arranges (`hung` fires), then lets a second worker finish;
-/// returns the post once its status is `end`.
+/// returns the post once published.
 async fn across_a_killed_worker(
     hold: impl FnOnce(&mut crate::fakes::instagram::Platform),
-    end: &'static str,
 ) -> (FakeInstagram, Value) {
     let fake = FakeInstagram::start().await;
     fake.add_user(TOKEN, IG_USER, "alice.pics", "Alice Liddell");
@@ -704,18 +708,53 @@ async fn across_a_killed_worker(
     first.start_kill().expect("SIGKILL");
     first.wait().await.expect("reaped");
     let _second = crate::discord::spawn_plugin_worker(&app, &overrides);
-    let done = ended(&app, &token, &post, end).await;
+    let done = ended(&app, &token, &post, "PUBLISHED").await;
     (fake, done)
 }
 
-/// Killed while Instagram holds the answer to `media_publish` (the media exists): until
-/// the plugin can record its container durably it is not declared idempotent, so the next
-/// worker sends the target to review instead of publishing again.
+/// Killed while Instagram holds the answer to `media_publish` (the media exists): the next
+/// worker resumes the same publish, finds the container it recorded PUBLISHED and reports
+/// that media — one container, one post, `media_publish` called once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_after_media_publish_goes_to_review_never_publishing_twice() {
-    let (fake, done) =
-        across_a_killed_worker(|state| state.hang_next_publish = true, "NEEDS_REVIEW").await;
-    assert_eq!(fake.state().publishes, 1, "published once, not again");
-    let error = done["targets"][0]["lastError"].as_str().expect("error");
-    assert!(error.contains("markPublished"), "{error}");
+async fn killed_after_media_publish_reports_the_post_instead_of_publishing_again() {
+    let (fake, done) = across_a_killed_worker(|state| state.hang_next_publish = true).await;
+    let state = fake.state();
+    assert_eq!(state.publishes, 1, "published exactly once");
+    assert_eq!(
+        state.containers.len(),
+        1,
+        "the container was not made again"
+    );
+    assert_eq!(
+        done["targets"][0]["platformUrl"],
+        state.published()[0].permalink
+    );
+    assert_eq!(done["targets"][0]["attempts"], 2);
+    drop(state);
+    assert_eq!(
+        fake.requests_to("POST", &format!("/v25.0/{IG_USER}/media_publish"))
+            .len(),
+        1,
+        "the second worker found the post instead of publishing"
+    );
+}
+
+/// Killed between the container's creation and `media_publish` (while reading its
+/// status): the next worker publishes the container it recorded — never a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_container_and_publish_publishes_that_container_once() {
+    let (fake, done) = across_a_killed_worker(|state| state.hang_next_status = true).await;
+    let state = fake.state();
+    assert_eq!(state.publishes, 1, "published exactly once");
+    assert_eq!(
+        state.containers.len(),
+        1,
+        "the recorded container was published"
+    );
+    let published = state.published();
+    assert_eq!(
+        published[0].container.as_deref(),
+        Some(state.containers[0].id.as_str())
+    );
+    assert_eq!(done["targets"][0]["platformUrl"], published[0].permalink);
 }
