@@ -222,6 +222,15 @@ impl PluginHost {
             .is_some_and(|p| p.info.idempotent_publish)
     }
 
+    /// Whether `platform` downloads media itself from Herald's URLs (its manifest's
+    /// `media_by_url`).
+    pub fn downloads_media(&self, platform: &str) -> bool {
+        self.inner
+            .plugins
+            .get(platform)
+            .is_some_and(|p| p.media_by_url)
+    }
+
     /// Why `post` cannot be published on `platform` (empty when it can). API lane.
     pub async fn validate(
         &self,
@@ -521,6 +530,7 @@ impl Inner {
             id: Arc::from(manifest.id.as_str()),
             allowed_hosts: manifest.allowed_hosts.clone().into(),
             account_host_keys: manifest.account_hosts.clone(),
+            media_by_url: manifest.media_by_url,
             pre,
             consecutive_traps: AtomicU32::new(0),
             quarantined: AtomicBool::new(false),

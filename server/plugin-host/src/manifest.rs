@@ -23,6 +23,11 @@ pub struct Manifest {
     /// such credentials may also reach that host.
     #[serde(default)]
     pub account_hosts: Vec<String>,
+    /// Whether the platform downloads a post's media itself from the URLs Herald gives it
+    /// (Instagram, Threads, Facebook), rather than the plugin uploading the bytes: those
+    /// URLs must then be reachable from the internet (`HERALD_PUBLIC_URL`).
+    #[serde(default)]
+    pub media_by_url: bool,
 }
 
 impl Manifest {

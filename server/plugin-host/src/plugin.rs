@@ -16,6 +16,7 @@ pub(crate) struct Plugin {
     pub(crate) id: Arc<str>,
     pub(crate) allowed_hosts: Arc<[String]>,
     pub(crate) account_host_keys: Vec<String>,
+    pub(crate) media_by_url: bool,
     pub(crate) pre: Pre,
     pub(crate) consecutive_traps: AtomicU32,
     pub(crate) quarantined: AtomicBool,

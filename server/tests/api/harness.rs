@@ -245,7 +245,7 @@ impl TestApp {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
         Self::start_at(&admin_url, jwt, worker, redis_url, plugins, graphql, |_| {
-            OauthConfig::default()
+            (OauthConfig::default(), test_media())
         })
         .await
     }
@@ -255,6 +255,15 @@ impl TestApp {
     pub async fn spawn_with_oauth(
         plugins: PluginHost,
         oauth: impl FnOnce(&str) -> OauthConfig,
+    ) -> Self {
+        Self::spawn_with_settings(plugins, |base| (oauth(base), test_media())).await
+    }
+
+    /// Herald (API only) with `plugins` and the OAuth and media settings `settings` makes
+    /// from the server's own base URL.
+    pub async fn spawn_with_settings(
+        plugins: PluginHost,
+        settings: impl FnOnce(&str) -> (OauthConfig, MediaConfig),
     ) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with scripts/test");
@@ -267,7 +276,7 @@ impl TestApp {
             redis_url,
             Some(plugins),
             GraphqlConfig::default(),
-            oauth,
+            settings,
         )
         .await
     }
@@ -282,7 +291,7 @@ impl TestApp {
             redis_url.to_owned(),
             None,
             GraphqlConfig::default(),
-            |_| OauthConfig::default(),
+            |_| (OauthConfig::default(), test_media()),
         )
         .await
     }
@@ -294,11 +303,11 @@ impl TestApp {
         redis_url: String,
         plugins: Option<herald_plugin_host::PluginHost>,
         graphql: GraphqlConfig,
-        oauth: impl FnOnce(&str) -> OauthConfig,
+        settings: impl FnOnce(&str) -> (OauthConfig, MediaConfig),
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let oauth = oauth(&format!("http://{addr}"));
+        let (oauth, media) = settings(&format!("http://{addr}"));
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(admin_url)
             .await
@@ -339,7 +348,6 @@ impl TestApp {
             .await
             .expect("persisted query store");
         let cipher = test_key_ring();
-        let media = test_media();
         let media_store = herald_server::media::store::open(&media.storage).expect("media store");
         let services = Services::builder(api_db, queue, cipher)
             .worker_db(worker_db)

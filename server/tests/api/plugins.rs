@@ -485,3 +485,57 @@ async fn checkpoints_persist_across_attempts_of_one_publish_only() {
     };
     assert_eq!(kept, 16, "the names saved before the refusal stay, no more");
 }
+
+/// `validatePost` tells, for the platforms that download media themselves (their manifest
+/// says `media_by_url`), that Herald's public URL is a loopback address platforms cannot
+/// fetch from; platforms whose plugin uploads the bytes, and posts without media, are not
+/// told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_post_says_when_platforms_cannot_fetch_heralds_media() {
+    let host = PluginHost::load(HostConfig::new(built_plugins()))
+        .await
+        .expect("load plugins");
+    let app = TestApp::spawn_with_settings(host, |base| {
+        let media = herald_server::media::MediaConfig {
+            public_url: Some(base.to_owned()),
+            ..crate::harness::test_media()
+        };
+        (Default::default(), media)
+    })
+    .await;
+    let token = app.token("alice", None, &["admin"]);
+    let query = "query($input: ValidatePostInput!) { validatePost(input: $input) { platform valid violations { field code message } } }";
+    let media = json!([{ "url": "https://cdn.example.org/a.png", "mimeType": "image/png" }]);
+    let data = app
+        .ok(
+            &token,
+            query,
+            json!({ "input": { "content": "hello", "media": media, "platforms": ["threads", "mastodon"] } }),
+        )
+        .await;
+    let verdicts = data["validatePost"].as_array().expect("verdicts");
+    let threads = &verdicts[0];
+    assert_eq!(threads["platform"], "threads");
+    assert_eq!(threads["valid"], false, "{threads}");
+    let violation = &threads["violations"][0];
+    assert_eq!(violation["field"], "media");
+    assert_eq!(violation["code"], "media_unreachable");
+    let message = violation["message"].as_str().expect("message");
+    assert!(
+        message.contains("Threads downloads media") && message.contains("loopback"),
+        "{message}"
+    );
+    assert_eq!(
+        verdicts[1],
+        json!({ "platform": "mastodon", "valid": true, "violations": [] })
+    );
+
+    let data = app
+        .ok(
+            &token,
+            query,
+            json!({ "input": { "content": "hello", "platforms": ["threads"] } }),
+        )
+        .await;
+    assert_eq!(data["validatePost"][0]["valid"], true, "{data}");
+}

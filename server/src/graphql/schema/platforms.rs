@@ -5,6 +5,8 @@ use herald_plugin_host::{LengthCounting, PluginHost, PluginInfo};
 
 use super::actor;
 use crate::error::AppError;
+use crate::media::MediaLibrary;
+use crate::media::reach::public_url_problem;
 
 /// A platform Herald can publish to (a loaded plugin).
 #[derive(SimpleObject)]
@@ -153,7 +155,9 @@ pub(crate) fn platforms(ctx: &Context<'_>) -> async_graphql::Result<Vec<Platform
         .unwrap_or_default())
 }
 
-/// `validatePost`: each requested platform's verdict on the draft.
+/// `validatePost`: each requested platform's verdict on the draft. A platform that
+/// downloads media itself (Instagram, Threads, Facebook) also gets a `media_unreachable`
+/// violation when Herald's public URL cannot be reached from the internet.
 pub(crate) async fn validate_post(
     ctx: &Context<'_>,
     input: ValidatePostInput,
@@ -175,16 +179,37 @@ pub(crate) async fn validate_post(
         options: Vec::new(),
     };
     let mut verdicts = Vec::with_capacity(input.platforms.len());
+    // Whether platforms can fetch Herald's media URLs, found out once if one needs to.
+    let mut unreachable: Option<Option<String>> = None;
     for id in input.platforms {
         let Some(host) = host.filter(|host| host.platform(&id).is_some()) else {
             return Err(
                 AppError::bad_input("platforms", format!("unknown platform `{id}`")).extend(),
             );
         };
-        let violations = host
+        let mut violations = host
             .validate(&id, &post)
             .await
             .map_err(|error| AppError::Internal(Box::new(error)).extend())?;
+        if !post.media.is_empty() && host.downloads_media(&id) {
+            if unreachable.is_none() {
+                let public_url = ctx
+                    .data_opt::<MediaLibrary>()
+                    .and_then(|media| media.config().public_url.clone());
+                unreachable = Some(public_url_problem(public_url.as_deref()).await);
+            }
+            if let Some(Some(problem)) = &unreachable {
+                violations.push(herald_plugin_host::Violation {
+                    field: "media".into(),
+                    code: "media_unreachable".into(),
+                    message: format!(
+                        "{} downloads media from Herald: {problem}",
+                        host.platform(&id)
+                            .map_or(id.clone(), |info| info.display_name)
+                    ),
+                });
+            }
+        }
         verdicts.push(PlatformValidation {
             platform: id,
             valid: violations.is_empty(),
