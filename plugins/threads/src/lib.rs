@@ -377,7 +377,9 @@ fn resumable(api: &Api<'_>, user: &str, post: &Post) -> Result<Resume, PublishEr
             found_or(api, user, &saved, post, unknown).map(Resume::Done)
         }
         ContainerStatus::Finished | ContainerStatus::InProgress => {
-            log::info(&format!("resuming with container {saved} of an earlier attempt"));
+            log::info(&format!(
+                "resuming with container {saved} of an earlier attempt"
+            ));
             Ok(Resume::Container(saved))
         }
         ContainerStatus::Expired | ContainerStatus::Error => Ok(Resume::Afresh),

@@ -18,6 +18,7 @@ mod documents;
 mod facebook;
 mod health;
 mod http;
+mod instagram;
 mod keys;
 mod layout;
 mod linkedin;

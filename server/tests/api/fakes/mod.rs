@@ -4,6 +4,7 @@
 
 pub mod discord;
 pub mod facebook;
+pub mod instagram;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media;
