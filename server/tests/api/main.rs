@@ -25,6 +25,7 @@ mod linkedin;
 mod mastodon;
 mod matrix;
 mod media;
+mod meta;
 mod oauth;
 mod plugins;
 mod posts;
