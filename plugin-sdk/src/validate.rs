@@ -80,6 +80,9 @@ mod tests {
             mime_type: mime.into(),
             alt: None,
             size: Some(size),
+            width: None,
+            height: None,
+            duration_ms: None,
         }
     }
 

@@ -503,6 +503,9 @@ mod tests {
             mime_type: "image/png".into(),
             alt: Some("a cat".into()),
             size: Some(size),
+            width: None,
+            height: None,
+            duration_ms: None,
         }
     }
 

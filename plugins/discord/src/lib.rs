@@ -350,6 +350,9 @@ mod tests {
             mime_type: mime.into(),
             alt,
             size,
+            width: None,
+            height: None,
+            duration_ms: None,
         }
     }
 

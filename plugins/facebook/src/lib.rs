@@ -411,6 +411,9 @@ mod tests {
             mime_type: mime.into(),
             alt: None,
             size: Some(10),
+            width: None,
+            height: None,
+            duration_ms: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! What an Instagram post must be, checked when it is scheduled (field-level violations)
 //! and again before publishing: media required (one image, one video as a reel, or a
 //! carousel of 2–10), JPEG images, MP4/MOV videos, a caption of at most 2,200 characters
-//! with at most 30 hashtags.
+//! with at most 30 hashtags; and, when Herald knows a file's frame and duration (files of
+//! its media library), images between 4:5 and 1.91:1 and reels of 3 seconds to 15 minutes.
 
 use herald_plugin_sdk::{LengthCounting, Limits, MediaLimit, Post, Violation, validate_limits};
 
@@ -15,6 +16,15 @@ pub const MAX_MEDIA: u32 = 10;
 const IMAGE_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest reel Instagram takes (300 MB).
 const VIDEO_BYTES: u64 = 300 * 1024 * 1024;
+
+/// Narrowest image Instagram takes, as width : height (4:5).
+const NARROWEST: (u64, u64) = (4, 5);
+/// Widest image Instagram takes (1.91:1).
+const WIDEST: (u64, u64) = (191, 100);
+/// Shortest reel, in milliseconds.
+const SHORTEST_REEL_MS: u64 = 3_000;
+/// Longest reel, in milliseconds (15 minutes).
+const LONGEST_REEL_MS: u64 = 15 * 60 * 1_000;
 
 /// What one Instagram post may contain.
 pub fn limits() -> Limits {
@@ -46,6 +56,7 @@ pub fn check(post: &Post) -> Vec<Violation> {
         ));
     }
     violations.extend(validate_limits(&limits(), post));
+    violations.extend(media_rules(post));
     let hashtags = hashtag_count(&post.text);
     if hashtags > MAX_HASHTAGS {
         violations.push(violation(
@@ -53,6 +64,45 @@ pub fn check(post: &Post) -> Vec<Violation> {
             "too_many_hashtags",
             format!("the caption has {hashtags} hashtags; Instagram allows {MAX_HASHTAGS}"),
         ));
+    }
+    violations
+}
+
+/// Frame and duration rules, for the media whose frame or duration Herald knows.
+fn media_rules(post: &Post) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (index, media) in post.media.iter().enumerate() {
+        let field = format!("media[{index}]");
+        if media.mime_type.starts_with("image/")
+            && let (Some(width), Some(height)) = (media.width, media.height)
+        {
+            let (w, h) = (u64::from(width), u64::from(height));
+            // width/height < 4/5, or > 1.91/1, in integers.
+            if w * NARROWEST.1 < h * NARROWEST.0 || w * WIDEST.1 > h * WIDEST.0 {
+                violations.push(violation(
+                    &field,
+                    "aspect_ratio",
+                    format!(
+                        "Instagram needs an aspect ratio between 4:5 and 1.91:1; this image \
+                         is {width}×{height}"
+                    ),
+                ));
+            }
+        }
+        if media.mime_type.starts_with("video/")
+            && let Some(ms) = media.duration_ms
+            && !(SHORTEST_REEL_MS..=LONGEST_REEL_MS).contains(&ms)
+        {
+            violations.push(violation(
+                &field,
+                "duration",
+                format!(
+                    "Instagram reels last 3 seconds to 15 minutes; this video lasts {}.{} s",
+                    ms / 1_000,
+                    ms % 1_000 / 100
+                ),
+            ));
+        }
     }
     violations
 }
@@ -100,6 +150,9 @@ mod tests {
                     mime_type: (*mime).into(),
                     alt: None,
                     size: Some(10),
+                    width: None,
+                    height: None,
+                    duration_ms: None,
                 })
                 .collect(),
             options: vec![],
@@ -141,5 +194,31 @@ mod tests {
             codes(&post("eleven", &["image/jpeg"; 11])),
             vec![("media".into(), "too_many_media".into())]
         );
+    }
+
+    #[test]
+    fn frames_and_durations_herald_knows_are_checked() {
+        let sized = |mime: &str, width, height, duration_ms| {
+            let mut post = post("framed", &[mime]);
+            post.media[0].width = width;
+            post.media[0].height = height;
+            post.media[0].duration_ms = duration_ms;
+            codes(&post)
+        };
+        let aspect = vec![("media[0]".to_owned(), "aspect_ratio".to_owned())];
+        assert_eq!(sized("image/jpeg", Some(1080), Some(1350), None), vec![]); // 4:5
+        assert_eq!(sized("image/jpeg", Some(1910), Some(1000), None), vec![]); // 1.91:1
+        assert_eq!(sized("image/jpeg", Some(1079), Some(1350), None), aspect);
+        assert_eq!(sized("image/jpeg", Some(1911), Some(1000), None), aspect);
+        assert_eq!(
+            sized("image/jpeg", None, None, None),
+            vec![],
+            "unknown: not judged"
+        );
+        let duration = vec![("media[0]".to_owned(), "duration".to_owned())];
+        assert_eq!(sized("video/mp4", None, None, Some(3_000)), vec![]);
+        assert_eq!(sized("video/mp4", None, None, Some(900_000)), vec![]);
+        assert_eq!(sized("video/mp4", None, None, Some(2_999)), duration);
+        assert_eq!(sized("video/mp4", None, None, Some(900_001)), duration);
     }
 }

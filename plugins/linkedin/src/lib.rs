@@ -388,6 +388,9 @@ mod tests {
             mime_type: mime.into(),
             alt: None,
             size: Some(10),
+            width: None,
+            height: None,
+            duration_ms: None,
         };
         let mut many = post("");
         many.media = vec![image("image/png"); 21];

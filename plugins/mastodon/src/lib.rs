@@ -502,6 +502,9 @@ mod tests {
             mime_type: "image/png".into(),
             alt: Some(alt.into()),
             size: Some(10),
+            width: None,
+            height: None,
+            duration_ms: None,
         };
         let mut with_media = post("", &[]);
         with_media.media = vec![image("a cat"); 5];

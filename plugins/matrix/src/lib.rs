@@ -514,6 +514,9 @@ mod tests {
             mime_type: "video/mp4".into(),
             alt: None,
             size: Some(10),
+            width: None,
+            height: None,
+            duration_ms: None,
         }];
         assert_eq!(Matrix::validate(video.clone())[0].field, "media[0]");
         video.media[0].mime_type = String::new();

@@ -385,6 +385,9 @@ mod tests {
                     mime_type: "image/png".into(),
                     alt: Some("a cat".into()),
                     size: Some(100),
+                    width: None,
+                    height: None,
+                    duration_ms: None,
                 })
                 .collect(),
             options: vec![],

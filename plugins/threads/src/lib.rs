@@ -413,6 +413,9 @@ mod tests {
                     mime_type: "image/png".into(),
                     alt: None,
                     size: Some(10),
+                    width: None,
+                    height: None,
+                    duration_ms: None,
                 };
                 media
             ],

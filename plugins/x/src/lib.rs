@@ -435,6 +435,9 @@ mod tests {
             mime_type: mime.into(),
             alt: None,
             size: Some(10),
+            width: None,
+            height: None,
+            duration_ms: None,
         };
         let mut gifs = post("gifs");
         gifs.media = vec![image("image/gif"), image("image/png")];

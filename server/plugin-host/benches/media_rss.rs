@@ -180,6 +180,7 @@ async fn main() {
         mime_type: "image/png".into(),
         alt: None,
         size: None,
+        ..Media::default()
     };
     if let Err(error) = host.publish("example", request(vec![media])).await {
         eprintln!("publish with media failed: {error}");

@@ -243,16 +243,7 @@ macro_rules! glue {
         fn to_post(post: &h::Post) -> w::Post {
             w::Post {
                 text: post.text.clone(),
-                media: post
-                    .media
-                    .iter()
-                    .map(|m| w::Media {
-                        url: m.url.clone(),
-                        mime_type: m.mime_type.clone(),
-                        alt: m.alt.clone(),
-                        size: m.size,
-                    })
-                    .collect(),
+                media: post.media.iter().map(to_media).collect(),
                 options: post.options.clone(),
             }
         }
@@ -460,6 +451,15 @@ pub(crate) mod v0_1_0 {
         exports: { default: async },
     });
     glue!("0.1.0");
+
+    fn to_media(m: &crate::types::Media) -> herald::publisher::types::Media {
+        herald::publisher::types::Media {
+            url: m.url.clone(),
+            mime_type: m.mime_type.clone(),
+            alt: m.alt.clone(),
+            size: m.size,
+        }
+    }
 }
 
 /// `herald:publisher@0.2.0` (draft: adds `delete`, which the host does not call yet, and
@@ -473,6 +473,19 @@ pub(crate) mod v0_2_0 {
         exports: { default: async },
     });
     glue!("0.2.0");
+
+    /// 0.2.0 adds the frame and duration Herald knows of a library file.
+    fn to_media(m: &crate::types::Media) -> herald::publisher::types::Media {
+        herald::publisher::types::Media {
+            url: m.url.clone(),
+            mime_type: m.mime_type.clone(),
+            alt: m.alt.clone(),
+            size: m.size,
+            width: m.width,
+            height: m.height,
+            duration_ms: m.duration_ms,
+        }
+    }
 
     impl herald::publisher::checkpoint::Host for HostState {
         async fn save(

@@ -58,7 +58,7 @@ pub struct PluginInfo {
 }
 
 /// One media attachment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
     /// Where the host fetches it.
     pub url: String,
@@ -71,6 +71,15 @@ pub struct Media {
     /// Size in bytes, when known.
     #[serde(default)]
     pub size: Option<u64>,
+    /// Width in pixels, when known (library images and videos).
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// Height in pixels, when known.
+    #[serde(default)]
+    pub height: Option<u32>,
+    /// Duration in milliseconds, when known (library videos).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
 }
 
 /// A post as published on one platform.

@@ -262,6 +262,7 @@ async fn example_publishes_media_and_text_to_the_platform() {
         mime_type: "image/png".into(),
         alt: Some("a cat".into()),
         size: Some(PNG.len() as u64),
+        ..Media::default()
     }];
     let receipt = host.publish("example", req).await;
     assert_eq!(
@@ -293,6 +294,7 @@ async fn media_must_be_what_the_post_declares() {
             mime_type: mime.into(),
             alt: None,
             size: None,
+            ..Media::default()
         }];
         req
     };
@@ -354,6 +356,7 @@ async fn example_reports_limits_and_validates() {
             mime_type: "image/gif".into(),
             alt: None,
             size: None,
+            ..Media::default()
         }],
         ..Post::default()
     };

@@ -117,6 +117,26 @@ pub struct MediaItem {
     /// resolved to a signed public URL when the post is published).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_id: Option<uuid::Uuid>,
+    /// What the library knows of that file (set when it is attached, never by clients):
+    /// platforms check their media rules (aspect ratio, duration) against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<MediaDetails>,
+}
+
+/// Size, frame and duration of a library file, as probed when it was uploaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaDetails {
+    /// Size in bytes.
+    pub size: u64,
+    /// Width in pixels (images, videos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Height in pixels (images, videos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Duration in milliseconds (videos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 impl MediaItem {
@@ -261,6 +281,7 @@ mod tests {
             alt: Some("A cat".into()),
             mime_type: Some("image/png".into()),
             media_id: None,
+            details: None,
         };
         validate_media(std::slice::from_ref(&ok), "media").expect("valid");
         let long_alt = MediaItem {

@@ -24,7 +24,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::domain::actor::Actor;
-use crate::domain::post::MediaItem;
+use crate::domain::post::{MediaDetails, MediaItem};
 use crate::error::AppError;
 use rows::{MediaRow, NewPending};
 use signing::UrlSigner;
@@ -507,8 +507,8 @@ impl MediaLibrary {
     }
 
     /// Checks a post's `media` against the tenant's library: each item naming a library
-    /// file (`media_id`) gets its stored reference as `url`, its content type, and the
-    /// file's alt text unless the post gives one. `BAD_USER_INPUT` (naming `field[i]`) for
+    /// file (`media_id`) gets its stored reference as `url`, its content type, its probed
+    /// details (size, frame, duration), and the file's alt text unless the post gives one. `BAD_USER_INPUT` (naming `field[i]`) for
     /// a file the tenant does not have.
     pub async fn attach(
         &self,
@@ -527,6 +527,13 @@ impl MediaLibrary {
                 )
             })?;
             item.url = format!("{MEDIA_URL_SCHEME}{id}");
+            let dimension = |value: Option<i32>| value.and_then(|v| u32::try_from(v).ok());
+            item.details = Some(MediaDetails {
+                size: u64::try_from(file.size).unwrap_or_default(),
+                width: dimension(file.width),
+                height: dimension(file.height),
+                duration_ms: file.duration_ms.and_then(|ms| u64::try_from(ms).ok()),
+            });
             item.mime_type = Some(file.content_type);
             if item.alt.is_none() {
                 item.alt = file.alt_text;

@@ -212,11 +212,17 @@ pub fn plugin_post(
         text: content.to_owned(),
         media: media
             .iter()
-            .map(|m| herald_plugin_host::Media {
-                url: m.url.clone(),
-                mime_type: m.mime_type.clone().unwrap_or_default(),
-                alt: m.alt.clone(),
-                size: None,
+            .map(|m| {
+                let details = m.details.unwrap_or_default();
+                herald_plugin_host::Media {
+                    url: m.url.clone(),
+                    mime_type: m.mime_type.clone().unwrap_or_default(),
+                    alt: m.alt.clone(),
+                    size: m.details.map(|d| d.size),
+                    width: details.width,
+                    height: details.height,
+                    duration_ms: details.duration_ms,
+                }
             })
             .collect(),
         options: options

@@ -289,9 +289,16 @@ async fn a_full_quota_waits_with_its_reason_then_publishes() {
     );
     let done = ended(&app, &token, &post, "PUBLISHED").await;
     assert_eq!(fake.state().publishes, 1);
-    assert_eq!(done["targets"][0]["attempts"], 2);
+    // Usually two attempts; a third when a loaded machine makes the retry reach the fake
+    // just before the oldest post has left its window.
+    let attempts = done["targets"][0]["attempts"].as_u64().expect("attempts");
+    assert!((2..=3).contains(&attempts), "{done}");
     let limits = fake.requests_to("GET", &format!("/v25.0/{IG_USER}/content_publishing_limit"));
-    assert_eq!(limits.len(), 2);
+    assert_eq!(
+        limits.len() as u64,
+        attempts,
+        "the quota read once per attempt"
+    );
     let waited = limits[1].at - limits[0].at;
     assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
 }

@@ -5,7 +5,7 @@
 //! plugin, which fetches it from Herald's signed URL.
 
 mod s3;
-mod video;
+pub mod video;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -169,3 +169,81 @@ async fn images_and_a_video_go_out_once_on_instagram_threads_and_a_facebook_page
         "the whole video, fetched from Herald"
     );
 }
+
+/// [`jpeg`] with the frame `width`×`height` in its start-of-frame header.
+fn jpeg_of(width: u16, height: u16) -> Vec<u8> {
+    let mut bytes = jpeg(&format!("{width}x{height}"));
+    let sof = bytes
+        .windows(2)
+        .position(|pair| pair == [0xFF, 0xC9])
+        .expect("a start-of-frame marker");
+    bytes[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    bytes
+}
+
+/// Per-platform media rules at schedule time, from what the library probed: an image wider
+/// than 1.91:1 and a one-second video are refused for Instagram with field-level errors
+/// naming the item; a 4:5 image is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instagram_refuses_library_media_outside_its_frame_and_duration_rules() {
+    let instagram = FakeInstagram::start().await;
+    instagram.add_user("IGAA-alice", "17841400000000001", "alice.pics", "Alice");
+    let host = plugin_host(&[
+        ("graph.instagram.com:443", instagram.base.clone()),
+        ("api.instagram.com:443", instagram.base.clone()),
+    ])
+    .await;
+    let app = crate::harness::app_publishing("instagram", host).await;
+    let token = app.token("alice", None, &["admin"]);
+    app.ok(
+        &token,
+        CONNECT,
+        json!({"p": "instagram", "c": {"accessToken": "IGAA-alice"}}),
+    )
+    .await;
+    let wide = upload(&app, &token, &jpeg_of(3000, 1000), "wide.jpg").await;
+    let portrait = upload(&app, &token, &jpeg_of(1080, 1350), "portrait.jpg").await;
+    let short = upload(
+        &app,
+        &token,
+        &crate::media::video::mp4(720, 1280, 10),
+        "short.mp4",
+    )
+    .await;
+    let schedule = |media: Value| {
+        json!({"i": {"content": "framed", "targets": [{"platform": "instagram"}],
+                     "scheduledAt": crate::harness::days_from_now(1), "media": media}})
+    };
+    let create = "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }";
+
+    let body = app
+        .gql(
+            Some(&token),
+            create,
+            schedule(json!([{"mediaId": portrait}, {"mediaId": wide}])),
+        )
+        .await;
+    crate::harness::assert_error(&body, "BAD_USER_INPUT", Some("media[1]"));
+    let message = body["errors"][0]["message"].as_str().expect("message");
+    assert!(
+        message.contains("between 4:5 and 1.91:1") && message.contains("3000×1000"),
+        "{message}"
+    );
+
+    let body = app
+        .gql(Some(&token), create, schedule(json!([{"mediaId": short}])))
+        .await;
+    crate::harness::assert_error(&body, "BAD_USER_INPUT", Some("media[0]"));
+    let message = body["errors"][0]["message"].as_str().expect("message");
+    assert!(message.contains("lasts 1.0 s"), "{message}");
+
+    let accepted = app
+        .gql(
+            Some(&token),
+            create,
+            schedule(json!([{"mediaId": portrait}])),
+        )
+        .await;
+    assert!(accepted.get("errors").is_none(), "{accepted}");
+}

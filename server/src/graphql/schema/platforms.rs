@@ -174,6 +174,7 @@ pub(crate) async fn validate_post(
                 mime_type: m.mime_type,
                 alt: m.alt,
                 size: m.size.and_then(|size| u64::try_from(size).ok()),
+                ..Default::default()
             })
             .collect(),
         options: Vec::new(),

@@ -350,6 +350,7 @@ pub(crate) fn media_items(inputs: Vec<PostMediaInput>) -> async_graphql::Result<
                     alt: input.alt_text,
                     mime_type: input.mime_type,
                     media_id: None,
+                    details: None,
                 }),
                 (None, Some(id)) => {
                     let id = uuid::Uuid::parse_str(id.as_str())
@@ -359,6 +360,7 @@ pub(crate) fn media_items(inputs: Vec<PostMediaInput>) -> async_graphql::Result<
                         alt: input.alt_text,
                         mime_type: None,
                         media_id: Some(id),
+                        details: None,
                     })
                 }
                 _ => Err(refused("give either `url` or `mediaId`")),

@@ -10,7 +10,7 @@ use super::multipart;
 use crate::harness::TestApp;
 
 /// An H.264 MP4 of `frames` frames of 100 ms at `width`×`height`, its `moov` at the end.
-fn mp4(width: u16, height: u16, frames: u32) -> Vec<u8> {
+pub fn mp4(width: u16, height: u16, frames: u32) -> Vec<u8> {
     let config = Mp4Config {
         major_brand: "isom".parse::<FourCC>().expect("brand"),
         minor_version: 512,
