@@ -46,6 +46,10 @@ pub const QUOTA_WAIT_SECONDS: u32 = 3_600;
 
 const IMAGE_BYTES: u64 = 8 * 1024 * 1024;
 const VIDEO_BYTES: u64 = 1024 * 1024 * 1024;
+/// The most elongated image Threads takes, either way (10:1).
+const MAX_ASPECT: u64 = 10;
+/// Longest video, in milliseconds (5 minutes).
+const LONGEST_VIDEO_MS: u64 = 5 * 60 * 1_000;
 
 /// The Threads platform.
 pub struct Threads;
@@ -397,6 +401,45 @@ fn check_post(post: &Post) -> Vec<Violation> {
         });
     }
     violations.extend(validate_limits(&Threads::info().limits, post));
+    violations.extend(media_rules(post));
+    violations
+}
+
+/// Frame and duration rules, for the media whose frame or duration Herald knows (files
+/// of its media library): images at most 10:1 either way, videos at most 5 minutes.
+fn media_rules(post: &Post) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (index, media) in post.media.iter().enumerate() {
+        let field = format!("media[{index}]");
+        if media.mime_type.starts_with("image/")
+            && let (Some(width), Some(height)) = (media.width, media.height)
+        {
+            let (w, h) = (u64::from(width), u64::from(height));
+            if w > h * MAX_ASPECT || h > w * MAX_ASPECT {
+                violations.push(Violation {
+                    field: field.clone(),
+                    code: "aspect_ratio".into(),
+                    message: format!(
+                        "Threads takes images up to 10:1 either way; this image is \
+                         {width}×{height}"
+                    ),
+                });
+            }
+        }
+        if media.mime_type.starts_with("video/")
+            && let Some(ms) = media.duration_ms
+            && ms > LONGEST_VIDEO_MS
+        {
+            violations.push(Violation {
+                field,
+                code: "duration".into(),
+                message: format!(
+                    "Threads takes videos up to 5 minutes; this video lasts {} s",
+                    ms / 1_000
+                ),
+            });
+        }
+    }
     violations
 }
 
@@ -442,5 +485,25 @@ mod tests {
             codes(post("a", 21)),
             vec![("media".into(), "too_many_media".into())]
         );
+    }
+
+    #[test]
+    fn frames_and_durations_herald_knows_are_checked() {
+        let sized = |mime: &str, width, height, duration_ms| {
+            let mut post = post("framed", 1);
+            post.media[0].mime_type = mime.into();
+            post.media[0].width = width;
+            post.media[0].height = height;
+            post.media[0].duration_ms = duration_ms;
+            codes(post)
+        };
+        let aspect = vec![("media[0]".to_owned(), "aspect_ratio".to_owned())];
+        assert_eq!(sized("image/png", Some(1000), Some(100), None), vec![]);
+        assert_eq!(sized("image/png", Some(100), Some(1000), None), vec![]);
+        assert_eq!(sized("image/png", Some(1001), Some(100), None), aspect);
+        assert_eq!(sized("image/png", Some(100), Some(1001), None), aspect);
+        let duration = vec![("media[0]".to_owned(), "duration".to_owned())];
+        assert_eq!(sized("video/mp4", None, None, Some(300_000)), vec![]);
+        assert_eq!(sized("video/mp4", None, None, Some(300_001)), duration);
     }
 }
