@@ -44,7 +44,7 @@ pub mod text;
 pub mod time;
 mod validate;
 
-pub use validate::validate_limits;
+pub use validate::{AspectRange, DurationRange, FrameRules, validate_frames, validate_limits};
 
 /// Bindings generated from `wit/v0.2.0` (used by [`register_publisher!`]; not a stable API).
 #[doc(hidden)]

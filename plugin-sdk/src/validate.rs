@@ -1,4 +1,6 @@
-//! The checks every platform shares: text length, media count, media types and sizes.
+//! The checks every platform shares: text length, media count, media types and sizes
+//! ([`validate_limits`]), and a platform's frame and duration rules for the media whose
+//! frame or duration Herald knows ([`validate_frames`]).
 
 use crate::text::text_length;
 use crate::{Limits, Post, Violation};
@@ -52,6 +54,84 @@ pub fn validate_limits(limits: &Limits, post: &Post) -> Vec<Violation> {
                     });
                 }
             }
+        }
+    }
+    violations
+}
+
+/// A range of aspect ratios (width : height), both ends included.
+#[derive(Debug, Clone, Copy)]
+pub struct AspectRange {
+    /// The narrowest, as `(width, height)`, e.g. `(4, 5)`.
+    pub narrowest: (u64, u64),
+    /// The widest, e.g. `(191, 100)` for 1.91:1.
+    pub widest: (u64, u64),
+    /// How messages say the range, e.g. `between 4:5 and 1.91:1`.
+    pub says: &'static str,
+}
+
+/// A range of video durations in milliseconds, both ends included.
+#[derive(Debug, Clone, Copy)]
+pub struct DurationRange {
+    /// Shortest.
+    pub shortest_ms: u64,
+    /// Longest.
+    pub longest_ms: u64,
+    /// How messages say the range, e.g. `3 seconds to 15 minutes`.
+    pub says: &'static str,
+}
+
+/// A platform's frame and duration rules.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameRules {
+    /// The platform's name, for messages.
+    pub platform: &'static str,
+    /// The aspect ratios images may have.
+    pub image_aspect: Option<AspectRange>,
+    /// The durations videos may have.
+    pub video_duration: Option<DurationRange>,
+}
+
+/// Checks the frame and duration of `post`'s media against `rules`, where Herald knows
+/// them (files of its media library; unknown values are not judged): `aspect_ratio` and
+/// `duration` violations naming `media[i]`.
+pub fn validate_frames(rules: &FrameRules, post: &Post) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (index, media) in post.media.iter().enumerate() {
+        if let (Some(aspect), Some(width), Some(height)) =
+            (rules.image_aspect, media.width, media.height)
+            && media.mime_type.starts_with("image/")
+        {
+            let (w, h) = (u64::from(width), u64::from(height));
+            // width/height below the narrowest or above the widest, in integers.
+            let (nw, nh) = aspect.narrowest;
+            let (ww, wh) = aspect.widest;
+            if w * nh < h * nw || w * wh > h * ww {
+                violations.push(Violation {
+                    field: format!("media[{index}]"),
+                    code: "aspect_ratio".into(),
+                    message: format!(
+                        "{} needs an aspect ratio {}; this image is {width}×{height}",
+                        rules.platform, aspect.says
+                    ),
+                });
+            }
+        }
+        if let (Some(range), Some(ms)) = (rules.video_duration, media.duration_ms)
+            && media.mime_type.starts_with("video/")
+            && !(range.shortest_ms..=range.longest_ms).contains(&ms)
+        {
+            violations.push(Violation {
+                field: format!("media[{index}]"),
+                code: "duration".into(),
+                message: format!(
+                    "{} takes videos of {}; this video lasts {}.{} s",
+                    rules.platform,
+                    range.says,
+                    ms / 1_000,
+                    ms % 1_000 / 100
+                ),
+            });
         }
     }
     violations

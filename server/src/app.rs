@@ -265,11 +265,6 @@ async fn connect_services(
     configure: impl FnOnce(ServicesBuilder) -> ServicesBuilder,
     media_config: media::MediaConfig,
 ) -> Result<Services, StartupError> {
-    if let Some(problem) =
-        media::reach::public_url_problem(media_config.public_url.as_deref()).await
-    {
-        tracing::warn!("{problem}");
-    }
     let media_store = media::store::open(&media_config.storage)?;
     tracing::info!(storage = ?media_config.storage, "media library");
     let database = db::connect_api(database_url, max_connections).await?;
@@ -286,17 +281,19 @@ async fn connect_services(
         }
         Err(err) => tracing::warn!(%err, "queue health check failed"),
     }
-    Ok(
-        configure(Services::builder(database, queue, cipher).worker_db(worker_database))
-            .media(media_config, media_store)
-            .build()
-            .with_event_relay(
-                &queue_config.redis_url,
-                &queue_config.namespace,
-                serves_subscriptions,
-            )
-            .await?,
-    )
+    let services = configure(Services::builder(database, queue, cipher).worker_db(worker_database))
+        .media(media_config, media_store)
+        .build()
+        .with_event_relay(
+            &queue_config.redis_url,
+            &queue_config.namespace,
+            serves_subscriptions,
+        )
+        .await?;
+    if let Some(problem) = services.media.public_url_problem().await {
+        tracing::warn!("{problem}");
+    }
+    Ok(services)
 }
 
 /// Runs `herald serve`: migrates (unless disabled), then serves the API (and runs workers

@@ -4,7 +4,10 @@
 //! with at most 30 hashtags; and, when Herald knows a file's frame and duration (files of
 //! its media library), images between 4:5 and 1.91:1 and reels of 3 seconds to 15 minutes.
 
-use herald_plugin_sdk::{LengthCounting, Limits, MediaLimit, Post, Violation, validate_limits};
+use herald_plugin_sdk::{
+    AspectRange, DurationRange, FrameRules, LengthCounting, Limits, MediaLimit, Post, Violation,
+    validate_frames, validate_limits,
+};
 
 /// Longest caption, in characters.
 pub const MAX_CAPTION: u32 = 2_200;
@@ -17,14 +20,20 @@ const IMAGE_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest reel Instagram takes (300 MB).
 const VIDEO_BYTES: u64 = 300 * 1024 * 1024;
 
-/// Narrowest image Instagram takes, as width : height (4:5).
-const NARROWEST: (u64, u64) = (4, 5);
-/// Widest image Instagram takes (1.91:1).
-const WIDEST: (u64, u64) = (191, 100);
-/// Shortest reel, in milliseconds.
-const SHORTEST_REEL_MS: u64 = 3_000;
-/// Longest reel, in milliseconds (15 minutes).
-const LONGEST_REEL_MS: u64 = 15 * 60 * 1_000;
+/// Instagram's frame rules: images 4:5 to 1.91:1, reels 3 seconds to 15 minutes.
+const FRAMES: FrameRules = FrameRules {
+    platform: "Instagram",
+    image_aspect: Some(AspectRange {
+        narrowest: (4, 5),
+        widest: (191, 100),
+        says: "between 4:5 and 1.91:1",
+    }),
+    video_duration: Some(DurationRange {
+        shortest_ms: 3_000,
+        longest_ms: 15 * 60 * 1_000,
+        says: "3 seconds to 15 minutes",
+    }),
+};
 
 /// What one Instagram post may contain.
 pub fn limits() -> Limits {
@@ -56,7 +65,7 @@ pub fn check(post: &Post) -> Vec<Violation> {
         ));
     }
     violations.extend(validate_limits(&limits(), post));
-    violations.extend(media_rules(post));
+    violations.extend(validate_frames(&FRAMES, post));
     let hashtags = hashtag_count(&post.text);
     if hashtags > MAX_HASHTAGS {
         violations.push(violation(
@@ -64,45 +73,6 @@ pub fn check(post: &Post) -> Vec<Violation> {
             "too_many_hashtags",
             format!("the caption has {hashtags} hashtags; Instagram allows {MAX_HASHTAGS}"),
         ));
-    }
-    violations
-}
-
-/// Frame and duration rules, for the media whose frame or duration Herald knows.
-fn media_rules(post: &Post) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for (index, media) in post.media.iter().enumerate() {
-        let field = format!("media[{index}]");
-        if media.mime_type.starts_with("image/")
-            && let (Some(width), Some(height)) = (media.width, media.height)
-        {
-            let (w, h) = (u64::from(width), u64::from(height));
-            // width/height < 4/5, or > 1.91/1, in integers.
-            if w * NARROWEST.1 < h * NARROWEST.0 || w * WIDEST.1 > h * WIDEST.0 {
-                violations.push(violation(
-                    &field,
-                    "aspect_ratio",
-                    format!(
-                        "Instagram needs an aspect ratio between 4:5 and 1.91:1; this image \
-                         is {width}×{height}"
-                    ),
-                ));
-            }
-        }
-        if media.mime_type.starts_with("video/")
-            && let Some(ms) = media.duration_ms
-            && !(SHORTEST_REEL_MS..=LONGEST_REEL_MS).contains(&ms)
-        {
-            violations.push(violation(
-                &field,
-                "duration",
-                format!(
-                    "Instagram reels last 3 seconds to 15 minutes; this video lasts {}.{} s",
-                    ms / 1_000,
-                    ms % 1_000 / 100
-                ),
-            ));
-        }
     }
     violations
 }

@@ -27,9 +27,9 @@ use herald_plugin_sdk::failure::MAX_RETRY_SECONDS;
 use herald_plugin_sdk::http::{Request, percent_encode};
 use herald_plugin_sdk::scrub::Secrets;
 use herald_plugin_sdk::{
-    Account, Credentials, LengthCounting, Limits, Media, MediaLimit, OauthClient, PluginInfo, Post,
-    PublishError, PublishRequest, Publisher, RateLimit, Receipt, Violation, log,
-    register_publisher, validate_limits,
+    Account, AspectRange, Credentials, DurationRange, FrameRules, LengthCounting, Limits, Media,
+    MediaLimit, OauthClient, PluginInfo, Post, PublishError, PublishRequest, Publisher, RateLimit,
+    Receipt, Violation, log, register_publisher, validate_frames, validate_limits,
 };
 use serde::Deserialize;
 
@@ -46,10 +46,20 @@ pub const QUOTA_WAIT_SECONDS: u32 = 3_600;
 
 const IMAGE_BYTES: u64 = 8 * 1024 * 1024;
 const VIDEO_BYTES: u64 = 1024 * 1024 * 1024;
-/// The most elongated image Threads takes, either way (10:1).
-const MAX_ASPECT: u64 = 10;
-/// Longest video, in milliseconds (5 minutes).
-const LONGEST_VIDEO_MS: u64 = 5 * 60 * 1_000;
+/// Threads' frame rules: images up to 10:1 either way, videos up to 5 minutes.
+const FRAMES: FrameRules = FrameRules {
+    platform: PLATFORM,
+    image_aspect: Some(AspectRange {
+        narrowest: (1, 10),
+        widest: (10, 1),
+        says: "between 1:10 and 10:1",
+    }),
+    video_duration: Some(DurationRange {
+        shortest_ms: 0,
+        longest_ms: 5 * 60 * 1_000,
+        says: "up to 5 minutes",
+    }),
+};
 
 /// The Threads platform.
 pub struct Threads;
@@ -401,45 +411,7 @@ fn check_post(post: &Post) -> Vec<Violation> {
         });
     }
     violations.extend(validate_limits(&Threads::info().limits, post));
-    violations.extend(media_rules(post));
-    violations
-}
-
-/// Frame and duration rules, for the media whose frame or duration Herald knows (files
-/// of its media library): images at most 10:1 either way, videos at most 5 minutes.
-fn media_rules(post: &Post) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for (index, media) in post.media.iter().enumerate() {
-        let field = format!("media[{index}]");
-        if media.mime_type.starts_with("image/")
-            && let (Some(width), Some(height)) = (media.width, media.height)
-        {
-            let (w, h) = (u64::from(width), u64::from(height));
-            if w > h * MAX_ASPECT || h > w * MAX_ASPECT {
-                violations.push(Violation {
-                    field: field.clone(),
-                    code: "aspect_ratio".into(),
-                    message: format!(
-                        "Threads takes images up to 10:1 either way; this image is \
-                         {width}×{height}"
-                    ),
-                });
-            }
-        }
-        if media.mime_type.starts_with("video/")
-            && let Some(ms) = media.duration_ms
-            && ms > LONGEST_VIDEO_MS
-        {
-            violations.push(Violation {
-                field,
-                code: "duration".into(),
-                message: format!(
-                    "Threads takes videos up to 5 minutes; this video lasts {} s",
-                    ms / 1_000
-                ),
-            });
-        }
-    }
+    violations.extend(validate_frames(&FRAMES, post));
     violations
 }
 

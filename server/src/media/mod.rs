@@ -209,6 +209,8 @@ pub struct MediaLibrary {
     store: Arc<dyn ObjectStore>,
     urls: MediaUrls,
     config: Arc<MediaConfig>,
+    /// What keeps platforms from fetching at the public URL, found out once.
+    reach: Arc<tokio::sync::OnceCell<Option<String>>>,
 }
 
 fn internal(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
@@ -234,7 +236,18 @@ impl MediaLibrary {
                 ttl: config.url_ttl,
             },
             config: Arc::new(config),
+            reach: Arc::default(),
         }
+    }
+
+    /// What keeps platforms from fetching media at `HERALD_PUBLIC_URL`
+    /// ([`reach::public_url_problem`]), looked up once per process: at start, where it is
+    /// logged, and then for `validatePost`.
+    pub async fn public_url_problem(&self) -> Option<String> {
+        self.reach
+            .get_or_init(|| reach::public_url_problem(self.config.public_url.as_deref()))
+            .await
+            .clone()
     }
 
     /// The settings.

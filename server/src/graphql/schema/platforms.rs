@@ -6,7 +6,6 @@ use herald_plugin_host::{LengthCounting, PluginHost, PluginInfo};
 use super::actor;
 use crate::error::AppError;
 use crate::media::MediaLibrary;
-use crate::media::reach::public_url_problem;
 
 /// A platform Herald can publish to (a loaded plugin).
 #[derive(SimpleObject)]
@@ -180,8 +179,6 @@ pub(crate) async fn validate_post(
         options: Vec::new(),
     };
     let mut verdicts = Vec::with_capacity(input.platforms.len());
-    // Whether platforms can fetch Herald's media URLs, found out once if one needs to.
-    let mut unreachable: Option<Option<String>> = None;
     for id in input.platforms {
         let Some(host) = host.filter(|host| host.platform(&id).is_some()) else {
             return Err(
@@ -192,24 +189,19 @@ pub(crate) async fn validate_post(
             .validate(&id, &post)
             .await
             .map_err(|error| AppError::Internal(Box::new(error)).extend())?;
-        if !post.media.is_empty() && host.downloads_media(&id) {
-            if unreachable.is_none() {
-                let public_url = ctx
-                    .data_opt::<MediaLibrary>()
-                    .and_then(|media| media.config().public_url.clone());
-                unreachable = Some(public_url_problem(public_url.as_deref()).await);
-            }
-            if let Some(Some(problem)) = &unreachable {
-                violations.push(herald_plugin_host::Violation {
-                    field: "media".into(),
-                    code: "media_unreachable".into(),
-                    message: format!(
-                        "{} downloads media from Herald: {problem}",
-                        host.platform(&id)
-                            .map_or(id.clone(), |info| info.display_name)
-                    ),
-                });
-            }
+        if !post.media.is_empty()
+            && host.downloads_media(&id)
+            && let Some(problem) = ctx.data::<MediaLibrary>()?.public_url_problem().await
+        {
+            violations.push(herald_plugin_host::Violation {
+                field: "media".into(),
+                code: "media_unreachable".into(),
+                message: format!(
+                    "{} downloads media from Herald: {problem}",
+                    host.platform(&id)
+                        .map_or(id.clone(), |info| info.display_name)
+                ),
+            });
         }
         verdicts.push(PlatformValidation {
             platform: id,
